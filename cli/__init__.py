@@ -1,0 +1,1 @@
+"""Command-line front ends (``sbn`` and ``marglik``): thin wrappers over :mod:`phylo`."""

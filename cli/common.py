@@ -1,0 +1,47 @@
+"""Options and error handling shared by the ``sbn`` and ``marglik`` commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from phylo.errors import PhyloError
+
+
+class Group(click.Group):
+    """A click group that turns the library's errors into one line and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PhyloError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except BrokenPipeError:  # e.g. `sbn sample ... | head`
+            sys.stderr.close()
+            sys.exit(0)
+
+
+def burnin_option(f):
+    return click.option(
+        "--burnin", "-b", default=None, metavar="B",
+        help="Trees to discard from the start of each run: a fraction below 1 (0.25) or a "
+             "count (1000).  Default: 0.25 for raw samples, 0 for weighted .trprobs.")(f)
+
+
+def thin_option(f):
+    return click.option("--thin", "-t", default=1, show_default=True, type=click.IntRange(1),
+                        metavar="T", help="Keep every T-th tree after burn-in.")(f)
+
+
+def rooted_option(f):
+    return click.option("--rooted/--unrooted", default=False, show_default=True,
+                        help="Treat trees as rooted (e.g. BEAST time trees); by default "
+                             "topologies are unrooted wherever the Newick puts the root.")(f)
+
+
+def seed_option(f):
+    return click.option("--seed", type=int, default=None,
+                        help="Seed of the random number generator (default: fresh entropy, "
+                             "printed in the output's provenance).")(f)

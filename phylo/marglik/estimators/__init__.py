@@ -1,0 +1,1 @@
+"""marglik/estimators."""
