@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
@@ -90,14 +90,14 @@ def _pp1(M, s, d, p0, p1, mul):
     a20 = M[2, 0]; a21 = M[2, 1]; a22 = M[2, 2]; a23 = M[2, 3]
     a30 = M[3, 0]; a31 = M[3, 1]; a32 = M[3, 2]; a33 = M[3, 3]
     if mul:
-        for p in range(p0, p1):
+        for p in range(uint64(p0), uint64(p1)):
             x0 = s[0, p]; x1 = s[1, p]; x2 = s[2, p]; x3 = s[3, p]
             d[0, p] *= a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
             d[1, p] *= a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
             d[2, p] *= a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
             d[3, p] *= a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
     else:
-        for p in range(p0, p1):
+        for p in range(uint64(p0), uint64(p1)):
             x0 = s[0, p]; x1 = s[1, p]; x2 = s[2, p]; x3 = s[3, p]
             d[0, p] = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
             d[1, p] = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
@@ -106,8 +106,8 @@ def _pp1(M, s, d, p0, p1, mul):
 
 
 @njit(cache=True)
-def _pp2(A, s, B, r, d, p0, p1):
-    """d = (A s) * (B r) over patterns p0..p1."""
+def _pp2(A, s, B, r, d, mx, p0, p1):
+    """d = (A s) * (B r) over patterns p0..p1; mx[p] = max(mx[p], max_i d[i, p])."""
     a00 = A[0, 0]; a01 = A[0, 1]; a02 = A[0, 2]; a03 = A[0, 3]
     a10 = A[1, 0]; a11 = A[1, 1]; a12 = A[1, 2]; a13 = A[1, 3]
     a20 = A[2, 0]; a21 = A[2, 1]; a22 = A[2, 2]; a23 = A[2, 3]
@@ -116,38 +116,76 @@ def _pp2(A, s, B, r, d, p0, p1):
     b10 = B[1, 0]; b11 = B[1, 1]; b12 = B[1, 2]; b13 = B[1, 3]
     b20 = B[2, 0]; b21 = B[2, 1]; b22 = B[2, 2]; b23 = B[2, 3]
     b30 = B[3, 0]; b31 = B[3, 1]; b32 = B[3, 2]; b33 = B[3, 3]
-    for p in range(p0, p1):
+    for p in range(uint64(p0), uint64(p1)):
         x0 = s[0, p]; x1 = s[1, p]; x2 = s[2, p]; x3 = s[3, p]
         y0 = r[0, p]; y1 = r[1, p]; y2 = r[2, p]; y3 = r[3, p]
-        d[0, p] = (a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3) * (b00 * y0 + b01 * y1 + b02 * y2 + b03 * y3)
-        d[1, p] = (a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3) * (b10 * y0 + b11 * y1 + b12 * y2 + b13 * y3)
-        d[2, p] = (a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3) * (b20 * y0 + b21 * y1 + b22 * y2 + b23 * y3)
-        d[3, p] = (a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3) * (b30 * y0 + b31 * y1 + b32 * y2 + b33 * y3)
+        z0 = (a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3) * (b00 * y0 + b01 * y1 + b02 * y2 + b03 * y3)
+        z1 = (a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3) * (b10 * y0 + b11 * y1 + b12 * y2 + b13 * y3)
+        z2 = (a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3) * (b20 * y0 + b21 * y1 + b22 * y2 + b23 * y3)
+        z3 = (a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3) * (b30 * y0 + b31 * y1 + b32 * y2 + b33 * y3)
+        d[0, p] = z0
+        d[1, p] = z1
+        d[2, p] = z2
+        d[3, p] = z3
+        m = mx[p]
+        m = z0 if z0 > m else m
+        m = z1 if z1 > m else m
+        m = z2 if z2 > m else m
+        mx[p] = z3 if z3 > m else m
+
+
+@njit(cache=True)
+def _pp2s(A, s, B, r, d, ea, eb, mx, p0, p1):
+    """ea = A s, eb = B r, d = ea * eb over patterns p0..p1, with the running max in mx."""
+    a00 = A[0, 0]; a01 = A[0, 1]; a02 = A[0, 2]; a03 = A[0, 3]
+    a10 = A[1, 0]; a11 = A[1, 1]; a12 = A[1, 2]; a13 = A[1, 3]
+    a20 = A[2, 0]; a21 = A[2, 1]; a22 = A[2, 2]; a23 = A[2, 3]
+    a30 = A[3, 0]; a31 = A[3, 1]; a32 = A[3, 2]; a33 = A[3, 3]
+    b00 = B[0, 0]; b01 = B[0, 1]; b02 = B[0, 2]; b03 = B[0, 3]
+    b10 = B[1, 0]; b11 = B[1, 1]; b12 = B[1, 2]; b13 = B[1, 3]
+    b20 = B[2, 0]; b21 = B[2, 1]; b22 = B[2, 2]; b23 = B[2, 3]
+    b30 = B[3, 0]; b31 = B[3, 1]; b32 = B[3, 2]; b33 = B[3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = s[0, p]; x1 = s[1, p]; x2 = s[2, p]; x3 = s[3, p]
+        y0 = r[0, p]; y1 = r[1, p]; y2 = r[2, p]; y3 = r[3, p]
+        f0 = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+        f1 = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+        f2 = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+        f3 = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+        g0 = b00 * y0 + b01 * y1 + b02 * y2 + b03 * y3
+        g1 = b10 * y0 + b11 * y1 + b12 * y2 + b13 * y3
+        g2 = b20 * y0 + b21 * y1 + b22 * y2 + b23 * y3
+        g3 = b30 * y0 + b31 * y1 + b32 * y2 + b33 * y3
+        ea[0, p] = f0; ea[1, p] = f1; ea[2, p] = f2; ea[3, p] = f3
+        eb[0, p] = g0; eb[1, p] = g1; eb[2, p] = g2; eb[3, p] = g3
+        z0 = f0 * g0; z1 = f1 * g1; z2 = f2 * g2; z3 = f3 * g3
+        d[0, p] = z0; d[1, p] = z1; d[2, p] = z2; d[3, p] = z3
+        m = mx[p]
+        m = z0 if z0 > m else m
+        m = z1 if z1 > m else m
+        m = z2 if z2 > m else m
+        mx[p] = z3 if z3 > m else m
 
 
 @njit(cache=True)
 def _mul(a, b, d, p0, p1):
     """d = a * b (4 x P rows) over patterns p0..p1."""
     for i in range(4):
-        for p in range(p0, p1):
+        for p in range(uint64(p0), uint64(p1)):
             d[i, p] = a[i, p] * b[i, p]
 
 
 @njit(cache=True)
-def _rescale(node, mx, logscale, p0, p1, track):
+def _rescale(node, mx, logscale, p0, p1, track, have_max):
     """Scale patterns whose largest entry is below the threshold by an exact power of two.
 
-    With ``track`` the exponents are added to ``logscale`` (in units of log 2).
+    With ``track`` the exponents are added to ``logscale`` (in units of log 2); with
+    ``have_max`` the per-pattern maxima are already in ``mx``.
     """
     K = node.shape[0]
-    for p in range(p0, p1):
-        mx[p] = 0.0
-    for k in range(K):
-        for s in range(4):
-            row = node[k, s]
-            for p in range(p0, p1):
-                mx[p] = max(mx[p], row[p])
-    for p in range(p0, p1):
+    if not have_max:
+        _max_into(node, mx, p0, p1)
+    for p in range(uint64(p0), uint64(p1)):
         m = mx[p]
         if m < SCALE_THRESHOLD and m > 0.0:
             ex = math.frexp(m)[1]
@@ -157,6 +195,21 @@ def _rescale(node, mx, logscale, p0, p1, track):
                     node[k, s, p] *= f
             if track:
                 logscale[p] += ex
+
+
+@njit(cache=True)
+def _max_into(node, mx, p0, p1):
+    """mx[p] = max over categories and states of node[:, :, p]."""
+    K = node.shape[0]
+    for p in range(uint64(p0), uint64(p1)):
+        mx[p] = 0.0
+    for k in range(K):
+        for s in range(4):
+            row = node[k, s]
+            for p in range(uint64(p0), uint64(p1)):
+                x = row[p]
+                m = mx[p]
+                mx[p] = x if x > m else m
 
 
 @njit(cache=True)
@@ -175,42 +228,44 @@ def _postorder(tips, Pm, topo, part, edges, store, mx, logscale, p0, p1):
     """
     n_taxa = tips.shape[0]
     K = Pm.shape[1]
-    for p in range(p0, p1):
+    for p in range(uint64(p0), uint64(p1)):
         logscale[p] = 0.0
     for idx in range(topo.shape[0]):
         v = topo[idx, 0]
         nk = topo[idx, 1]
         node = part[v - n_taxa]
+        for p in range(uint64(p0), uint64(p1)):
+            mx[p] = 0.0
         for k in range(K):
             d = node[k]
+            c0 = topo[idx, 2]
+            e0 = topo[idx, 5]
+            if nk == 1:
+                if store:
+                    _pp1(Pm[e0, k], _src(tips, part, c0, k, n_taxa), edges[e0, k], p0, p1,
+                         False)
+                _pp1(Pm[e0, k], _src(tips, part, c0, k, n_taxa), d, p0, p1, False)
+                continue
+            c1 = topo[idx, 3]
+            e1 = topo[idx, 6]
             if store:
-                for j in range(nk):
-                    c = topo[idx, 2 + j]
-                    e = topo[idx, 5 + j]
-                    _pp1(Pm[e, k], _src(tips, part, c, k, n_taxa), edges[e, k], p0, p1, False)
-                if nk == 1:
-                    e0 = topo[idx, 5]
-                    for i in range(4):
-                        for p in range(p0, p1):
-                            d[i, p] = edges[e0, k, i, p]
-                else:
-                    _mul(edges[topo[idx, 5], k], edges[topo[idx, 6], k], d, p0, p1)
-                    if nk == 3:
-                        _mul(d, edges[topo[idx, 7], k], d, p0, p1)
+                _pp2s(Pm[e0, k], _src(tips, part, c0, k, n_taxa),
+                      Pm[e1, k], _src(tips, part, c1, k, n_taxa), d, edges[e0, k],
+                      edges[e1, k], mx, p0, p1)
             else:
-                c0 = topo[idx, 2]
-                e0 = topo[idx, 5]
-                if nk == 1:
-                    _pp1(Pm[e0, k], _src(tips, part, c0, k, n_taxa), d, p0, p1, False)
+                _pp2(Pm[e0, k], _src(tips, part, c0, k, n_taxa),
+                     Pm[e1, k], _src(tips, part, c1, k, n_taxa), d, mx, p0, p1)
+            if nk == 3:
+                c2 = topo[idx, 4]
+                e2 = topo[idx, 7]
+                if store:
+                    _pp1(Pm[e2, k], _src(tips, part, c2, k, n_taxa), edges[e2, k], p0, p1,
+                         False)
+                    _mul(d, edges[e2, k], d, p0, p1)
                 else:
-                    c1 = topo[idx, 3]
-                    e1 = topo[idx, 6]
-                    _pp2(Pm[e0, k], _src(tips, part, c0, k, n_taxa),
-                         Pm[e1, k], _src(tips, part, c1, k, n_taxa), d, p0, p1)
-                    if nk == 3:
-                        _pp1(Pm[topo[idx, 7], k], _src(tips, part, topo[idx, 4], k, n_taxa),
-                             d, p0, p1, True)
-        _rescale(node, mx, logscale, p0, p1, True)
+                    _pp1(Pm[e2, k], _src(tips, part, c2, k, n_taxa), d, p0, p1, True)
+        # binary nodes have their maxima from the fused loops
+        _rescale(node, mx, logscale, p0, p1, True, nk == 2)
 
 
 @njit(cache=True)
@@ -224,14 +279,14 @@ def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
     pinv = mv[_PINV]
     total = 0.0
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    for p in range(p0, p1):
+    for p in range(uint64(p0), uint64(p1)):
         site_ll[p] = 0.0
     for k in range(K):
         w = mv[_RATES + K + k]
         r = root[k]
-        for p in range(p0, p1):
+        for p in range(uint64(p0), uint64(p1)):
             site_ll[p] += w * (pi0 * r[0, p] + pi1 * r[1, p] + pi2 * r[2, p] + pi3 * r[3, p])
-    for p in range(p0, p1):
+    for p in range(uint64(p0), uint64(p1)):
         lv = site_ll[p]
         if lv > 0.0:
             llv = math.log(lv) + logscale[p] * LN2
@@ -257,8 +312,12 @@ def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
 
 
 @njit(cache=True)
-def _edge_gradient(mv, Pm_ek, u, e, qv, has_child, num, den, k, p0, p1):
-    """Accumulate numerator and denominator of dlogL/dt_e for category k; qv = P^T u."""
+def _edge_pass(mv, M, qa, sib, e, qv, has_child, num, den, mx, k, p0, p1):
+    """One edge and category of the pre-order pass, fused over patterns p0..p1.
+
+    u = qa * sib (the pre-order partial at the parent times the sibling's edge partial);
+    num += w rho u^T Q e, den += w u^T e; with a child, qv = M^T u and mx tracks its max.
+    """
     K = int(mv[_K])
     w = mv[_RATES + K + k]
     wr = w * mv[_RATES + k]
@@ -266,8 +325,25 @@ def _edge_gradient(mv, Pm_ek, u, e, qv, has_child, num, den, k, p0, p1):
     q10 = mv[_Q + 4]; q11 = mv[_Q + 5]; q12 = mv[_Q + 6]; q13 = mv[_Q + 7]
     q20 = mv[_Q + 8]; q21 = mv[_Q + 9]; q22 = mv[_Q + 10]; q23 = mv[_Q + 11]
     q30 = mv[_Q + 12]; q31 = mv[_Q + 13]; q32 = mv[_Q + 14]; q33 = mv[_Q + 15]
-    for p in range(p0, p1):
-        u0 = u[0, p]; u1 = u[1, p]; u2 = u[2, p]; u3 = u[3, p]
+    if not has_child:
+        for p in range(uint64(p0), uint64(p1)):
+            u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
+            u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
+            e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
+            g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
+            g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
+            g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
+            g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
+            num[p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
+            den[p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
+        return
+    a00 = M[0, 0]; a01 = M[0, 1]; a02 = M[0, 2]; a03 = M[0, 3]
+    a10 = M[1, 0]; a11 = M[1, 1]; a12 = M[1, 2]; a13 = M[1, 3]
+    a20 = M[2, 0]; a21 = M[2, 1]; a22 = M[2, 2]; a23 = M[2, 3]
+    a30 = M[3, 0]; a31 = M[3, 1]; a32 = M[3, 2]; a33 = M[3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
+        u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
         e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
         g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
         g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
@@ -275,18 +351,16 @@ def _edge_gradient(mv, Pm_ek, u, e, qv, has_child, num, den, k, p0, p1):
         g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
         num[p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
         den[p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
-    if has_child:
-        M = Pm_ek
-        a00 = M[0, 0]; a01 = M[0, 1]; a02 = M[0, 2]; a03 = M[0, 3]
-        a10 = M[1, 0]; a11 = M[1, 1]; a12 = M[1, 2]; a13 = M[1, 3]
-        a20 = M[2, 0]; a21 = M[2, 1]; a22 = M[2, 2]; a23 = M[2, 3]
-        a30 = M[3, 0]; a31 = M[3, 1]; a32 = M[3, 2]; a33 = M[3, 3]
-        for p in range(p0, p1):
-            u0 = u[0, p]; u1 = u[1, p]; u2 = u[2, p]; u3 = u[3, p]
-            qv[0, p] = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
-            qv[1, p] = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
-            qv[2, p] = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
-            qv[3, p] = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
+        z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
+        z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
+        z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
+        z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
+        qv[0, p] = z0; qv[1, p] = z1; qv[2, p] = z2; qv[3, p] = z3
+        m = mx[p]
+        m = z0 if z0 > m else m
+        m = z1 if z1 > m else m
+        m = z2 if z2 > m else m
+        mx[p] = z3 if z3 > m else m
 
 
 @njit(cache=True)
@@ -301,42 +375,44 @@ def _preorder_gradient(mv, weights, tips, Pm, topo, edges, pre, u, frac, num, de
     for k in range(K):
         for s in range(4):
             f = mv[_PI + s]
-            for p in range(p0, p1):
+            for p in range(uint64(p0), uint64(p1)):
                 rq[k, s, p] = f
+    ones = np.ones((1, 4, 1))
     for idx in range(n_int - 1, -1, -1):
         a = topo[idx, 0]
         nk = topo[idx, 1]
         qa = pre[a - n_taxa]
+        if nk == 1 and ones.shape[2] != tips.shape[2]:
+            ones = np.ones((1, 4, tips.shape[2]))
         for j in range(nk):
             c = topo[idx, 2 + j]
             e = topo[idx, 5 + j]
             has_child = c >= n_taxa
-            for p in range(p0, p1):
+            for p in range(uint64(p0), uint64(p1)):
                 num[p] = 0.0
                 den[p] = 0.0
+                mx[p] = 0.0
             for k in range(K):
-                uk = u[k]
-                first = True
-                for jj in range(nk):
-                    if jj != j:
-                        if first:
-                            _mul(qa[k], edges[topo[idx, 5 + jj], k], uk, p0, p1)
-                            first = False
-                        else:
-                            _mul(uk, edges[topo[idx, 5 + jj], k], uk, p0, p1)
-                if first:  # a node with one child: u = q_a
-                    for i in range(4):
-                        for p in range(p0, p1):
-                            uk[i, p] = qa[k, i, p]
-                qv = pre[c - n_taxa, k] if has_child else uk
-                _edge_gradient(mv, Pm[e, k], uk, edges[e, k], qv, has_child, num, den, k,
-                               p0, p1)
+                qv = pre[c - n_taxa, k] if has_child else u[k]
+                if nk == 1:
+                    _edge_pass(mv, Pm[e, k], qa[k], ones[0], edges[e, k], qv, has_child,
+                               num, den, mx, k, p0, p1)
+                elif nk == 2:
+                    sib = topo[idx, 5 + (1 - j)]
+                    _edge_pass(mv, Pm[e, k], qa[k], edges[sib, k], edges[e, k], qv,
+                               has_child, num, den, mx, k, p0, p1)
+                else:
+                    s1 = topo[idx, 5 + (j + 1) % 3]
+                    s2 = topo[idx, 5 + (j + 2) % 3]
+                    _mul(qa[k], edges[s1, k], u[k], p0, p1)
+                    _edge_pass(mv, Pm[e, k], u[k], edges[s2, k], edges[e, k], qv,
+                               has_child, num, den, mx, k, p0, p1)
             g = 0.0
-            for p in range(p0, p1):
+            for p in range(uint64(p0), uint64(p1)):
                 g += weights[p] * frac[p] * (num[p] / den[p])
             grad[e] += g
             if has_child:
-                _rescale(pre[c - n_taxa], mx, mx, p0, p1, False)
+                _rescale(pre[c - n_taxa], mx, mx, p0, p1, False, True)
 
 
 # ------------------------------------------------------------------------- entry points
@@ -362,26 +438,36 @@ def _gradient_block(tips, weights, inv, mv, topo, Pm, part, edges, pre, u, work,
 
 
 @njit(cache=True)
-def log_likelihood(tips, weights, inv, mv, topo, t, Pm, part, work, site_ll):
-    """Log-likelihood of branch lengths ``t`` (one thread); fills ``site_ll``."""
+def log_likelihood(tips, weights, inv, mv, topo, t, Pm, part, work, site_ll, bounds):
+    """Log-likelihood of branch lengths ``t`` (one thread); fills ``site_ll``.
+
+    The traversal runs once per pattern block ``bounds[b]..bounds[b+1]`` (cache blocking).
+    """
     transition_matrices(mv, t, Pm)
-    return _loglik_block(tips, weights, inv, mv, topo, Pm, part, work, site_ll,
-                         0, tips.shape[2])
+    total = 0.0
+    for b in range(bounds.shape[0] - 1):
+        total += _loglik_block(tips, weights, inv, mv, topo, Pm, part, work, site_ll,
+                               bounds[b], bounds[b + 1])
+    return total
 
 
 @njit(cache=True)
-def gradient(tips, weights, inv, mv, topo, t, Pm, part, edges, pre, u, work, site_ll, grad):
-    """Log-likelihood and its gradient over all branches (one thread)."""
+def gradient(tips, weights, inv, mv, topo, t, Pm, part, edges, pre, u, work, site_ll, grad,
+             bounds):
+    """Log-likelihood and its gradient over all branches (one thread, blocked patterns)."""
     transition_matrices(mv, t, Pm)
     for e in range(grad.shape[0]):
         grad[e] = 0.0
-    return _gradient_block(tips, weights, inv, mv, topo, Pm, part, edges, pre, u, work,
-                           site_ll, grad, 0, tips.shape[2])
+    total = 0.0
+    for b in range(bounds.shape[0] - 1):
+        total += _gradient_block(tips, weights, inv, mv, topo, Pm, part, edges, pre, u, work,
+                                 site_ll, grad, bounds[b], bounds[b + 1])
+    return total
 
 
 @njit(cache=True, parallel=True)
 def log_likelihood_parallel(tips, weights, inv, mv, topo, t, Pm, part, work, site_ll, bounds):
-    """As :func:`log_likelihood`, with pattern blocks ``bounds[b]..bounds[b+1]`` in parallel."""
+    """As :func:`log_likelihood`, with the pattern blocks shared among threads."""
     transition_matrices(mv, t, Pm)
     nb = bounds.shape[0] - 1
     out = np.zeros(nb)
@@ -394,7 +480,7 @@ def log_likelihood_parallel(tips, weights, inv, mv, topo, t, Pm, part, work, sit
 @njit(cache=True, parallel=True)
 def gradient_parallel(tips, weights, inv, mv, topo, t, Pm, part, edges, pre, u, work,
                       site_ll, grads, bounds):
-    """As :func:`gradient`, with pattern blocks in parallel; ``grads`` is (blocks, E)."""
+    """As :func:`gradient`, pattern blocks in parallel; ``grads`` is (blocks, E)."""
     transition_matrices(mv, t, Pm)
     nb = bounds.shape[0] - 1
     out = np.zeros(nb)
@@ -407,7 +493,8 @@ def gradient_parallel(tips, weights, inv, mv, topo, t, Pm, part, edges, pre, u, 
 
 
 @njit(cache=True, parallel=True)
-def log_likelihood_batch(tips, weights, inv, mv, topo, T, Pm, part, work, site_ll, out):
+def log_likelihood_batch(tips, weights, inv, mv, topo, T, Pm, part, work, site_ll, out,
+                         bounds):
     """out[b] = log-likelihood of branch lengths T[b]; threads take contiguous chunks of b.
 
     ``Pm``, ``part``, ``work`` and ``site_ll`` have a leading axis of one buffer per thread.
@@ -420,13 +507,16 @@ def log_likelihood_batch(tips, weights, inv, mv, topo, T, Pm, part, work, site_l
         hi = (B * (th + 1)) // nt
         for b in range(lo, hi):
             transition_matrices(mv, T[b], Pm[th])
-            out[b] = _loglik_block(tips, weights, inv, mv, topo, Pm[th], part[th], work[th],
-                                   site_ll[th], 0, P)
+            tot = 0.0
+            for j in range(bounds.shape[0] - 1):
+                tot += _loglik_block(tips, weights, inv, mv, topo, Pm[th], part[th], work[th],
+                                     site_ll[th], bounds[j], bounds[j + 1])
+            out[b] = tot
 
 
 @njit(cache=True, parallel=True)
 def gradient_batch(tips, weights, inv, mv, topo, T, Pm, part, edges, pre, u, work, site_ll,
-                   out, grads):
+                   out, grads, bounds):
     """out[b], grads[b] = log-likelihood and gradient at T[b]; per-thread buffers."""
     B = T.shape[0]
     nt = part.shape[0]
@@ -438,5 +528,9 @@ def gradient_batch(tips, weights, inv, mv, topo, T, Pm, part, edges, pre, u, wor
             transition_matrices(mv, T[b], Pm[th])
             for e in range(grads.shape[1]):
                 grads[b, e] = 0.0
-            out[b] = _gradient_block(tips, weights, inv, mv, topo, Pm[th], part[th], edges[th],
-                                     pre[th], u[th], work[th], site_ll[th], grads[b], 0, P)
+            tot = 0.0
+            for j in range(bounds.shape[0] - 1):
+                tot += _gradient_block(tips, weights, inv, mv, topo, Pm[th], part[th],
+                                       edges[th], pre[th], u[th], work[th], site_ll[th],
+                                       grads[b], bounds[j], bounds[j + 1])
+            out[b] = tot

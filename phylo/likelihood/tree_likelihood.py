@@ -115,12 +115,19 @@ def topology_arrays(parent, n_taxa: int, root: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(np.array(rows, dtype=np.int64))
 
 
-def _pattern_blocks(P: int, nb: int) -> np.ndarray:
+#: Bytes of partials a pattern block should fill (about half a core's L2 cache).
+CACHE_BYTES = 1 << 19
+
+
+def _pattern_blocks(P: int, bytes_per_pattern: int, min_blocks: int = 1) -> np.ndarray:
+    """Block boundaries over P patterns so that one block's buffers fit in cache."""
+    size = max(64, (CACHE_BYTES // max(1, bytes_per_pattern)) // 16 * 16)
+    nb = max(min_blocks, -(-P // size))
     b = [0]
     for i in range(1, nb):
         b.append(min(P, ((P * i) // nb + 7) // 8 * 8))
     b.append(P)
-    return np.array(b, dtype=np.int64)
+    return np.array(sorted(set(b)), dtype=np.int64)
 
 
 class TreeLikelihood:
@@ -202,8 +209,9 @@ class TreeLikelihood:
         self._pre = None
         self._u = None
         self.threads = max(1, int(threads))
-        self._bounds = _pattern_blocks(P, self.threads)
-        self._grads_blocks = np.zeros((self.threads, E))
+        per_pattern = 8 * 4 * kc * (2 * n_int + E)      # part + pre + edges
+        self._bounds = _pattern_blocks(P, per_pattern, self.threads)
+        self._grads_blocks = np.zeros((self._bounds.shape[0] - 1, E))
         self.batch_threads = int(batch_threads or numba.get_num_threads())
         self._batch_buf = None
         self._batch_gbuf = None
@@ -250,7 +258,8 @@ class TreeLikelihood:
         t = self._check(branch_lengths)
         if self.threads == 1:
             return K.log_likelihood(self._tips, self._weights, self._inv, self._mv, self._topo,
-                                    t, self._Pm, self._part, self._work, self._site)
+                                    t, self._Pm, self._part, self._work, self._site,
+                                    self._bounds)
         return K.log_likelihood_parallel(self._tips, self._weights, self._inv, self._mv,
                                          self._topo, t, self._Pm, self._part, self._work,
                                          self._site, self._bounds)
@@ -271,7 +280,7 @@ class TreeLikelihood:
         if self.threads == 1:
             ll = K.gradient(self._tips, self._weights, self._inv, self._mv, self._topo, t,
                             self._Pm, self._part, self._edges, self._pre, self._u, self._work,
-                            self._site, self._grad)
+                            self._site, self._grad, self._bounds)
             return ll, self._grad.copy()
         ll = K.gradient_parallel(self._tips, self._weights, self._inv, self._mv, self._topo, t,
                                  self._Pm, self._part, self._edges, self._pre, self._u,
@@ -310,7 +319,7 @@ class TreeLikelihood:
         Pm, part, work, site = self._batch_buffers(False)
         out = np.empty(T.shape[0])
         K.log_likelihood_batch(self._tips, self._weights, self._inv, self._mv, self._topo, T,
-                               Pm, part, work, site, out)
+                               Pm, part, work, site, out, self._bounds)
         return out
 
     def gradient_batch(self, matrix):
@@ -322,7 +331,7 @@ class TreeLikelihood:
         out = np.empty(T.shape[0])
         grads = np.empty(T.shape)
         K.gradient_batch(self._tips, self._weights, self._inv, self._mv, self._topo, T, Pm,
-                         part, edges, pre, u, work, site, out, grads)
+                         part, edges, pre, u, work, site, out, grads, self._bounds)
         return out, grads
 
     # ------------------------------------------------------------------ description
