@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, uint64
 
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
@@ -64,7 +64,7 @@ def pack_model(lam, v, vinv, q, freqs, pinv, rates, weights) -> np.ndarray:
                            [pinv, float(k)], rates, weights]).astype(np.float64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def transition_matrices(mv, t, Pm):
     """Pm[e, k] = V diag(exp(lambda rho_k t_e)) V^-1, negative round-off clamped to 0."""
     K = Pm.shape[1]
@@ -82,30 +82,7 @@ def transition_matrices(mv, t, Pm):
                     Pm[e, k, i, j] = s if s > 0.0 else 0.0
 
 
-@njit(cache=True)
-def _pp1(M, s, d, p0, p1, mul):
-    """d = M s  (mul=False) or d *= M s (mul=True), over patterns p0..p1."""
-    a00 = M[0, 0]; a01 = M[0, 1]; a02 = M[0, 2]; a03 = M[0, 3]
-    a10 = M[1, 0]; a11 = M[1, 1]; a12 = M[1, 2]; a13 = M[1, 3]
-    a20 = M[2, 0]; a21 = M[2, 1]; a22 = M[2, 2]; a23 = M[2, 3]
-    a30 = M[3, 0]; a31 = M[3, 1]; a32 = M[3, 2]; a33 = M[3, 3]
-    if mul:
-        for p in range(uint64(p0), uint64(p1)):
-            x0 = s[0, p]; x1 = s[1, p]; x2 = s[2, p]; x3 = s[3, p]
-            d[0, p] *= a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
-            d[1, p] *= a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
-            d[2, p] *= a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
-            d[3, p] *= a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
-    else:
-        for p in range(uint64(p0), uint64(p1)):
-            x0 = s[0, p]; x1 = s[1, p]; x2 = s[2, p]; x3 = s[3, p]
-            d[0, p] = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
-            d[1, p] = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
-            d[2, p] = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
-            d[3, p] = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
-
-
-@njit(cache=True)
+@njit
 def _pp2(A, s, B, r, d, mx, p0, p1):
     """d = (A s) * (B r) over patterns p0..p1; mx[p] = max(mx[p], max_i d[i, p])."""
     a00 = A[0, 0]; a01 = A[0, 1]; a02 = A[0, 2]; a03 = A[0, 3]
@@ -134,7 +111,7 @@ def _pp2(A, s, B, r, d, mx, p0, p1):
         mx[p] = z3 if z3 > m else m
 
 
-@njit(cache=True)
+@njit
 def _pp2s(A, s, B, r, d, ea, eb, mx, p0, p1):
     """ea = A s, eb = B r, d = ea * eb over patterns p0..p1, with the running max in mx."""
     a00 = A[0, 0]; a01 = A[0, 1]; a02 = A[0, 2]; a03 = A[0, 3]
@@ -167,15 +144,7 @@ def _pp2s(A, s, B, r, d, ea, eb, mx, p0, p1):
         mx[p] = z3 if z3 > m else m
 
 
-@njit(cache=True)
-def _mul(a, b, d, p0, p1):
-    """d = a * b (4 x P rows) over patterns p0..p1."""
-    for i in range(4):
-        for p in range(uint64(p0), uint64(p1)):
-            d[i, p] = a[i, p] * b[i, p]
-
-
-@njit(cache=True)
+@njit
 def _rescale(node, mx, logscale, p0, p1, track, have_max):
     """Scale patterns whose largest entry is below the threshold by an exact power of two.
 
@@ -184,7 +153,15 @@ def _rescale(node, mx, logscale, p0, p1, track, have_max):
     """
     K = node.shape[0]
     if not have_max:
-        _max_into(node, mx, p0, p1)
+        for p in range(uint64(p0), uint64(p1)):
+            mx[p] = 0.0
+        for k in range(K):
+            for s in range(4):
+                row = node[k, s]
+                for p in range(uint64(p0), uint64(p1)):
+                    x = row[p]
+                    m = mx[p]
+                    mx[p] = x if x > m else m
     for p in range(uint64(p0), uint64(p1)):
         m = mx[p]
         if m < SCALE_THRESHOLD and m > 0.0:
@@ -197,30 +174,39 @@ def _rescale(node, mx, logscale, p0, p1, track, have_max):
                 logscale[p] += ex
 
 
-@njit(cache=True)
-def _max_into(node, mx, p0, p1):
-    """mx[p] = max over categories and states of node[:, :, p]."""
-    K = node.shape[0]
-    for p in range(uint64(p0), uint64(p1)):
-        mx[p] = 0.0
+@njit
+def _generic_node(tips, Pm, topo, idx, part, edges, store, tmp, p0, p1):
+    """Partials of a node with 1 or 3 children (compact loops; such nodes are rare)."""
+    n_taxa = tips.shape[0]
+    K = Pm.shape[1]
+    S = tips.shape[1]
+    v = topo[idx, 0]
+    nk = topo[idx, 1]
+    node = part[v - n_taxa]
     for k in range(K):
-        for s in range(4):
-            row = node[k, s]
+        d = node[k]
+        for i in range(S):
             for p in range(uint64(p0), uint64(p1)):
-                x = row[p]
-                m = mx[p]
-                mx[p] = x if x > m else m
+                d[i, p] = 1.0
+        for j in range(nk):
+            c = topo[idx, 2 + j]
+            e = topo[idx, 5 + j]
+            src = tips[c] if c < n_taxa else part[c - n_taxa, k]
+            dst = edges[e, k] if store else tmp
+            M = Pm[e, k]
+            for i in range(S):
+                for p in range(uint64(p0), uint64(p1)):
+                    dst[i, p] = 0.0
+                for m in range(S):
+                    a = M[i, m]
+                    for p in range(uint64(p0), uint64(p1)):
+                        dst[i, p] += a * src[m, p]
+                for p in range(uint64(p0), uint64(p1)):
+                    d[i, p] *= dst[i, p]
 
 
-@njit(cache=True)
-def _src(tips, part, child, k, n_taxa):
-    if child < n_taxa:
-        return tips[child]
-    return part[child - n_taxa, k]
-
-
-@njit(cache=True)
-def _postorder(tips, Pm, topo, part, edges, store, mx, logscale, p0, p1):
+@njit
+def _postorder(tips, Pm, topo, part, edges, store, mx, logscale, tmp, p0, p1):
     """Post-order partials of every internal node over patterns p0..p1.
 
     ``store``: also keep the edge partials P_e L_child in ``edges`` (for the gradient).
@@ -234,41 +220,28 @@ def _postorder(tips, Pm, topo, part, edges, store, mx, logscale, p0, p1):
         v = topo[idx, 0]
         nk = topo[idx, 1]
         node = part[v - n_taxa]
+        if nk != 2:
+            _generic_node(tips, Pm, topo, idx, part, edges, store, tmp, p0, p1)
+            _rescale(node, mx, logscale, p0, p1, True, False)
+            continue
         for p in range(uint64(p0), uint64(p1)):
             mx[p] = 0.0
+        c0 = topo[idx, 2]
+        c1 = topo[idx, 3]
+        e0 = topo[idx, 5]
+        e1 = topo[idx, 6]
         for k in range(K):
-            d = node[k]
-            c0 = topo[idx, 2]
-            e0 = topo[idx, 5]
-            if nk == 1:
-                if store:
-                    _pp1(Pm[e0, k], _src(tips, part, c0, k, n_taxa), edges[e0, k], p0, p1,
-                         False)
-                _pp1(Pm[e0, k], _src(tips, part, c0, k, n_taxa), d, p0, p1, False)
-                continue
-            c1 = topo[idx, 3]
-            e1 = topo[idx, 6]
+            s0 = tips[c0] if c0 < n_taxa else part[c0 - n_taxa, k]
+            s1 = tips[c1] if c1 < n_taxa else part[c1 - n_taxa, k]
             if store:
-                _pp2s(Pm[e0, k], _src(tips, part, c0, k, n_taxa),
-                      Pm[e1, k], _src(tips, part, c1, k, n_taxa), d, edges[e0, k],
-                      edges[e1, k], mx, p0, p1)
+                _pp2s(Pm[e0, k], s0, Pm[e1, k], s1, node[k], edges[e0, k], edges[e1, k], mx,
+                      p0, p1)
             else:
-                _pp2(Pm[e0, k], _src(tips, part, c0, k, n_taxa),
-                     Pm[e1, k], _src(tips, part, c1, k, n_taxa), d, mx, p0, p1)
-            if nk == 3:
-                c2 = topo[idx, 4]
-                e2 = topo[idx, 7]
-                if store:
-                    _pp1(Pm[e2, k], _src(tips, part, c2, k, n_taxa), edges[e2, k], p0, p1,
-                         False)
-                    _mul(d, edges[e2, k], d, p0, p1)
-                else:
-                    _pp1(Pm[e2, k], _src(tips, part, c2, k, n_taxa), d, p0, p1, True)
-        # binary nodes have their maxima from the fused loops
-        _rescale(node, mx, logscale, p0, p1, True, nk == 2)
+                _pp2(Pm[e0, k], s0, Pm[e1, k], s1, node[k], mx, p0, p1)
+        _rescale(node, mx, logscale, p0, p1, True, True)
 
 
-@njit(cache=True)
+@njit
 def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
     """Per-pattern log-likelihoods at the root; returns sum_p w_p log L_p over p0..p1.
 
@@ -311,7 +284,7 @@ def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
     return total
 
 
-@njit(cache=True)
+@njit
 def _edge_pass(mv, M, qa, sib, e, qv, has_child, num, den, mx, k, p0, p1):
     """One edge and category of the pre-order pass, fused over patterns p0..p1.
 
@@ -363,7 +336,7 @@ def _edge_pass(mv, M, qa, sib, e, qv, has_child, num, den, mx, k, p0, p1):
         mx[p] = z3 if z3 > m else m
 
 
-@njit(cache=True)
+@njit
 def _preorder_gradient(mv, weights, tips, Pm, topo, edges, pre, u, frac, num, den, mx,
                        grad, p0, p1):
     """Pre-order pass: adds sum_p w_p dlogL_p/dt_e over patterns p0..p1 to grad[e]."""
@@ -394,19 +367,23 @@ def _preorder_gradient(mv, weights, tips, Pm, topo, edges, pre, u, frac, num, de
                 mx[p] = 0.0
             for k in range(K):
                 qv = pre[c - n_taxa, k] if has_child else u[k]
-                if nk == 1:
-                    _edge_pass(mv, Pm[e, k], qa[k], ones[0], edges[e, k], qv, has_child,
-                               num, den, mx, k, p0, p1)
-                elif nk == 2:
-                    sib = topo[idx, 5 + (1 - j)]
-                    _edge_pass(mv, Pm[e, k], qa[k], edges[sib, k], edges[e, k], qv,
-                               has_child, num, den, mx, k, p0, p1)
+                if nk == 2:
+                    q = qa[k]
+                    sib = edges[topo[idx, 5 + (1 - j)], k]
+                elif nk == 3:
+                    s1 = edges[topo[idx, 5 + (j + 1) % 3], k]
+                    uk = u[k]
+                    qk = qa[k]
+                    for i in range(4):
+                        for p in range(uint64(p0), uint64(p1)):
+                            uk[i, p] = qk[i, p] * s1[i, p]
+                    q = uk
+                    sib = edges[topo[idx, 5 + (j + 2) % 3], k]
                 else:
-                    s1 = topo[idx, 5 + (j + 1) % 3]
-                    s2 = topo[idx, 5 + (j + 2) % 3]
-                    _mul(qa[k], edges[s1, k], u[k], p0, p1)
-                    _edge_pass(mv, Pm[e, k], u[k], edges[s2, k], edges[e, k], qv,
-                               has_child, num, den, mx, k, p0, p1)
+                    q = qa[k]
+                    sib = ones[0]
+                _edge_pass(mv, Pm[e, k], q, sib, edges[e, k], qv, has_child, num, den, mx, k,
+                           p0, p1)
             g = 0.0
             for p in range(uint64(p0), uint64(p1)):
                 g += weights[p] * frac[p] * (num[p] / den[p])
@@ -417,120 +394,36 @@ def _preorder_gradient(mv, weights, tips, Pm, topo, edges, pre, u, frac, num, de
 
 # ------------------------------------------------------------------------- entry points
 
-@njit(cache=True)
-def _loglik_block(tips, weights, inv, mv, topo, Pm, part, work, site_ll, p0, p1):
-    n_taxa = tips.shape[0]
-    _postorder(tips, Pm, topo, part, part, False, work[0], work[1], p0, p1)
-    root = topo[topo.shape[0] - 1, 0]
-    return _root(mv, weights, inv, part[root - n_taxa], work[1], site_ll, work[2], p0, p1)
+@njit(cache=True, nogil=True)
+def evaluate(tips, weights, inv, mv, topo, t, Pm, part, edges, pre, u, work, site_ll, grad,
+             bounds, compute_P, want_grad):
+    """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient.
 
-
-@njit(cache=True)
-def _gradient_block(tips, weights, inv, mv, topo, Pm, part, edges, pre, u, work, site_ll,
-                    grad, p0, p1):
-    n_taxa = tips.shape[0]
-    _postorder(tips, Pm, topo, part, edges, True, work[0], work[1], p0, p1)
-    root = topo[topo.shape[0] - 1, 0]
-    ll = _root(mv, weights, inv, part[root - n_taxa], work[1], site_ll, work[2], p0, p1)
-    _preorder_gradient(mv, weights, tips, Pm, topo, edges, pre, u, work[2], work[3], work[4],
-                       work[0], grad, p0, p1)
-    return ll
-
-
-@njit(cache=True)
-def log_likelihood(tips, weights, inv, mv, topo, t, Pm, part, work, site_ll, bounds):
-    """Log-likelihood of branch lengths ``t`` (one thread); fills ``site_ll``.
-
-    The traversal runs once per pattern block ``bounds[b]..bounds[b+1]`` (cache blocking).
+    The traversals run once per pattern block ``bounds[b]..bounds[b+1]`` (cache blocking);
+    with ``compute_P`` False the transition matrices ``Pm`` are taken as already set.
+    ``site_ll`` receives per-pattern log-likelihoods and ``grad`` (when wanted)
+    :math:`\\partial \\log L / \\partial t_e` summed over the blocks.  ``edges``, ``pre``
+    and ``u`` are only touched with ``want_grad``.  The GIL is released, so threads may
+    evaluate disjoint blocks of one problem, or separate buffers, at the same time.
+    ``work`` has 9 rows of P: maxima, log scalers, variable-site shares, gradient
+    numerators and denominators, and 4 rows of scratch.
     """
-    transition_matrices(mv, t, Pm)
+    n_taxa = tips.shape[0]
+    root = topo[topo.shape[0] - 1, 0]
+    if compute_P:
+        transition_matrices(mv, t, Pm)
+    if want_grad:
+        for e in range(grad.shape[0]):
+            grad[e] = 0.0
     total = 0.0
     for b in range(bounds.shape[0] - 1):
-        total += _loglik_block(tips, weights, inv, mv, topo, Pm, part, work, site_ll,
-                               bounds[b], bounds[b + 1])
+        p0 = bounds[b]
+        p1 = bounds[b + 1]
+        _postorder(tips, Pm, topo, part, edges if want_grad else part, want_grad, work[0],
+                   work[1], work[5:9], p0, p1)
+        total += _root(mv, weights, inv, part[root - n_taxa], work[1], site_ll, work[2], p0,
+                       p1)
+        if want_grad:
+            _preorder_gradient(mv, weights, tips, Pm, topo, edges, pre, u, work[2], work[3],
+                               work[4], work[0], grad, p0, p1)
     return total
-
-
-@njit(cache=True)
-def gradient(tips, weights, inv, mv, topo, t, Pm, part, edges, pre, u, work, site_ll, grad,
-             bounds):
-    """Log-likelihood and its gradient over all branches (one thread, blocked patterns)."""
-    transition_matrices(mv, t, Pm)
-    for e in range(grad.shape[0]):
-        grad[e] = 0.0
-    total = 0.0
-    for b in range(bounds.shape[0] - 1):
-        total += _gradient_block(tips, weights, inv, mv, topo, Pm, part, edges, pre, u, work,
-                                 site_ll, grad, bounds[b], bounds[b + 1])
-    return total
-
-
-@njit(cache=True, parallel=True)
-def log_likelihood_parallel(tips, weights, inv, mv, topo, t, Pm, part, work, site_ll, bounds):
-    """As :func:`log_likelihood`, with the pattern blocks shared among threads."""
-    transition_matrices(mv, t, Pm)
-    nb = bounds.shape[0] - 1
-    out = np.zeros(nb)
-    for b in prange(nb):
-        out[b] = _loglik_block(tips, weights, inv, mv, topo, Pm, part, work, site_ll,
-                               bounds[b], bounds[b + 1])
-    return out.sum()
-
-
-@njit(cache=True, parallel=True)
-def gradient_parallel(tips, weights, inv, mv, topo, t, Pm, part, edges, pre, u, work,
-                      site_ll, grads, bounds):
-    """As :func:`gradient`, pattern blocks in parallel; ``grads`` is (blocks, E)."""
-    transition_matrices(mv, t, Pm)
-    nb = bounds.shape[0] - 1
-    out = np.zeros(nb)
-    for b in prange(nb):
-        for e in range(grads.shape[1]):
-            grads[b, e] = 0.0
-        out[b] = _gradient_block(tips, weights, inv, mv, topo, Pm, part, edges, pre, u, work,
-                                 site_ll, grads[b], bounds[b], bounds[b + 1])
-    return out.sum()
-
-
-@njit(cache=True, parallel=True)
-def log_likelihood_batch(tips, weights, inv, mv, topo, T, Pm, part, work, site_ll, out,
-                         bounds):
-    """out[b] = log-likelihood of branch lengths T[b]; threads take contiguous chunks of b.
-
-    ``Pm``, ``part``, ``work`` and ``site_ll`` have a leading axis of one buffer per thread.
-    """
-    B = T.shape[0]
-    nt = part.shape[0]
-    P = tips.shape[2]
-    for th in prange(nt):
-        lo = (B * th) // nt
-        hi = (B * (th + 1)) // nt
-        for b in range(lo, hi):
-            transition_matrices(mv, T[b], Pm[th])
-            tot = 0.0
-            for j in range(bounds.shape[0] - 1):
-                tot += _loglik_block(tips, weights, inv, mv, topo, Pm[th], part[th], work[th],
-                                     site_ll[th], bounds[j], bounds[j + 1])
-            out[b] = tot
-
-
-@njit(cache=True, parallel=True)
-def gradient_batch(tips, weights, inv, mv, topo, T, Pm, part, edges, pre, u, work, site_ll,
-                   out, grads, bounds):
-    """out[b], grads[b] = log-likelihood and gradient at T[b]; per-thread buffers."""
-    B = T.shape[0]
-    nt = part.shape[0]
-    P = tips.shape[2]
-    for th in prange(nt):
-        lo = (B * th) // nt
-        hi = (B * (th + 1)) // nt
-        for b in range(lo, hi):
-            transition_matrices(mv, T[b], Pm[th])
-            for e in range(grads.shape[1]):
-                grads[b, e] = 0.0
-            tot = 0.0
-            for j in range(bounds.shape[0] - 1):
-                tot += _gradient_block(tips, weights, inv, mv, topo, Pm[th], part[th],
-                                       edges[th], pre[th], u[th], work[th], site_ll[th],
-                                       grads[b], bounds[j], bounds[j + 1])
-            out[b] = tot

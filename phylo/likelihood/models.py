@@ -43,7 +43,6 @@ import re
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import special, stats
 
 from ..errors import InputError
 
@@ -73,6 +72,7 @@ def gamma_rates(alpha: float, k: int, median: bool = False) -> np.ndarray:
         raise InputError(f"the number of rate categories must be at least 1, not {k}")
     if k == 1:
         return np.ones(1)
+    from scipy import special, stats   # imported here: scipy.stats is slow to import
     dist = stats.gamma(a=alpha, scale=1.0 / alpha)
     if median:
         r = dist.ppf((2.0 * np.arange(k) + 1.0) / (2.0 * k))

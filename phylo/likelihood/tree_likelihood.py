@@ -34,7 +34,10 @@ phylogenetics. Mol Biol Evol 37:3047-3060.
 
 from __future__ import annotations
 
-import numba
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ..errors import InputError
@@ -130,6 +133,30 @@ def _pattern_blocks(P: int, bytes_per_pattern: int, min_blocks: int = 1) -> np.n
     return np.array(sorted(set(b)), dtype=np.int64)
 
 
+_POOLS: dict = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    """A shared pool of n worker threads (the kernels release the GIL)."""
+    with _POOLS_LOCK:
+        if n not in _POOLS:
+            _POOLS[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="phylo-lik")
+        return _POOLS[n]
+
+
+def _split_blocks(bounds: np.ndarray, parts: int) -> list:
+    """Split block boundaries into ``parts`` contiguous groups of about equal patterns."""
+    nb = bounds.shape[0] - 1
+    cuts = [0]
+    for i in range(1, parts):
+        target = bounds[-1] * i / parts
+        cuts.append(int(np.argmin(np.abs(bounds - target))))
+    cuts.append(nb)
+    cuts = sorted(set(cuts))
+    return [np.ascontiguousarray(bounds[a:b + 1]) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
 class TreeLikelihood:
     """Log-likelihood of an alignment on one tree topology, as a function of branch lengths.
 
@@ -152,7 +179,9 @@ class TreeLikelihood:
         Threads for one evaluation (patterns are split in blocks); 1 by default, since
         callers often parallelise over chains.  Batches use ``batch_threads``.
     batch_threads : int, optional
-        Threads for :meth:`log_likelihood_batch` (default: numba's thread count).
+        Threads for :meth:`log_likelihood_batch` and :meth:`gradient_batch` (default: the
+        number of CPUs).  The compiled kernels release the GIL, so ordinary threads run
+        them in parallel.
 
     Notes
     -----
@@ -202,19 +231,22 @@ class TreeLikelihood:
         E = self.n_branches
         self._Pm = np.zeros((E, kc, 4, 4))
         self._part = np.zeros((n_int, kc, 4, P))
-        self._work = np.zeros((5, P))
+        self._work = np.zeros((9, P))
         self._site = np.zeros(P)
         self._grad = np.zeros(E)
+        self._no4 = np.zeros((0, 0, 0, 0))
+        self._no3 = np.zeros((0, 0, 0))
+        self._no1 = np.zeros(0)
         self._edges = None          # gradient buffers, allocated on first use
         self._pre = None
         self._u = None
         self.threads = max(1, int(threads))
         per_pattern = 8 * 4 * kc * (2 * n_int + E)      # part + pre + edges
         self._bounds = _pattern_blocks(P, per_pattern, self.threads)
-        self._grads_blocks = np.zeros((self._bounds.shape[0] - 1, E))
-        self.batch_threads = int(batch_threads or numba.get_num_threads())
+        self._thread_bounds = _split_blocks(self._bounds, self.threads)
+        self._grads_threads = np.zeros((len(self._thread_bounds), E))
+        self.batch_threads = max(1, int(batch_threads or os.cpu_count() or 1))
         self._batch_buf = None
-        self._batch_gbuf = None
         default = getattr(tree, "branch_lengths", None)
         self.default_branch_lengths = (None if default is None else
                                        np.array(default[:E], dtype=np.float64))
@@ -256,13 +288,17 @@ class TreeLikelihood:
         """:math:`\\log L(t)` for branch lengths ``t`` (shape ``(n_branches,)``, branch ``i``
         is the edge above node ``i``; default: the tree's own lengths)."""
         t = self._check(branch_lengths)
-        if self.threads == 1:
-            return K.log_likelihood(self._tips, self._weights, self._inv, self._mv, self._topo,
-                                    t, self._Pm, self._part, self._work, self._site,
-                                    self._bounds)
-        return K.log_likelihood_parallel(self._tips, self._weights, self._inv, self._mv,
-                                         self._topo, t, self._Pm, self._part, self._work,
-                                         self._site, self._bounds)
+        if len(self._thread_bounds) == 1:
+            return K.evaluate(self._tips, self._weights, self._inv, self._mv, self._topo, t,
+                              self._Pm, self._part, self._no4, self._no4, self._no3,
+                              self._work, self._site, self._no1, self._bounds, True, False)
+        K.transition_matrices(self._mv, t, self._Pm)
+        jobs = [_pool(self.threads).submit(
+            K.evaluate, self._tips, self._weights, self._inv, self._mv, self._topo, t,
+            self._Pm, self._part, self._no4, self._no4, self._no3, self._work, self._site,
+            self._no1, b, False, False)
+            for b in self._thread_bounds]
+        return float(sum(j.result() for j in jobs))
 
     __call__ = log_likelihood
 
@@ -277,15 +313,19 @@ class TreeLikelihood:
         """
         t = self._check(branch_lengths)
         self._grad_buffers()
-        if self.threads == 1:
-            ll = K.gradient(self._tips, self._weights, self._inv, self._mv, self._topo, t,
+        if len(self._thread_bounds) == 1:
+            ll = K.evaluate(self._tips, self._weights, self._inv, self._mv, self._topo, t,
                             self._Pm, self._part, self._edges, self._pre, self._u, self._work,
-                            self._site, self._grad, self._bounds)
+                            self._site, self._grad, self._bounds, True, True)
             return ll, self._grad.copy()
-        ll = K.gradient_parallel(self._tips, self._weights, self._inv, self._mv, self._topo, t,
-                                 self._Pm, self._part, self._edges, self._pre, self._u,
-                                 self._work, self._site, self._grads_blocks, self._bounds)
-        return ll, self._grads_blocks.sum(axis=0)
+        K.transition_matrices(self._mv, t, self._Pm)
+        jobs = [_pool(self.threads).submit(
+            K.evaluate, self._tips, self._weights, self._inv, self._mv, self._topo, t,
+            self._Pm, self._part, self._edges, self._pre, self._u, self._work, self._site,
+            self._grads_threads[i], b, False, True)
+            for i, b in enumerate(self._thread_bounds)]
+        ll = float(sum(j.result() for j in jobs))
+        return ll, self._grads_threads.sum(axis=0)
 
     def pattern_log_likelihoods(self, branch_lengths=None) -> np.ndarray:
         """:math:`\\log L_p` of every site pattern (weights: :attr:`pattern_weights`)."""
@@ -302,36 +342,59 @@ class TreeLikelihood:
         return self._weights.copy()
 
     def _batch_buffers(self, gradient: bool):
+        """One set of buffers per batch thread (gradient buffers when asked)."""
         nt, kc, P = self.batch_threads, self.n_categories, self.n_patterns
         E, n_int = self.n_branches, self.n_nodes - self.n_taxa
         if self._batch_buf is None:
-            self._batch_buf = (np.zeros((nt, E, kc, 4, 4)), np.zeros((nt, n_int, kc, 4, P)),
-                               np.zeros((nt, 5, P)), np.zeros((nt, P)))
-        if gradient and self._batch_gbuf is None:
-            self._batch_gbuf = (np.zeros((nt, E, kc, 4, P)), np.zeros((nt, n_int, kc, 4, P)),
-                                np.zeros((nt, kc, 4, P)))
+            self._batch_buf = [dict(Pm=np.zeros((E, kc, 4, 4)), part=np.zeros((n_int, kc, 4, P)),
+                                    work=np.zeros((9, P)), site=np.zeros(P))
+                               for _ in range(nt)]
+        if gradient and "edges" not in self._batch_buf[0]:
+            for buf in self._batch_buf:
+                buf.update(edges=np.zeros((E, kc, 4, P)), pre=np.zeros((n_int, kc, 4, P)),
+                           u=np.zeros((kc, 4, P)))
         return self._batch_buf
+
+    def _batch_run(self, T, out, grads):
+        bufs = self._batch_buffers(grads is not None)
+        B = T.shape[0]
+        nt = min(self.batch_threads, max(1, B))
+
+        def work(i):
+            buf = bufs[i]
+            for b in range((B * i) // nt, (B * (i + 1)) // nt):
+                if grads is None:
+                    out[b] = K.evaluate(self._tips, self._weights, self._inv, self._mv,
+                                        self._topo, T[b], buf["Pm"], buf["part"], self._no4,
+                                        self._no4, self._no3, buf["work"], buf["site"],
+                                        self._no1, self._bounds, True, False)
+                else:
+                    out[b] = K.evaluate(self._tips, self._weights, self._inv, self._mv,
+                                        self._topo, T[b], buf["Pm"], buf["part"], buf["edges"],
+                                        buf["pre"], buf["u"], buf["work"], buf["site"], grads[b],
+                                        self._bounds, True, True)
+
+        if nt == 1:
+            work(0)
+        else:
+            for job in [_pool(nt).submit(work, i) for i in range(nt)]:
+                job.result()
 
     def log_likelihood_batch(self, matrix) -> np.ndarray:
         """Log-likelihoods of B branch-length vectors (rows of a ``(B, n_branches)`` matrix),
-        evaluated in parallel over the rows."""
+        evaluated in parallel over the rows by ``batch_threads`` threads."""
         T = self._check_matrix(matrix)
-        Pm, part, work, site = self._batch_buffers(False)
         out = np.empty(T.shape[0])
-        K.log_likelihood_batch(self._tips, self._weights, self._inv, self._mv, self._topo, T,
-                               Pm, part, work, site, out, self._bounds)
+        self._batch_run(T, out, None)
         return out
 
     def gradient_batch(self, matrix):
         """Log-likelihoods ``(B,)`` and gradients ``(B, n_branches)`` of B branch-length vectors,
         in parallel over the rows."""
         T = self._check_matrix(matrix)
-        Pm, part, work, site = self._batch_buffers(True)
-        edges, pre, u = self._batch_gbuf
         out = np.empty(T.shape[0])
         grads = np.empty(T.shape)
-        K.gradient_batch(self._tips, self._weights, self._inv, self._mv, self._topo, T, Pm,
-                         part, edges, pre, u, work, site, out, grads, self._bounds)
+        self._batch_run(T, out, grads)
         return out, grads
 
     # ------------------------------------------------------------------ description

@@ -1,0 +1,192 @@
+"""Speed of the likelihood kernels, side by side with BEAGLE's CPU implementation.
+
+Prints, for two problems (DS1: 27 taxa, JC69; and 64 taxa x 1000 patterns x 4 Gamma
+categories, GTR), partial-likelihood updates per second (one update = one internal node x
+one site pattern x one rate category) for one and two threads, the cost of the gradient as
+a multiple of one likelihood, batch throughput, BEAGLE's numbers on the same problem
+(when ``libhmsbeagle.so.1`` is installed) and our ratio against it.  It also times a cold
+start (compiling the kernels into an empty cache) and a cached start, each in a fresh
+Python process.
+
+Every number is the best of several rounds (the machine may be shared).
+
+Usage::
+
+    python benchmarks/likelihood.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numba  # noqa: E402
+
+import _beagle  # noqa: E402
+from phylo.likelihood import (GTR, JC69, Alignment, TreeLikelihood, random_tree,  # noqa: E402
+                              read_alignment, simulate_alignment)
+
+SHARED = Path(os.environ.get("PHYLO_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+START_SCRIPT = """
+import time; t0 = time.perf_counter()
+import numpy as np
+from phylo.likelihood import JC69, TreeLikelihood, random_tree, simulate_alignment
+t1 = time.perf_counter()
+rng = np.random.default_rng(0)
+tree = random_tree(8, rng, 0.1)
+aln = simulate_alignment(tree, JC69(), 100, rng)
+lik = TreeLikelihood(aln, tree, JC69())
+lik.log_likelihood(tree.branch_lengths[:-1]); lik.gradient(tree.branch_lengths[:-1])
+t2 = time.perf_counter()
+lik2 = TreeLikelihood(aln, tree, JC69(), threads=2)
+lik2.log_likelihood(tree.branch_lengths[:-1]); lik2.gradient(tree.branch_lengths[:-1])
+lik.log_likelihood_batch(np.tile(tree.branch_lengths[:-1], (2, 1)))
+lik.gradient_batch(np.tile(tree.branch_lengths[:-1], (2, 1)))
+t3 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2)
+"""
+
+
+def start_times():
+    """(import, first likelihood + gradient, parallel kernels) seconds, cold and cached."""
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(ROOT))
+        for label in ("cold", "cached"):
+            t0 = time.perf_counter()
+            res = subprocess.run([sys.executable, "-c", START_SCRIPT], env=env,
+                                 capture_output=True, text=True, check=True)
+            total = time.perf_counter() - t0
+            imp, first, par = (float(x) for x in res.stdout.split())
+            out[label] = (total, imp, first, par)
+    return out
+
+
+def best_time(f, rounds=7, min_seconds=0.2):
+    """Best seconds per call of ``f`` over several rounds."""
+    f()
+    reps = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            f()
+        dt = time.perf_counter() - t0
+        if dt > min_seconds / rounds or reps > 1 << 16:
+            break
+        reps *= 2
+    best = dt / reps
+    for _ in range(rounds - 1):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            f()
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return best
+
+
+def ds1_problem(rng):
+    fasta = SHARED / "ds/zcrabbit-vbpi/data/hohna_datasets_fasta/DS1.fasta"
+    model = JC69()
+    if fasta.exists():
+        aln = read_alignment(str(fasta))
+        tree = random_tree(list(aln.taxa), rng, 0.03, 1e-4)
+        return "DS1 (27 taxa, JC69)", aln, tree, model
+    tree = random_tree(27, rng, 0.03, 1e-4)
+    aln = simulate_alignment(tree, model, 1949, rng)
+    return "DS1-sized (simulated, 27 taxa, JC69)", aln, tree, model
+
+
+def big_problem(rng, n_patterns=1000):
+    model = GTR([1.2, 3.0, 0.8, 1.1, 3.5, 1.0], [0.3, 0.2, 0.2, 0.3], alpha=0.5,
+                categories=4)
+    tree = random_tree(64, rng, 0.05, 1e-4)
+    aln = simulate_alignment(tree, model, 3 * n_patterns, rng)
+    pats = aln.patterns()
+    keep = pats.codes[:, :n_patterns]
+    inv = {1: "A", 2: "C", 4: "G", 8: "T", 15: "N"}
+    seqs = ["".join(inv.get(int(c), "N") for c in row) for row in keep]
+    aln = Alignment.from_sequences(list(aln.taxa), seqs)
+    return "64 taxa x 1000 patterns x 4 categories (GTR+G4)", aln, tree, model
+
+
+def run_problem(label, aln, tree, model, quick, lib):
+    t = np.asarray(tree.branch_lengths[:-1], dtype=np.float64)
+    rounds = 3 if quick else 7
+    numba.set_num_threads(1)
+    lik = TreeLikelihood(aln, tree, model, batch_threads=1)
+    n_int = lik.n_nodes - lik.n_taxa
+    upd = n_int * lik.n_patterns * lik.n_categories
+    print(f"\n== {label}: {lik.n_patterns} patterns, {n_int} internal nodes, "
+          f"{lik.n_categories} categories: {upd:,} updates per likelihood")
+    t_l1 = best_time(lambda: lik.log_likelihood(t), rounds)
+    t_g1 = best_time(lambda: lik.gradient(t), rounds)
+    B = 32
+    T = np.tile(t, (B, 1)) * np.linspace(0.8, 1.2, B)[:, None]
+    t_b1 = best_time(lambda: lik.log_likelihood_batch(T), rounds) / B
+    numba.set_num_threads(2)
+    lik2 = TreeLikelihood(aln, tree, model, threads=2, batch_threads=2)
+    t_l2 = best_time(lambda: lik2.log_likelihood(t), rounds)
+    t_g2 = best_time(lambda: lik2.gradient(t), rounds)
+    t_b2 = best_time(lambda: lik2.log_likelihood_batch(T), rounds) / B
+    t_gb2 = best_time(lambda: lik2.gradient_batch(T), rounds) / B
+    numba.set_num_threads(1)
+    g = lambda dt: upd / dt / 1e9  # noqa: E731
+    print(f"ours   1 thread : likelihood {t_l1 * 1e6:9.1f} us  {g(t_l1):6.3f} G updates/s")
+    print(f"ours   2 threads: likelihood {t_l2 * 1e6:9.1f} us  {g(t_l2):6.3f} G updates/s "
+          f"(patterns split between threads)")
+    print(f"gradient / likelihood: {t_g1 / t_l1:5.2f} (1 thread), {t_g2 / t_l2:5.2f} "
+          f"(2 threads)")
+    print(f"batch of {B}: {1 / t_b1:9.0f} likelihoods/s ({g(t_b1):.3f} G/s) on 1 thread, "
+          f"{1 / t_b2:9.0f}/s ({g(t_b2):.3f} G/s) on 2; gradients {1 / t_gb2:8.0f}/s on 2")
+    if lib is None:
+        print("BEAGLE: libhmsbeagle.so.1 not found, skipped")
+        return
+    for scaling in (False, True):
+        res = []
+        for th, ours in ((1, t_l1), (2, t_l2)):
+            bg = _beagle.BeagleLikelihood(lib, lik, threads=th, scaling=scaling)
+            diff = abs(bg.log_likelihood(t) - lik.log_likelihood(t))
+            tb = best_time(lambda: bg.log_likelihood(t), rounds)
+            bg.close()
+            res.append((th, tb, ours, diff, bg.impl))
+        for th, tb, ours, diff, impl in res:
+            print(f"BEAGLE {impl} {th} thread{'s' if th > 1 else ' '} "
+                  f"({'rescaling every node' if scaling else 'no rescaling'}): "
+                  f"{tb * 1e6:9.1f} us {g(tb):6.3f} G/s; ours/BEAGLE speed "
+                  f"{tb / ours:5.2f}x  (|dlogL| {diff:.1e})")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer timing rounds")
+    ap.add_argument("--no-start", action="store_true", help="skip the start-up timing")
+    args = ap.parse_args(argv)
+    print(f"numba {numba.__version__}, numpy {np.__version__}, "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    if not args.no_start:
+        st = start_times()
+        for label, (total, imp, first, par) in st.items():
+            print(f"{label:6s} start: {total:5.2f} s in a new process (import {imp:.2f} s, "
+                  f"first likelihood+gradient {first:.2f} s, parallel and batch kernels "
+                  f"{par:.2f} s)")
+    lib = _beagle.load()
+    if lib is not None:
+        print(f"BEAGLE {lib.beagleGetVersion().decode()} found")
+    rng = np.random.default_rng(1)
+    run_problem(*ds1_problem(rng), args.quick, lib)
+    run_problem(*big_problem(rng), args.quick, lib)
+
+
+if __name__ == "__main__":
+    main()
