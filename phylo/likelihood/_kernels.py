@@ -7,7 +7,6 @@ Layout (patterns innermost, so that the loops over patterns vectorise):
 
 ``tips``    (n_taxa, 4, P)          tip partials (indicators of the allowed states)
 ``part``    (n_internal, K, 4, P)   post-order partials of internal node ``v`` at ``v - n_taxa``
-``edges``   (E, K, 4, P)            post-order partials at the top of edge ``e``: P_e L_child
 ``pre``     (n_internal, K, 4, P)   pre-order partials of internal nodes
 ``Pm``      (E, K, 4, 4)            transition matrices of each edge and rate category
 ``topo``    (n_internal, 8) int64   one row per internal node in post-order (root last):
@@ -32,7 +31,9 @@ u_{e,k}^T P_{e,k} L_{v,k}`, so
    \\qquad q_v = P_e^T u_e .
 
 The ratio does not depend on how :math:`u` and :math:`L` are scaled, so pre-order partials
-are rescaled freely per pattern without bookkeeping.
+are rescaled freely per pattern without bookkeeping.  The edge partials
+:math:`P_{e_w} L_w` are recomputed during the pre-order pass instead of being stored,
+which costs a third more arithmetic but much less memory traffic.
 
 References
 ----------
@@ -49,6 +50,8 @@ import math
 import numpy as np
 from numba import njit, uint64
 
+#: Rows of the per-pattern work array of :func:`evaluate`.
+WORK_ROWS = 32
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
 LN2 = math.log(2.0)
@@ -112,8 +115,8 @@ def _pp2(A, s, B, r, d, mx, p0, p1):
 
 
 @njit
-def _pp2s(A, s, B, r, d, ea, eb, mx, p0, p1):
-    """ea = A s, eb = B r, d = ea * eb over patterns p0..p1, with the running max in mx."""
+def _pp_pair(A, s, B, r, ea, eb, p0, p1):
+    """ea = A s and eb = B r over patterns p0..p1 (edge partials of two children)."""
     a00 = A[0, 0]; a01 = A[0, 1]; a02 = A[0, 2]; a03 = A[0, 3]
     a10 = A[1, 0]; a11 = A[1, 1]; a12 = A[1, 2]; a13 = A[1, 3]
     a20 = A[2, 0]; a21 = A[2, 1]; a22 = A[2, 2]; a23 = A[2, 3]
@@ -135,13 +138,15 @@ def _pp2s(A, s, B, r, d, ea, eb, mx, p0, p1):
         g3 = b30 * y0 + b31 * y1 + b32 * y2 + b33 * y3
         ea[0, p] = f0; ea[1, p] = f1; ea[2, p] = f2; ea[3, p] = f3
         eb[0, p] = g0; eb[1, p] = g1; eb[2, p] = g2; eb[3, p] = g3
-        z0 = f0 * g0; z1 = f1 * g1; z2 = f2 * g2; z3 = f3 * g3
-        d[0, p] = z0; d[1, p] = z1; d[2, p] = z2; d[3, p] = z3
-        m = mx[p]
-        m = z0 if z0 > m else m
-        m = z1 if z1 > m else m
-        m = z2 if z2 > m else m
-        mx[p] = z3 if z3 > m else m
+
+
+@njit(fastmath={"reassoc", "nsz"}, error_model="numpy")
+def _weighted_ratio_sum(w, f, num, den, p0, p1):
+    """sum_p w[p] f[p] num[p] / den[p] (reassociated so that it vectorises)."""
+    g = 0.0
+    for p in range(uint64(p0), uint64(p1)):
+        g += w[p] * f[p] * (num[p] / den[p])
+    return g
 
 
 @njit
@@ -175,70 +180,16 @@ def _rescale(node, mx, logscale, p0, p1, track, have_max):
 
 
 @njit
-def _generic_node(tips, Pm, topo, idx, part, edges, store, tmp, p0, p1):
-    """Partials of a node with 1 or 3 children (compact loops; such nodes are rare)."""
-    n_taxa = tips.shape[0]
-    K = Pm.shape[1]
-    S = tips.shape[1]
-    v = topo[idx, 0]
-    nk = topo[idx, 1]
-    node = part[v - n_taxa]
-    for k in range(K):
-        d = node[k]
-        for i in range(S):
-            for p in range(uint64(p0), uint64(p1)):
-                d[i, p] = 1.0
-        for j in range(nk):
-            c = topo[idx, 2 + j]
-            e = topo[idx, 5 + j]
-            src = tips[c] if c < n_taxa else part[c - n_taxa, k]
-            dst = edges[e, k] if store else tmp
-            M = Pm[e, k]
-            for i in range(S):
-                for p in range(uint64(p0), uint64(p1)):
-                    dst[i, p] = 0.0
-                for m in range(S):
-                    a = M[i, m]
-                    for p in range(uint64(p0), uint64(p1)):
-                        dst[i, p] += a * src[m, p]
-                for p in range(uint64(p0), uint64(p1)):
-                    d[i, p] *= dst[i, p]
-
-
-@njit
-def _postorder(tips, Pm, topo, part, edges, store, mx, logscale, tmp, p0, p1):
-    """Post-order partials of every internal node over patterns p0..p1.
-
-    ``store``: also keep the edge partials P_e L_child in ``edges`` (for the gradient).
-    ``logscale`` receives the summed scaling exponents (units of log 2) of each pattern.
-    """
-    n_taxa = tips.shape[0]
-    K = Pm.shape[1]
-    for p in range(uint64(p0), uint64(p1)):
-        logscale[p] = 0.0
-    for idx in range(topo.shape[0]):
-        v = topo[idx, 0]
-        nk = topo[idx, 1]
-        node = part[v - n_taxa]
-        if nk != 2:
-            _generic_node(tips, Pm, topo, idx, part, edges, store, tmp, p0, p1)
-            _rescale(node, mx, logscale, p0, p1, True, False)
-            continue
+def _matvec(M, src, dst, p0, p1):
+    """dst = M src over patterns p0..p1 (compact loops, for the rare non-binary nodes)."""
+    S = src.shape[0]
+    for i in range(S):
         for p in range(uint64(p0), uint64(p1)):
-            mx[p] = 0.0
-        c0 = topo[idx, 2]
-        c1 = topo[idx, 3]
-        e0 = topo[idx, 5]
-        e1 = topo[idx, 6]
-        for k in range(K):
-            s0 = tips[c0] if c0 < n_taxa else part[c0 - n_taxa, k]
-            s1 = tips[c1] if c1 < n_taxa else part[c1 - n_taxa, k]
-            if store:
-                _pp2s(Pm[e0, k], s0, Pm[e1, k], s1, node[k], edges[e0, k], edges[e1, k], mx,
-                      p0, p1)
-            else:
-                _pp2(Pm[e0, k], s0, Pm[e1, k], s1, node[k], mx, p0, p1)
-        _rescale(node, mx, logscale, p0, p1, True, True)
+            dst[i, p] = 0.0
+        for m in range(S):
+            a = M[i, m]
+            for p in range(uint64(p0), uint64(p1)):
+                dst[i, p] += a * src[m, p]
 
 
 @njit
@@ -285,11 +236,12 @@ def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
 
 
 @njit
-def _edge_pass(mv, M, qa, sib, e, qv, has_child, num, den, mx, k, p0, p1):
+def _edge_pass(mv, M, qa, sib, e, qv, has_child, acc, k, p0, p1):
     """One edge and category of the pre-order pass, fused over patterns p0..p1.
 
     u = qa * sib (the pre-order partial at the parent times the sibling's edge partial);
-    num += w rho u^T Q e, den += w u^T e; with a child, qv = M^T u and mx tracks its max.
+    acc[0] += w rho u^T Q e, acc[1] += w u^T e; with a child, qv = M^T u and acc[2] tracks
+    its maximum.  (num, den and max share one array: fewer arrays, fewer alias checks.)
     """
     K = int(mv[_K])
     w = mv[_RATES + K + k]
@@ -307,8 +259,8 @@ def _edge_pass(mv, M, qa, sib, e, qv, has_child, num, den, mx, k, p0, p1):
             g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
             g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
             g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-            num[p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-            den[p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
+            acc[0, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
+            acc[1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
         return
     a00 = M[0, 0]; a01 = M[0, 1]; a02 = M[0, 2]; a03 = M[0, 3]
     a10 = M[1, 0]; a11 = M[1, 1]; a12 = M[1, 2]; a13 = M[1, 3]
@@ -322,94 +274,53 @@ def _edge_pass(mv, M, qa, sib, e, qv, has_child, num, den, mx, k, p0, p1):
         g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
         g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
         g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-        num[p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-        den[p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
+        acc[0, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
+        acc[1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
         z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
         z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
         z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
         z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
         qv[0, p] = z0; qv[1, p] = z1; qv[2, p] = z2; qv[3, p] = z3
-        m = mx[p]
+        m = acc[2, p]
         m = z0 if z0 > m else m
         m = z1 if z1 > m else m
         m = z2 if z2 > m else m
-        mx[p] = z3 if z3 > m else m
+        acc[2, p] = z3 if z3 > m else m
 
-
-@njit
-def _preorder_gradient(mv, weights, tips, Pm, topo, edges, pre, u, frac, num, den, mx,
-                       grad, p0, p1):
-    """Pre-order pass: adds sum_p w_p dlogL_p/dt_e over patterns p0..p1 to grad[e]."""
-    n_taxa = tips.shape[0]
-    K = Pm.shape[1]
-    n_int = topo.shape[0]
-    root = topo[n_int - 1, 0]
-    rq = pre[root - n_taxa]
-    for k in range(K):
-        for s in range(4):
-            f = mv[_PI + s]
-            for p in range(uint64(p0), uint64(p1)):
-                rq[k, s, p] = f
-    ones = np.ones((1, 4, 1))
-    for idx in range(n_int - 1, -1, -1):
-        a = topo[idx, 0]
-        nk = topo[idx, 1]
-        qa = pre[a - n_taxa]
-        if nk == 1 and ones.shape[2] != tips.shape[2]:
-            ones = np.ones((1, 4, tips.shape[2]))
-        for j in range(nk):
-            c = topo[idx, 2 + j]
-            e = topo[idx, 5 + j]
-            has_child = c >= n_taxa
-            for p in range(uint64(p0), uint64(p1)):
-                num[p] = 0.0
-                den[p] = 0.0
-                mx[p] = 0.0
-            for k in range(K):
-                qv = pre[c - n_taxa, k] if has_child else u[k]
-                if nk == 2:
-                    q = qa[k]
-                    sib = edges[topo[idx, 5 + (1 - j)], k]
-                elif nk == 3:
-                    s1 = edges[topo[idx, 5 + (j + 1) % 3], k]
-                    uk = u[k]
-                    qk = qa[k]
-                    for i in range(4):
-                        for p in range(uint64(p0), uint64(p1)):
-                            uk[i, p] = qk[i, p] * s1[i, p]
-                    q = uk
-                    sib = edges[topo[idx, 5 + (j + 2) % 3], k]
-                else:
-                    q = qa[k]
-                    sib = ones[0]
-                _edge_pass(mv, Pm[e, k], q, sib, edges[e, k], qv, has_child, num, den, mx, k,
-                           p0, p1)
-            g = 0.0
-            for p in range(uint64(p0), uint64(p1)):
-                g += weights[p] * frac[p] * (num[p] / den[p])
-            grad[e] += g
-            if has_child:
-                _rescale(pre[c - n_taxa], mx, mx, p0, p1, False, True)
-
-
-# ------------------------------------------------------------------------- entry points
 
 @njit(cache=True, nogil=True)
-def evaluate(tips, weights, inv, mv, topo, t, Pm, part, edges, pre, u, work, site_ll, grad,
-             bounds, compute_P, want_grad):
+def evaluate(tips, weights, inv, mv, topo, t, Pm, part, pre, work, site_ll, grad, bounds,
+             compute_P, want_grad):
     """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient.
 
     The traversals run once per pattern block ``bounds[b]..bounds[b+1]`` (cache blocking);
     with ``compute_P`` False the transition matrices ``Pm`` are taken as already set.
     ``site_ll`` receives per-pattern log-likelihoods and ``grad`` (when wanted)
-    :math:`\\partial \\log L / \\partial t_e` summed over the blocks.  ``edges``, ``pre``
-    and ``u`` are only touched with ``want_grad``.  The GIL is released, so threads may
-    evaluate disjoint blocks of one problem, or separate buffers, at the same time.
-    ``work`` has 9 rows of P: maxima, log scalers, variable-site shares, gradient
-    numerators and denominators, and 4 rows of scratch.
+    :math:`\\partial \\log L / \\partial t_e` summed over the blocks; ``pre`` is only
+    touched with ``want_grad``.  The GIL is released, so threads may evaluate disjoint
+    blocks of one problem, or separate buffers, at the same time.  ``work`` has
+    :data:`WORK_ROWS` rows of P: maxima, log scalers, variable-site shares, 9 rows of
+    gradient accumulators, 12 rows of edge partials, 4 rows of scratch, 4 rows of ones.
+
+    (The traversals are written out here rather than in helpers: numba re-optimises a
+    callee inside every caller, so a flat call graph compiles much faster.)
     """
     n_taxa = tips.shape[0]
-    root = topo[topo.shape[0] - 1, 0]
+    K = Pm.shape[1]
+    n_int = topo.shape[0]
+    root = topo[n_int - 1, 0]
+    mx = work[0]
+    logscale = work[1]
+    frac = work[2]
+    acc = work[3:12]
+    scr = work[12:24]
+    tmp = work[24:28]
+    ones = work[28:32]
+    # flags as variables, not literals: one compiled signature of _rescale
+    track = bounds.shape[0] > 0
+    have_max = track
+    no_track = not track
+    no_max = no_track
     if compute_P:
         transition_matrices(mv, t, Pm)
     if want_grad:
@@ -419,11 +330,98 @@ def evaluate(tips, weights, inv, mv, topo, t, Pm, part, edges, pre, u, work, sit
     for b in range(bounds.shape[0] - 1):
         p0 = bounds[b]
         p1 = bounds[b + 1]
-        _postorder(tips, Pm, topo, part, edges if want_grad else part, want_grad, work[0],
-                   work[1], work[5:9], p0, p1)
-        total += _root(mv, weights, inv, part[root - n_taxa], work[1], site_ll, work[2], p0,
-                       p1)
-        if want_grad:
-            _preorder_gradient(mv, weights, tips, Pm, topo, edges, pre, u, work[2], work[3],
-                               work[4], work[0], grad, p0, p1)
+        # ---- post-order (Felsenstein pruning), rescaled per pattern
+        for p in range(uint64(p0), uint64(p1)):
+            logscale[p] = 0.0
+        for idx in range(n_int):
+            v = topo[idx, 0]
+            nk = topo[idx, 1]
+            node = part[v - n_taxa]
+            if nk == 2:
+                for p in range(uint64(p0), uint64(p1)):
+                    mx[p] = 0.0
+                c0 = topo[idx, 2]
+                c1 = topo[idx, 3]
+                e0 = topo[idx, 5]
+                e1 = topo[idx, 6]
+                for k in range(K):
+                    s0 = tips[c0] if c0 < n_taxa else part[c0 - n_taxa, k]
+                    s1 = tips[c1] if c1 < n_taxa else part[c1 - n_taxa, k]
+                    _pp2(Pm[e0, k], s0, Pm[e1, k], s1, node[k], mx, p0, p1)
+                _rescale(node, mx, logscale, p0, p1, track, have_max)
+            else:  # 1 or 3 children: compact loops (one such node per tree at most)
+                for k in range(K):
+                    d = node[k]
+                    for i in range(4):
+                        for p in range(uint64(p0), uint64(p1)):
+                            d[i, p] = 1.0
+                    for j in range(nk):
+                        c = topo[idx, 2 + j]
+                        src = tips[c] if c < n_taxa else part[c - n_taxa, k]
+                        _matvec(Pm[topo[idx, 5 + j], k], src, tmp, p0, p1)
+                        for i in range(4):
+                            for p in range(uint64(p0), uint64(p1)):
+                                d[i, p] *= tmp[i, p]
+                _rescale(node, mx, logscale, p0, p1, track, no_max)
+        total += _root(mv, weights, inv, part[root - n_taxa], logscale, site_ll, frac, p0, p1)
+        if not want_grad:
+            continue
+        # ---- pre-order partials and the gradient (Ji et al. 2020)
+        rq = pre[root - n_taxa]
+        for k in range(K):
+            for s in range(4):
+                f = mv[_PI + s]
+                for p in range(uint64(p0), uint64(p1)):
+                    rq[k, s, p] = f
+        for idx in range(n_int - 1, -1, -1):
+            a = topo[idx, 0]
+            nk = topo[idx, 1]
+            qa = pre[a - n_taxa]
+            for i in range(3 * nk):
+                for p in range(uint64(p0), uint64(p1)):
+                    acc[i, p] = 0.0
+            for k in range(K):
+                # edge partials P_e L_child of the children, recomputed into scr
+                if nk == 2:
+                    c0 = topo[idx, 2]
+                    c1 = topo[idx, 3]
+                    s0 = tips[c0] if c0 < n_taxa else part[c0 - n_taxa, k]
+                    s1 = tips[c1] if c1 < n_taxa else part[c1 - n_taxa, k]
+                    _pp_pair(Pm[topo[idx, 5], k], s0, Pm[topo[idx, 6], k], s1, scr[0:4],
+                             scr[4:8], p0, p1)
+                else:
+                    for j in range(nk):
+                        c = topo[idx, 2 + j]
+                        src = tips[c] if c < n_taxa else part[c - n_taxa, k]
+                        _matvec(Pm[topo[idx, 5 + j], k], src, scr[4 * j:4 * j + 4], p0, p1)
+                for j in range(nk):
+                    c = topo[idx, 2 + j]
+                    e = topo[idx, 5 + j]
+                    has_child = c >= n_taxa
+                    qv = pre[c - n_taxa, k] if has_child else tmp
+                    if nk == 2:
+                        q = qa[k]
+                        sib = scr[4 * (1 - j):4 * (1 - j) + 4]
+                    elif nk == 3:
+                        o1 = (j + 1) % 3
+                        o2 = (j + 2) % 3
+                        qk = qa[k]
+                        for i in range(4):
+                            for p in range(uint64(p0), uint64(p1)):
+                                tmp[i, p] = qk[i, p] * scr[4 * o1 + i, p]
+                        q = tmp
+                        sib = scr[4 * o2:4 * o2 + 4]
+                    else:
+                        q = qa[k]
+                        sib = ones
+                    _edge_pass(mv, Pm[e, k], q, sib, scr[4 * j:4 * j + 4], qv, has_child,
+                               acc[3 * j:3 * j + 3], k, p0, p1)
+            for j in range(nk):
+                c = topo[idx, 2 + j]
+                e = topo[idx, 5 + j]
+                grad[e] += _weighted_ratio_sum(weights, frac, acc[3 * j], acc[3 * j + 1], p0,
+                                               p1)
+                if c >= n_taxa:
+                    _rescale(pre[c - n_taxa], acc[3 * j + 2], acc[3 * j + 2], p0, p1, no_track,
+                             have_max)
     return total

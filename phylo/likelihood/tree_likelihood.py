@@ -118,13 +118,19 @@ def topology_arrays(parent, n_taxa: int, root: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(np.array(rows, dtype=np.int64))
 
 
-#: Bytes of partials a pattern block should fill (about half a core's L2 cache).
-CACHE_BYTES = 1 << 19
+#: Bytes of buffers a pattern block of the gradient should fill (cache blocking).
+CACHE_BYTES = 1 << 21
+#: The same for the likelihood alone, whose single pass streams well from a larger cache.
+CACHE_BYTES_LIKELIHOOD = 1 << 23
+#: Fewest patterns per block: shorter loops cost more than the cache saves.
+MIN_BLOCK = 256
 
 
-def _pattern_blocks(P: int, bytes_per_pattern: int, min_blocks: int = 1) -> np.ndarray:
+def _pattern_blocks(P: int, bytes_per_pattern: int, min_blocks: int = 1,
+                    cache_bytes: int | None = None) -> np.ndarray:
     """Block boundaries over P patterns so that one block's buffers fit in cache."""
-    size = max(64, (CACHE_BYTES // max(1, bytes_per_pattern)) // 16 * 16)
+    cache_bytes = CACHE_BYTES if cache_bytes is None else cache_bytes
+    size = max(MIN_BLOCK, (cache_bytes // max(1, bytes_per_pattern)) // 16 * 16)
     nb = max(min_blocks, -(-P // size))
     b = [0]
     for i in range(1, nb):
@@ -143,6 +149,12 @@ def _pool(n: int) -> ThreadPoolExecutor:
         if n not in _POOLS:
             _POOLS[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="phylo-lik")
         return _POOLS[n]
+
+
+def _work_array(P: int) -> np.ndarray:
+    work = np.zeros((K.WORK_ROWS, P))
+    work[K.WORK_ROWS - 4:] = 1.0          # rows of ones read by the kernels
+    return work
 
 
 def _split_blocks(bounds: np.ndarray, parts: int) -> list:
@@ -231,19 +243,19 @@ class TreeLikelihood:
         E = self.n_branches
         self._Pm = np.zeros((E, kc, 4, 4))
         self._part = np.zeros((n_int, kc, 4, P))
-        self._work = np.zeros((9, P))
+        self._work = _work_array(P)
         self._site = np.zeros(P)
         self._grad = np.zeros(E)
         self._no4 = np.zeros((0, 0, 0, 0))
-        self._no3 = np.zeros((0, 0, 0))
         self._no1 = np.zeros(0)
-        self._edges = None          # gradient buffers, allocated on first use
-        self._pre = None
-        self._u = None
+        self._pre = None            # pre-order partials, allocated on first gradient
         self.threads = max(1, int(threads))
-        per_pattern = 8 * 4 * kc * (2 * n_int + E)      # part + pre + edges
+        per_pattern = 8 * 4 * kc * 2 * n_int              # part + pre
         self._bounds = _pattern_blocks(P, per_pattern, self.threads)
         self._thread_bounds = _split_blocks(self._bounds, self.threads)
+        self._lbounds = _pattern_blocks(P, 8 * 4 * kc * n_int, self.threads,
+                                        CACHE_BYTES_LIKELIHOOD)
+        self._thread_lbounds = _split_blocks(self._lbounds, self.threads)
         self._grads_threads = np.zeros((len(self._thread_bounds), E))
         self.batch_threads = max(1, int(batch_threads or os.cpu_count() or 1))
         self._batch_buf = None
@@ -277,27 +289,24 @@ class TreeLikelihood:
         return T
 
     def _grad_buffers(self):
-        if self._edges is None:
-            kc, P = self.n_categories, self.n_patterns
-            self._edges = np.zeros((self.n_branches, kc, 4, P))
+        if self._pre is None:
             self._pre = np.zeros_like(self._part)
-            self._u = np.zeros((kc, 4, P))
 
     # ------------------------------------------------------------------ API
     def log_likelihood(self, branch_lengths=None) -> float:
         """:math:`\\log L(t)` for branch lengths ``t`` (shape ``(n_branches,)``, branch ``i``
         is the edge above node ``i``; default: the tree's own lengths)."""
         t = self._check(branch_lengths)
-        if len(self._thread_bounds) == 1:
+        if len(self._thread_lbounds) == 1:
             return K.evaluate(self._tips, self._weights, self._inv, self._mv, self._topo, t,
-                              self._Pm, self._part, self._no4, self._no4, self._no3,
-                              self._work, self._site, self._no1, self._bounds, True, False)
+                              self._Pm, self._part, self._no4, self._work, self._site,
+                              self._no1, self._lbounds, True, False)
         K.transition_matrices(self._mv, t, self._Pm)
         jobs = [_pool(self.threads).submit(
             K.evaluate, self._tips, self._weights, self._inv, self._mv, self._topo, t,
-            self._Pm, self._part, self._no4, self._no4, self._no3, self._work, self._site,
-            self._no1, b, False, False)
-            for b in self._thread_bounds]
+            self._Pm, self._part, self._no4, self._work, self._site, self._no1, b, False,
+            False)
+            for b in self._thread_lbounds]
         return float(sum(j.result() for j in jobs))
 
     __call__ = log_likelihood
@@ -315,14 +324,14 @@ class TreeLikelihood:
         self._grad_buffers()
         if len(self._thread_bounds) == 1:
             ll = K.evaluate(self._tips, self._weights, self._inv, self._mv, self._topo, t,
-                            self._Pm, self._part, self._edges, self._pre, self._u, self._work,
-                            self._site, self._grad, self._bounds, True, True)
+                            self._Pm, self._part, self._pre, self._work, self._site,
+                            self._grad, self._bounds, True, True)
             return ll, self._grad.copy()
         K.transition_matrices(self._mv, t, self._Pm)
         jobs = [_pool(self.threads).submit(
             K.evaluate, self._tips, self._weights, self._inv, self._mv, self._topo, t,
-            self._Pm, self._part, self._edges, self._pre, self._u, self._work, self._site,
-            self._grads_threads[i], b, False, True)
+            self._Pm, self._part, self._pre, self._work, self._site, self._grads_threads[i],
+            b, False, True)
             for i, b in enumerate(self._thread_bounds)]
         ll = float(sum(j.result() for j in jobs))
         return ll, self._grads_threads.sum(axis=0)
@@ -347,12 +356,11 @@ class TreeLikelihood:
         E, n_int = self.n_branches, self.n_nodes - self.n_taxa
         if self._batch_buf is None:
             self._batch_buf = [dict(Pm=np.zeros((E, kc, 4, 4)), part=np.zeros((n_int, kc, 4, P)),
-                                    work=np.zeros((9, P)), site=np.zeros(P))
+                                    work=_work_array(P), site=np.zeros(P))
                                for _ in range(nt)]
-        if gradient and "edges" not in self._batch_buf[0]:
+        if gradient and "pre" not in self._batch_buf[0]:
             for buf in self._batch_buf:
-                buf.update(edges=np.zeros((E, kc, 4, P)), pre=np.zeros((n_int, kc, 4, P)),
-                           u=np.zeros((kc, 4, P)))
+                buf.update(pre=np.zeros((n_int, kc, 4, P)))
         return self._batch_buf
 
     def _batch_run(self, T, out, grads):
@@ -366,13 +374,13 @@ class TreeLikelihood:
                 if grads is None:
                     out[b] = K.evaluate(self._tips, self._weights, self._inv, self._mv,
                                         self._topo, T[b], buf["Pm"], buf["part"], self._no4,
-                                        self._no4, self._no3, buf["work"], buf["site"],
-                                        self._no1, self._bounds, True, False)
+                                        buf["work"], buf["site"], self._no1, self._lbounds,
+                                        True, False)
                 else:
                     out[b] = K.evaluate(self._tips, self._weights, self._inv, self._mv,
-                                        self._topo, T[b], buf["Pm"], buf["part"], buf["edges"],
-                                        buf["pre"], buf["u"], buf["work"], buf["site"], grads[b],
-                                        self._bounds, True, True)
+                                        self._topo, T[b], buf["Pm"], buf["part"], buf["pre"],
+                                        buf["work"], buf["site"], grads[b], self._bounds, True,
+                                        True)
 
         if nt == 1:
             work(0)
