@@ -48,18 +48,30 @@ FNV_OFFSET = np.uint64(14695981039346656037)
 FNV_PRIME = np.uint64(1099511628211)
 
 
+def _char_classes():
+    cls = np.zeros(256, np.uint8)
+    for c in (9, 10, 11, 12, 13, 32):
+        cls[c] = 1                      # blank
+    for c in range(256):
+        if cls[c] == 0 and chr(c) not in "()[]':;,":
+            cls[c] = 2                  # may be part of an unquoted label
+    for c in b"0123456789.":
+        cls[c] = 6                      # digit or point (also a label character)
+    return cls
+
+
+_CLASS = _char_classes()
+
+
 @nb.njit(cache=True, nogil=True)
 def _is_space(c):
-    return c == 32 or (c >= 9 and c <= 13)
+    return _CLASS[c] == 1
 
 
 @nb.njit(cache=True, nogil=True)
 def _is_label_char(c):
-    # Characters that end an unquoted Newick label: whitespace ( ) [ ] ' : ; ,
-    if _is_space(c):
-        return False
-    return not (c == 40 or c == 41 or c == 91 or c == 93 or c == 39 or c == 58 or c == 59
-                or c == 44)
+    # False for blanks and the characters ( ) [ ] ' : ; , which end an unquoted label
+    return _CLASS[c] >= 2
 
 
 @nb.njit(cache=True, nogil=True)
@@ -101,9 +113,9 @@ def hash_bytes(data):
 def _scan_label(buf, i, end):
     """Scan a label starting at ``i``.
 
-    Returns ``(next_position, hash, error)``.  Unquoted labels have '_' read as a blank;
-    quoted labels ('...') have '' read as a single quote.  The hash is over the normalised
-    label, as :func:`hash_bytes` computes it.
+    Returns ``(next_position, hash, error)``.  Labels are normalised before hashing:
+    quoted labels ('...') have '' read as a single quote, and in every label '_' is read as
+    a blank.  The hash is over the normalised label, as :func:`hash_bytes` computes it.
     """
     h = FNV_OFFSET
     if buf[i] == 39:  # quoted
@@ -118,6 +130,8 @@ def _scan_label(buf, i, end):
                     j += 2
                     continue
                 return j + 1, h, OK
+            if c == 95:
+                c = 32
             h = (h ^ np.uint64(c)) * FNV_PRIME
             j += 1
     j = i
@@ -136,12 +150,13 @@ def _scan_number(buf, i, end):
     j = i
     if j < end and (buf[j] == 43 or buf[j] == 45):  # + -
         j += 1
-    digits = 0
-    while j < end and ((buf[j] >= 48 and buf[j] <= 57) or buf[j] == 46):
-        if buf[j] != 46:
-            digits += 1
+    j0 = j
+    points = 0
+    while j < end and _CLASS[buf[j]] == 6:
+        if buf[j] == 46:
+            points += 1
         j += 1
-    if digits == 0:
+    if j == j0 or points > 1 or (j == j0 + 1 and points == 1):
         return i
     if j < end and (buf[j] == 101 or buf[j] == 69):  # e E
         k = j + 1

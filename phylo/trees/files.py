@@ -72,6 +72,66 @@ def read_chunks(path: str, size: int = CHUNK) -> Iterator[bytes]:
             stream.close()
 
 
+class ChunkReader:
+    """Read a file into one reusable byte buffer, keeping an unconsumed tail.
+
+    ``buf[:filled]`` holds the bytes not yet consumed; :meth:`consume` drops a prefix and
+    :meth:`fill` reads more after what is left.  The buffer grows only when a single
+    statement is longer than it.
+    """
+
+    def __init__(self, path: str, size: int = CHUNK):
+        import numpy as np
+
+        self.path = path
+        self.name = display_name(path)
+        self._stream = open_binary(path)
+        self.buf = np.empty(size, dtype=np.uint8)
+        self.filled = 0
+        self.at_eof = False
+        self.lines_before = 0       # newlines in the consumed bytes
+
+    def fill(self) -> None:
+        """Read until the buffer is full or the file ends (grow a full buffer first)."""
+        import numpy as np
+
+        if self.at_eof:
+            return
+        if self.filled == self.buf.shape[0]:
+            grown = np.empty(2 * self.buf.shape[0], dtype=np.uint8)
+            grown[:self.filled] = self.buf[:self.filled]
+            self.buf = grown
+        view = memoryview(self.buf)
+        while self.filled < self.buf.shape[0]:
+            try:
+                got = self._stream.readinto(view[self.filled:])
+            except (EOFError, OSError, lzma.LZMAError) as exc:
+                raise InputError(f"corrupt or truncated compressed data ({exc})",
+                                 self.name) from None
+            if not got:
+                self.at_eof = True
+                break
+            self.filled += got
+
+    def consume(self, n: int) -> None:
+        """Drop the first ``n`` bytes of the buffer."""
+        import numpy as np
+
+        self.lines_before += int(np.count_nonzero(self.buf[:n] == 10))
+        rest = self.filled - n
+        if rest:
+            self.buf[:rest] = self.buf[n:self.filled].copy()
+        self.filled = rest
+
+    @property
+    def data(self):
+        return self.buf[:self.filled]
+
+    def close(self) -> None:
+        if self.path != "-":
+            self._stream.close()
+
+
 def read_text(path: str) -> str:
     """The whole (decompressed) file as text (UTF-8, with a clear error otherwise)."""
     data = b"".join(read_chunks(path))

@@ -58,7 +58,7 @@ def kernel_error(code: int, pos: int, aux: int, arr: np.ndarray, taxa: Taxa, pat
     if code == K.E_UNKNOWN:
         label = bytes(arr[pos:aux]).decode("utf-8", "replace")
         quoted = label.startswith("'")
-        shown = normalise(label[1:-1], True) if quoted else label
+        shown = label[1:-1].replace("''", "'") if quoted else label
         where = f" of {first_path}" if first_path else ""
         msg = f"unknown taxon {shown!r} (not among the {len(taxa)} taxa{where})"
     elif code == K.E_DUPLICATE:
@@ -94,8 +94,8 @@ def labels_of(arr: np.ndarray, start: int, end: int, path: str, line_base: int =
     seen = {}
     for s, e, q in out[:n]:
         text = bytes(arr[s:e]).decode("utf-8", "replace")
-        name = normalise(text[1:-1], True) if q else text
-        key = normalise(text[1:-1], True) if q else normalise(text, False)
+        name = text[1:-1].replace("''", "'") if q else text
+        key = normalise(name, False)
         if key in seen:
             raise InputError(f"taxon {name!r} appears twice in one tree", path,
                              line_base + line_of(arr, s))
@@ -108,7 +108,8 @@ def labels_of(arr: np.ndarray, start: int, end: int, path: str, line_base: int =
     return names, keys
 
 
-def spans_to_lengths(arr: np.ndarray, spans: np.ndarray) -> np.ndarray:
+def spans_to_lengths(arr: np.ndarray, spans: np.ndarray, path: str = "<string>",
+                     line_base: int = 0) -> np.ndarray:
     """Convert byte spans ``(..., 4)`` of branch lengths to floats (NaN where absent)."""
     flat = spans.reshape(-1, 4)
     out = np.full(flat.shape[0], np.nan)
@@ -118,7 +119,16 @@ def spans_to_lengths(arr: np.ndarray, spans: np.ndarray) -> np.ndarray:
             continue
         idx = np.nonzero(have)[0]
         texts = [bytes(arr[a:b]) for a, b in flat[idx][:, col:col + 2]]
-        vals = np.array(texts, dtype=np.bytes_).astype(np.float64)
+        try:
+            vals = np.array(texts, dtype=np.bytes_).astype(np.float64)
+        except ValueError:
+            for (a, _), t in zip(flat[idx][:, col:col + 2], texts):
+                try:
+                    float(t)
+                except ValueError:
+                    raise InputError(f"bad branch length {t.decode('ascii', 'replace')!r}",
+                                     path, line_base + line_of(arr, int(a))) from None
+            raise  # pragma: no cover
         if col == 0:
             out[idx] = vals
         else:
@@ -170,7 +180,7 @@ def parse_newick(text: str, taxa=None, rooted: bool = False, path: str = "<strin
                                      n, hashes, tix, rooted, True, parent, h, spans)
     if err != K.OK:
         raise kernel_error(err, pos, aux, arr, taxa, path, start=start, end=end)
-    lengths = spans_to_lengths(arr, spans[0])
+    lengths = spans_to_lengths(arr, spans[0], path)
     lengths[-1] = 0.0
     body = lengths[:-1]
     if np.isnan(body).all():

@@ -97,8 +97,9 @@ class _Tokens:
             if m.end() == len(buf) and not self.at_eof:
                 raise NeedMoreData  # the token may continue in the next block
             self.pos = m.end()
-            if m.group(2) is not None:
-                return m.start(2) - 1, m.group(2).decode("utf-8", "replace"), True
+            if m.group(2) is not None:  # quoted: unescape '' here
+                text = m.group(2).decode("utf-8", "replace").replace("''", "'")
+                return m.start(2) - 1, text, True
             text = (m.group(3) or m.group(4)).decode("utf-8", "replace")
             return m.start(3) if m.group(3) is not None else m.start(4), text, False
 
@@ -178,7 +179,7 @@ def _read_taxa_block(toks: _Tokens) -> tuple[list[str], list[str]]:
                     raise toks.error("file ends inside taxlabels", len(toks.buf))
                 if lab[1] == ";" and not lab[2]:
                     break
-                key = normalise(lab[1], lab[2])
+                key = normalise(lab[1], False)
                 if key in seen:
                     raise toks.error(f"taxon {lab[1]!r} is listed twice in taxlabels", lab[0])
                 seen[key] = len(names)
@@ -220,8 +221,8 @@ def _read_translate(toks: _Tokens) -> tuple[list[str], dict[str, str]]:
             raise toks.error("file ends inside the translate table", len(toks.buf))
         if (val[1] in (",", ";")) and not val[2]:
             raise toks.error(f"translate entry {key[1]!r} has no taxon name", val[0])
-        k = normalise(key[1], key[2])
-        v = normalise(val[1], val[2])
+        k = normalise(key[1], False)
+        v = normalise(val[1], False)
         if k in table:
             raise toks.error(f"translate key {key[1]!r} is used twice", key[0])
         if v in used:

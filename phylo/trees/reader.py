@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import _kernels as K
-from .files import CHUNK, display_name, read_chunks
+from .files import CHUNK, ChunkReader
 from .newick import ERROR_MESSAGES, kernel_error, labels_of, line_of, spans_to_lengths
 from .nexus import NeedMoreData, is_nexus, read_header
 from .taxa import Taxa, check_same_taxa
@@ -105,36 +105,34 @@ class FileTrees:
 def read_file(path: str, state: ReadState, lengths: bool = False, chunk_size: int = CHUNK,
               progress: Callable[[int], None] | None = None) -> FileTrees:
     """Read every tree of one file into ``state`` (taxa are fixed by the first file)."""
-    name = display_name(path)
-    chunks = read_chunks(path, chunk_size)
-    buf = b""
-    at_eof = False
+    reader = ChunkReader(path, chunk_size)
+    try:
+        return _read(reader, state, lengths, progress)
+    finally:
+        reader.close()
 
-    def more():
-        nonlocal buf, at_eof
-        try:
-            buf += next(chunks)
-        except StopIteration:
-            at_eof = True
 
-    more()
-    while not at_eof and len(buf.lstrip()) < 8:
-        more()
-    if not buf.strip():
-        raise InputError("file is empty", name)
-    nexus = is_nexus(buf[:64])
+def _read(reader: ChunkReader, state: ReadState, lengths: bool,
+          progress: Callable[[int], None] | None) -> FileTrees:
+    name = reader.name
+    reader.fill()
+    if not bytes(reader.data).strip():
+        raise InputError("file is empty", name, 1)
+    head = bytes(reader.data[:64])
+    nexus = is_nexus(head)
     translate = None
     declared = None
     declared_line = None
+    pos = 0
     if nexus:
         while True:
             try:
-                header = read_header(buf, name, at_eof)
+                header = read_header(bytes(reader.data), name, reader.at_eof)
                 break
             except NeedMoreData:
-                if at_eof:  # pragma: no cover - read_header raises its own error at EOF
+                if reader.at_eof:  # pragma: no cover - read_header reports EOF itself
                     raise InputError("file ends inside the NEXUS header", name)
-                more()
+                reader.fill()
         pos = header.trees_start
         if header.translate is not None:
             names, table = header.translate
@@ -143,8 +141,6 @@ def read_file(path: str, state: ReadState, lengths: bool = False, chunk_size: in
             declared_line = header.translate_line
         elif header.taxlabels is not None:
             declared = header.taxlabels
-    else:
-        pos = 0
 
     if state.taxa is not None and declared is not None:
         check_same_taxa(state.taxa, declared[1], state.first_path, name, declared_line,
@@ -161,12 +157,13 @@ def read_file(path: str, state: ReadState, lengths: bool = False, chunk_size: in
     n_weighted = 0
     n_plain = 0
     marked = [0, 0]
-    line_base = 0
     table = None
     notes: list[str] = []
     ended = False
     while True:
-        arr = np.frombuffer(buf, dtype=np.uint8)
+        arr = reader.data
+        at_eof = reader.at_eof
+        line_base = reader.lines_before
         cap = int(np.count_nonzero(arr[pos:] == 59)) + 1
         stmt = np.empty(cap, np.int64)
         nw = np.empty(cap, np.int64)
@@ -220,7 +217,7 @@ def read_file(path: str, state: ReadState, lengths: bool = False, chunk_size: in
             marked[0] += int((fl[:, 0] == 1).sum())
             marked[1] += int((fl[:, 0] == 0).sum())
             if lengths:
-                bl = spans_to_lengths(arr, spans)
+                bl = spans_to_lengths(arr, spans, name, line_base)
                 bl[:, -1] = 0.0
                 len_parts.append(bl)
             if progress is not None:
@@ -229,15 +226,10 @@ def read_file(path: str, state: ReadState, lengths: bool = False, chunk_size: in
             ended = True
             break
         if at_eof:
-            rest = buf[resume:]
-            if rest.strip():  # pragma: no cover - the scanner reports this as an error
-                raise InputError("unexpected text at the end of the file", name,
-                                 line_base + line_of(arr, resume))
             break
-        line_base += buf.count(b"\n", 0, resume)
-        buf = buf[resume:]
+        reader.consume(resume)
         pos = 0
-        more()
+        reader.fill()
 
     if nexus and not ended:
         notes.append(f"{name}: the trees block has no 'end;' (is the run still going?); "

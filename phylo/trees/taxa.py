@@ -1,9 +1,10 @@
 """Taxon names, how labels are matched to them, and the lookup table the kernels use.
 
-A label matches a taxon by its *normalised* form: in an unquoted Newick or NEXUS token an
-underscore stands for a blank (``Homo_sapiens`` and ``'Homo sapiens'`` are the same taxon);
-in a quoted token a doubled quote stands for one quote.  Names are shown as they were first
-written.
+A label matches a taxon by its *normalised* form: an underscore is read as a blank
+(``Homo_sapiens``, ``'Homo_sapiens'`` and ``'Homo sapiens'`` are the same taxon, as NEXUS
+says of unquoted tokens; we extend it to quoted ones and to names given in Python, so that
+a name means the same wherever it comes from), and in a quoted token a doubled quote stands
+for one quote.  Names are shown as they were first written.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ._kernels import hash_bytes
 def normalise(token: str, quoted: bool) -> str:
     """The matching key of a label as written (without its quotes when ``quoted``)."""
     if quoted:
-        return token.replace("''", "'")
+        token = token.replace("''", "'")
     return token.replace("_", " ")
 
 
