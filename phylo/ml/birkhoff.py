@@ -203,7 +203,11 @@ def sample_stick_breaking(mu, sigma, temperature: float, rng: np.random.Generato
 
 
 def stick_breaking_log_density(x, mu, sigma, temperature: float):
-    r""":math:`\log q_\tau(X) = \log\mathcal{N}(\Psi; \mu, \sigma^2) - \log|\det\partial X/\partial\Psi|`."""
+    r"""Log-density of the stick-breaking distribution at doubly stochastic ``x``.
+
+    :math:`\log q_\tau(X) = \log\mathcal{N}(\Psi; \mu, \sigma^2)
+    - \log|\det\partial X/\partial\Psi|`, with :math:`\Psi` recovered by inverting the map.
+    """
     mu = as_float_array(mu, "mu", ndim=2)
     sigma = as_float_array(sigma, "sigma", ndim=2)
     tau = positive_scalar(temperature, "temperature")
@@ -232,7 +236,9 @@ def round_to_permutation(x) -> np.ndarray:
 
 def sample_rounding(m, v, temperature: float, rng: np.random.Generator,
                     size: int | None = None):
-    r"""Sample :math:`X = \tau\Psi + (1-\tau)\,\mathrm{round}(\Psi)`, :math:`\Psi = \mathrm{Sinkhorn}(M) + V\odot Z`.
+    r"""Sample :math:`X = \tau\Psi + (1-\tau)\,\mathrm{round}(\Psi)`.
+
+    Here :math:`\Psi = \mathrm{Sinkhorn}(M) + V\odot Z` with standard normal :math:`Z`.
 
     Parameters
     ----------

@@ -77,7 +77,8 @@ def test_layer_kls_are_the_sums_of_their_terms():
                  alpha_mu=z_mu, alpha_log_sigma2=z_ls2, beta_mu=-z_mu, beta_log_sigma2=z_ls2,
                  w_mu=w_mu, w_log_sigma2=w_ls2)
     total = kl_group_horseshoe(**parts, tau0=1e-3)
-    expected = (kl_lognormal_gamma(0.1, -2.0, 0.5, 1e6) + kl_lognormal_inverse_gamma(-0.2, -1.0, 0.5, 1.0)
+    expected = (kl_lognormal_gamma(0.1, -2.0, 0.5, 1e6)
+                + kl_lognormal_inverse_gamma(-0.2, -1.0, 0.5, 1.0)
                 + kl_lognormal_gamma(z_mu, z_ls2, 0.5, 1.0).sum()
                 + kl_lognormal_inverse_gamma(-z_mu, z_ls2, 0.5, 1.0).sum()
                 + kl_standard_normal(w_mu, w_ls2).sum())

@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-from scipy.special import expit, logit
+from scipy.special import logit
 from scipy.stats import norm
 
 from phylo.errors import InputError

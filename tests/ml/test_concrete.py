@@ -28,8 +28,8 @@ def test_binary_density_integrates_to_one(lam):
 def _simplex_grid(lam):
     """Trapezoid nodes in t = (t1, t2), x = softmax(t1, t2, 0); |dx_{1:2}/dt| = x1 x2 x3.
 
-    The integrand varies on the scale 1/lam, is smooth and decays exponentially in t, so the trapezoidal rule on a wide
-    grid converges geometrically (far below the tolerances used here).
+    The integrand varies on the scale 1/lam, is smooth and decays exponentially in t, so the
+    trapezoidal rule on a wide grid converges geometrically (far below the tolerances used here).
     """
     bound, step = 40.0 / lam, 0.1 / lam
     t = np.arange(-bound, bound + step, step)
