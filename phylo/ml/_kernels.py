@@ -1,7 +1,8 @@
 """numba kernels of ``phylo.ml``: small pure functions over float64 arrays.
 
-They are wrapped, validated and documented by :mod:`phylo.ml.unordered_set` and
-:mod:`phylo.ml.birkhoff`; call those instead.
+They are wrapped, validated and documented by :mod:`phylo.ml.unordered_set` (the subset
+recursion for the leave-one-out ratios of Kool, van Hoof & Welling 2020) and
+:mod:`phylo.ml.birkhoff` (the stick-breaking map of Linderman et al. 2018); call those instead.
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 r"""Discrete distributions as the gradient estimators see them.
 
+The score function :math:`\nabla_\theta \log q_\theta(x)` is what the likelihood-ratio
+(REINFORCE) identity :math:`\nabla_\theta \mathbb{E}_{q_\theta}[f] =
+\mathbb{E}_{q_\theta}[f(x)\nabla_\theta \log q_\theta(x)]` needs (Williams 1992, "Simple
+statistical gradient-following algorithms for connectionist reinforcement learning").
+
 The score-function estimators (:mod:`phylo.ml.score_function`), the unordered set estimator
 (:mod:`phylo.ml.unordered_set`) and the sum-and-sample estimators
 (:mod:`phylo.ml.rao_blackwell`) work on *arrays*: for the outcomes they were given, the
