@@ -1,1 +1,22 @@
-"""likelihood."""
+"""Alignments, substitution models and compiled likelihood kernels.
+
+``Alignment`` / ``read_alignment``
+    FASTA, NEXUS and PHYLIP readers, IUPAC ambiguity codes, site patterns.
+``JC69``, ``K80``, ``HKY``, ``GTR``, ``parse_model``
+    Reversible nucleotide models with discrete Gamma rates and invariant sites.
+``TreeLikelihood``
+    Log-likelihood of a fixed topology, its gradient over branch lengths, batches.
+``random_tree``, ``simulate_alignment``
+    Simulation for tests and benchmarks.
+"""
+
+from .alignment import (Alignment, SitePatterns, parse_alignment, read_alignment,  # noqa: F401
+                        read_fasta, read_nexus, read_phylip)
+from .models import GTR, HKY, JC69, K80, Model, gamma_rates, parse_model  # noqa: F401
+from .simulate import ArrayTree, random_tree, simulate_alignment  # noqa: F401
+from .tree_likelihood import TreeLikelihood, topology_arrays  # noqa: F401
+
+__all__ = ["Alignment", "SitePatterns", "read_alignment", "parse_alignment", "read_fasta",
+           "read_nexus", "read_phylip", "Model", "JC69", "K80", "HKY", "GTR", "parse_model",
+           "gamma_rates", "TreeLikelihood", "topology_arrays", "ArrayTree", "random_tree",
+           "simulate_alignment"]
