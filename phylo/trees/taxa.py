@@ -74,6 +74,9 @@ class Taxa:
     def __iter__(self):
         return iter(self.names)
 
+    def __getitem__(self, i):
+        return self.names[i]
+
     def __eq__(self, other) -> bool:
         return isinstance(other, Taxa) and self.keys == other.keys
 
