@@ -1,0 +1,857 @@
+"""numba kernels for reading tree samples.
+
+Plain functions over byte arrays and integer arrays: no Python objects, no I/O.  The typed
+wrappers are in :mod:`phylo.trees.newick` and :mod:`phylo.trees.nexus`.
+
+Canonical form of a binary topology on ``n`` taxa (what :func:`parse_trees` writes):
+
+* leaves are nodes ``0..n-1`` in taxon order;
+* internal nodes are numbered ``n, n+1, ...`` in postorder, visiting children in increasing
+  order of the smallest taxon below them, so every child has a smaller index than its parent;
+* unrooted (``2n-2`` nodes): the root is the internal node adjacent to taxon 0 (three
+  children); rooted (``2n-1`` nodes): the root is the Newick root (two children);
+* the root is the last node and its parent is ``-1``.
+
+Two Newick strings give the same canonical parent array exactly when they describe the same
+topology (unrooted: wherever the string puts its root), so the array is the topology's key.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+# Error codes of the kernels (messages in phylo.trees.newick.ERROR_MESSAGES).
+OK = 0
+E_COMMENT = 1          # unterminated [comment]
+E_SUBTREE = 2          # expected '(' or a taxon name
+E_CLOSE = 3            # ')' without a matching '('
+E_OPEN = 4             # ';' or end with unclosed '('
+E_AFTER_NODE = 5       # expected ',', ')', ':' or ';'
+E_QUOTE = 6            # unterminated quoted label
+E_LENGTH = 7           # ':' not followed by a number
+E_UNKNOWN = 8          # unknown taxon (aux = end of the label)
+E_DUPLICATE = 9        # taxon twice in one tree (aux = taxon index)
+E_MISSING = 10         # fewer taxa than expected (aux = number of leaves)
+E_SINGLE_CHILD = 11    # internal node with one child
+E_POLYTOMY = 12        # node with more children than a binary tree allows
+E_ROOT3 = 13           # rooted reading of a tree whose root has three children
+E_NO_SEMICOLON = 14    # tree statement without a terminating ';'
+E_TOO_MANY_NODES = 15  # more nodes than a binary tree on n taxa has
+E_TRAILING = 16        # text after the tree's closing ')' that is not a label, length or ';'
+E_FEW_TAXA = 17        # fewer than 3 taxa in all
+E_STMT_EQUALS = 20     # tree statement without '='
+E_STMT_COMMAND = 21    # unexpected command in a trees block
+E_STMT_NAME = 22       # tree statement without a name
+
+FNV_OFFSET = np.uint64(14695981039346656037)
+FNV_PRIME = np.uint64(1099511628211)
+
+
+def _char_classes():
+    cls = np.zeros(256, np.uint8)
+    for c in (9, 10, 11, 12, 13, 32):
+        cls[c] = 1                      # blank
+    for c in range(256):
+        if cls[c] == 0 and chr(c) not in "()[]':;,":
+            cls[c] = 2                  # may be part of an unquoted label
+    for c in b"0123456789.":
+        cls[c] = 6                      # digit or point (also a label character)
+    return cls
+
+
+_CLASS = _char_classes()
+
+
+@nb.njit(cache=True, nogil=True)
+def _is_space(c):
+    return _CLASS[c] == 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _is_label_char(c):
+    # False for blanks and the characters ( ) [ ] ' : ; , which end an unquoted label
+    return _CLASS[c] >= 2
+
+
+@nb.njit(cache=True, nogil=True)
+def skip_blank(buf, i, end):
+    """Skip whitespace and (nested) [comments]; return the new position or ``-(start+1)``
+    of an unterminated comment."""
+    while i < end:
+        c = buf[i]
+        if _is_space(c):
+            i += 1
+        elif c == 91:  # '['
+            depth = 1
+            j = i + 1
+            while j < end and depth > 0:
+                d = buf[j]
+                if d == 91:
+                    depth += 1
+                elif d == 93:
+                    depth -= 1
+                j += 1
+            if depth > 0:
+                return -(i + 1)
+            i = j
+        else:
+            break
+    return i
+
+
+@nb.njit(cache=True, nogil=True)
+def hash_bytes(data):
+    """FNV-1a hash of a byte array (the key of a normalised taxon label)."""
+    h = FNV_OFFSET
+    for k in range(data.shape[0]):
+        h = (h ^ np.uint64(data[k])) * FNV_PRIME
+    return h
+
+
+@nb.njit(cache=True, nogil=True)
+def _scan_label(buf, i, end):
+    """Scan a label starting at ``i``.
+
+    Returns ``(next_position, hash, error)``.  Labels are normalised before hashing:
+    quoted labels ('...') have '' read as a single quote, and in every label '_' is read as
+    a blank.  The hash is over the normalised label, as :func:`hash_bytes` computes it.
+    """
+    h = FNV_OFFSET
+    if buf[i] == 39:  # quoted
+        j = i + 1
+        while True:
+            if j >= end:
+                return i, h, E_QUOTE
+            c = buf[j]
+            if c == 39:
+                if j + 1 < end and buf[j + 1] == 39:
+                    h = (h ^ np.uint64(39)) * FNV_PRIME
+                    j += 2
+                    continue
+                return j + 1, h, OK
+            if c == 95:
+                c = 32
+            h = (h ^ np.uint64(c)) * FNV_PRIME
+            j += 1
+    j = i
+    while j < end and _is_label_char(buf[j]):
+        c = buf[j]
+        if c == 95:
+            c = 32
+        h = (h ^ np.uint64(c)) * FNV_PRIME
+        j += 1
+    return j, h, OK
+
+
+@nb.njit(cache=True, nogil=True)
+def _scan_number(buf, i, end):
+    """Scan a branch length; return the end of the number (``i`` when there is none)."""
+    j = i
+    if j < end and (buf[j] == 43 or buf[j] == 45):  # + -
+        j += 1
+    j0 = j
+    points = 0
+    while j < end and _CLASS[buf[j]] == 6:
+        if buf[j] == 46:
+            points += 1
+        j += 1
+    if j == j0 or points > 1 or (j == j0 + 1 and points == 1):
+        return i
+    if j < end and (buf[j] == 101 or buf[j] == 69):  # e E
+        k = j + 1
+        if k < end and (buf[k] == 43 or buf[k] == 45):
+            k += 1
+        e0 = k
+        while k < end and buf[k] >= 48 and buf[k] <= 57:
+            k += 1
+        if k > e0:
+            j = k
+    # anything label-like glued to the number (e.g. "0.1x") is not a number
+    if j < end and _is_label_char(buf[j]):
+        return i
+    return j
+
+
+@nb.njit(cache=True, nogil=True)
+def _lookup(key_hashes, key_taxa, h):
+    lo = 0
+    hi = key_hashes.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if key_hashes[mid] < h:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < key_hashes.shape[0] and key_hashes[lo] == h:
+        return key_taxa[lo]
+    return -1
+
+
+@nb.njit(cache=True, nogil=True)
+def _parse_raw(buf, start, end, n_taxa, key_hashes, key_taxa, rparent, rtaxon, rnchild, rchild,
+               rlen, seen):
+    """Parse one Newick string into raw node arrays (nodes in order of appearance).
+
+    Returns ``(error, position, aux, n_raw_nodes)``.  ``rlen[k]`` holds the byte span of the
+    length of the edge above raw node ``k`` (``-1`` when absent).
+    """
+    cap = rparent.shape[0]
+    for t in range(n_taxa):
+        seen[t] = False
+    i = skip_blank(buf, start, end)
+    if i < 0:
+        return E_COMMENT, -i - 1, 0, 0
+    if i >= end or buf[i] != 40:
+        return E_SUBTREE, i, 0, 0
+    # root
+    m = 1
+    rparent[0] = -1
+    rtaxon[0] = -1
+    rnchild[0] = 0
+    rlen[0, 0] = -1
+    rlen[0, 1] = -1
+    cur = 0          # node whose children are being read
+    i += 1
+    n_leaves = 0
+    expect_subtree = True
+    node = 0
+    while True:
+        if expect_subtree:
+            i = skip_blank(buf, i, end)
+            if i < 0:
+                return E_COMMENT, -i - 1, 0, m
+            if i >= end:
+                return E_OPEN, i, 0, m
+            c = buf[i]
+            if m >= cap:
+                return E_TOO_MANY_NODES, i, 0, m
+            node = m
+            m += 1
+            rparent[node] = cur
+            rnchild[node] = 0
+            rlen[node, 0] = -1
+            rlen[node, 1] = -1
+            k = rnchild[cur]
+            if k >= 3:
+                return E_POLYTOMY, i, 0, m
+            rchild[cur, k] = node
+            rnchild[cur] = k + 1
+            if c == 40:  # '(' opens an internal node
+                rtaxon[node] = -1
+                cur = node
+                i += 1
+                continue
+            if not (c == 39 or _is_label_char(c)):
+                return E_SUBTREE, i, 0, m
+            j, h, err = _scan_label(buf, i, end)
+            if err != OK:
+                return err, i, 0, m
+            t = _lookup(key_hashes, key_taxa, h)
+            if t < 0:
+                return E_UNKNOWN, i, j, m
+            if seen[t]:
+                return E_DUPLICATE, i, t, m
+            seen[t] = True
+            n_leaves += 1
+            rtaxon[node] = t
+            i = j
+            expect_subtree = False
+        # after a node: optional length, then ',' ')' or ';'
+        i = skip_blank(buf, i, end)
+        if i < 0:
+            return E_COMMENT, -i - 1, 0, m
+        if i < end and buf[i] == 58:  # ':'
+            i = skip_blank(buf, i + 1, end)
+            if i < 0:
+                return E_COMMENT, -i - 1, 0, m
+            j = _scan_number(buf, i, end)
+            if j == i:
+                return E_LENGTH, i, 0, m
+            rlen[node, 0] = i
+            rlen[node, 1] = j
+            i = skip_blank(buf, j, end)
+            if i < 0:
+                return E_COMMENT, -i - 1, 0, m
+        if i >= end:
+            if cur >= 0 and node != 0:
+                return E_OPEN, i, 0, m
+            return E_NO_SEMICOLON, i, 0, m
+        c = buf[i]
+        if c == 44:  # ','
+            if node == 0:
+                return E_AFTER_NODE, i, 0, m
+            i += 1
+            expect_subtree = True
+            continue
+        if c == 41:  # ')' closes cur
+            if node == 0 or cur < 0:
+                return E_CLOSE, i, 0, m
+            if rnchild[cur] < 2:
+                return E_SINGLE_CHILD, i, 0, m
+            node = cur
+            cur = rparent[cur]
+            i += 1
+            # optional internal node label (e.g. a support value)
+            i = skip_blank(buf, i, end)
+            if i < 0:
+                return E_COMMENT, -i - 1, 0, m
+            if i < end and (buf[i] == 39 or _is_label_char(buf[i])):
+                j, h, err = _scan_label(buf, i, end)
+                if err != OK:
+                    return err, i, 0, m
+                i = j
+            continue
+        if c == 59:  # ';'
+            if node != 0:
+                return E_OPEN, i, 0, m
+            break
+        if node == 0:
+            return E_TRAILING, i, 0, m
+        return E_AFTER_NODE, i, 0, m
+    if n_leaves < n_taxa:
+        return E_MISSING, start, n_leaves, m
+    return OK, i, 0, m
+
+
+@nb.njit(cache=True, nogil=True)
+def _canonicalise(m, n_taxa, rooted, rparent, rtaxon, rnchild, rchild, adj, deg, edge_a, edge_b,
+                  oparent, order, minleaf, newid, stack, out_parent, out_edge):
+    """Canonical parent array of a parsed tree (see the module docstring).
+
+    ``out_edge[v, 0]`` (and ``out_edge[v, 1]`` for an edge merged at a suppressed root) give
+    the raw node whose length is the length of the edge above canonical node ``v``.
+    Returns an error code.
+    """
+    root_raw = 0
+    nroot = rnchild[0]
+    if rooted:
+        if nroot == 3:
+            return E_ROOT3
+        if nroot != 2:
+            return E_POLYTOMY
+    elif nroot > 3:
+        return E_POLYTOMY
+    # undirected adjacency with the raw nodes that carry each edge's length
+    for v in range(m):
+        deg[v] = 0
+    suppress = (not rooted) and nroot == 2
+    for v in range(1, m):
+        p = rparent[v]
+        if suppress and p == 0:
+            continue
+        adj[v, deg[v]] = p
+        edge_a[v, deg[v]] = v
+        edge_b[v, deg[v]] = -1
+        deg[v] += 1
+        adj[p, deg[p]] = v
+        edge_a[p, deg[p]] = v
+        edge_b[p, deg[p]] = -1
+        deg[p] += 1
+    if suppress:
+        a = rchild[0, 0]
+        b = rchild[0, 1]
+        adj[a, deg[a]] = b
+        edge_a[a, deg[a]] = a
+        edge_b[a, deg[a]] = b
+        deg[a] += 1
+        adj[b, deg[b]] = a
+        edge_a[b, deg[b]] = a
+        edge_b[b, deg[b]] = b
+        deg[b] += 1
+    # choose the root
+    if rooted:
+        root_raw = 0
+    else:
+        leaf0 = -1
+        for v in range(m):
+            if rtaxon[v] == 0:
+                leaf0 = v
+                break
+        root_raw = adj[leaf0, 0]
+    # orient away from the root (preorder in `order`)
+    for v in range(m):
+        oparent[v] = -2
+    oparent[root_raw] = -1
+    order[0] = root_raw
+    cnt = 1
+    head = 0
+    while head < cnt:
+        v = order[head]
+        head += 1
+        for k in range(deg[v]):
+            w = adj[v, k]
+            if oparent[w] == -2:
+                oparent[w] = v
+                order[cnt] = w
+                cnt += 1
+    # smallest taxon below each node
+    for q in range(cnt - 1, -1, -1):
+        v = order[q]
+        if rtaxon[v] >= 0:
+            minleaf[v] = rtaxon[v]
+        else:
+            mn = n_taxa
+            for k in range(deg[v]):
+                w = adj[v, k]
+                if w != oparent[v] and minleaf[w] < mn:
+                    mn = minleaf[w]
+            minleaf[v] = mn
+    # postorder numbering, children in increasing order of minleaf
+    nxt = n_taxa
+    top = 0
+    stack[0] = root_raw
+    stack[1] = 0          # state: 0 = children not yet pushed
+    top = 1
+    while top > 0:
+        v = stack[2 * (top - 1)]
+        state = stack[2 * (top - 1) + 1]
+        if rtaxon[v] >= 0:
+            newid[v] = rtaxon[v]
+            top -= 1
+            continue
+        if state == 0:
+            stack[2 * (top - 1) + 1] = 1
+            # gather children, sort by minleaf descending so the smallest is popped first
+            c0 = -1
+            c1 = -1
+            c2 = -1
+            nc = 0
+            for k in range(deg[v]):
+                w = adj[v, k]
+                if w == oparent[v]:
+                    continue
+                if nc == 0:
+                    c0 = w
+                elif nc == 1:
+                    c1 = w
+                else:
+                    c2 = w
+                nc += 1
+            if nc < 2:
+                return E_SINGLE_CHILD
+            if nc > 3 or (nc == 3 and (rooted or v != root_raw)):
+                return E_POLYTOMY
+            # sort ascending c0 < c1 < c2 by minleaf
+            if minleaf[c1] < minleaf[c0]:
+                c0, c1 = c1, c0
+            if nc == 3:
+                if minleaf[c2] < minleaf[c1]:
+                    c1, c2 = c2, c1
+                if minleaf[c1] < minleaf[c0]:
+                    c0, c1 = c1, c0
+                stack[2 * top] = c2
+                stack[2 * top + 1] = 0
+                top += 1
+            stack[2 * top] = c1
+            stack[2 * top + 1] = 0
+            top += 1
+            stack[2 * top] = c0
+            stack[2 * top + 1] = 0
+            top += 1
+        else:
+            newid[v] = nxt
+            nxt += 1
+            top -= 1
+    # write the canonical arrays
+    for q in range(cnt):
+        v = order[q]
+        u = newid[v]
+        p = oparent[v]
+        if p < 0:
+            out_parent[u] = -1
+            out_edge[u, 0] = -1
+            out_edge[u, 1] = -1
+            continue
+        out_parent[u] = newid[p]
+        for k in range(deg[v]):
+            if adj[v, k] == p:
+                out_edge[u, 0] = edge_a[v, k]
+                out_edge[u, 1] = edge_b[v, k]
+                break
+    return OK
+
+
+@nb.njit(cache=True, nogil=True)
+def _hash_row(row):
+    h = np.uint64(0x9E3779B97F4A7C15)
+    for k in range(row.shape[0]):
+        x = np.uint64(row[k] + 1) + h
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        h = x ^ (x >> np.uint64(31))
+    return h
+
+
+@nb.njit(cache=True, nogil=True)
+def parse_trees(buf, starts, ends, n_taxa, key_hashes, key_taxa, rooted, want_lengths,
+                out_parent, out_hash, out_len):
+    """Parse ``len(starts)`` Newick strings ``buf[starts[k]:ends[k]+1]`` (each ending at ';').
+
+    Writes the canonical parent array of tree ``k`` into ``out_parent[k]`` and its hash into
+    ``out_hash[k]``; when ``want_lengths``, ``out_len[k, v]`` holds the byte spans
+    ``(start, end, start2, end2)`` of the length of the edge above canonical node ``v``
+    (``-1`` when absent; the second span is used where a root of degree two was suppressed).
+
+    Returns ``(k, error, position, aux)``: the index of the first bad tree (``len(starts)``
+    when all are good) and its error.
+    """
+    n_trees = starts.shape[0]
+    cap = 2 * n_taxa + 1
+    n_nodes = out_parent.shape[1]
+    rparent = np.empty(cap, np.int64)
+    rtaxon = np.empty(cap, np.int64)
+    rnchild = np.empty(cap, np.int64)
+    rchild = np.empty((cap, 3), np.int64)
+    rlen = np.empty((cap, 2), np.int64)
+    seen = np.empty(n_taxa, np.bool_)
+    adj = np.empty((cap, 4), np.int64)
+    deg = np.empty(cap, np.int64)
+    edge_a = np.empty((cap, 4), np.int64)
+    edge_b = np.empty((cap, 4), np.int64)
+    oparent = np.empty(cap, np.int64)
+    order = np.empty(cap, np.int64)
+    minleaf = np.empty(cap, np.int64)
+    newid = np.empty(cap, np.int64)
+    stack = np.empty(2 * cap + 2, np.int64)
+    out_edge = np.empty((n_nodes, 2), np.int64)
+    for k in range(n_trees):
+        err, pos, aux, m = _parse_raw(buf, starts[k], ends[k] + 1, n_taxa, key_hashes, key_taxa,
+                                      rparent, rtaxon, rnchild, rchild, rlen, seen)
+        if err != OK:
+            return k, err, pos, aux
+        if rooted and rnchild[0] == 3:
+            return k, E_ROOT3, starts[k], 0
+        expected = 2 * n_taxa - 1 if (rooted or rnchild[0] == 2) else 2 * n_taxa - 2
+        if m != expected:
+            # a multifurcation somewhere below the root
+            return k, E_POLYTOMY, starts[k], 0
+        err = _canonicalise(m, n_taxa, rooted, rparent, rtaxon, rnchild, rchild, adj, deg,
+                            edge_a, edge_b, oparent, order, minleaf, newid, stack,
+                            out_parent[k], out_edge)
+        if err != OK:
+            return k, err, starts[k], 0
+        out_hash[k] = _hash_row(out_parent[k])
+        if want_lengths:
+            for v in range(n_nodes):
+                a = out_edge[v, 0]
+                b = out_edge[v, 1]
+                if a >= 0:
+                    out_len[k, v, 0] = rlen[a, 0]
+                    out_len[k, v, 1] = rlen[a, 1]
+                else:
+                    out_len[k, v, 0] = -1
+                    out_len[k, v, 1] = -1
+                if b >= 0:
+                    out_len[k, v, 2] = rlen[b, 0]
+                    out_len[k, v, 3] = rlen[b, 1]
+                else:
+                    out_len[k, v, 2] = -1
+                    out_len[k, v, 3] = -1
+    return n_trees, OK, 0, 0
+
+
+@nb.njit(cache=True, nogil=True)
+def leaf_labels(buf, start, end, out):
+    """Byte spans of the leaf labels of one Newick string, in order of appearance.
+
+    ``out[k] = (start, end, quoted)``.  Returns ``(count, error, position)``; the structure
+    is checked only as far as needed to find the labels.
+    """
+    n = 0
+    i = skip_blank(buf, start, end)
+    if i < 0:
+        return 0, E_COMMENT, -i - 1
+    expect = True
+    depth = 0
+    while i < end:
+        i = skip_blank(buf, i, end)
+        if i < 0:
+            return n, E_COMMENT, -i - 1
+        if i >= end:
+            break
+        c = buf[i]
+        if c == 40:
+            depth += 1
+            expect = True
+            i += 1
+        elif c == 44:
+            expect = True
+            i += 1
+        elif c == 41:
+            depth -= 1
+            expect = False
+            i += 1
+            i = skip_blank(buf, i, end)
+            if i < 0:
+                return n, E_COMMENT, -i - 1
+            if i < end and (buf[i] == 39 or _is_label_char(buf[i])):
+                j, h, err = _scan_label(buf, i, end)
+                if err != OK:
+                    return n, err, i
+                i = j
+        elif c == 58:
+            j = _scan_number(buf, skip_blank(buf, i + 1, end), end)
+            i = max(j, i + 1)
+        elif c == 59:
+            break
+        elif c == 39 or _is_label_char(c):
+            j, h, err = _scan_label(buf, i, end)
+            if err != OK:
+                return n, err, i
+            if expect:
+                if n >= out.shape[0]:
+                    return n, E_TOO_MANY_NODES, i
+                out[n, 0] = i
+                out[n, 1] = j
+                out[n, 2] = 1 if c == 39 else 0
+                n += 1
+            expect = False
+            i = j
+        else:
+            i += 1
+    return n, OK, i
+
+
+@nb.njit(cache=True, nogil=True)
+def _lower(c):
+    if c >= 65 and c <= 90:
+        return c + 32
+    return c
+
+
+@nb.njit(cache=True, nogil=True)
+def _comment_flag(buf, i, end):
+    """Inspect the comment starting at ``buf[i] == '['``.
+
+    Returns ``(kind, value_start, value_end)``: kind 1 for [&R], 2 for [&U], 3 for [&W x]
+    (value span of x), 0 otherwise.
+    """
+    j = i + 1
+    while j < end and _is_space(buf[j]):
+        j += 1
+    if j + 1 < end and buf[j] == 38:  # '&'
+        c = _lower(buf[j + 1])
+        after = buf[j + 2] if j + 2 < end else 93
+        if c == 114 and (after == 93 or _is_space(after)):
+            return 1, 0, 0
+        if c == 117 and (after == 93 or _is_space(after)):
+            return 2, 0, 0
+        if c == 119 and (after == 93 or _is_space(after)):
+            k = j + 2
+            while k < end and _is_space(buf[k]):
+                k += 1
+            e = k
+            while e < end and buf[e] != 93 and not _is_space(buf[e]):
+                e += 1
+            return 3, k, e
+    return 0, 0, 0
+
+
+@nb.njit(cache=True, nogil=True)
+def _find_semicolon(buf, i, end):
+    """Position of the ';' ending the statement that starts at ``i`` (quotes and comments
+    skipped), or -1 when the buffer ends first."""
+    while i < end:
+        c = buf[i]
+        if c == 59:
+            return i
+        if c == 91:
+            j = skip_blank(buf, i, end)
+            if j < 0:
+                return -1
+            i = j
+            continue
+        if c == 39:
+            j = i + 1
+            while True:
+                if j >= end:
+                    return -1
+                if buf[j] == 39:
+                    if j + 1 < end and buf[j + 1] == 39:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            i = j + 1
+            continue
+        i += 1
+    return -1
+
+
+@nb.njit(cache=True, nogil=True)
+def _statement_prefix(buf, i, end, flags, k):
+    """Skip blanks and comments before a Newick string, recording [&R]/[&U]/[&W] in
+    ``flags[k]`` = (rooted flag, weight start, weight end).  Returns the new position or a
+    negative value for an unterminated comment."""
+    while True:
+        while i < end and _is_space(buf[i]):
+            i += 1
+        if i < end and buf[i] == 91:
+            kind, a, b = _comment_flag(buf, i, end)
+            if kind == 1:
+                flags[k, 0] = 1
+            elif kind == 2:
+                flags[k, 0] = 0
+            elif kind == 3:
+                flags[k, 1] = a
+                flags[k, 2] = b
+            depth = 1
+            j = i + 1
+            while j < end and depth > 0:
+                if buf[j] == 91:
+                    depth += 1
+                elif buf[j] == 93:
+                    depth -= 1
+                j += 1
+            if depth > 0:
+                return -(i + 1)
+            i = j
+            continue
+        return i
+
+
+@nb.njit(cache=True, nogil=True)
+def scan_statements(buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end, flags):
+    """Find the tree statements in ``buf[pos:end]``.
+
+    NEXUS mode reads ``tree NAME = [...] NEWICK;`` commands until ``end;``; Newick mode reads
+    ``NEWICK;`` one after another.  Results: ``out_stmt[k]`` start of the statement,
+    ``out_newick[k]`` start of its Newick string, ``out_end[k]`` position of its ';',
+    ``flags[k] = (rooted flag: 1 [&R], 0 [&U], -1 none; weight span start, end or -1)``.
+
+    Returns ``(count, resume, status, error_position)``.  ``resume`` is where an incomplete
+    statement starts (to be read again with more data); status is 0 (buffer used up), 1
+    (``end;`` of the trees block reached), or an error code.
+    """
+    cap = out_stmt.shape[0]
+    n = 0
+    i = pos
+    while True:
+        if n >= cap:
+            return n, i, 0, 0
+        stmt = i
+        if nexus:
+            i = skip_blank(buf, i, end)
+            if i < 0:
+                if at_eof:
+                    return n, stmt, E_COMMENT, -i - 1
+                return n, stmt, 0, 0
+        else:
+            while i < end and _is_space(buf[i]):
+                i += 1
+        if i >= end:
+            return n, i, 0, 0
+        flags[n, 0] = -1
+        flags[n, 1] = -1
+        flags[n, 2] = -1
+        if nexus:
+            stmt = i
+            w0 = i
+            while i < end and ((buf[i] >= 65 and buf[i] <= 90) or (buf[i] >= 97 and buf[i] <= 122)):
+                i += 1
+            wl = i - w0
+            if i >= end and not at_eof:
+                return n, stmt, 0, 0
+            is_tree = False
+            is_end = False
+            if wl == 4 and _lower(buf[w0]) == 116 and _lower(buf[w0 + 1]) == 114 and \
+                    _lower(buf[w0 + 2]) == 101 and _lower(buf[w0 + 3]) == 101:
+                is_tree = True
+            elif wl == 5 and _lower(buf[w0]) == 117 and _lower(buf[w0 + 1]) == 116 and \
+                    _lower(buf[w0 + 2]) == 114 and _lower(buf[w0 + 3]) == 101 and \
+                    _lower(buf[w0 + 4]) == 101:
+                is_tree = True
+            elif (wl == 3 and _lower(buf[w0]) == 101 and _lower(buf[w0 + 1]) == 110 and
+                  _lower(buf[w0 + 2]) == 100) or \
+                    (wl == 8 and _lower(buf[w0]) == 101 and _lower(buf[w0 + 1]) == 110 and
+                     _lower(buf[w0 + 2]) == 100 and _lower(buf[w0 + 3]) == 98):
+                is_end = True
+            if is_end:
+                j = _find_semicolon(buf, i, end)
+                if j < 0:
+                    if at_eof:
+                        return n, stmt, 1, 0
+                    return n, stmt, 0, 0
+                return n, j + 1, 1, 0
+            if not is_tree:
+                return n, stmt, E_STMT_COMMAND, stmt
+            # name and anything up to '='
+            j = i
+            seen_name = False
+            while True:
+                j2 = _statement_prefix(buf, j, end, flags, n)
+                if j2 < 0:
+                    if at_eof:
+                        return n, stmt, E_COMMENT, -j2 - 1
+                    return n, stmt, 0, 0
+                j = j2
+                if j >= end:
+                    if at_eof:
+                        return n, stmt, E_NO_SEMICOLON, stmt
+                    return n, stmt, 0, 0
+                c = buf[j]
+                if c == 61:  # '='
+                    j += 1
+                    break
+                if c == 59:
+                    return n, stmt, E_STMT_EQUALS, j
+                if c == 42 and not seen_name:  # '*' default-tree marker
+                    j += 1
+                    continue
+                if c == 39 or _is_label_char(c):
+                    if seen_name:
+                        return n, stmt, E_STMT_EQUALS, j
+                    j2, h, err = _scan_label(buf, j, end)
+                    if err != OK:
+                        if at_eof:
+                            return n, stmt, err, j
+                        return n, stmt, 0, 0
+                    j = j2
+                    seen_name = True
+                    continue
+                return n, stmt, E_STMT_EQUALS, j
+            if not seen_name:
+                return n, stmt, E_STMT_NAME, stmt
+            i = j
+        j = _statement_prefix(buf, i, end, flags, n)
+        if j < 0:
+            if at_eof:
+                return n, stmt, E_COMMENT, -j - 1
+            return n, stmt, 0, 0
+        if j >= end:
+            if at_eof:
+                return n, stmt, E_NO_SEMICOLON, stmt
+            return n, stmt, 0, 0
+        semi = _find_semicolon(buf, j, end)
+        if semi < 0:
+            if at_eof:
+                return n, stmt, E_NO_SEMICOLON, stmt
+            return n, stmt, 0, 0
+        out_stmt[n] = stmt
+        out_newick[n] = j
+        out_end[n] = semi
+        n += 1
+        i = semi + 1
+
+
+@nb.njit(cache=True, nogil=True)
+def clade_bitsets(parents, n_taxa, n_words):
+    """Clade bitsets of canonical parent arrays.
+
+    ``parents`` is ``(T, N)``; the result is ``(T, N, n_words)`` uint64 where bit ``i % 64``
+    of word ``i // 64`` of node ``v`` is set when taxon ``i`` is below ``v``.
+    """
+    T = parents.shape[0]
+    N = parents.shape[1]
+    out = np.zeros((T, N, n_words), np.uint64)
+    one = np.uint64(1)
+    for t in range(T):
+        for i in range(n_taxa):
+            out[t, i, i >> 6] = one << np.uint64(i & 63)
+        for v in range(N):
+            p = parents[t, v]
+            if p >= 0:
+                for w in range(n_words):
+                    out[t, p, w] |= out[t, v, w]
+    return out

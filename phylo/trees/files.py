@@ -1,0 +1,144 @@
+"""Opening input files: plain, gzip/bzip2/xz-compressed, or ``-`` for standard input.
+
+Compression is recognised by the file's first bytes, not its name.  Problems a user can
+cause (no such file, a directory, an empty file, corrupt compressed data) raise
+:class:`~phylo.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import sys
+from typing import BinaryIO, Iterator
+
+from ..errors import InputError
+
+CHUNK = 1 << 25  # 32 MiB
+
+_MAGIC = (
+    (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
+    (b"BZh", lambda f: bz2.BZ2File(f, "rb")),
+    (b"\xfd7zXZ\x00", lambda f: lzma.LZMAFile(f, "rb")),
+)
+
+
+def display_name(path: str) -> str:
+    return "<stdin>" if path == "-" else str(path)
+
+
+def open_binary(path: str) -> BinaryIO:
+    """Open ``path`` for reading bytes, decompressing transparently."""
+    if path == "-":
+        raw: BinaryIO = sys.stdin.buffer
+    else:
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            raise InputError("is a directory, expected a file", path)
+        try:
+            raw = open(path, "rb")
+        except FileNotFoundError:
+            raise InputError("no such file", path) from None
+        except PermissionError:
+            raise InputError("permission denied", path) from None
+        except OSError as exc:
+            raise InputError(f"cannot open: {exc.strerror}", path) from None
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+    head = buffered.peek(6)[:6]
+    for magic, opener in _MAGIC:
+        if head.startswith(magic):
+            return opener(buffered)  # type: ignore[return-value]
+    return buffered
+
+
+def read_chunks(path: str, size: int = CHUNK) -> Iterator[bytes]:
+    """Yield the (decompressed) bytes of ``path`` in chunks of about ``size`` bytes."""
+    stream = open_binary(path)
+    try:
+        while True:
+            try:
+                block = stream.read(size)
+            except (EOFError, OSError, lzma.LZMAError) as exc:
+                raise InputError(f"corrupt or truncated compressed data ({exc})",
+                                 display_name(path)) from None
+            if not block:
+                break
+            yield block
+    finally:
+        if path != "-":
+            stream.close()
+
+
+class ChunkReader:
+    """Read a file into one reusable byte buffer, keeping an unconsumed tail.
+
+    ``buf[:filled]`` holds the bytes not yet consumed; :meth:`consume` drops a prefix and
+    :meth:`fill` reads more after what is left.  The buffer grows only when a single
+    statement is longer than it.
+    """
+
+    def __init__(self, path: str, size: int = CHUNK):
+        import numpy as np
+
+        self.path = path
+        self.name = display_name(path)
+        self._stream = open_binary(path)
+        self.buf = np.empty(size, dtype=np.uint8)
+        self.filled = 0
+        self.at_eof = False
+        self.lines_before = 0       # newlines in the consumed bytes
+
+    def fill(self) -> None:
+        """Read until the buffer is full or the file ends (grow a full buffer first)."""
+        import numpy as np
+
+        if self.at_eof:
+            return
+        if self.filled == self.buf.shape[0]:
+            grown = np.empty(2 * self.buf.shape[0], dtype=np.uint8)
+            grown[:self.filled] = self.buf[:self.filled]
+            self.buf = grown
+        view = memoryview(self.buf)
+        while self.filled < self.buf.shape[0]:
+            try:
+                got = self._stream.readinto(view[self.filled:])
+            except (EOFError, OSError, lzma.LZMAError) as exc:
+                raise InputError(f"corrupt or truncated compressed data ({exc})",
+                                 self.name) from None
+            if not got:
+                self.at_eof = True
+                break
+            self.filled += got
+
+    def consume(self, n: int) -> None:
+        """Drop the first ``n`` bytes of the buffer."""
+        import numpy as np
+
+        self.lines_before += int(np.count_nonzero(self.buf[:n] == 10))
+        rest = self.filled - n
+        if rest:
+            self.buf[:rest] = self.buf[n:self.filled].copy()
+        self.filled = rest
+
+    @property
+    def data(self):
+        return self.buf[:self.filled]
+
+    def close(self) -> None:
+        if self.path != "-":
+            self._stream.close()
+
+
+def read_text(path: str) -> str:
+    """The whole (decompressed) file as text (UTF-8, with a clear error otherwise)."""
+    data = b"".join(read_chunks(path))
+    if not data.strip():
+        raise InputError("file is empty", display_name(path))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputError("not a text file (invalid UTF-8)", display_name(path), line) from None
