@@ -63,31 +63,31 @@ def loglik(alignment, tree, model_spec, kappa, rates, frequencies, alpha, median
     from phylo.errors import InputError
     from phylo.likelihood import TreeLikelihood, parse_model, read_alignment
 
-    try:
-        from phylo.trees import read_trees
-    except ImportError:  # pragma: no cover - the tree package is always installed
-        raise InputError("reading trees needs phylo.trees.read_trees") from None
+    from phylo.trees import Tree, read_trees
+
     if frequencies is not None and frequencies not in ("equal", "empirical"):
         frequencies = _floats(frequencies, 4, "frequencies")
     model = parse_model(model_spec, kappa=kappa, rates=_floats(rates, 6, "rates"),
                         frequencies=frequencies, alpha=alpha, pinv=pinv, median=median)
     aln = read_alignment(alignment)
-    trees = read_trees(tree)
-    if hasattr(trees, "trees"):
-        trees = trees.trees
-    if not isinstance(trees, (list, tuple)):
-        trees = list(trees) if hasattr(trees, "__iter__") else [trees]
-    if not trees:
+    sample = read_trees(tree, burnin=0, lengths=True)
+    if sample.lengths is None:
+        raise InputError("the trees have no branch lengths", tree)
+    i = 0
+    for run, trace in enumerate(sample.traces):
+        for pos, topo in enumerate(trace):
+            i += 1
+            lengths = np.asarray(sample.lengths[run][pos], dtype=np.float64)
+            if not np.all(np.isfinite(lengths[:-1])):
+                raise InputError(f"tree {i} has no branch lengths", tree)
+            if lengths[:-1].size and lengths[:-1].min() < 0:
+                raise InputError(f"tree {i} has a negative branch length "
+                                 f"({lengths[:-1].min():g})", tree)
+            t = Tree(sample.taxa, sample.parents[topo], lengths, sample.rooted)
+            lik = TreeLikelihood(aln, t, model)
+            click.echo(f"{i}\t{lik.log_likelihood(lengths[:-1]):.10f}")
+    if i == 0:
         raise InputError("no tree found", tree)
-    for i, t in enumerate(trees, 1):
-        if getattr(t, "branch_lengths", None) is None:
-            raise InputError(f"tree {i} has no branch lengths", tree)
-        lengths = np.asarray(t.branch_lengths, dtype=np.float64)[:-1]
-        if lengths.size and lengths.min() < 0:
-            raise InputError(f"tree {i} has a negative branch length "
-                             f"({lengths.min():g})", tree)
-        lik = TreeLikelihood(aln, t, model)
-        click.echo(f"{i}\t{lik.log_likelihood(lengths):.10f}")
 
 
 if __name__ == "__main__":  # pragma: no cover

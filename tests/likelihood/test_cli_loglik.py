@@ -6,19 +6,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import phylo.trees
 from cli.marglik import main
 from phylo.likelihood import GTR, JC69, TreeLikelihood, random_tree, simulate_alignment
-from tests.likelihood._trees import parse_tree
 
 
 @pytest.fixture
-def files(tmp_path, monkeypatch):
-    if not hasattr(phylo.trees, "read_trees"):
-        # the tree package of this branch has no reader yet: read one Newick tree per line
-        def read_trees(path):
-            return [parse_tree(line) for line in open(path) if "(" in line]
-        monkeypatch.setattr(phylo.trees, "read_trees", read_trees, raising=False)
+def files(tmp_path):
     rng = np.random.default_rng(4)
     tree = random_tree(8, rng, 0.1, 1e-4)
     aln = simulate_alignment(tree, JC69(), 120, rng)
@@ -26,6 +19,32 @@ def files(tmp_path, monkeypatch):
                                               zip(aln.taxa, aln.sequences())))
     (tmp_path / "t.nwk").write_text(tree.to_newick() + "\n")
     return tmp_path, aln, tree
+
+
+def test_loglik_several_trees(files):
+    path, aln, tree = files
+    t2 = tree.branch_lengths * 2
+    from phylo.likelihood import ArrayTree
+    other = ArrayTree(tree.taxa, tree.parent, t2)
+    (path / "two.nwk").write_text(tree.to_newick() + "\n" + other.to_newick() + "\n")
+    res = CliRunner().invoke(main, ["loglik", str(path / "a.fasta"), str(path / "two.nwk")])
+    assert res.exit_code == 0, res.output
+    values = [float(line.split()[1]) for line in res.output.strip().splitlines()]
+    lik = TreeLikelihood(aln, tree, JC69())
+    assert values == pytest.approx([lik.log_likelihood(tree.branch_lengths[:-1]),
+                                    lik.log_likelihood(t2[:-1])], abs=1e-9)
+
+
+@pytest.mark.parametrize("newick, message", [
+    ("((t0,t1),t2,(t3,(t4,(t5,(t6,t7)))));", "no branch lengths"),
+    ("((t0:0.1,t1:-0.1):0.1,t2:0.1,(t3:0.1,(t4:0.1,(t5:0.1,(t6:0.1,t7:0.1):0.1):0.1):0.1):0.1);",
+     "negative branch length"),
+])
+def test_loglik_bad_trees(files, newick, message):
+    path, _, _ = files
+    (path / "bad.nwk").write_text(newick + "\n")
+    res = CliRunner().invoke(main, ["loglik", str(path / "a.fasta"), str(path / "bad.nwk")])
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
 
 
 def test_loglik_prints_value(files):
