@@ -150,6 +150,15 @@ def _weighted_ratio_sum(w, f, num, den, p0, p1):
 
 
 @njit
+def _count_below(x, threshold, p0, p1):
+    """How many of x[p0:p1] are below threshold (an integer reduction: it vectorises)."""
+    c = 0
+    for p in range(uint64(p0), uint64(p1)):
+        c += x[p] < threshold
+    return c
+
+
+@njit
 def _rescale(node, mx, logscale, p0, p1, track, have_max):
     """Scale patterns whose largest entry is below the threshold by an exact power of two.
 
@@ -167,6 +176,8 @@ def _rescale(node, mx, logscale, p0, p1, track, have_max):
                     x = row[p]
                     m = mx[p]
                     mx[p] = x if x > m else m
+    if _count_below(mx, SCALE_THRESHOLD, p0, p1) == 0:
+        return                      # the common case, checked without branches per pattern
     for p in range(uint64(p0), uint64(p1)):
         m = mx[p]
         if m < SCALE_THRESHOLD and m > 0.0:

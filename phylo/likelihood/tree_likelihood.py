@@ -269,11 +269,13 @@ class TreeLikelihood:
             if self.default_branch_lengths is None:
                 raise InputError("the tree has no branch lengths; give them explicitly")
             branch_lengths = self.default_branch_lengths
-        t = np.ascontiguousarray(branch_lengths, dtype=np.float64)
+        t = branch_lengths
+        if not (type(t) is np.ndarray and t.dtype == np.float64 and t.flags.c_contiguous):
+            t = np.ascontiguousarray(t, dtype=np.float64)
         if t.shape != (self.n_branches,):
             raise InputError(f"expected {self.n_branches} branch lengths (the edge above each "
                              f"non-root node), got shape {t.shape}")
-        if not t.min() >= 0.0 or not np.isfinite(t).all():
+        if not t.min() >= 0.0 or t.max() == np.inf:      # also catches NaN
             bad = int(np.flatnonzero(~(t >= 0.0) | ~np.isfinite(t))[0])
             raise InputError(f"branch lengths must be finite and non-negative: branch {bad} "
                              f"has {t[bad]!r}")
