@@ -12,7 +12,8 @@ Layout (patterns innermost, so that the loops over patterns vectorise):
 ``topo``    (n_internal, 8) int64   one row per internal node in post-order (root last):
                                     node, n_children, child0..2, edge0..2 (-1 padded)
 ``mv``      float64 vector          the model: eigenvalues (4), V (16), V^-1 (16), Q (16),
-                                    frequencies (4), pinv, K, rates (K), weights (K)
+                                    frequencies (4), pinv, K, rates (K), weights (K),
+                                    F81 flag, mu (see :func:`pack_model`)
 
 Post-order (Felsenstein 1981): :math:`L_v(s) = \\prod_{c} \\sum_j P_{e_c}(s, j) L_c(j)`.
 Rescaling: after each internal node, a pattern whose largest entry (over categories and
@@ -61,10 +62,22 @@ _LAM, _V, _VI, _Q, _PI, _PINV, _K, _RATES = 0, 4, 20, 36, 52, 56, 57, 58
 
 
 def pack_model(lam, v, vinv, q, freqs, pinv, rates, weights) -> np.ndarray:
-    """The model vector read by the kernels (see the module docstring)."""
+    """The model vector read by the kernels (see the module docstring).
+
+    Two entries follow the category weights: 1.0 when Q is of the F81 form
+    :math:`Q_{ij} = \\mu \\pi_j` (JC69, F81: all exchangeabilities equal), and that
+    :math:`\\mu`; the gradient then skips a 4 x 4 product.
+    """
     k = len(rates)
+    q = np.asarray(q, dtype=np.float64)
+    freqs = np.asarray(freqs, dtype=np.float64)
+    mu = q[0, 1] / freqs[1]
+    off = ~np.eye(4, dtype=bool)
+    f81 = bool(np.allclose(q[off], (mu * np.broadcast_to(freqs, (4, 4)))[off], rtol=1e-13,
+                           atol=0.0))
     return np.concatenate([lam, np.ravel(v), np.ravel(vinv), np.ravel(q), freqs,
-                           [pinv, float(k)], rates, weights]).astype(np.float64)
+                           [pinv, float(k)], rates, weights,
+                           [1.0 if f81 else 0.0, mu]]).astype(np.float64)
 
 
 @njit(cache=True, nogil=True)
@@ -247,6 +260,43 @@ def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
 
 
 @njit
+def _edge_pass_f81(M, qa, sib, e, qv, has_child, acc, w, wmu, pi0, pi1, pi2, pi3, p0, p1):
+    """:func:`_edge_pass` for F81-type rate matrices (no 4 x 4 product for Q e)."""
+    if not has_child:
+        for p in range(uint64(p0), uint64(p1)):
+            u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
+            u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
+            e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
+            ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
+            pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
+            acc[0, p] += wmu * (pe * (u0 + u1 + u2 + u3) - ue)
+            acc[1, p] += w * ue
+        return
+    a00 = M[0, 0]; a01 = M[0, 1]; a02 = M[0, 2]; a03 = M[0, 3]
+    a10 = M[1, 0]; a11 = M[1, 1]; a12 = M[1, 2]; a13 = M[1, 3]
+    a20 = M[2, 0]; a21 = M[2, 1]; a22 = M[2, 2]; a23 = M[2, 3]
+    a30 = M[3, 0]; a31 = M[3, 1]; a32 = M[3, 2]; a33 = M[3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
+        u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
+        e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
+        ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
+        pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
+        acc[0, p] += wmu * (pe * (u0 + u1 + u2 + u3) - ue)
+        acc[1, p] += w * ue
+        z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
+        z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
+        z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
+        z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
+        qv[0, p] = z0; qv[1, p] = z1; qv[2, p] = z2; qv[3, p] = z3
+        m = acc[2, p]
+        m = z0 if z0 > m else m
+        m = z1 if z1 > m else m
+        m = z2 if z2 > m else m
+        acc[2, p] = z3 if z3 > m else m
+
+
+@njit
 def _edge_pass(mv, M, qa, sib, e, qv, has_child, acc, k, p0, p1):
     """One edge and category of the pre-order pass, fused over patterns p0..p1.
 
@@ -257,6 +307,13 @@ def _edge_pass(mv, M, qa, sib, e, qv, has_child, acc, k, p0, p1):
     K = int(mv[_K])
     w = mv[_RATES + K + k]
     wr = w * mv[_RATES + k]
+    f81 = mv[_RATES + 2 * K] > 0.5
+    if f81:
+        # Q e = mu ((pi . e) 1 - e), so u^T Q e = mu ((pi . e) sum(u) - u^T e)
+        wmu = wr * mv[_RATES + 2 * K + 1]
+        pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+        _edge_pass_f81(M, qa, sib, e, qv, has_child, acc, w, wmu, pi0, pi1, pi2, pi3, p0, p1)
+        return
     q00 = mv[_Q + 0]; q01 = mv[_Q + 1]; q02 = mv[_Q + 2]; q03 = mv[_Q + 3]
     q10 = mv[_Q + 4]; q11 = mv[_Q + 5]; q12 = mv[_Q + 6]; q13 = mv[_Q + 7]
     q20 = mv[_Q + 8]; q21 = mv[_Q + 9]; q22 = mv[_Q + 10]; q23 = mv[_Q + 11]
