@@ -40,27 +40,27 @@ from phylo.likelihood import (GTR, JC69, Alignment, TreeLikelihood, random_tree,
 SHARED = Path(os.environ.get("PHYLO_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 START_SCRIPT = """
-import time; t0 = time.perf_counter()
+import time; t0 = time.perf_counter(); c0 = time.process_time()
 import numpy as np
 from phylo.likelihood import JC69, TreeLikelihood, random_tree, simulate_alignment
 t1 = time.perf_counter()
 rng = np.random.default_rng(0)
 tree = random_tree(8, rng, 0.1)
 aln = simulate_alignment(tree, JC69(), 100, rng)
-lik = TreeLikelihood(aln, tree, JC69())
-lik.log_likelihood(tree.branch_lengths[:-1]); lik.gradient(tree.branch_lengths[:-1])
+lik = TreeLikelihood(aln, tree, JC69(), threads=2, batch_threads=2)
+t = tree.branch_lengths[:-1]
+lik.log_likelihood(t); lik.gradient(t); lik.log_likelihood_batch(np.tile(t, (2, 1)))
 t2 = time.perf_counter()
-lik2 = TreeLikelihood(aln, tree, JC69(), threads=2)
-lik2.log_likelihood(tree.branch_lengths[:-1]); lik2.gradient(tree.branch_lengths[:-1])
-lik.log_likelihood_batch(np.tile(tree.branch_lengths[:-1], (2, 1)))
-lik.gradient_batch(np.tile(tree.branch_lengths[:-1], (2, 1)))
-t3 = time.perf_counter()
-print(t1 - t0, t2 - t1, t3 - t2)
+print(t1 - t0, t2 - t1, time.process_time() - c0)
 """
 
 
 def start_times():
-    """(import, first likelihood + gradient, parallel kernels) seconds, cold and cached."""
+    """Seconds to import and to run a first likelihood and gradient, cold and cached.
+
+    Each start is a new Python process: "cold" with an empty numba cache (the kernels are
+    compiled), "cached" with the cache the cold start wrote.
+    """
     out = {}
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(ROOT))
@@ -69,8 +69,12 @@ def start_times():
             res = subprocess.run([sys.executable, "-c", START_SCRIPT], env=env,
                                  capture_output=True, text=True, check=True)
             total = time.perf_counter() - t0
-            imp, first, par = (float(x) for x in res.stdout.split())
-            out[label] = (total, imp, first, par)
+            imp, first, cpu = (float(x) for x in res.stdout.split())
+            out[label] = (total, imp, first, cpu)
+    # the bare interpreter with numpy, for reference
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import numpy"], check=True)
+    out["python+numpy"] = (time.perf_counter() - t0, 0.0, 0.0, 0.0)
     return out
 
 
@@ -123,7 +127,6 @@ def big_problem(rng, n_patterns=1000):
 def run_problem(label, aln, tree, model, quick, lib):
     t = np.asarray(tree.branch_lengths[:-1], dtype=np.float64)
     rounds = 3 if quick else 7
-    numba.set_num_threads(1)
     lik = TreeLikelihood(aln, tree, model, batch_threads=1)
     n_int = lik.n_nodes - lik.n_taxa
     upd = n_int * lik.n_patterns * lik.n_categories
@@ -134,13 +137,11 @@ def run_problem(label, aln, tree, model, quick, lib):
     B = 32
     T = np.tile(t, (B, 1)) * np.linspace(0.8, 1.2, B)[:, None]
     t_b1 = best_time(lambda: lik.log_likelihood_batch(T), rounds) / B
-    numba.set_num_threads(2)
     lik2 = TreeLikelihood(aln, tree, model, threads=2, batch_threads=2)
     t_l2 = best_time(lambda: lik2.log_likelihood(t), rounds)
     t_g2 = best_time(lambda: lik2.gradient(t), rounds)
     t_b2 = best_time(lambda: lik2.log_likelihood_batch(T), rounds) / B
     t_gb2 = best_time(lambda: lik2.gradient_batch(T), rounds) / B
-    numba.set_num_threads(1)
     g = lambda dt: upd / dt / 1e9  # noqa: E731
     print(f"ours   1 thread : likelihood {t_l1 * 1e6:9.1f} us  {g(t_l1):6.3f} G updates/s")
     print(f"ours   2 threads: likelihood {t_l2 * 1e6:9.1f} us  {g(t_l2):6.3f} G updates/s "
@@ -173,13 +174,15 @@ def main(argv=None):
     ap.add_argument("--no-start", action="store_true", help="skip the start-up timing")
     args = ap.parse_args(argv)
     print(f"numba {numba.__version__}, numpy {np.__version__}, "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+          "(other processes distort timings; compare ratios)")
     if not args.no_start:
         st = start_times()
-        for label, (total, imp, first, par) in st.items():
-            print(f"{label:6s} start: {total:5.2f} s in a new process (import {imp:.2f} s, "
-                  f"first likelihood+gradient {first:.2f} s, parallel and batch kernels "
-                  f"{par:.2f} s)")
+        for label in ("cold", "cached"):
+            total, imp, first, cpu = st[label]
+            print(f"{label:6s} start: {total:5.2f} s wall for a new process ({cpu:.2f} s CPU): "
+                  f"import {imp:.2f} s, first likelihood, gradient and batch {first:.2f} s")
+        print(f"       (a new process importing only numpy: {st['python+numpy'][0]:.2f} s)")
     lib = _beagle.load()
     if lib is not None:
         print(f"BEAGLE {lib.beagleGetVersion().decode()} found")
