@@ -328,3 +328,17 @@ def test_rooted_tree_from_newick():
     lu = TreeLikelihood(aln, unrooted, JC69())
     assert lr.n_branches == 12 and lu.n_branches == 11
     assert lr.log_likelihood() == pytest.approx(lu.log_likelihood(), abs=1e-9)
+
+
+def test_missing_column_has_likelihood_one(small):
+    """Under +G+I a column with every taxon missing has probability exactly 1, and the
+    invariant-site term is the pruning of a rate-0 category (all branch lengths 0)."""
+    aln, tree = small
+    model = HKY(2.0, PI, alpha=0.5, categories=4, pinv=0.3)
+    gaps = Alignment.from_sequences(aln.taxa, ["-" for _ in aln.taxa])
+    t = tree.branch_lengths[:-1]
+    assert TreeLikelihood(gaps, tree, model).log_likelihood(t) == pytest.approx(0.0, abs=1e-14)
+    plain = HKY(2.0, PI)
+    lik = TreeLikelihood(aln, tree, model)
+    zero = np.exp(TreeLikelihood(aln, tree, plain).pattern_log_likelihoods(np.zeros_like(t)))
+    assert np.allclose(lik._inv, zero, rtol=1e-12, atol=1e-300)

@@ -157,3 +157,26 @@ def test_gtr_unequal_rates_matches_iqtree(tmp_path):
     theirs = float(re.search(r"Log-likelihood of the tree: (-?[0-9.]+)", txt).group(1))
     ours = TreeLikelihood(aln, tree, model).log_likelihood(tree.branch_lengths[:-1])
     assert abs(ours - theirs) < 1.5e-4
+
+
+def test_ds1_invariant_sites_matches_phyml(tmp_path):
+    """+G4+I on DS1.  PhyML's invariant-site test "does not handle ambiguities" and gives a
+    column in which every taxon is missing a likelihood below 1; the exact value is 1
+    (see ``test_missing_column_has_likelihood_one``).  Without DS1's 9 such columns the two
+    programs agree, and dropping them leaves our value unchanged."""
+    from phylo.likelihood import Alignment
+    aln = read_alignment(str(shared_path("ds/zcrabbit-vbpi/data/hohna_datasets_fasta/DS1.fasta")))
+    tree = read_first_tree(shared_path("ds/phylovi-bito/data/DS1.subsampled_10.t.nwk"),
+                           aln.taxa)
+    lengths = np.maximum(np.asarray(tree.branch_lengths, dtype=float), MIN_BRANCH)
+    lengths[-1] = 0.0
+    keep = np.bitwise_and.reduce(aln.codes, axis=0) != 15
+    assert (~keep).sum() == 9
+    seqs = ["".join(c for c, k in zip(s, keep) if k) for s in aln.sequences()]
+    reduced = Alignment.from_sequences(aln.taxa, seqs)
+    model, args = CASES["HKY85+G4+I"]
+    full = TreeLikelihood(aln, tree, model).log_likelihood(lengths[:-1])
+    ours = TreeLikelihood(reduced, tree, model).log_likelihood(lengths[:-1])
+    assert abs(full - ours) < 1e-9
+    theirs, _ = phyml_loglik(tmp_path, reduced, tree, lengths, args)
+    assert abs(ours - theirs) < 1e-6
