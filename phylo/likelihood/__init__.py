@@ -5,7 +5,12 @@
 ``JC69``, ``K80``, ``HKY``, ``GTR``, ``parse_model``
     Reversible nucleotide models with discrete Gamma rates and invariant sites.
 ``TreeLikelihood``
-    Log-likelihood of a fixed topology, its gradient over branch lengths, batches.
+    Log-likelihood of a fixed topology (``log_likelihood``), the log-likelihood and its
+    gradient over every branch in one pass (``gradient``), batches of branch-length
+    vectors (``log_likelihood_batch``, ``gradient_batch``), per-pattern and per-site
+    log-likelihoods (``pattern_log_likelihoods``, ``site_log_likelihoods``), the model as
+    plain arrays (``model_arrays``).  Branch ``i`` is the edge above node ``i`` of the
+    tree; ``branch_splits()`` gives the split of each branch.
 ``random_tree``, ``simulate_alignment``
     Simulation for tests and benchmarks.
 """

@@ -1,7 +1,11 @@
-"""numba kernels of the tree likelihood: pruning, rescaling, branch gradients, batches.
+"""numba kernels of the tree likelihood: pruning, rescaling, branch gradients.
 
 Plain functions over arrays (float64 values, int64 indices); the typed, documented
-interface is :class:`phylo.likelihood.tree_likelihood.TreeLikelihood`.
+interface is :class:`phylo.likelihood.tree_likelihood.TreeLikelihood`.  There is one
+compiled entry point, :func:`evaluate` (likelihood, or likelihood and gradient), plus
+:func:`transition_matrices`; both release the GIL, so batches and pattern blocks run on
+ordinary threads.  Keeping the call graph flat and the signatures few keeps the first
+compilation short (numba re-optimises every callee inside each caller).
 
 Layout (patterns innermost, so that the loops over patterns vectorise):
 
