@@ -308,12 +308,13 @@ class TreeLikelihood:
                               self._Pm, self._part, self._no4, self._work, self._site,
                               self._no1, self._lbounds, True, False)
         K.transition_matrices(self._mv, t, self._Pm)
-        jobs = [_pool(self.threads).submit(
-            K.evaluate, self._tips, self._weights, self._inv, self._mv, self._topo, t,
-            self._Pm, self._part, self._no4, self._work, self._site, self._no1, b, False,
-            False)
-            for b in self._thread_lbounds]
-        return float(sum(j.result() for j in jobs))
+        args = (self._tips, self._weights, self._inv, self._mv, self._topo, t, self._Pm,
+                self._part, self._no4, self._work, self._site, self._no1)
+        # the first group runs in this thread, the others in the pool
+        jobs = [_pool(self.threads).submit(K.evaluate, *args, b, False, False)
+                for b in self._thread_lbounds[1:]]
+        total = K.evaluate(*args, self._thread_lbounds[0], False, False)
+        return float(total + sum(j.result() for j in jobs))
 
     __call__ = log_likelihood
 
@@ -334,13 +335,14 @@ class TreeLikelihood:
                             self._grad, self._bounds, True, True)
             return ll, self._grad.copy()
         K.transition_matrices(self._mv, t, self._Pm)
-        jobs = [_pool(self.threads).submit(
-            K.evaluate, self._tips, self._weights, self._inv, self._mv, self._topo, t,
-            self._Pm, self._part, self._pre, self._work, self._site, self._grads_threads[i],
-            b, False, True)
-            for i, b in enumerate(self._thread_bounds)]
-        ll = float(sum(j.result() for j in jobs))
-        return ll, self._grads_threads.sum(axis=0)
+        args = (self._tips, self._weights, self._inv, self._mv, self._topo, t, self._Pm,
+                self._part, self._pre, self._work, self._site)
+        g = self._grads_threads
+        jobs = [_pool(self.threads).submit(K.evaluate, *args, g[i], b, False, True)
+                for i, b in enumerate(self._thread_bounds) if i > 0]
+        ll = K.evaluate(*args, g[0], self._thread_bounds[0], False, True)
+        ll = float(ll + sum(j.result() for j in jobs))
+        return ll, g.sum(axis=0)
 
     def pattern_log_likelihoods(self, branch_lengths=None) -> np.ndarray:
         """:math:`\\log L_p` of every site pattern (weights: :attr:`pattern_weights`)."""
