@@ -390,11 +390,10 @@ class TreeLikelihood:
                                         buf["work"], buf["site"], grads[b], self._bounds, True,
                                         True)
 
-        if nt == 1:
-            work(0)
-        else:
-            for job in [_pool(nt).submit(work, i) for i in range(nt)]:
-                job.result()
+        jobs = [_pool(nt).submit(work, i) for i in range(1, nt)]
+        work(0)                      # the first chunk in this thread
+        for job in jobs:
+            job.result()
 
     def log_likelihood_batch(self, matrix) -> np.ndarray:
         """Log-likelihoods of B branch-length vectors (rows of a ``(B, n_branches)`` matrix),
