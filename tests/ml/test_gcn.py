@@ -103,3 +103,17 @@ def test_load_planetoid_rejects_incomplete_archive(tmp_path):
     q.write_text("hello")
     with pytest.raises(InputError):
         gcn.load_planetoid_npz(q)
+
+
+def test_numpy_parts_of_phylo_ml_do_not_import_torch():
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    code = ("import sys; import phylo.ml, phylo.ml.gcn, phylo.ml.tumour, phylo.ml.models; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
