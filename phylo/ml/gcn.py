@@ -57,7 +57,8 @@ def normalized_adjacency(adjacency, n_nodes: int | None = None) -> sp.csr_matrix
         Either a square (sparse or dense) symmetric 0/1 matrix without self-loops, or an
         integer array of shape (m, 2) listing undirected edges ``u, v`` (each edge once).
     n_nodes
-        Number of nodes, required when ``adjacency`` is an edge list.
+        Number of nodes, required when ``adjacency`` is an edge list (and only then: a square
+        array given together with ``n_nodes`` is read as an edge list).
 
     Returns
     -------

@@ -1,7 +1,8 @@
 """scikit-learn's 8 x 8 handwritten digits as torch tensors.
 
-The data set (1797 images, 10 classes, pixel values 0..16) ships with scikit-learn, so it is
-available offline.  Pixels are scaled to [0, 1].
+The data set (1797 images, 10 classes, pixel values 0..16; Alpaydin, E. and Kaynak, C. (1998),
+Optical recognition of handwritten digits, UCI Machine Learning Repository) ships with
+scikit-learn, so it is available offline.  Pixels are scaled to [0, 1].
 """
 
 from __future__ import annotations

@@ -187,7 +187,9 @@ class GroupNJLinear(nn.Module):
     in_features, out_features
         Layer sizes.
     threshold
-        Input unit :math:`i` is pruned when :math:`\\log\\alpha_i` exceeds it.
+        Input unit :math:`i` is pruned when :math:`\\log\\alpha_i` exceeds it.  The paper picks
+        thresholds per layer by hand; the default 0 prunes a unit once the posterior standard
+        deviation of its scale :math:`z_i` exceeds the magnitude of its mean.
     """
 
     def __init__(self, in_features: int, out_features: int, threshold: float = 0.0):

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ...errors import InputError
 from .data import digits_split
 from .layers import GroupNJLinear, LinearSVDO
 
@@ -35,7 +36,7 @@ class SparseMLP(nn.Module):
     def __init__(self, sizes: list[int], kind: str = "svd", bc_threshold: float = 0.0):
         super().__init__()
         if kind not in ("svd", "bc"):
-            raise ValueError(f"kind must be 'svd' or 'bc', got {kind!r}")
+            raise InputError(f"kind must be 'svd' or 'bc', got {kind!r}")
         self.kind = kind
         if kind == "svd":
             layers = [LinearSVDO(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
