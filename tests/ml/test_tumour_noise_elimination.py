@@ -45,3 +45,30 @@ def test_pointer_network_recovers_more_matrices_than_leaving_them_alone():
     assert r.pointer_conflict_free >= r.uncorrected_conflict_free + 0.15, r
     # and it is in the league of the exact minimum-flip solver on the same matrices
     assert r.pointer_exact >= r.baseline_exact - 0.05, r
+
+
+def test_correction_reward_is_the_log_likelihood_ratio():
+    pytest.importorskip("torch")
+    from phylo.ml.models.pointer_network import correction_reward
+
+    a = np.array([[[1, 1], [1, 0], [0, 1]]])
+    alpha, beta = 0.01, 0.2
+    # fill in the 0 at (1, 1): one false negative undone, conflict gone
+    r = correction_reward(a, [[3]], alpha, beta)
+    assert r[0] == pytest.approx(-np.log((1 - alpha) / beta))
+    # drop the 1 at (0, 0): one false positive undone, conflict gone
+    r = correction_reward(a, [[0]], alpha, beta)
+    assert r[0] == pytest.approx(-np.log((1 - beta) / alpha))
+    # no change leaves the conflict: penalised
+    assert correction_reward(a, [[]], alpha, beta, penalty=7.0)[0] == pytest.approx(-7.0)
+
+
+@pytest.mark.slow
+def test_policy_gradient_fine_tuning_raises_the_held_out_likelihood():
+    torch = pytest.importorskip("torch")
+    from phylo.ml.models.pointer_network import train_noise_elimination
+
+    torch.set_num_threads(1)
+    before = train_noise_elimination(seed=0)
+    after = train_noise_elimination(seed=0, rl_steps=200)
+    assert after.pointer_reward > before.pointer_reward + 0.5, (before.pointer_reward, after.pointer_reward)

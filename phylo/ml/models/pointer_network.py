@@ -36,7 +36,8 @@ from ..tumour.phylogeny import batch_is_perfect_phylogeny, min_flip_correction
 from ..tumour.simulate import add_noise, genotype_matrix
 
 __all__ = ["entry_tokens", "flip_targets", "PointerNetwork", "NoiseEliminationResult",
-           "simulate_noise_elimination_data", "train_noise_elimination"]
+           "simulate_noise_elimination_data", "train_noise_elimination", "correction_reward",
+           "reinforce"]
 
 
 def entry_tokens(observed: np.ndarray) -> np.ndarray:
@@ -125,9 +126,13 @@ class PointerNetwork(nn.Module):
         n_valid = (targets >= 0).sum()
         return torch.stack(losses).sum() / n_valid
 
-    @torch.no_grad()
-    def decode(self, tokens, max_len: int) -> list:
-        """Greedy decoding: for each matrix the list of 0-based entry indices to flip."""
+    def rollout(self, tokens, max_len: int, sample: bool = False,
+                generator: torch.Generator | None = None):
+        """Decode greedily (``sample=False``) or by sampling from the pointer distribution.
+
+        Returns the list of 0-based entry indices to flip for each matrix and the (B,) summed
+        log-probabilities of the decoded sequences (differentiable, for policy gradients).
+        """
         e = self.encode(tokens)
         w1e = self.w1(e)
         b = e.shape[0]
@@ -136,20 +141,86 @@ class PointerNetwork(nn.Module):
         inp = self.start.expand(b, -1)
         mask = torch.zeros(b, e.shape[1], dtype=torch.bool)
         done = torch.zeros(b, dtype=torch.bool)
+        logp = torch.zeros(b)
         out = [[] for _ in range(b)]
         for _ in range(max_len):
             hx, cx = self.decoder(inp, (hx, cx))
-            k = self._scores(e, w1e, hx, mask).argmax(1)
+            lp = F.log_softmax(self._scores(e, w1e, hx, mask), dim=1)
+            if sample:
+                k = torch.multinomial(lp.detach().exp(), 1, generator=generator).squeeze(1)
+            else:
+                k = lp.argmax(1)
+            logp = logp + torch.where(done, torch.zeros(b), lp[torch.arange(b), k])
             for s in torch.nonzero(~done & (k > 0)).flatten().tolist():
                 out[s].append(int(k[s]) - 1)
-            done |= k == 0
+            done = done | (k == 0)
             if done.all():
                 break
             mask = mask.clone()
             mask[torch.arange(b), k] = True
             mask[:, 0] = False
             inp = e[torch.arange(b), k]
-        return out
+        return out, logp
+
+    @torch.no_grad()
+    def decode(self, tokens, max_len: int) -> list:
+        """Greedy decoding: for each matrix the list of 0-based entry indices to flip."""
+        return self.rollout(tokens, max_len)[0]
+
+
+def correction_reward(observed: np.ndarray, flips: list, fp_rate: float, fn_rate: float,
+                      penalty: float = 10.0) -> np.ndarray:
+    """Log-likelihood ratio of the corrected matrix, with a penalty if it is not conflict-free.
+
+    For a correction :math:`B` of :math:`A'`,
+    :math:`r = \\log P(A' \\mid B) - \\log P(A' \\mid A')
+    = -\\sum_{\\text{1}\\to 0} \\log\\frac{1-\\beta}{\\alpha} - \\sum_{0\\to 1} \\log\\frac{1-\\alpha}{\\beta}`,
+    minus ``penalty`` when :math:`B` fails the three-gametes test.  Maximising it is looking for
+    the most likely matrix with a perfect phylogeny.
+    """
+    b = observed.shape[0]
+    flat = observed.reshape(b, -1)
+    cost1 = np.log((1 - fn_rate) / fp_rate)
+    cost0 = np.log((1 - fp_rate) / fn_rate)
+    corrected = flat.copy()
+    reward = np.zeros(b)
+    for s, f in enumerate(flips):
+        vals = flat[s, f]
+        reward[s] = -(cost1 * (vals == 1).sum() + cost0 * (vals == 0).sum())
+        corrected[s, f] = 1 - corrected[s, f]
+    ok = batch_is_perfect_phylogeny(corrected.reshape(observed.shape))
+    return reward - penalty * (~ok)
+
+
+def reinforce(model: PointerNetwork, observed: np.ndarray, fp_rate: float, fn_rate: float,
+              steps: int, batch_size: int = 64, lr: float = 5e-4, max_len: int = 8,
+              seed: int = 0) -> list:
+    """Policy-gradient fine-tuning with a greedy (self-critical) baseline.
+
+    The gradient estimate is
+    :math:`\\frac1B\\sum_s (r(\\pi_s) - r(\\hat\\pi_s)) \\nabla \\log p(\\pi_s)` with
+    :math:`\\pi_s` sampled and :math:`\\hat\\pi_s` the greedy decoding, :math:`r` from
+    :func:`correction_reward`.  Returns the mean sampled reward of each step.
+    """
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.from_numpy(entry_tokens(observed))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history = []
+    for _ in range(steps):
+        idx = torch.randint(len(observed), (batch_size,), generator=g)
+        obs = observed[idx.numpy()]
+        flips, logp = model.rollout(tokens[idx], max_len, sample=True, generator=g)
+        with torch.no_grad():
+            greedy, _ = model.rollout(tokens[idx], max_len)
+        r = correction_reward(obs, flips, fp_rate, fn_rate)
+        adv = torch.from_numpy(r - correction_reward(obs, greedy, fp_rate, fn_rate)).float()
+        loss = -(adv * logp).mean()
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        history.append(float(r.mean()))
+    return history
 
 
 def simulate_noise_elimination_data(n_samples: int, n_cells: int, n_mutations: int,
@@ -163,7 +234,9 @@ def simulate_noise_elimination_data(n_samples: int, n_cells: int, n_mutations: i
 
 @dataclass
 class NoiseEliminationResult:
-    """Accuracies on held-out matrices: exact recovery of A, per-entry accuracy, conflict-free rate."""
+    """Accuracies on held-out matrices: exact recovery of A, per-entry accuracy, conflict-free
+    rate, and mean :func:`correction_reward` (log-likelihood ratio, penalised when conflicts
+    remain) of the pointer network's and of the minimum-flip corrections."""
 
     model: PointerNetwork
     pointer_exact: float
@@ -174,15 +247,22 @@ class NoiseEliminationResult:
     uncorrected_exact: float
     uncorrected_entry: float
     uncorrected_conflict_free: float
+    pointer_reward: float
+    baseline_reward: float
 
 
 def train_noise_elimination(seed: int = 0, n_cells: int = 6, n_mutations: int = 6,
                             fp_rate: float = 0.01, fn_rate: float = 0.1, n_train: int = 5000,
                             n_test: int = 300, epochs: int = 8, batch_size: int = 64,
-                            max_len: int = 8, lr: float = 2e-3) -> NoiseEliminationResult:
+                            max_len: int = 8, lr: float = 2e-3,
+                            rl_steps: int = 0) -> NoiseEliminationResult:
     """Train the pointer network on simulated matrices and compare it with the exact
     minimum-flip correction (:func:`phylo.ml.tumour.phylogeny.min_flip_correction`) on freshly
-    simulated held-out matrices."""
+    simulated held-out matrices.
+
+    With ``rl_steps`` > 0 the supervised network is then fine-tuned by :func:`reinforce` on the
+    training matrices (no labels needed) towards the most likely conflict-free correction.
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     obs, truth = simulate_noise_elimination_data(n_train, n_cells, n_mutations, fp_rate, fn_rate, rng)
@@ -199,6 +279,8 @@ def train_noise_elimination(seed: int = 0, n_cells: int = 6, n_mutations: int = 
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
+    if rl_steps:
+        reinforce(model, obs, fp_rate, fn_rate, rl_steps, max_len=max_len, seed=seed)
     model.eval()
     test_rng = np.random.default_rng(seed + 1_000_003)
     obs_t, truth_t = simulate_noise_elimination_data(n_test, n_cells, n_mutations, fp_rate, fn_rate, test_rng)
@@ -208,6 +290,7 @@ def train_noise_elimination(seed: int = 0, n_cells: int = 6, n_mutations: int = 
         corrected[s, f] = 1 - corrected[s, f]
     corrected = corrected.reshape(obs_t.shape)
     base = np.stack([min_flip_correction(a, fp_rate, fn_rate, max_flips=3)[0] for a in obs_t])
+    base_flips = [list(np.flatnonzero(b.ravel() != a.ravel())) for a, b in zip(obs_t, base)]
 
     def exact(x):
         return float(np.mean((x == truth_t).all(axis=(1, 2))))
@@ -218,4 +301,6 @@ def train_noise_elimination(seed: int = 0, n_cells: int = 6, n_mutations: int = 
     return NoiseEliminationResult(model, exact(corrected), entry(corrected),
                                   float(batch_is_perfect_phylogeny(corrected).mean()),
                                   exact(base), entry(base), exact(obs_t), entry(obs_t),
-                                  float(batch_is_perfect_phylogeny(obs_t).mean()))
+                                  float(batch_is_perfect_phylogeny(obs_t).mean()),
+                                  float(correction_reward(obs_t, flips, fp_rate, fn_rate).mean()),
+                                  float(correction_reward(obs_t, base_flips, fp_rate, fn_rate).mean()))
