@@ -89,6 +89,8 @@ def test_branching_is_undefined_without_perfect_phylogeny():
         ph.is_branching(a)
     with pytest.raises(InputError):
         ph.is_perfect_phylogeny(np.array([[0, 2]]))
+    with pytest.raises(InputError, match="too large"):
+        ph.min_flip_correction(np.zeros((20, 20), dtype=int), max_flips=4)
 
 
 def test_min_flip_correction_matches_exhaustive_search_over_all_matrices():

@@ -24,6 +24,7 @@ small matrices.
 from __future__ import annotations
 
 from itertools import combinations
+from math import comb
 
 import numpy as np
 
@@ -119,6 +120,9 @@ def min_flip_correction(matrix, fp_rate: float = 0.01, fn_rate: float = 0.1,
     """
     a = _as_matrix(matrix)
     n, m = a.shape
+    if comb(n * m, max_flips) > 5_000_000:
+        raise InputError(f"exhaustive search over {max_flips} flips of a {n} x {m} matrix is too large; "
+                         "use a smaller matrix or fewer flips")
     flat = a.ravel()
     cost = np.where(flat == 1, np.log((1 - fn_rate) / fp_rate), np.log((1 - fp_rate) / fn_rate))
     for k in range(max_flips + 1):
