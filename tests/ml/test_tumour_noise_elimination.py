@@ -68,7 +68,11 @@ def test_policy_gradient_fine_tuning_raises_the_held_out_likelihood():
     torch = pytest.importorskip("torch")
     from phylo.ml.models.pointer_network import train_noise_elimination
 
+    n = torch.get_num_threads()
     torch.set_num_threads(1)
-    before = train_noise_elimination(seed=0)
-    after = train_noise_elimination(seed=0, rl_steps=200)
+    try:
+        before = train_noise_elimination(seed=0)
+        after = train_noise_elimination(seed=0, rl_steps=200)
+    finally:
+        torch.set_num_threads(n)
     assert after.pointer_reward > before.pointer_reward + 0.5, (before.pointer_reward, after.pointer_reward)
