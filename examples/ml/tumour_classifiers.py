@@ -25,7 +25,7 @@ def main() -> None:
     train_rng = np.random.default_rng(args.seed)
     test_rng = np.random.default_rng(args.seed + 1_000_003)
 
-    x, y = tumour.noise_inference_data(12000, 10, 10, args.fp, args.fn, train_rng)
+    x, y = tumour.noise_inference_data(20000, 10, 10, args.fp, args.fn, train_rng)
     xt, yt = tumour.noise_inference_data(1000, 10, 10, args.fp, args.fn, test_rng)
     net = tumour.TwoHiddenLayerClassifier(100, 128, 64, 2, np.random.default_rng(args.seed))
     net.fit(tumour.matrix_features(x), y, train_rng, epochs=30, weight_decay=1e-3)

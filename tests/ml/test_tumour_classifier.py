@@ -46,7 +46,7 @@ def test_backpropagation_matches_finite_differences():
 
 
 def test_noise_inference_on_held_out_matrices():
-    x, y = cl.noise_inference_data(12000, 10, 10, 0.01, 0.15, np.random.default_rng(10))
+    x, y = cl.noise_inference_data(20000, 10, 10, 0.01, 0.15, np.random.default_rng(10))
     xt, yt = cl.noise_inference_data(1000, 10, 10, 0.01, 0.15, np.random.default_rng(11))
     net = cl.TwoHiddenLayerClassifier(100, 128, 64, 2, np.random.default_rng(0))
     net.fit(cl.matrix_features(x), y, np.random.default_rng(0), epochs=30, weight_decay=1e-3)
