@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import InputError
-from ..gcn import Adam
+from ..gcn import Adam, _single_thread_blas
 from .phylogeny import is_branching
 from .simulate import add_noise, coalescent_tree, genotype_matrix
 
@@ -131,15 +131,16 @@ class TwoHiddenLayerClassifier:
         y = np.asarray(y)
         opt = Adam(self.params, lr=lr)
         history = []
-        for _ in range(epochs):
-            perm = rng.permutation(len(y))
-            losses = []
-            for s in range(0, len(y), batch_size):
-                idx = perm[s:s + batch_size]
-                loss, grads = self.loss_and_gradients(x[idx], y[idx], weight_decay)
-                opt.step(grads)
-                losses.append(loss)
-            history.append(float(np.mean(losses)))
+        with _single_thread_blas():
+            for _ in range(epochs):
+                perm = rng.permutation(len(y))
+                losses = []
+                for s in range(0, len(y), batch_size):
+                    idx = perm[s:s + batch_size]
+                    loss, grads = self.loss_and_gradients(x[idx], y[idx], weight_decay)
+                    opt.step(grads)
+                    losses.append(loss)
+                history.append(float(np.mean(losses)))
         return history
 
 
