@@ -25,11 +25,13 @@ def test_geco_finds_the_kkt_point_of_a_toy_problem():
     assert geco.lagrange == pytest.approx(2.0, abs=0.2)
 
 
-def test_geco_step_moving_average_and_multiplier():
-    lam, c = layers.geco_step(1.0, None, 2.0, alpha=0.5, nu=0.1)
-    assert c == 2.0 and lam == pytest.approx(math.exp(0.2))
-    lam, c = layers.geco_step(lam, c, -4.0, alpha=0.5, nu=0.1)
-    assert c == pytest.approx(-1.0) and lam == pytest.approx(math.exp(0.2 - 0.1))
+def test_geco_moving_average_and_multiplier():
+    geco = layers.GECO(alpha=0.5, nu=0.1, lagrange=1.0)
+    x = torch.zeros(1, requires_grad=True)
+    geco.loss(x.sum(), torch.full((4,), 2.0) + 0 * x)
+    assert geco.c_ma == 2.0 and geco.lagrange == pytest.approx(math.exp(0.2))
+    geco.loss(x.sum(), torch.full((4,), -4.0) + 0 * x)
+    assert geco.c_ma == pytest.approx(-1.0) and geco.lagrange == pytest.approx(math.exp(0.2 - 0.1))
 
 
 def test_sparse_vd_kl_differences_match_numerical_integration():

@@ -64,7 +64,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["K1", "K2", "K3", "LOG_ALPHA_CLIP", "SVD_THRESHOLD", "GECO", "geco_step",
+__all__ = ["K1", "K2", "K3", "LOG_ALPHA_CLIP", "SVD_THRESHOLD", "GECO",
            "sparse_vd_kl", "LinearSVDO", "GroupNJLinear", "group_nj_kl"]
 
 K1, K2, K3 = 0.63576, 1.87320, 1.48695
@@ -72,19 +72,8 @@ LOG_ALPHA_CLIP = 8.0
 SVD_THRESHOLD = 3.0
 
 
-def geco_step(lagrange: float, c_ma: float | None, c_batch: float, alpha: float = 0.99,
-              nu: float = 1e-2) -> tuple[float, float]:
-    """One GECO update of the moving average and the multiplier (plain floats).
-
-    Returns ``(lambda_t, c_ma_t)`` with :math:`\\bar C_t = \\alpha \\bar C_{t-1} + (1-\\alpha)\\hat C_t`
-    (or :math:`\\hat C_t` when ``c_ma`` is None) and :math:`\\lambda_t = \\lambda_{t-1}\\exp(\\nu \\bar C_t)`.
-    """
-    c_ma = c_batch if c_ma is None else alpha * c_ma + (1.0 - alpha) * c_batch
-    return lagrange * math.exp(nu * c_ma), c_ma
-
-
 class GECO:
-    """GECO multiplier state for a constraint :math:`\\mathbb E[C] \\le 0`.
+    """GECO for a torch training loop: the multiplier state is :class:`phylo.ml.geco.Geco`.
 
     Parameters
     ----------
@@ -100,8 +89,20 @@ class GECO:
 
     def __init__(self, alpha: float = 0.99, nu: float = 1e-2, lagrange: float = 1.0,
                  bounds: tuple[float, float] = (1e-6, 1e6)):
-        self.alpha, self.nu, self.lagrange, self.bounds = alpha, nu, lagrange, bounds
-        self.c_ma: float | None = None
+        from ..geco import Geco
+
+        self._state = Geco(alpha=alpha, step_size=nu, lambda_init=lagrange,
+                           lambda_bounds=bounds)
+
+    @property
+    def lagrange(self) -> float:
+        """The current multiplier :math:`\\lambda_t`."""
+        return float(self._state.multiplier)
+
+    @property
+    def c_ma(self) -> float | None:
+        ma = self._state.constraint_ma
+        return None if ma is None else float(ma)
 
     def loss(self, objective: torch.Tensor, constraint: torch.Tensor) -> torch.Tensor:
         """Lagrangian ``objective + lambda * C_t`` for the current batch, then update the state.
@@ -110,12 +111,9 @@ class GECO:
         :math:`\\hat C_t`.  The returned loss uses the multiplier from before the update.
         """
         c_hat = constraint.mean()
-        lam, c_ma = geco_step(self.lagrange, self.c_ma, float(c_hat.detach()), self.alpha, self.nu)
-        c_t = c_hat + (c_ma - c_hat.detach())
-        out = objective + self.lagrange * c_t
-        self.lagrange = min(max(lam, self.bounds[0]), self.bounds[1])
-        self.c_ma = c_ma
-        return out
+        step = self._state.step(float(c_hat.detach()))
+        c_t = c_hat + (float(step.constraint_ma) - c_hat.detach())
+        return objective + float(step.multiplier) * c_t
 
 
 def sparse_vd_kl(log_alpha: torch.Tensor) -> torch.Tensor:
