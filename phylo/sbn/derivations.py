@@ -1,0 +1,352 @@
+"""Dynamic programming over the subsplit graph: total mass, entropy, and the most probable
+trees (Zhang & Matsen, NeurIPS 2018; k-best derivations after Huang & Chiang, 2005).
+
+A rooted SBN is a probabilistic grammar: the *parent keys* (see :mod:`phylo.sbn.support`) are
+the non-terminals, key 0 (the full taxon set) is the start symbol, and each parameter
+``m`` (a subsplit ``{A, B}`` of the key's clade) rewrites the key into the keys of ``A`` and
+``B`` (nothing for a leaf) with probability ``theta_m``.  A *derivation* from key 0 is a rooted
+tree, and its probability is the product of its parameters.  Hence:
+
+* the inside mass ``Z(k) = sum_m theta_m prod_j Z(child_j(m))`` (``Z = 1`` for a leaf) and the
+  number of derivations follow by one pass over the keys in order of increasing clade size;
+* the entropy of a rooted SBN is ``H(k) = sum_m p_m (-log p_m + sum_j H(child_j(m)))`` with
+  ``p_m = theta_m prod_j Z(child_j) / Z(k)``;
+* derivations can be listed in order of decreasing probability, lazily, with one candidate
+  heap per key (Huang & Chiang's "lazy k-best", algorithm 3): the ``j``-th best derivation of
+  ``k`` is found from the best of its candidates ``(m, j_A, j_B)``, whose successors
+  ``(m, j_A+1, j_B)`` and ``(m, j_A, j_B+1)`` are then added.
+
+For an *unrooted* SBN a topology's probability is the sum over its rootings, i.e. over several
+derivations, so the most probable derivations need not belong to the most probable topologies.
+:func:`top_unrooted` lists derivations best first and adds them up per unrooted topology,
+and stops once a bound proves that no other topology can enter the top ``k``: after the
+derivations seen so far, every unseen derivation has probability at most ``p_next`` (the next
+one's) and all of them together at most ``Z - seen``; a topology with ``r`` of its ``2n-3``
+rootings seen therefore has probability at most
+``seen(U) + min((2n-3-r) p_next, Z - seen)``.  The candidates' exact probabilities (sums over
+all rootings) are computed with the model, so the reported values are exact.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+
+from ..errors import ModelError
+
+NEG_INF = -np.inf
+
+
+def _logaddexp_list(values):
+    if not values:
+        return NEG_INF
+    mx = max(values)
+    if mx == NEG_INF:
+        return NEG_INF
+    return mx + math.log(sum(math.exp(v - mx) for v in values))
+
+
+def key_order(support) -> np.ndarray:
+    """Parent keys in order of increasing clade size (children before parents)."""
+    sizes = support.clade_sizes[support.keys[:, 1]]
+    return np.argsort(sizes, kind="stable")
+
+
+def inside(support, log_theta) -> dict:
+    """Per key: log inside mass ``log Z``, log number of derivations, and entropy ``H`` of the
+    derivations of that key (natural log), as arrays over keys."""
+    K = support.n_keys
+    logz = np.full(K, NEG_INF)
+    logn = np.full(K, NEG_INF)
+    ent = np.zeros(K)
+    off = support.offsets
+    sub_keys = support.sub_keys
+    for k in key_order(support):
+        a, b = off[k], off[k + 1]
+        terms_z = []
+        terms_n = []
+        rows = []
+        for m in range(a, b):
+            lt = log_theta[m]
+            if lt == NEG_INF:
+                continue
+            lz = lt
+            ln = 0.0
+            h = 0.0
+            ok = True
+            for ck in sub_keys[support.param_sub[m]]:
+                if ck == -1:
+                    continue
+                if ck < 0 or logz[ck] == NEG_INF:
+                    ok = False
+                    break
+                lz += logz[ck]
+                ln += logn[ck]
+                h += ent[ck]
+            if not ok:
+                continue
+            terms_z.append(lz)
+            terms_n.append(ln)
+            rows.append((lz, h))
+        logz[k] = _logaddexp_list(terms_z)
+        logn[k] = _logaddexp_list(terms_n)
+        if rows and logz[k] > NEG_INF:
+            hk = 0.0
+            for lz, h in rows:
+                p = math.exp(lz - logz[k])
+                if p > 0:
+                    hk += p * (-(lz - logz[k]) + h)
+            ent[k] = hk
+    return {"log_mass": logz, "log_count": logn, "entropy": ent}
+
+
+class KBest:
+    """Derivations of each parent key in order of decreasing probability (lazy k-best)."""
+
+    def __init__(self, support, log_theta):
+        self.support = support
+        self.lt = np.asarray(log_theta, dtype=float)
+        self.off = support.offsets
+        self.psub = support.param_sub
+        self.sub_keys = support.sub_keys
+        self.D: dict[int, list] = {}
+        self.C: dict[int, list] = {}
+        self.seen: dict[int, set] = {}
+
+    def _child(self, key, j):
+        if key == -1:
+            return 0.0 if j == 0 else None
+        if key < 0:
+            return None
+        d = self.get(key, j)
+        return None if d is None else d[0]
+
+    def _init(self, k):
+        heap = []
+        seen = set()
+        for m in range(self.off[k], self.off[k + 1]):
+            lt = self.lt[m]
+            if lt == NEG_INF:
+                continue
+            k0, k1 = self.sub_keys[self.psub[m]]
+            x = self._child(k0, 0)
+            if x is None:
+                continue
+            y = self._child(k1, 0)
+            if y is None:
+                continue
+            heap.append((-(lt + x + y), m, 0, 0))
+            seen.add((m, 0, 0))
+        heapq.heapify(heap)
+        self.C[k] = heap
+        self.D[k] = []
+        self.seen[k] = seen
+
+    def get(self, k: int, j: int):
+        """``(log p, m, j_A, j_B)`` of the ``j``-th best derivation of key ``k``, or None."""
+        if k not in self.D:
+            self._init(k)
+        D = self.D[k]
+        heap = self.C[k]
+        seen = self.seen[k]
+        while len(D) <= j:
+            if not heap:
+                return None
+            negl, m, j0, j1 = heapq.heappop(heap)
+            D.append((-negl, m, j0, j1))
+            k0, k1 = self.sub_keys[self.psub[m]]
+            for a0, a1 in ((j0 + 1, j1), (j0, j1 + 1)):
+                if (m, a0, a1) in seen:
+                    continue
+                x = self._child(k0, a0)
+                if x is None:
+                    continue
+                y = self._child(k1, a1)
+                if y is None:
+                    continue
+                seen.add((m, a0, a1))
+                heapq.heappush(heap, (-(self.lt[m] + x + y), m, a0, a1))
+        return D[j]
+
+    def tree(self, j: int, out: np.ndarray) -> None:
+        """Write the ``j``-th best rooted tree of key 0 as a parent array (leaves ``0..n-1``,
+        root ``n``, other internal nodes in order of creation)."""
+        support = self.support
+        n = support.n_taxa
+        leaf = support.clade_leaf
+        subs = support.subsplits
+        out[n] = -1
+        nxt = n + 1
+        stack = [(0, j, n)]
+        while stack:
+            k, jj, node = stack.pop()
+            _, m, j0, j1 = self.D[k][jj]
+            s = self.psub[m]
+            for side, jx in ((0, j0), (1, j1)):
+                c = subs[s, side]
+                if leaf[c] >= 0:
+                    out[leaf[c]] = node
+                else:
+                    out[nxt] = node
+                    stack.append((self.sub_keys[s, side], jx, nxt))
+                    nxt += 1
+
+
+def top_rooted(support, log_theta, k: int):
+    """The ``k`` most probable rooted trees: ``(parents (k', 2n-1) in derivation numbering,
+    log probabilities)``; exact."""
+    kb = KBest(support, log_theta)
+    n = support.n_taxa
+    rows, logps = [], []
+    for j in range(k):
+        d = kb.get(0, j)
+        if d is None:
+            break
+        row = np.empty(2 * n - 1, np.int32)
+        kb.tree(j, row)
+        rows.append(row)
+        logps.append(d[0])
+    arr = np.array(rows, np.int32).reshape(-1, 2 * n - 1)
+    return arr, np.array(logps)
+
+
+def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 256):
+    """The ``k`` most probable unrooted topologies of an unrooted SBN, exactly.
+
+    Returns ``(parents (k', 2n-2) canonical, log probabilities, derivations examined)``.
+    Raises :class:`~phylo.errors.ModelError` when ``max_derivations`` rooted derivations
+    were listed without proving the answer.
+    """
+    from .topologies import canonical
+
+    support = model.support
+    lt = model.log_theta
+    n = support.n_taxa
+    E = 2 * n - 3
+    kb = KBest(support, lt)
+    log_z = inside(support, lt)["log_mass"][0]
+    total = math.exp(log_z) if log_z > NEG_INF else 0.0
+    mass: dict[bytes, float] = {}
+    rootings: dict[bytes, int] = {}
+    arrays: dict[bytes, np.ndarray] = {}
+    exact: dict[bytes, float] = {}
+    seen_total = 0.0
+    j = 0
+    buf = np.empty((batch, 2 * n - 1), np.int32)
+    probs = np.empty(batch)
+    next_check = batch
+    while True:
+        filled = 0
+        exhausted = False
+        while filled < batch:
+            d = kb.get(0, j)
+            if d is None:
+                exhausted = True
+                break
+            kb.tree(j, buf[filled])
+            probs[filled] = math.exp(d[0])
+            filled += 1
+            j += 1
+        if filled:
+            canon = canonical(buf[:filled], n, False)
+            for i in range(filled):
+                key = canon[i].tobytes()
+                p = probs[i]
+                seen_total += p
+                if key in mass:
+                    mass[key] += p
+                    rootings[key] += 1
+                else:
+                    mass[key] = p
+                    rootings[key] = 1
+                    arrays[key] = canon[i].copy()
+        if exhausted:
+            order = sorted(mass, key=lambda x: -mass[x])[:k]
+            return _finish(model, order, arrays, exact, j)
+        if j < next_check:
+            continue
+        next_check = j + max(batch, j // 8)
+        nxt = kb.get(0, j)
+        p_next = math.exp(nxt[0]) if nxt is not None else 0.0
+        remaining = max(total - seen_total, 0.0)
+        ranked = sorted(mass, key=lambda x: -mass[x])
+        cand = ranked[:k]
+        if len(cand) < k:
+            # fewer topologies seen than asked: an unseen one could still enter
+            if min(E * p_next, remaining) > 0 and j < max_derivations:
+                continue
+        need = [c for c in cand if c not in exact]
+        if need:
+            lp = model.log_prob(np.stack([arrays[c] for c in need]))
+            for c, v in zip(need, lp):
+                exact[c] = math.exp(v)
+        kth = min(exact[c] for c in cand) if cand else 0.0
+        bound_new = min(E * p_next, remaining)
+        worst = bound_new
+        for c in ranked[k:]:
+            ub = mass[c] + min((E - rootings[c]) * p_next, remaining)
+            if ub > worst:
+                worst = ub
+        if worst <= kth:
+            return _finish(model, cand, arrays, exact, j)
+        if j >= max_derivations:
+            raise ModelError(
+                f"could not prove the {k} most probable topologies after {j} rooted "
+                f"derivations (the {k}-th has probability {kth:.3g}, another topology might "
+                f"still reach {worst:.3g}); ask for fewer or raise the limit")
+
+
+def _finish(model, keys, arrays, exact, examined):
+    need = [c for c in keys if c not in exact]
+    if need:
+        lp = model.log_prob(np.stack([arrays[c] for c in need]))
+        for c, v in zip(need, lp):
+            exact[c] = math.exp(v)
+    keys = sorted(keys, key=lambda c: -exact[c])
+    n_nodes = model.support.n_taxa * 2 - 2
+    parents = (np.stack([arrays[c] for c in keys]) if keys
+               else np.empty((0, n_nodes), np.int32))
+    with np.errstate(divide="ignore"):
+        logp = np.log(np.array([exact[c] for c in keys]))
+    return parents, logp, examined
+
+
+def all_unrooted(model, limit: int = 200_000):
+    """Every unrooted topology with positive probability and its exact probability, by listing
+    all rooted derivations (at most ``limit``); None when there are more."""
+    from .topologies import canonical
+
+    support = model.support
+    info = inside(support, model.log_theta)
+    if info["log_count"][0] > math.log(limit):
+        return None
+    n = support.n_taxa
+    kb = KBest(support, model.log_theta)
+    rows = []
+    probs = []
+    j = 0
+    while True:
+        d = kb.get(0, j)
+        if d is None:
+            break
+        row = np.empty(2 * n - 1, np.int32)
+        kb.tree(j, row)
+        rows.append(row)
+        probs.append(math.exp(d[0]))
+        j += 1
+    if not rows:
+        return np.empty((0, 2 * n - 2), np.int32), np.empty(0)
+    canon = canonical(np.array(rows, np.int32), n, False)
+    keys = [c.tobytes() for c in canon]
+    acc: dict[bytes, float] = {}
+    first: dict[bytes, int] = {}
+    for i, (key, p) in enumerate(zip(keys, probs)):
+        if key in acc:
+            acc[key] += p
+        else:
+            acc[key] = p
+            first[key] = i
+    order = sorted(acc, key=lambda x: -acc[x])
+    return canon[[first[x] for x in order]], np.array([acc[x] for x in order])
