@@ -320,7 +320,7 @@ def all_unrooted(model, limit: int = 200_000):
 
     support = model.support
     info = inside(support, model.log_theta)
-    if info["log_count"][0] > math.log(limit):
+    if limit <= 0 or info["log_count"][0] > math.log(limit):
         return None
     n = support.n_taxa
     kb = KBest(support, model.log_theta)

@@ -534,8 +534,10 @@ def _sbn_from_dict(data: dict) -> SBNModel:
         raise ValueError("log probabilities must be <= 0")
     support = Support(n, rooted, conditioning, clades, subs, keys, pk, ps)
     lse = logsumexp_groups(lt, support.offsets)
-    used = np.diff(support.offsets) > 0
-    if np.any(np.abs(lse[used]) > 1e-9):
+    # a group sums to 1, or is entirely zero (unreachable: EM can drive a parent to zero)
+    live = np.diff(support.offsets) > 0
+    live &= np.isfinite(lse)
+    if np.any(np.abs(lse[live]) > 1e-9) or not np.isfinite(lse[0]):
         raise ValueError("the probabilities of a parameter group do not sum to 1")
     fit = data.get("fit") or {}
     return SBNModel(taxa, support, lt, str(data.get("method", "")), fit,
