@@ -313,40 +313,82 @@ def _finish(model, keys, arrays, exact, examined):
     return parents, logp, examined
 
 
-def all_unrooted(model, limit: int = 200_000):
-    """Every unrooted topology with positive probability and its exact probability, by listing
-    all rooted derivations (at most ``limit``); None when there are more."""
-    from .topologies import canonical
+def _split_hashes(support) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit hashes of the split of every clade (the clade or its
+    complement: the side without taxon 0)."""
+    from ..trees.bitsets import normalise_splits
 
+    bits = normalise_splits(support.clades, support.n_taxa)
+    out = []
+    for seed in (0x9E3779B97F4A7C15, 0xD1B54A32D192ED03):
+        h = np.full(bits.shape[0], seed, np.uint64)
+        with np.errstate(over="ignore"):
+            for w in range(bits.shape[1]):
+                x = h ^ bits[:, w]
+                x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+                x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+                h = x ^ (x >> np.uint64(31))
+        out.append(h)
+    return out[0], out[1]
+
+
+def unrooted_probabilities(model, limit: int = 1_000_000):
+    """Probabilities of all unrooted topologies an unrooted SBN can produce, or None when it
+    has more than ``limit`` rooted derivations.
+
+    Every rooted derivation is listed (as arrays, key by key, children before parents) with
+    its probability and the set of splits of its tree, which is the unrooted topology; a set
+    is represented by the sum of two independent 64-bit hashes of its splits (a collision of
+    two different topologies has probability about ``2^-128`` per pair).  Derivations with
+    the same set are added up.
+    """
     support = model.support
-    info = inside(support, model.log_theta)
+    lt = model.log_theta
+    info = inside(support, lt)
     if limit <= 0 or info["log_count"][0] > math.log(limit):
         return None
-    n = support.n_taxa
-    kb = KBest(support, model.log_theta)
-    rows = []
-    probs = []
-    j = 0
-    while True:
-        d = kb.get(0, j)
-        if d is None:
-            break
-        row = np.empty(2 * n - 1, np.int32)
-        kb.tree(j, row)
-        rows.append(row)
-        probs.append(math.exp(d[0]))
-        j += 1
-    if not rows:
-        return np.empty((0, 2 * n - 2), np.int32), np.empty(0)
-    canon = canonical(np.array(rows, np.int32), n, False)
-    keys = [c.tobytes() for c in canon]
-    acc: dict[bytes, float] = {}
-    first: dict[bytes, int] = {}
-    for i, (key, p) in enumerate(zip(keys, probs)):
-        if key in acc:
-            acc[key] += p
+    h1, h2 = _split_hashes(support)
+    subs = support.subsplits
+    memo: dict[int, tuple] = {}
+    leaf = (np.zeros(1), np.zeros(1, np.uint64), np.zeros(1, np.uint64))
+
+    def derivations(k):
+        if k in memo:
+            return memo[k]
+        parts_l, parts_1, parts_2 = [], [], []
+        for m in range(support.offsets[k], support.offsets[k + 1]):
+            if lt[m] == NEG_INF:
+                continue
+            sub = support.param_sub[m]
+            kids = []
+            for ck in support.sub_keys[sub]:
+                if ck == -1:
+                    kids.append(leaf)
+                elif ck < 0:
+                    kids = None
+                    break
+                else:
+                    kids.append(derivations(ck))
+            if kids is None or min(len(x[0]) for x in kids) == 0:
+                continue
+            (la, a1, a2), (lb, b1, b2) = kids
+            a, b = subs[sub]
+            add1 = h1[a] if k == 0 else h1[a] + h1[b]
+            add2 = h2[a] if k == 0 else h2[a] + h2[b]
+            parts_l.append((lt[m] + la[:, None] + lb[None, :]).ravel())
+            parts_1.append((a1[:, None] + b1[None, :] + add1).ravel())
+            parts_2.append((a2[:, None] + b2[None, :] + add2).ravel())
+        if parts_l:
+            res = (np.concatenate(parts_l), np.concatenate(parts_1), np.concatenate(parts_2))
         else:
-            acc[key] = p
-            first[key] = i
-    order = sorted(acc, key=lambda x: -acc[x])
-    return canon[[first[x] for x in order]], np.array([acc[x] for x in order])
+            res = (np.zeros(0), np.zeros(0, np.uint64), np.zeros(0, np.uint64))
+        memo[k] = res
+        return res
+
+    with np.errstate(over="ignore"):
+        logp, a1, a2 = derivations(0)
+    if logp.size == 0:
+        return np.zeros(0)
+    keys = np.stack([a1, a2], axis=1)
+    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    return np.bincount(inverse.ravel(), weights=np.exp(logp))

@@ -336,12 +336,12 @@ class SBNModel:
         return TopTrees(par, logp, self.taxa, False, examined)
 
     def entropy(self, rng: np.random.Generator | None = None, n_samples: int = 20000,
-                exact_limit: int = 200_000) -> Entropy:
+                exact_limit: int = 1_000_000) -> Entropy:
         """Entropy ``-sum_T p(T) log p(T)`` in nats.
 
         Rooted models: exact, by dynamic programming.  Unrooted models: exact by listing
         every rooted derivation and adding up rootings when there are at most
-        ``exact_limit`` of them; otherwise a Monte Carlo estimate ``-mean log p(T_i)`` over
+        ``exact_limit`` of them (see :func:`phylo.sbn.derivations.unrooted_probabilities`); otherwise a Monte Carlo estimate ``-mean log p(T_i)`` over
         ``n_samples`` exact draws ``T_i`` (``rng`` required) with exact log probabilities,
         reported with its standard error.
         """
@@ -350,9 +350,8 @@ class SBNModel:
         if self.rooted:
             info = D.inside(self.support, self.log_theta)
             return Entropy(float(info["entropy"][0]), 0.0, True, "dynamic programming")
-        listed = D.all_unrooted(self, exact_limit)
-        if listed is not None:
-            _, p = listed
+        p = D.unrooted_probabilities(self, exact_limit)
+        if p is not None:
             p = p[p > 0]
             return Entropy(float(-(p * np.log(p)).sum()), 0.0, True,
                            f"enumeration of {len(p)} topologies")
@@ -435,8 +434,19 @@ def _jsonable(obj: Any):
 
 
 def save_model(model, path: str) -> None:
-    """Write a fitted model (SBN or SRF) as JSON, atomically."""
-    text = json.dumps(model.to_dict(), indent=1, allow_nan=False)
+    """Write a fitted model (SBN or SRF) as JSON, atomically.
+
+    A model without provenance (fitted in Python) gets a record of this process
+    (:func:`phylo.provenance.record`) with its method and fitting settings.
+    """
+    from ..provenance import record
+
+    data = model.to_dict()
+    if data.get("provenance") is None:
+        settings = {k: v for k, v in data.get("fit", {}).items()
+                    if k not in ("objective",) and not isinstance(v, (list, dict))}
+        data["provenance"] = record(parameters={"method": model.method, **settings})
+    text = json.dumps(data, indent=1, allow_nan=False)
     with atomic_open(path) as fh:
         fh.write(text + "\n")
 

@@ -65,3 +65,46 @@ def kl_to_model(model, reference: TreeSample, trees_per_run: int | None = None,
     """
     p = pooled_frequencies(reference, trees_per_run)
     return kl_divergence(p, model.prob(reference), floor)
+
+
+def compare_estimators(reference: TreeSample, training, methods=("srf", "ccd", "sa", "em",
+                                                                    "em-alpha"),
+                       trees_per_run: int | None = None, floor: float = KL_FLOOR,
+                       **fit_options) -> list[dict]:
+    """``KL(reference || estimate)`` of several estimators fitted to each training sample.
+
+    Parameters
+    ----------
+    reference
+        The ground truth (e.g. golden runs), pooled with :func:`pooled_frequencies`.
+    training
+        Training samples (e.g. short-run replicates), each read in the reference's taxon
+        order or not.
+    methods
+        Names accepted by :func:`phylo.sbn.fit`.
+    fit_options
+        Passed to :func:`phylo.sbn.fit` for the SBN methods (``alpha``, ``max_iter``...).
+
+    Returns
+    -------
+    One dict per training sample: ``{"unique_trees": ..., "kl": {method: value},
+    "iterations": {method: EM iterations}, "seconds": {method: fit time}}``.
+    """
+    import time
+
+    from .sbn import fit
+
+    p = pooled_frequencies(reference, trees_per_run)
+    rows = []
+    for sample in training:
+        row = {"unique_trees": sample.n_topologies, "kl": {}, "iterations": {}, "seconds": {}}
+        for method in methods:
+            opts = fit_options if method in ("sa", "em", "em-alpha") else {}
+            t0 = time.perf_counter()
+            model = fit(sample, method, **opts)
+            row["seconds"][method] = time.perf_counter() - t0
+            row["kl"][method] = kl_divergence(p, model.prob(reference), floor)
+            if "iterations" in getattr(model, "fit_info", {}):
+                row["iterations"][method] = model.fit_info["iterations"]
+        rows.append(row)
+    return rows

@@ -32,12 +32,18 @@ def normalise_rootings(lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``-inf`` and ``q = 0``)."""
     mx = lp.max(axis=1)
     finite = np.isfinite(mx)
+    if finite.all():
+        q = lp - mx[:, None]
+        np.exp(q, out=q)
+        tot = q.sum(axis=1)
+        q /= tot[:, None]
+        return mx + np.log(tot), q
     shift = np.where(finite, mx, 0.0)
-    e = np.exp(lp - shift[:, None])
-    tot = e.sum(axis=1)
+    q = np.exp(lp - shift[:, None])
+    tot = q.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         loglik = np.where(finite, shift + np.log(tot), -np.inf)
-        q = np.where(finite[:, None], e / tot[:, None], 0.0)
+        q = np.where(finite[:, None], q / tot[:, None], 0.0)
     return loglik, q
 
 

@@ -130,6 +130,14 @@ class Training:
                                         self.n_taxa)
         return counts, ll
 
+    def log_likelihoods(self, log_theta_ext: np.ndarray) -> np.ndarray:
+        """``log p(T_t)`` of every training tree."""
+        if self.rooted:
+            ll = np.empty(self.parents.shape[0])
+            K.rooted_logprob(self.table, log_theta_ext, ll)
+            return ll
+        return rootings.log_likelihood(self.parents, self.table, log_theta_ext, self.n_taxa)
+
     def uniform_rooting_counts(self) -> np.ndarray:
         """Expected counts when every rooting of every tree is equally likely."""
         zero = np.zeros(self.M + 1)
@@ -222,8 +230,7 @@ def fit_sbn(sample: TreeSample, method: str = "em-alpha", alpha: float = DEFAULT
     info: dict = {"n_topologies": int(tr.parents.shape[0])}
     if method == "sa" or (method == "em" and tr.rooted):
         lt = sa
-        ll = tr.estep(lt)[1]
-        info["log_likelihood"] = float(tr.weights @ ll)
+        info["log_likelihood"] = float(tr.weights @ tr.log_likelihoods(lt))
     elif method == "em":
         lt, trace = expectation_maximization(tr, sa, None, max_iter, min_iter, tol, progress)
         info.update(iterations=len(trace), objective=trace, max_iter=max_iter,
