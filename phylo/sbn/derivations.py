@@ -25,6 +25,11 @@ one's) and all of them together at most ``Z - seen``; a topology with ``r`` of i
 rootings seen therefore has probability at most
 ``seen(U) + min((2n-3-r) p_next, Z - seen)``.  The candidates' exact probabilities (sums over
 all rootings) are computed with the model, so the reported values are exact.
+
+Rooted derivations are grouped into unrooted topologies by their sets of splits, represented
+by two independent 64-bit hashes (sums of per-split hashes, built up key by key), so trees
+are only built for the topologies reported; two different topologies would be confused only
+on a 128-bit hash collision (probability about ``2^-128`` per pair).
 """
 
 from __future__ import annotations
@@ -102,26 +107,47 @@ def inside(support, log_theta) -> dict:
     return {"log_mass": logz, "log_count": logn, "entropy": ent}
 
 
+MASK64 = (1 << 64) - 1
+
+
 class KBest:
-    """Derivations of each parent key in order of decreasing probability (lazy k-best)."""
+    """Derivations of each parent key in order of decreasing probability (lazy k-best).
+
+    Each derivation is ``(log p, m, j_A, j_B, h1, h2)``: its log probability, the parameter
+    used at the key, the ranks of the derivations of the two child keys, and two independent
+    64-bit hashes of the set of splits of its tree (sums of per-split hashes), which identify
+    the unrooted topology of a derivation of key 0 without building it.
+    """
 
     def __init__(self, support, log_theta):
         self.support = support
-        self.lt = np.asarray(log_theta, dtype=float)
-        self.off = support.offsets
-        self.psub = support.param_sub
-        self.sub_keys = support.sub_keys
+        self.lt = np.asarray(log_theta, dtype=float).tolist()
+        self.off = support.offsets.tolist()
+        self.psub = support.param_sub.tolist()
+        self.sub_keys = support.sub_keys.tolist()
+        self.subs = support.subsplits.tolist()
+        self.leaf = support.clade_leaf.tolist()
+        h1, h2 = _split_hashes(support)
+        h1 = h1.tolist()
+        h2 = h2.tolist()
+        # hash added by a subsplit: both child splits, or one for a root split
+        self.add1 = [(h1[a] + h1[b]) & MASK64 for a, b in self.subs]
+        self.add2 = [(h2[a] + h2[b]) & MASK64 for a, b in self.subs]
+        self.root1 = [h1[a] for a, _ in self.subs]
+        self.root2 = [h2[a] for a, _ in self.subs]
         self.D: dict[int, list] = {}
         self.C: dict[int, list] = {}
         self.seen: dict[int, set] = {}
 
+    _LEAF = (0.0, 0, 0)
+
     def _child(self, key, j):
         if key == -1:
-            return 0.0 if j == 0 else None
+            return self._LEAF if j == 0 else None
         if key < 0:
             return None
         d = self.get(key, j)
-        return None if d is None else d[0]
+        return None if d is None else (d[0], d[4], d[5])
 
     def _init(self, k):
         heap = []
@@ -137,7 +163,7 @@ class KBest:
             y = self._child(k1, 0)
             if y is None:
                 continue
-            heap.append((-(lt + x + y), m, 0, 0))
+            heap.append((-(lt + x[0] + y[0]), m, 0, 0))
             seen.add((m, 0, 0))
         heapq.heapify(heap)
         self.C[k] = heap
@@ -145,52 +171,60 @@ class KBest:
         self.seen[k] = seen
 
     def get(self, k: int, j: int):
-        """``(log p, m, j_A, j_B)`` of the ``j``-th best derivation of key ``k``, or None."""
+        """The ``j``-th best derivation of key ``k`` (see the class docstring), or None."""
         if k not in self.D:
             self._init(k)
         D = self.D[k]
         heap = self.C[k]
         seen = self.seen[k]
+        lts = self.lt
         while len(D) <= j:
             if not heap:
                 return None
             negl, m, j0, j1 = heapq.heappop(heap)
-            D.append((-negl, m, j0, j1))
-            k0, k1 = self.sub_keys[self.psub[m]]
-            for a0, a1 in ((j0 + 1, j1), (j0, j1 + 1)):
-                if (m, a0, a1) in seen:
+            sub = self.psub[m]
+            k0, k1 = self.sub_keys[sub]
+            x = self._child(k0, j0)
+            y = self._child(k1, j1)
+            if k == 0:
+                a1, a2 = self.root1[sub], self.root2[sub]
+            else:
+                a1, a2 = self.add1[sub], self.add2[sub]
+            D.append((-negl, m, j0, j1, (x[1] + y[1] + a1) & MASK64,
+                      (x[2] + y[2] + a2) & MASK64))
+            for b0, b1 in ((j0 + 1, j1), (j0, j1 + 1)):
+                if (m, b0, b1) in seen:
                     continue
-                x = self._child(k0, a0)
+                x = self._child(k0, b0)
                 if x is None:
                     continue
-                y = self._child(k1, a1)
+                y = self._child(k1, b1)
                 if y is None:
                     continue
-                seen.add((m, a0, a1))
-                heapq.heappush(heap, (-(self.lt[m] + x + y), m, a0, a1))
+                seen.add((m, b0, b1))
+                heapq.heappush(heap, (-(lts[m] + x[0] + y[0]), m, b0, b1))
         return D[j]
 
     def tree(self, j: int, out: np.ndarray) -> None:
         """Write the ``j``-th best rooted tree of key 0 as a parent array (leaves ``0..n-1``,
         root ``n``, other internal nodes in order of creation)."""
-        support = self.support
-        n = support.n_taxa
-        leaf = support.clade_leaf
-        subs = support.subsplits
+        n = self.support.n_taxa
+        leaf = self.leaf
         out[n] = -1
         nxt = n + 1
         stack = [(0, j, n)]
         while stack:
             k, jj, node = stack.pop()
-            _, m, j0, j1 = self.D[k][jj]
-            s = self.psub[m]
-            for side, jx in ((0, j0), (1, j1)):
-                c = subs[s, side]
+            d = self.D[k][jj]
+            sub = self.psub[d[1]]
+            a, b = self.subs[sub]
+            ka, kb = self.sub_keys[sub]
+            for c, kc, jx in ((a, ka, d[2]), (b, kb, d[3])):
                 if leaf[c] >= 0:
                     out[leaf[c]] = node
                 else:
                     out[nxt] = node
-                    stack.append((self.sub_keys[s, side], jx, nxt))
+                    stack.append((kc, jx, nxt))
                     nxt += 1
 
 
@@ -215,9 +249,11 @@ def top_rooted(support, log_theta, k: int):
 def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 256):
     """The ``k`` most probable unrooted topologies of an unrooted SBN, exactly.
 
-    Returns ``(parents (k', 2n-2) canonical, log probabilities, derivations examined)``.
-    Raises :class:`~phylo.errors.ModelError` when ``max_derivations`` rooted derivations
-    were listed without proving the answer.
+    Rooted derivations are listed best first and added up per unrooted topology (identified
+    by the set of splits of the derivation, hashed; see :class:`KBest`), until the bound of
+    the module docstring proves the answer.  Returns ``(parents (k', 2n-2) canonical, log
+    probabilities, derivations examined)``.  Raises :class:`~phylo.errors.ModelError` when
+    ``max_derivations`` rooted derivations were listed without proving the answer.
     """
     from .topologies import canonical
 
@@ -228,89 +264,80 @@ def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 2
     kb = KBest(support, lt)
     log_z = inside(support, lt)["log_mass"][0]
     total = math.exp(log_z) if log_z > NEG_INF else 0.0
-    mass: dict[bytes, float] = {}
-    rootings: dict[bytes, int] = {}
-    arrays: dict[bytes, np.ndarray] = {}
-    exact: dict[bytes, float] = {}
+    mass: dict[tuple, float] = {}
+    rootings: dict[tuple, int] = {}
+    first: dict[tuple, int] = {}
+    exact: dict[tuple, float] = {}
+    arrays: dict[tuple, np.ndarray] = {}
     seen_total = 0.0
     j = 0
-    buf = np.empty((batch, 2 * n - 1), np.int32)
-    probs = np.empty(batch)
     next_check = batch
+
+    def array_of(key):
+        if key not in arrays:
+            row = np.empty(2 * n - 1, np.int32)
+            kb.tree(first[key], row)
+            arrays[key] = canonical(row, n, False)[0]
+        return arrays[key]
+
+    def exact_of(keys):
+        need = [c for c in keys if c not in exact]
+        if need:
+            lp = model.log_prob(np.stack([array_of(c) for c in need]))
+            for c, v in zip(need, lp):
+                exact[c] = math.exp(v)
+
+    def finish(keys):
+        exact_of(keys)
+        keys = sorted(keys, key=lambda c: -exact[c])
+        parents = (np.stack([array_of(c) for c in keys]) if keys
+                   else np.empty((0, 2 * n - 2), np.int32))
+        with np.errstate(divide="ignore"):
+            logp = np.log(np.array([exact[c] for c in keys]))
+        return parents, logp, j
+
     while True:
-        filled = 0
-        exhausted = False
-        while filled < batch:
-            d = kb.get(0, j)
-            if d is None:
-                exhausted = True
-                break
-            kb.tree(j, buf[filled])
-            probs[filled] = math.exp(d[0])
-            filled += 1
-            j += 1
-        if filled:
-            canon = canonical(buf[:filled], n, False)
-            for i in range(filled):
-                key = canon[i].tobytes()
-                p = probs[i]
-                seen_total += p
-                if key in mass:
-                    mass[key] += p
-                    rootings[key] += 1
-                else:
-                    mass[key] = p
-                    rootings[key] = 1
-                    arrays[key] = canon[i].copy()
-        if exhausted:
-            order = sorted(mass, key=lambda x: -mass[x])[:k]
-            return _finish(model, order, arrays, exact, j)
+        d = kb.get(0, j)
+        if d is None:
+            return finish(sorted(mass, key=lambda x: -mass[x])[:k])
+        p = math.exp(d[0])
+        key = (d[4], d[5])
+        seen_total += p
+        if key in mass:
+            mass[key] += p
+            rootings[key] += 1
+        else:
+            mass[key] = p
+            rootings[key] = 1
+            first[key] = j
+        j += 1
         if j < next_check:
             continue
         next_check = j + max(batch, j // 8)
         nxt = kb.get(0, j)
         p_next = math.exp(nxt[0]) if nxt is not None else 0.0
         remaining = max(total - seen_total, 0.0)
+        bound_new = min(E * p_next, remaining)
         ranked = sorted(mass, key=lambda x: -mass[x])
         cand = ranked[:k]
-        if len(cand) < k:
-            # fewer topologies seen than asked: an unseen one could still enter
-            if min(E * p_next, remaining) > 0 and j < max_derivations:
-                continue
-        need = [c for c in cand if c not in exact]
-        if need:
-            lp = model.log_prob(np.stack([arrays[c] for c in need]))
-            for c, v in zip(need, lp):
-                exact[c] = math.exp(v)
+        if len(cand) < k and bound_new > 0:
+            if j >= max_derivations:
+                raise ModelError(f"could not find {k} topologies after {j} rooted derivations")
+            continue
+        exact_of(cand)
         kth = min(exact[c] for c in cand) if cand else 0.0
-        bound_new = min(E * p_next, remaining)
         worst = bound_new
         for c in ranked[k:]:
             ub = mass[c] + min((E - rootings[c]) * p_next, remaining)
             if ub > worst:
                 worst = ub
         if worst <= kth:
-            return _finish(model, cand, arrays, exact, j)
+            return finish(cand)
         if j >= max_derivations:
             raise ModelError(
                 f"could not prove the {k} most probable topologies after {j} rooted "
                 f"derivations (the {k}-th has probability {kth:.3g}, another topology might "
                 f"still reach {worst:.3g}); ask for fewer or raise the limit")
-
-
-def _finish(model, keys, arrays, exact, examined):
-    need = [c for c in keys if c not in exact]
-    if need:
-        lp = model.log_prob(np.stack([arrays[c] for c in need]))
-        for c, v in zip(need, lp):
-            exact[c] = math.exp(v)
-    keys = sorted(keys, key=lambda c: -exact[c])
-    n_nodes = model.support.n_taxa * 2 - 2
-    parents = (np.stack([arrays[c] for c in keys]) if keys
-               else np.empty((0, n_nodes), np.int32))
-    with np.errstate(divide="ignore"):
-        logp = np.log(np.array([exact[c] for c in keys]))
-    return parents, logp, examined
 
 
 def _split_hashes(support) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -394,7 +394,7 @@ class SBNModel:
 
 
 # ----------------------------------------------------------------------------------------
-# helpers
+# files
 # ----------------------------------------------------------------------------------------
 
 def _bits_to_str(row: np.ndarray, n: int) -> str:

@@ -5,6 +5,8 @@ A fitted distribution numbers its taxa once and for all; trees to score may come
 :class:`~phylo.trees.Tree` objects, as Newick strings or as parent arrays.  This module turns
 each of them into ``(T, N)`` canonical parent arrays (see :mod:`phylo.trees._kernels`) on the
 model's taxa, and reads tree files for a model with a clear error when the taxa differ.
+Used by the tree distributions of Zhang & Matsen (NeurIPS 2018) implemented in
+:mod:`phylo.sbn`.
 """
 
 from __future__ import annotations

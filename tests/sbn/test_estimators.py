@@ -10,7 +10,7 @@ import pytest
 from phylo.sbn import fit
 
 from . import brute
-from .helpers import all_newicks, random_training
+from .samples import all_newicks, random_training
 
 UNROOTED = ["ccd", "sa", "em", "em-alpha"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from phylo.sbn import fit, kl_divergence, load_model
 from phylo.sbn.topologies import canonical
 
 from . import brute
-from .helpers import all_newicks, random_training, sample_of
+from .samples import all_newicks, random_training, sample_of
 
 
 def _chi_square_p(model, nwk, parents, n_draws):
