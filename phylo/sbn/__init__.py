@@ -12,8 +12,10 @@ Zhang & Matsen, "Generalizing tree probability estimation via Bayesian networks"
 Modules: :mod:`~phylo.sbn.support` (integer ids for root splits, subsplits and PCSPs),
 :mod:`~phylo.sbn.sbn` (SBN-SA, SBN-EM, SBN-EM-alpha), :mod:`~phylo.sbn.ccd`,
 :mod:`~phylo.sbn.srf`, :mod:`~phylo.sbn.model` (the fitted distribution),
+:mod:`~phylo.sbn.rootings` (all rootings of a tree in O(n): probabilities, E-step),
 :mod:`~phylo.sbn.derivations` (DP over the subsplit graph: k best trees, entropy),
-:mod:`~phylo.sbn.reference` (ground truth and KL divergence).
+:mod:`~phylo.sbn.reference` (ground truth and KL divergence),
+:mod:`~phylo.sbn.topologies` (trees in any form, on a model's taxa).
 """
 
 from .ccd import fit_ccd

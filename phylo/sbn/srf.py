@@ -82,7 +82,7 @@ class SRFModel:
 
     def entropy(self, rng=None, **_) -> Entropy:
         p = self.probs[self.probs > 0]
-        return Entropy(float(-(p * np.log(p)).sum()), 0.0, True,
+        return Entropy(float(-(p * np.log(p)).sum()) + 0.0, 0.0, True,
                        f"enumeration of {len(p)} topologies")
 
     def kl_from(self, parents, probs, floor: float = KL_FLOOR) -> float:
