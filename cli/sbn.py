@@ -100,8 +100,13 @@ def _write_table(output, header, columns, rows):
 
 
 def _fmt(x: float) -> str:
-    return repr(float(x)) if x == x and abs(x) != float("inf") else \
-        ("-inf" if x == float("-inf") else str(x))
+    """A float as TSV text: the shortest repr that reads back exactly; -inf, inf, nan."""
+    x = float(x)
+    if x != x:
+        return "nan"
+    if x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    return repr(x)
 
 
 @main.command()
