@@ -316,7 +316,9 @@ def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 2
         next_check = j + max(batch, j // 8)
         nxt = kb.get(0, j)
         p_next = math.exp(nxt[0]) if nxt is not None else 0.0
-        remaining = max(total - seen_total, 0.0)
+        # unlisted mass; the slack covers rounding in the sums, so that no derivation is
+        # ever ruled out by it alone
+        remaining = max(total - seen_total, 0.0) + 1e-12 * total
         bound_new = min(E * p_next, remaining)
         ranked = sorted(mass, key=lambda x: -mass[x])
         cand = ranked[:k]
