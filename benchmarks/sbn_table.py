@@ -112,7 +112,7 @@ def main(argv=None) -> int:
                                for i, r in enumerate(rows))
                     iters = f"{same}/{len(rows)}"
             pub_s = f"{pub:.4f}" if pub else "-"
-            print(f"  {LABELS[m]:<13}{ours:>10.4f}{pub_s:>11}{rel:>11}{per:>30}{iters:>21}")
+            print(f"  {LABELS[m]:<13}{ours:>10.6f}{pub_s:>11}{rel:>11}{per:>30}{iters:>21}")
     return 0
 
 
