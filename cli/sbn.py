@@ -9,7 +9,7 @@ import click
 from phylo.outputs import atomic_open
 from phylo.progress import Progress
 
-from .common import Group, burnin_option, rooted_option, thin_option
+from .common import Group, burnin_option, rooted_option, seed_option, thin_option
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +21,11 @@ def main():
     Examples:
       sbn summary run1.t run2.t
       sbn summary --burnin 0.1 --format json run*.t.gz > summary.json
+      sbn fit run1.t run2.t -o model.json
+      sbn prob model.json trees.nwk
+      sbn kl model.json --reference golden/rep_*/ds1.trprobs
+      sbn sample model.json -n 1000 --seed 1 > draws.nwk
+      sbn top model.json -k 10
     """
 
 
@@ -76,6 +81,291 @@ def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet
         text = format_text(s)
     with atomic_open(output) as fh:
         fh.write(text)
+
+
+def _load_model(path):
+    from phylo.sbn import load_model
+
+    return load_model(path)
+
+
+def _write_table(output, header, columns, rows):
+    from phylo.provenance import tsv_header
+
+    with atomic_open(output) as fh:
+        fh.write(tsv_header(header))
+        fh.write("\t".join(columns) + "\n")
+        for row in rows:
+            fh.write("\t".join(row) + "\n")
+
+
+def _fmt(x: float) -> str:
+    """A float as TSV text: the shortest repr that reads back exactly; -inf, inf, nan."""
+    x = float(x)
+    if x != x:
+        return "nan"
+    if x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    return repr(x)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.option("--method", "-m", type=click.Choice(["srf", "ccd", "sa", "em", "em-alpha"]),
+              default="em-alpha", show_default=True,
+              help="srf: sample relative frequencies; ccd: conditional clade distribution; "
+                   "sa/em/em-alpha: subsplit Bayesian network by simple averaging, EM, or EM "
+                   "with a Dirichlet prior of strength --alpha.")
+@click.option("--alpha", type=click.FloatRange(0), default=1e-4, show_default=True,
+              help="Prior strength of em-alpha.")
+@click.option("--alpha-form", type=click.Choice(["paper", "bito"]), default="paper",
+              show_default=True,
+              help="paper: simple-average counts of each parent spread evenly over the "
+                   "children seen under it (Zhang & Matsen's code); bito: each subsplit's own "
+                   "count under uniform rootings (the bito library).")
+@burnin_option
+@thin_option
+@rooted_option
+@click.option("--max-iter", default=1000, show_default=True, type=click.IntRange(1),
+              help="Most EM iterations.")
+@click.option("--min-iter", default=50, show_default=True, type=click.IntRange(0),
+              help="EM runs at least this many iterations before it may stop.")
+@click.option("--tol", default=1e-5, show_default=True, type=click.FloatRange(0),
+              help="EM stops when the objective changes by less than this.")
+@click.option("--output", "-o", default="-", show_default=True,
+              help="Write the model (JSON) here ('-' is standard output).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line or summary.")
+def fit(files, method, alpha, alpha_form, burnin, thin, rooted, max_iter, min_iter, tol, output,
+        quiet):
+    """Fit a tree distribution (default: SBN-EM-alpha) to tree samples.
+
+    Each FILE is one run (MrBayes .t/.trprobs, BEAST .trees, Newick; '-' reads standard
+    input); runs are pooled.  The model is written as JSON with its provenance.
+
+    \b
+    Example:
+      sbn fit data/example.run1.t data/example.run2.t -o model.json
+    """
+    from phylo.provenance import record
+    from phylo.sbn import fit as fit_model
+
+    sample = _read(files, burnin, thin, rooted, quiet)
+    with Progress(f"fitting {method}", unit="EM iterations", quiet=quiet) as bar:
+        kwargs = {}
+        if method in ("sa", "em", "em-alpha"):
+            kwargs = dict(alpha=alpha, alpha_form=alpha_form, max_iter=max_iter,
+                          min_iter=min_iter, tol=tol,
+                          progress=lambda k, obj: bar.update(1))
+        model = fit_model(sample, method, **kwargs)
+    params = {"method": method, "burnin": burnin, "thin": thin, "rooted": rooted}
+    if method in ("em", "em-alpha"):
+        params.update(max_iter=max_iter, min_iter=min_iter, tol=tol)
+    if method == "em-alpha":
+        params.update(alpha=alpha, alpha_form=alpha_form)
+    model.provenance = record(inputs=files, parameters=params)
+    model.save(output)
+    if not quiet:
+        click.echo(_fit_summary(model, sample), err=True)
+
+
+def _fit_summary(model, sample) -> str:
+    kind = "rooted" if sample.rooted else "unrooted"
+    head = (f"{model.method}: {sample.n_topologies} {kind} topologies of {sample.n_taxa} taxa "
+            f"from {sample.n_trees} trees in {sample.n_runs} run(s)")
+    if model.kind == "srf":
+        return head
+    s = model.support
+    info = model.fit_info
+    out = [head, f"support: {s.n_rootsplits} root splits, {s.n_params - s.n_rootsplits} "
+                 f"conditional subsplit probabilities under {s.n_keys - 1} parents"]
+    if "iterations" in info:
+        obj = info["objective"][-1] if info.get("objective") else float("nan")
+        out.append(f"EM: {info['iterations']} iterations, objective {obj:.6f}")
+    return "\n".join(out)
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.option("--burnin", "-b", default="0", show_default=True, metavar="B",
+              help="Trees to discard from the start of each file (fraction or count).")
+@thin_option
+@click.option("--unique", is_flag=True,
+              help="One line per unique topology (with its frequency and Newick) instead of "
+                   "one per tree.")
+@click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def prob(model_path, files, burnin, thin, unique, output, quiet):
+    """Log probabilities of trees under a fitted model (TSV).
+
+    One line per tree: its file, its number in the file (1-based, counting every tree) and
+    its natural log probability (-inf when the model cannot produce it).
+
+    \b
+    Example:
+      sbn prob model.json data/example.run1.t --burnin 0.25
+    """
+    from phylo.provenance import record
+    from phylo.sbn import read_for_model
+
+    model = _load_model(model_path)
+    with Progress("reading trees", unit="trees", quiet=quiet) as bar:
+        sample = read_for_model(list(files), model.taxa, model.rooted, burnin=burnin,
+                                thin=thin, progress=bar.update)
+    logp = model.log_prob(sample)
+    header = record(inputs=[model_path, *files],
+                    parameters={"burnin": burnin, "thin": thin, "unique": unique})
+    if unique:
+        freq = sample.frequencies()
+        rows = ([str(i + 1), _fmt(freq[i]), _fmt(logp[i]), sample.newick(i)]
+                for i in range(sample.n_topologies))
+        _write_table(output, header, ["topology", "frequency", "log_prob", "newick"], rows)
+        return
+
+    def rows():
+        for run, trace in zip(sample.runs, sample.traces):
+            for j, t in enumerate(trace):
+                yield [run.path, str(run.burnin + j * run.thin + 1), _fmt(logp[t])]
+
+    _write_table(output, header, ["file", "tree", "log_prob"], rows())
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL")
+@click.option("--reference", "-r", "references", multiple=True, required=True,
+              metavar="FILE", help="A reference run (repeat, or give a glob's files); runs "
+                                   "are pooled.")
+@click.argument("more", nargs=-1, metavar="[FILES...]")
+@burnin_option
+@thin_option
+@click.option("--trees-per-run", type=click.IntRange(1), default=None,
+              help="For weighted .trprobs references: pool the runs as counts "
+                   "round(w * N) per run, as Zhang & Matsen did with N = 750001.  Default: "
+                   "average the runs' frequencies.")
+@click.option("--floor", default=2.22e-16, show_default=True, type=click.FloatRange(0),
+              help="Probability used for reference trees the model cannot produce.")
+@click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output, quiet):
+    """KL divergence KL(reference || model) in nats.
+
+    The reference (e.g. long "golden" MrBayes runs) is pooled over its files; trees the
+    model gives probability zero count with the --floor probability, as in Zhang & Matsen
+    (NeurIPS 2018).  Files after the options are more reference runs.
+
+    \b
+    Example:
+      sbn kl model.json --reference rep_1/DS1.trprobs rep_2/DS1.trprobs --trees-per-run 750001
+    """
+    import numpy as np
+
+    from phylo.provenance import record
+    from phylo.sbn import read_for_model
+    from phylo.sbn.reference import kl_divergence, pooled_frequencies
+
+    model = _load_model(model_path)
+    files = list(references) + list(more)
+    with Progress("reading reference trees", unit="trees", quiet=quiet) as bar:
+        ref = read_for_model(files, model.taxa, model.rooted, burnin=burnin, thin=thin,
+                             progress=bar.update)
+    p = pooled_frequencies(ref, trees_per_run)
+    q = model.prob(ref)
+    value = kl_divergence(p, q, floor)
+    covered = float(p[q > 0].sum())
+    header = record(inputs=[model_path, *files],
+                    parameters={"burnin": burnin, "thin": thin, "trees_per_run": trees_per_run,
+                                "floor": floor})
+    _write_table(output, header,
+                 ["kl", "reference_topologies", "reference_mass_in_model_support",
+                  "model_mass_on_reference"],
+                 [[_fmt(value), str(int(np.count_nonzero(p > 0))), _fmt(covered),
+                   _fmt(float(q.sum()))]])
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL")
+@click.option("-n", "count", type=click.IntRange(1), required=True, help="Number of trees.")
+@seed_option
+@click.option("--log-prob", "with_logp", is_flag=True,
+              help="Write TSV lines 'log_prob<TAB>newick' instead of plain Newick.")
+@click.option("--output", "-o", default="-", show_default=True, help="Output file.")
+def sample(model_path, count, seed, with_logp, output):
+    """Draw trees exactly from a fitted model, as Newick (one per line).
+
+    The same --seed gives the same trees; without one a seed is drawn and printed on
+    standard error.
+
+    \b
+    Example:
+      sbn sample model.json -n 1000 --seed 42 > draws.nwk
+    """
+    import numpy as np
+
+    from phylo.trees import write_newick
+
+    model = _load_model(model_path)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        click.echo(f"seed: {seed}", err=True)
+    rng = np.random.default_rng(seed)
+    parents, logp = model.sample(count, rng)
+    names = model.taxa.names
+    with atomic_open(output) as fh:
+        for row, lp in zip(parents, logp):
+            nwk = write_newick(row, names, None, model.rooted)
+            fh.write(f"{_fmt(lp)}\t{nwk}\n" if with_logp else nwk + "\n")
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL")
+@click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True,
+              help="How many topologies.")
+@click.option("--entropy", "with_entropy", is_flag=True,
+              help="Also report the model's entropy (exact when the model has few enough "
+                   "topologies, otherwise a Monte Carlo estimate drawn with --seed).")
+@seed_option
+@click.option("--max-derivations", type=click.IntRange(1), default=2_000_000,
+              show_default=True,
+              help="Give up proving the top k of an unrooted SBN after this many rooted "
+                   "trees.")
+@click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
+def top(model_path, k, with_entropy, seed, max_derivations, output):
+    """The K most probable topologies of a fitted model, with their probabilities.
+
+    Found exactly by dynamic programming over the subsplit graph (for an unrooted SBN:
+    rooted trees in order of probability, added up per unrooted topology until a bound
+    proves the answer), not by sampling.
+
+    \b
+    Example:
+      sbn top model.json -k 5
+    """
+    import math
+
+    import numpy as np
+
+    from phylo.provenance import record
+
+    model = _load_model(model_path)
+    best = model.top(k, max_derivations=max_derivations) if model.kind == "sbn" else \
+        model.top(k)
+    params = {"k": k}
+    if with_entropy:
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        ent = model.entropy(rng=np.random.default_rng(seed))
+        params["entropy"] = str(ent)
+        if ent.exact:
+            seed = None
+    header = record(inputs=[model_path], seed=seed, parameters=params)
+    cum = 0.0
+    rows = []
+    for i in range(len(best)):
+        p = math.exp(best.log_prob[i])
+        cum += p
+        rows.append([str(i + 1), _fmt(p), _fmt(cum), _fmt(best.log_prob[i]), best.newick(i)])
+    _write_table(output, header, ["rank", "probability", "cumulative", "log_prob", "newick"],
+                 rows)
 
 
 if __name__ == "__main__":  # pragma: no cover
