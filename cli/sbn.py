@@ -9,7 +9,8 @@ import click
 from phylo.outputs import atomic_open
 from phylo.progress import Progress
 
-from .common import Group, burnin_option, rooted_option, seed_option, thin_option
+from .common import (Group, burnin_option, executor_options, rooted_option, seed_option,
+                     thin_option)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,6 +98,24 @@ def _write_table(output, header, columns, rows):
         fh.write("\t".join(columns) + "\n")
         for row in rows:
             fh.write("\t".join(row) + "\n")
+
+
+def _expand_patterns(values):
+    """Paths, with quoted shell patterns expanded (sorted); a pattern must match."""
+    import glob
+
+    from phylo.errors import InputError
+
+    out = []
+    for v in values:
+        if any(c in v for c in "*?["):
+            hits = sorted(glob.glob(v))
+            if not hits:
+                raise InputError(f"no file matches {v!r}")
+            out.extend(hits)
+        else:
+            out.append(v)
+    return out
 
 
 def _fmt(x: float) -> str:
@@ -366,6 +385,94 @@ def top(model_path, k, with_entropy, seed, max_derivations, output):
         rows.append([str(i + 1), _fmt(p), _fmt(cum), _fmt(best.log_prob[i]), best.newick(i)])
     _write_table(output, header, ["rank", "probability", "cumulative", "log_prob", "newick"],
                  rows)
+
+
+@main.command()
+@click.argument("training", nargs=-1, required=True, metavar="TRAINING...")
+@click.option("--reference", "-r", "references", multiple=True, required=True,
+              help="Reference runs (e.g. golden runs' .trprobs), pooled: repeat the option, "
+                   "or give a quoted pattern such as 'golden/rep_*/DS1.trprobs'.")
+@click.option("--methods", "-m", default="srf,ccd,sa,em,em-alpha", show_default=True,
+              help="Comma-separated estimators.")
+@click.option("--alpha", type=float, default=None, help="em-alpha strength (default 1e-4).")
+@click.option("--trees-per-run", type=click.IntRange(1), default=None,
+              help="Pool weighted reference runs as counts round(w * N) (the paper: 750001).")
+@click.option("--floor", type=float, default=2.22e-16, show_default=True,
+              help="Probability used for reference trees an estimate cannot produce.")
+@burnin_option
+@thin_option
+@rooted_option
+@click.option("--output", "-o", default=None,
+              help="Results table (TSV), written as tasks finish; rerun to resume.")
+@executor_options
+def compare(training, references, methods, alpha, trees_per_run, floor, burnin, thin, rooted,
+            output, jobs, executor, scheduler, scheduler_file, shard, quiet):
+    """KL(reference || estimate) of estimators fitted to each TRAINING file.
+
+    Every TRAINING file is one replicate (e.g. a short MCMC run); the reference files are
+    pooled (e.g. long golden runs).  Each (replicate, method) is one task: --jobs, --executor
+    dask and --shard spread them; the table is the same however they are spread.
+
+    \b
+    Example (Zhang & Matsen 2018, Table 1, DS1):
+      sbn compare short/rep_*/DS1.trprobs --reference 'golden/rep_*/DS1.trprobs' \\
+          --trees-per-run 750001 --jobs 2 -o ds1.tsv
+    """
+    import hashlib
+
+    from phylo.execution import ResultStore, parse_shard, read_table, run_into, select_shard
+    from phylo.provenance import file_digest, record, tsv_header
+    from phylo.sbn import compare as C
+    from phylo.trees import parse_burnin
+
+    method_list = C.check_methods([m.strip() for m in methods.split(",") if m.strip()])
+    references = _expand_patterns(references)
+    fit_options = {} if alpha is None else {"alpha": alpha}
+    burnin_value = parse_burnin(burnin)
+    shard_spec = parse_shard(shard)
+    keys = select_shard(C.task_keys(len(training), method_list), shard_spec)
+    identity = [f"reference={','.join(file_digest(p)[:16] for p in references)}",
+                f"training={','.join(file_digest(p)[:16] for p in training)}",
+                f"methods={','.join(method_list)}", f"alpha={alpha}", f"burnin={burnin}",
+                f"thin={thin}", f"rooted={rooted}", f"trees_per_run={trees_per_run}",
+                f"floor={floor}"]
+    token = hashlib.sha256("|".join(identity).encode()).hexdigest()
+    prov = record(inputs=[*references, *training],
+                  parameters={"methods": ",".join(method_list), "shard": shard})
+    store = ResultStore(output, C.COLUMNS, C.N_KEY, header=tsv_header(prov).splitlines(),
+                        identity=identity)
+    args = (tuple(references), tuple(training), burnin_value, thin, rooted, trees_per_run,
+            floor, fit_options)
+    with Progress("fitting", unit="tasks", quiet=quiet) as bar:
+        run_into(store, keys, C.run_task, C.setup, args, progress=bar, jobs=jobs,
+                 executor=executor, scheduler=scheduler, scheduler_file=scheduler_file,
+                 token=token)
+    rows = store.records() if output is None else read_table(output)[2]
+    click.echo("method\treplicates\tmean_kl\tsd_kl")
+    for s in C.summarise(rows, method_list):
+        click.echo(f"{s['method']}\t{s['replicates']}\t{_fmt(s['mean_kl'])}\t{_fmt(s['sd_kl'])}")
+
+
+@main.command()
+@click.argument("tables", nargs=-1, required=True, metavar="TABLES...")
+@click.option("--output", "-o", default="-", show_default=True, help="The merged table.")
+def merge(tables, output):
+    """Join the tables of the shards of one `sbn compare` run (--shard i/n).
+
+    The result is the table one unsharded run writes; tables of different runs (other
+    inputs or settings) are refused.
+    """
+    from phylo.execution import merge_tables, write_table
+    from phylo.sbn import compare as C
+
+    header, columns, rows = merge_tables(_expand_patterns(tables), C.N_KEY,
+                                         ignore=["seconds"])
+    write_table(output, header, columns, rows)
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    click.echo("method\treplicates\tmean_kl\tsd_kl", err=output == "-")
+    for s in C.summarise(rows, methods):
+        click.echo(f"{s['method']}\t{s['replicates']}\t{_fmt(s['mean_kl'])}\t{_fmt(s['sd_kl'])}",
+                   err=output == "-")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -270,6 +270,21 @@ def read_table(path: str) -> tuple[list[str], list[str], list[dict[str, str]]]:
     return header, columns[:-1], rows
 
 
+def write_table(path: str, header: Sequence[str], columns: Sequence[str],
+                rows: Sequence[dict[str, str]]) -> None:
+    """Write a results table (``#`` header lines, columns, rows with their checksums)
+    atomically; ``"-"`` is standard output."""
+    from .outputs import atomic_open
+
+    with atomic_open(path) as fh:
+        for line in header:
+            fh.write(line + "\n")
+        fh.write("\t".join(list(columns) + [ResultStore.CHECK]) + "\n")
+        for row in rows:
+            cells = [_format(row.get(c)) for c in columns]
+            fh.write("\t".join(cells + [_checksum(cells)]) + "\n")
+
+
 def merge_tables(paths: Sequence[str], n_key: int, ignore: Sequence[str] = ()
                  ) -> tuple[list[str], list[str], list[dict[str, str]]]:
     """Join results tables of shards of one run.
