@@ -1,0 +1,231 @@
+"""The posterior over the branch lengths of one fixed unrooted topology.
+
+    p(t | D, tau)  ∝  L(t)^beta  prod_i p(t_i)
+
+``t`` holds the ``2n - 3`` branch lengths in :class:`~phylo.likelihood.TreeLikelihood`'s
+order (branch ``i`` is the edge above node ``i``).  Samplers and optimisers mostly work on
+``x = log t``, where the density gains the Jacobian ``prod_i t_i``:
+
+    log q_beta(x) = beta * log L(e^x) + sum_i [log p(e^{x_i}) + x_i].
+
+``beta`` is the power of a power posterior (1 for the posterior, 0 for the prior).  Every
+likelihood evaluation is counted in :attr:`Posterior.n_evaluations` (one gradient counts
+as one evaluation; a batch of B vectors counts as B).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+from ..errors import InputError
+
+
+class ExponentialPrior:
+    """I.i.d. Exponential(rate) branch lengths (the paper's prior: rate 10)."""
+
+    def __init__(self, rate: float = 10.0):
+        if not rate > 0:
+            raise InputError(f"the exponential prior needs a positive rate, not {rate!r}")
+        self.rate = float(rate)
+
+    def log_pdf(self, t: np.ndarray) -> float:
+        return float(t.size * math.log(self.rate) - self.rate * np.sum(t))
+
+    def log_pdf_rows(self, T: np.ndarray) -> np.ndarray:
+        return T.shape[-1] * math.log(self.rate) - self.rate * T.sum(axis=-1)
+
+    def grad_log_pdf(self, t: np.ndarray) -> np.ndarray:
+        return np.full_like(t, -self.rate)
+
+    def sample(self, rng: np.random.Generator, shape) -> np.ndarray:
+        return rng.exponential(1.0 / self.rate, size=shape)
+
+    def describe(self) -> str:
+        return f"Exponential(rate={self.rate:g})"
+
+    def to_dict(self) -> dict:
+        return {"distribution": "exponential", "rate": self.rate}
+
+
+class GammaPrior:
+    """I.i.d. Gamma(shape, rate) branch lengths."""
+
+    def __init__(self, shape: float, rate: float):
+        if not (shape > 0 and rate > 0):
+            raise InputError(f"the gamma prior needs positive shape and rate, not "
+                             f"{shape!r}, {rate!r}")
+        self.shape, self.rate = float(shape), float(rate)
+        self._c = self.shape * math.log(self.rate) - special.gammaln(self.shape)
+
+    def log_pdf(self, t: np.ndarray) -> float:
+        with np.errstate(divide="ignore"):
+            return float(t.size * self._c + (self.shape - 1) * np.sum(np.log(t))
+                         - self.rate * np.sum(t))
+
+    def log_pdf_rows(self, T: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return (T.shape[-1] * self._c + (self.shape - 1) * np.log(T).sum(axis=-1)
+                    - self.rate * T.sum(axis=-1))
+
+    def grad_log_pdf(self, t: np.ndarray) -> np.ndarray:
+        return (self.shape - 1) / t - self.rate
+
+    def sample(self, rng: np.random.Generator, shape) -> np.ndarray:
+        return rng.gamma(self.shape, 1.0 / self.rate, size=shape)
+
+    def describe(self) -> str:
+        return f"Gamma(shape={self.shape:g}, rate={self.rate:g})"
+
+    def to_dict(self) -> dict:
+        return {"distribution": "gamma", "shape": self.shape, "rate": self.rate}
+
+
+def parse_prior(text: str | None):
+    """``exp:RATE`` / ``exponential:RATE`` or ``gamma:SHAPE,RATE``; default Exponential(10)."""
+    if text is None or text == "":
+        return ExponentialPrior(10.0)
+    name, _, args = text.partition(":")
+    name = name.strip().lower()
+    try:
+        vals = [float(a) for a in args.split(",")] if args else []
+    except ValueError:
+        vals = None
+    if name in ("exp", "exponential") and vals is not None and len(vals) <= 1:
+        return ExponentialPrior(vals[0] if vals else 10.0)
+    if name == "gamma" and vals is not None and len(vals) == 2:
+        return GammaPrior(*vals)
+    raise InputError(f"unknown branch-length prior {text!r}: expected exp:RATE or "
+                     f"gamma:SHAPE,RATE")
+
+
+class Posterior:
+    """Posterior over the branch lengths of a fixed topology.
+
+    Parameters
+    ----------
+    alignment : phylo.likelihood.Alignment
+    tree : phylo.trees.Tree
+        An unrooted binary topology (its branch lengths, if any, are only a starting
+        point: :attr:`start`).
+    model : phylo.likelihood.Model, optional
+        Default JC69.
+    prior : ExponentialPrior or GammaPrior, optional
+        Default i.i.d. Exponential(10).
+    """
+
+    def __init__(self, alignment, tree, model=None, prior=None, threads: int = 1,
+                 batch_threads: int | None = None):
+        from ..likelihood import JC69, TreeLikelihood
+
+        if getattr(tree, "rooted", False):
+            tree = tree.unrooted()
+        parent = np.asarray(tree.parent)
+        n = len(tree.taxa)
+        counts = np.bincount(parent[parent >= 0], minlength=parent.shape[0])
+        internal = counts[n:]
+        if parent.shape[0] != 2 * n - 2 or not (np.all(internal[:-1] == 2)
+                                                 and internal[-1] == 3):
+            raise InputError("the topology must be unrooted and binary (every internal node "
+                             "with three neighbours)")
+        self.tree = tree
+        self.model = model if model is not None else JC69()
+        self.prior = prior if prior is not None else ExponentialPrior(10.0)
+        self.likelihood = TreeLikelihood(alignment, tree, self.model, threads=threads,
+                                         batch_threads=batch_threads)
+        self.dim = self.likelihood.n_branches
+        self.n_sites = int(self.likelihood.pattern_weights.sum())
+        self.n_evaluations = 0
+        bl = getattr(tree, "branch_lengths", None)
+        if bl is not None:
+            start = np.asarray(bl[:self.dim], dtype=np.float64)
+            if not np.all(start > 0):
+                bad = int(np.flatnonzero(~(start > 0))[0])
+                raise InputError(f"starting branch lengths must be positive: branch {bad} "
+                                 f"has {start[bad]!r}")
+            self.start = start
+        else:
+            self.start = np.full(self.dim, 0.1)
+
+    # ---------------------------------------------------------------- branch lengths
+    def log_likelihood(self, t) -> float:
+        self.n_evaluations += 1
+        return self.likelihood.log_likelihood(t)
+
+    def log_likelihood_and_gradient(self, t):
+        self.n_evaluations += 1
+        return self.likelihood.gradient(t)
+
+    def log_likelihood_batch(self, T) -> np.ndarray:
+        T = np.asarray(T, dtype=np.float64)
+        self.n_evaluations += T.shape[0]
+        return self.likelihood.log_likelihood_batch(T)
+
+    def site_log_likelihoods(self, t) -> np.ndarray:
+        """Per-column log-likelihoods (for CPO and PPD)."""
+        self.n_evaluations += 1
+        return self.likelihood.site_log_likelihoods(t)
+
+    def pattern_log_likelihoods(self, t) -> np.ndarray:
+        self.n_evaluations += 1
+        return self.likelihood.pattern_log_likelihoods(t)
+
+    @property
+    def pattern_weights(self) -> np.ndarray:
+        return self.likelihood.pattern_weights
+
+    def log_prior(self, t) -> float:
+        return self.prior.log_pdf(np.asarray(t, dtype=np.float64))
+
+    def log_unnormalised(self, t, beta: float = 1.0) -> float:
+        """beta * log L(t) + log p(t), on branch lengths (no Jacobian)."""
+        t = np.asarray(t, dtype=np.float64)
+        lp = self.prior.log_pdf(t)
+        if beta == 0.0:
+            return lp
+        return beta * self.log_likelihood(t) + lp
+
+    # ---------------------------------------------------------------- log space
+    def log_density(self, x, beta: float = 1.0) -> float:
+        """log q_beta(x) for x = log t, with the Jacobian; -inf where t under/overflows."""
+        x = np.asarray(x, dtype=np.float64)
+        t = np.exp(x)
+        if not np.all(np.isfinite(t)) or not np.all(t > 0):
+            return -np.inf
+        return self.log_unnormalised(t, beta) + float(np.sum(x))
+
+    def log_density_and_gradient(self, x, beta: float = 1.0):
+        """log q_beta(x) and its gradient with respect to x = log t."""
+        x = np.asarray(x, dtype=np.float64)
+        t = np.exp(x)
+        if not np.all(np.isfinite(t)) or not np.all(t > 0):
+            return -np.inf, np.zeros_like(x)
+        lp = self.prior.log_pdf(t)
+        gp = self.prior.grad_log_pdf(t)
+        if beta == 0.0:
+            ll, gl = 0.0, np.zeros_like(x)
+        else:
+            ll, gl = self.log_likelihood_and_gradient(t)
+        value = beta * ll + lp + float(np.sum(x))
+        grad = (beta * gl + gp) * t + 1.0
+        return value, grad
+
+    def log_density_batch(self, X, beta: float = 1.0) -> np.ndarray:
+        """log q_beta for each row of X (log branch lengths)."""
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        with np.errstate(over="ignore"):
+            T = np.exp(X)
+        ok = np.all(np.isfinite(T) & (T > 0), axis=1)
+        out = np.full(X.shape[0], -np.inf)
+        if ok.any():
+            Tk = T[ok]
+            lp = self.prior.log_pdf_rows(Tk) + X[ok].sum(axis=1)
+            ll = self.log_likelihood_batch(Tk) if beta != 0.0 else 0.0
+            out[ok] = beta * ll + lp
+        return out
+
+    def __repr__(self):
+        return (f"Posterior({self.likelihood!r}, prior {self.prior.describe()}, "
+                f"{self.dim} branches)")
