@@ -144,7 +144,7 @@ class Posterior:
             if not np.all(start > 0):
                 bad = int(np.flatnonzero(~(start > 0))[0])
                 raise InputError(f"starting branch lengths must be positive: branch {bad} "
-                                 f"has {start[bad]!r}")
+                                 f"has {float(start[bad])!r}")
             self.start = start
         else:
             self.start = np.full(self.dim, 0.1)
