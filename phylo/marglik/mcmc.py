@@ -113,9 +113,12 @@ class PowerTarget:
             return beta * ll + lp + sx, (beta * gl + gp) * t + 1.0, ll
         ref = self.reference
         lr = ref.log_pdf(t)
-        gr = ref.grad_log_pdf(t)
+        if hasattr(ref, "grad_log_pdf_log"):
+            grt = ref.grad_log_pdf_log(t)
+        else:
+            grt = ref.grad_log_pdf(t) * t
         value = beta * (ll + lp) + (1.0 - beta) * lr + sx
-        grad = (beta * (gl + gp) + (1.0 - beta) * gr) * t + 1.0
+        grad = beta * (gl + gp) * t + (1.0 - beta) * grt + 1.0
         return value, grad, ll + lp - lr
 
     def sample_exact(self, rng: np.random.Generator, n: int) -> np.ndarray:
