@@ -122,8 +122,9 @@ def _diagnostics(betas, runs, seconds_note=None) -> dict:
             "samples_per_temperature": int(runs[0]["records"].shape[0])}
 
 
-_DEFAULTS = dict(temperatures=50, alpha=0.3, samples=300, burnin=100, warmup=1000,
+_DEFAULTS = dict(temperatures=50, alpha=0.3, samples=2000, burnin=100, warmup=1000,
                  leapfrog=5)
+_GSS_DEFAULTS = dict(_DEFAULTS, samples=300)
 
 
 def _power_runs(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog,
@@ -156,7 +157,7 @@ def ss(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog):
 @register("gss", "power posteriors",
           "generalized stepping stone (Fan et al. 2011) from a gamma reference fitted to a "
           "pilot posterior run", "(temperatures + 1) x (burnin + samples) x leapfrog gradients",
-          pilot=1000, **_DEFAULTS)
+          pilot=1000, **_GSS_DEFAULTS)
 def gss(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog, pilot):
     """Generalized stepping stone with independent gamma references.
 
