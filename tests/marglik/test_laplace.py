@@ -170,8 +170,8 @@ def _matched(logq, m, c, guess):
 
 def reference_laplus(seqs, family):
     """log p(D, t^) + sum_i log int exp(log q_i(t) - log q_i(t^_i)) dt, with q_i matched to
-    the mode and curvature; at a zero mode, a density of shape 1 with the posterior's slope
-    there (e^{-|g| t} for the gamma and the lognormal, (1 + t)^{-|g|} for the beta prime)."""
+    the mode and curvature; at a zero mode, a density of shape 1 normalised like the
+    one-sided expansion exp(g t + c t^2 / 2) (or like e^{g t} where c >= 0)."""
     f = lambda T: log_post(seqs, T)
     m, value = brute_force_max(f)
     post, _ = posterior_of(seqs)
@@ -182,10 +182,12 @@ def reference_laplus(seqs, family):
     for i in range(3):
         if m[i] <= 1e-6:
             e = np.zeros(3)
-            e[i] = 1e-7
-            slope = (float(f(m + e)[0]) - value) / 1e-7
-            if family == "betaprime":         # int_0^inf (1 + t)^slope dt
-                total += -math.log(abs(slope) - 1.0)
+            e[i] = 1e-5
+            slope = (-3 * value + 4 * float(f(m + e)[0]) - float(f(m + 2 * e)[0])) / 2e-5
+            if c[i] < 0:                      # the one-sided quadratic expansion
+                val, _ = integrate.quad(lambda t: math.exp(slope * t + 0.5 * c[i] * t * t),
+                                        0, np.inf, epsrel=1e-11)
+                total += math.log(val)
             else:                             # int_0^inf e^{slope t} dt
                 total += -math.log(abs(slope))
             continue
@@ -213,6 +215,19 @@ def test_laplus_closed_forms(problem, name, family):
     ref = reference_laplus(seqs, family)
     assert est.log_ml == pytest.approx(ref, abs=2e-4)
     assert abs(est.log_ml - exact) < 1.0           # and they are approximations of it
+
+
+@pytest.mark.parametrize("g,c", [(-95.0, -8e5), (-1141.0, -2.7e4), (0.0, -4e5), (-30.0, -1.0),
+                                 (-5.0, 3.0)])
+def test_boundary_rate_is_the_inverse_integral(g, c):
+    from phylo.marglik.estimators.laplace import boundary_rate
+    if c < 0:
+        val, _ = integrate.quad(lambda t: math.exp(g * t + 0.5 * c * t * t), 0, np.inf,
+                                epsrel=1e-12, epsabs=0)
+    else:
+        val = 1 / abs(g)
+    assert float(boundary_rate(np.array([g]), np.array([c]))[0]) == pytest.approx(1 / val,
+                                                                                  rel=1e-8)
 
 
 # ------------------------------------------------------------------ sampling estimators
