@@ -122,6 +122,17 @@ def test_hessian_matches_finite_differences(problem):
     opt = O.map_estimate(post)
     c = curvature(lambda t: float(log_post(seqs, t)[0]), opt.t)
     assert np.allclose(opt.curvature, c, rtol=2e-3)
+    H = opt.hessian                                  # full, from the analytic gradient
+    assert np.allclose(H, H.T)
+    assert np.allclose(np.diag(H), c, rtol=2e-3)
+    e = 1e-4
+    for i in range(3):                               # an off-diagonal entry
+        j = (i + 1) % 3
+        if opt.t[i] > 10 * e and opt.t[j] > 10 * e:
+            f = lambda di, dj: float(log_post(seqs, opt.t + di * np.eye(3)[i] * e
+                                               + dj * np.eye(3)[j] * e)[0])
+            hij = (f(1, 1) - f(1, -1) - f(-1, 1) + f(-1, -1)) / (4 * e * e)
+            assert H[i, j] == pytest.approx(hij, rel=2e-3, abs=1e-3)
 
 
 def test_map_is_cached_and_point_estimate():
