@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Benchmark: seconds per DS1 tree of the Laplus, importance-sampling and variational
+estimators, on one core, against the paper's code.
+
+Baseline: the running times of physher (the code of Fourment et al. 2020) reported for DS1,
+per tree: 0.16 s for the Gamma Laplus (``gl``) and 1.0 s for importance sampling from it with
+10,000 samples (``glis``).  They are constants here; ``vbis`` and ``elbo`` have no baseline.
+
+Each estimator runs on a fresh posterior (so the MAP optimisation is part of its time) with
+one thread for batches, on the first ``--trees`` trees of the DS1 credible set, and each
+tree's time is the best of ``--repeats`` runs (the machine is shared).  The value, its
+standard error and the number of likelihood evaluations are printed too.
+
+Usage::
+
+    python benchmarks/marglik_speed.py
+    python benchmarks/marglik_speed.py --trees 10 --repeats 3 --methods gl,glis
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from phylo.likelihood import read_alignment  # noqa: E402
+from phylo.marglik.estimators import run  # noqa: E402
+from phylo.marglik.posterior import Posterior  # noqa: E402
+from phylo.trees.newick import parse_newick  # noqa: E402
+
+SHARED = Path(os.environ.get("PHYLO_SHARED_DATA", ROOT.parent / "shared" / "data")) / "marglik"
+BASELINE = {"gl": 0.16, "glis": 1.0}          # s per DS1 tree, physher (paper)
+GOAL = {"gl": 0.05, "glis": 0.3}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--trees", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--methods", default="gl,ll,bl,glis,elbo,vbis")
+    ap.add_argument("--threads", type=int, default=1, help="batch threads (default 1)")
+    args = ap.parse_args(argv)
+    aln_path = SHARED / "alignments" / "DS1.nex"
+    set_path = SHARED / "credible_sets" / "JC_no_gamma_credible_set_ds1.tsv"
+    if not aln_path.exists():
+        sys.exit(f"benchmark data not found under {SHARED} (set PHYLO_SHARED_DATA)")
+    aln = read_alignment(str(aln_path))
+    trees = [parse_newick(line.split("\t")[1].strip())
+             for line in open(set_path) if line.strip()][:args.trees]
+    # compile and warm up once
+    for name in args.methods.split(","):
+        run(name, Posterior(aln, trees[0], batch_threads=args.threads),
+            np.random.default_rng(0))
+    print(f"DS1, {len(trees)} trees, best of {args.repeats}, batch threads {args.threads}")
+    print(f"{'method':8s} {'s/tree':>8s} {'paper s':>8s} {'ratio':>7s} {'goal s':>7s} "
+          f"{'evals':>7s}  tree 0: log ML (se)")
+    for name in args.methods.split(","):
+        secs, evals, first = [], [], None
+        for k, tree in enumerate(trees):
+            best = np.inf
+            for r in range(args.repeats):
+                post = Posterior(aln, tree, batch_threads=args.threads)
+                est = run(name, post, np.random.default_rng([k, r]))
+                best = min(best, est.seconds)
+                if k == 0 and r == 0:
+                    first = est
+            secs.append(best)
+            evals.append(est.n_evaluations)
+        s = float(np.mean(secs))
+        base = BASELINE.get(name)
+        ratio = f"{s / base:7.2f}" if base else f"{'-':>7s}"
+        basestr = f"{base:8.2f}" if base else f"{'-':>8s}"
+        goal = f"{GOAL[name]:7.2f}" if name in GOAL else f"{'-':>7s}"
+        print(f"{name:8s} {s:8.3f} {basestr} {ratio} {goal} {int(np.mean(evals)):7d}  "
+              f"{first.log_ml:.3f} ({first.se:.3f})")
+    print("ratio = ours / paper's code (below 1: faster)")
+
+
+if __name__ == "__main__":
+    main()

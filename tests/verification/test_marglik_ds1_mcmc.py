@@ -1,0 +1,86 @@
+"""DS1 (27 taxa, 1949 sites, JC69, Exponential(10) branch lengths): the sampling estimators
+against the published marginal likelihood of the most probable topology (Fourment et al.
+2020, Syst. Biol. 69:209, about -7036.5 for tree 0 of the golden credible set), and the
+generalized stepping stone's topology posterior against the golden MrBayes run.
+
+Run with ``python -m pytest -m slow tests/verification/test_marglik_ds1_mcmc.py``.
+``PHYLO_DS1_KL=1`` adds the 42-tree KL check (about half an hour on one core).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from ..conftest import shared_path
+
+PUBLISHED_TREE0 = -7036.5
+
+
+def _credible_set():
+    path = shared_path("marglik/credible_sets/JC_no_gamma_credible_set_ds1.tsv")
+    freqs, newicks = [], []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            f, nwk = line.split("\t")
+            freqs.append(float(f))
+            newicks.append(nwk.strip())
+    return np.array(freqs), newicks
+
+
+def _posterior(newick):
+    from phylo.likelihood import read_alignment
+    from phylo.marglik.posterior import Posterior
+    from phylo.trees.newick import parse_newick
+
+    aln = read_alignment(str(shared_path("marglik/alignments/DS1.nex")))
+    return Posterior(aln, parse_newick(newick))
+
+
+def kl_golden(freqs: np.ndarray, log_ml: np.ndarray) -> float:
+    """KL(golden || estimate): p = frequencies normalised over the set, q = softmax of the
+    log marginal likelihoods (a uniform topology prior)."""
+    p = freqs / freqs.sum()
+    logq = log_ml - logsumexp(log_ml)
+    return float(np.sum(p * (np.log(p) - logq)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["bs", "gss", "ss"])
+def test_tree0_matches_published(method):
+    from phylo.marglik.estimators import run
+
+    _, newicks = _credible_set()
+    est = run(method, _posterior(newicks[0]), np.random.default_rng(2020))
+    print(f"{method}: {est.log_ml:.3f} +- {est.se:.3f} in {est.seconds:.0f} s, "
+          f"{est.n_evaluations} evaluations")
+    # the published value is given to 0.1; the estimate must be within 0.3 of it and its
+    # own standard error must be small enough for that to be a real check
+    assert est.se < 0.2
+    assert abs(est.log_ml - PUBLISHED_TREE0) < 0.3
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("PHYLO_DS1_KL") != "1",
+                    reason="42 trees x gss: set PHYLO_DS1_KL=1")
+def test_gss_kl_over_credible_set():
+    from phylo.marglik.estimators import run
+
+    freqs, newicks = _credible_set()
+    seeds = np.random.SeedSequence(42).spawn(len(newicks))
+    values = np.array([run("gss", _posterior(nwk), np.random.default_rng(s)).log_ml
+                       for nwk, s in zip(newicks, seeds)])
+    kl = kl_golden(freqs, values)
+    print(f"KL(golden || gss) = {kl:.4f}")
+    assert kl < 0.005
+
+
+def test_kl_of_golden_against_itself_is_zero():
+    freqs = np.array([0.5, 0.3, 0.2])
+    assert abs(kl_golden(freqs, np.log(freqs) + 7.0)) < 1e-12
+    assert kl_golden(freqs, np.zeros(3)) > 0
+    assert math.isfinite(kl_golden(freqs, np.array([-1.0, -2.0, -3.0])))
