@@ -68,7 +68,9 @@ def read_topologies(path: str, taxa=None):
                 f = math.nan
             if not tab or not f >= 0:
                 raise InputError("expected 'frequency<TAB>newick' (a credible set)", path, i)
-            trees.append(parse_newick(newick.strip(), taxa=taxa, path=f"{path}:{i}"))
+            tree = parse_newick(newick.strip(), taxa=taxa, path=f"{path}:{i}")
+            taxa = tree.taxa if taxa is None else taxa    # one taxon order for all trees
+            trees.append(tree)
             freqs.append(f)
         if not trees:
             raise InputError("no tree found", path)
@@ -250,6 +252,14 @@ def estimates(rows: Sequence[dict], methods: Sequence[str], n_trees: int, replic
 
 
 def summarise(rows: Sequence[dict], reference: np.ndarray | None = None) -> dict:
+    import warnings
+
+    with warnings.catch_warnings():      # all-NaN rows (trees missing from a shard) are fine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _summarise(rows, reference)
+
+
+def _summarise(rows: Sequence[dict], reference: np.ndarray | None = None) -> dict:
     """Per method: trees, replicates, mean log ML over trees and replicates, mean sd over
     replicates, seconds per tree (per replicate), KL to the reference (mean and sd over
     replicates); per tree and method: mean and sd of the log ML and the topology posterior

@@ -105,8 +105,19 @@ def parse_settings(spec: EstimatorSpec, settings: dict) -> dict:
         d = spec.defaults[k]
         if isinstance(v, str) and not isinstance(d, str):
             try:
-                v = (v.lower() in ("1", "true", "yes")) if isinstance(d, bool) else type(d)(
-                    float(v) if isinstance(d, int) and not isinstance(d, bool) else v)
+                if isinstance(d, bool):
+                    v = v.lower() in ("1", "true", "yes")
+                elif isinstance(d, (tuple, list)):
+                    kind = type(d[0]) if d else float
+                    v = type(d)(kind(float(x)) if kind is int else kind(x)
+                                for x in v.replace(";", ",").split(",") if x.strip())
+                elif isinstance(d, int):
+                    f = float(v)
+                    if f != int(f):
+                        raise ValueError(v)
+                    v = int(f)
+                else:
+                    v = type(d)(v)
             except (TypeError, ValueError):
                 raise InputError(f"setting {k!r} of {spec.name!r} expects "
                                  f"{type(d).__name__}, not {v!r}") from None
