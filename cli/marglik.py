@@ -240,7 +240,8 @@ def _print_summary(rows, reference_path, trees_path, output, plot, per_tree):
 
     reference = None
     if reference_path is not None:
-        trees, _ = C.read_topologies(trees_path)
+        n = max(int(r["tree"]) for r in rows)
+        trees, _ = C.read_topologies(trees_path, None, n)
         reference = C.reference_frequencies(reference_path, trees)
     summary = C.summarise(rows, reference)
     click.echo(C.format_summary(summary, per_tree=per_tree), nl=False, err=output == "-")
@@ -255,11 +256,15 @@ def _print_summary(rows, reference_path, trees_path, output, plot, per_tree):
                    "NEXUS tree file.")
 @click.option("--methods", default="gl,glis", show_default=True,
               help="Comma-separated estimators, or 'all' (see `marglik methods`).")
+@click.option("--max-trees", type=click.IntRange(1), default=None,
+              help="Only the first N topologies of --trees (e.g. the most probable of a "
+                   "MrBayes .trprobs file).")
 @click.option("--replicates", "-r", default=1, show_default=True, type=click.IntRange(1),
               help="Independent runs of each method on each tree.")
 @click.option("--reference", default=None, type=click.Path(dir_okay=False),
-              help="Topology frequencies ('frequency<TAB>newick', e.g. a credible set from "
-                   "long MCMC runs): the summary adds KL(reference || estimate).")
+              help="Topology frequencies: a credible set ('frequency<TAB>newick') or a tree "
+                   "sample such as a MrBayes .trprobs from long runs; the summary adds "
+                   "KL(reference || estimate) over the trees it holds.")
 @click.option("--output", "-o", default=None,
               help="Results table (TSV), written as tasks finish; rerun the same command "
                    "to resume.  Default: the table goes nowhere, the summary to stdout.")
@@ -273,7 +278,7 @@ def _print_summary(rows, reference_path, trees_path, output, plot, per_tree):
 @model_options
 @seed_option
 @executor_options
-def compare(alignment, trees_path, methods, replicates, reference, output, plot, per_tree,
+def compare(alignment, trees_path, max_trees, methods, replicates, reference, output, plot, per_tree,
             settings, prior, model_spec, kappa, rates, frequencies, alpha, median, pinv, seed,
             jobs, executor, scheduler, scheduler_file, shard, quiet):
     """Estimate log p(ALIGNMENT | tree) for every tree x method x replicate.
@@ -313,7 +318,7 @@ def compare(alignment, trees_path, methods, replicates, reference, output, plot,
     from phylo.likelihood import read_alignment
 
     aln = read_alignment(alignment)
-    trees, _ = C.read_topologies(trees_path)
+    trees, _ = C.read_topologies(trees_path, None, max_trees)
     for i, t in enumerate(trees):              # the taxa must match before any task runs
         from phylo.likelihood.alignment import check_same_taxa
 
@@ -327,6 +332,7 @@ def compare(alignment, trees_path, methods, replicates, reference, output, plot,
     seed = fresh_seed() if seed is None else seed
     identity = [f"alignment={file_digest(alignment)[:16]}",
                 f"trees={file_digest(trees_path)[:16]}",
+                f"max_trees={max_trees}",
                 f"methods={','.join(method_list)}", f"replicates={replicates}",
                 f"settings={_settings_text(opts)}", f"model={_settings_text(mkw)}",
                 f"prior={prior}", f"seed={seed}"]
@@ -341,7 +347,7 @@ def compare(alignment, trees_path, methods, replicates, reference, output, plot,
                    f"again", err=True)
     keys = select_shard(C.task_keys(len(trees), method_list, replicates), shard_spec)
     threads = C.default_batch_threads(jobs) if executor == "local" else 1
-    args = (alignment, trees_path, mkw, prior, opts, seed, threads)
+    args = (alignment, trees_path, mkw, prior, opts, seed, threads, max_trees)
     with Progress("estimating", unit="tasks", quiet=quiet) as bar:
         run_into(store, keys, C.run_task, C.setup, args, progress=bar, jobs=jobs,
                  executor=executor, scheduler=scheduler, scheduler_file=scheduler_file,

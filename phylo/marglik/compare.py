@@ -43,14 +43,22 @@ def _is_credible_set(lines: Sequence[str]) -> bool:
     return True
 
 
-def read_topologies(path: str, taxa=None):
+def read_topologies(path: str, taxa=None, max_trees: int | None = None):
     """The topologies of a tree file, in file order, and their frequencies when the file is a
     credible set (``frequency<TAB>newick`` per line, as in the "19 dubious ways" data).
 
     Other files (Newick, one tree per line; NEXUS trees blocks) give every distinct topology
     in the order it first appears, with branch lengths (the first seen) as starting values.
-    Returns ``(trees, frequencies or None)``.
+    ``max_trees`` keeps the first ones.  Returns ``(trees, frequencies or None)``.
     """
+    trees, freqs = _read_topologies(path, taxa)
+    if max_trees is not None:
+        trees = trees[:max_trees]
+        freqs = None if freqs is None else freqs[:max_trees]
+    return trees, freqs
+
+
+def _read_topologies(path: str, taxa=None):
     from ..trees.files import read_text
     from ..trees.newick import parse_newick
 
@@ -98,11 +106,19 @@ def read_topologies(path: str, taxa=None):
 
 
 def reference_frequencies(path: str, trees) -> np.ndarray:
-    """Frequencies of ``trees`` in a credible-set file (0 where a tree is absent)."""
+    """Frequencies of ``trees`` in a reference (0 where a tree is absent): a credible-set
+    file, or any tree sample (MrBayes ``.trprobs`` weights; ``.t`` runs after the default
+    25% burn-in), pooled over its runs."""
+    from ..trees.files import read_text
+
+    if not _is_credible_set(read_text(path).splitlines()[:5]):
+        from ..trees import read_trees
+
+        sample = read_trees(path, taxa=trees[0].taxa)
+        f = sample.frequencies()
+        idx = [sample.index_of(t) for t in trees]
+        return np.array([f[i] if i >= 0 else 0.0 for i in idx])
     ref_trees, freqs = read_topologies(path, taxa=trees[0].taxa)
-    if freqs is None:
-        raise InputError("a reference must be a credible set: 'frequency<TAB>newick' lines",
-                         path)
     where = {t.unrooted().topology_key() if t.rooted else t.topology_key(): f
              for t, f in zip(ref_trees, freqs)}
     return np.array([where.get(t.topology_key(), 0.0) for t in trees])
@@ -138,12 +154,14 @@ class CompareContext:
     """What tasks share in one process: the alignment and the topologies."""
 
     def __init__(self, alignment, trees, model_spec: dict, prior_spec: str | None,
-                 settings: dict, seed: int, batch_threads: int | None):
+                 settings: dict, seed: int, batch_threads: int | None,
+                 max_trees: int | None = None):
         from ..likelihood import read_alignment
 
         # paths (read here, once per worker process) or objects already read
         self.alignment = read_alignment(alignment) if isinstance(alignment, str) else alignment
-        self.trees = read_topologies(trees, taxa=None)[0] if isinstance(trees, str) else trees
+        self.trees = read_topologies(trees, None, max_trees)[0] if isinstance(trees, str) \
+            else trees
         self.model_spec = dict(model_spec)
         self.prior_spec = prior_spec
         self.settings = {m: dict(s) for m, s in settings.items()}
