@@ -11,7 +11,7 @@ of the likelihood.  As in physher (the paper's code) the start is the lognormal 
 MAP (mode and curvature matched); branches whose mode is on the boundary start from the log
 of the boundary exponential.  Instead of plain stochastic gradient ascent the fit is a
 sample-average approximation: ``draws`` standard-normal vectors are drawn once and the
-resulting smooth objective is maximised by L-BFGS; a second, larger set of draws then
+resulting smooth objective is maximised by (projected) L-BFGS; a second, larger set of draws then
 refines the optimum.  This is deterministic given the generator and needs far fewer
 gradient evaluations than stochastic ascent.
 
@@ -25,9 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize as sopt
-
-from ..optimize import map_estimate
+from ..optimize import map_estimate, minimize_bounded
 from . import Estimate, register
 from .laplace import gamma_laplus, importance_summary
 
@@ -98,12 +96,13 @@ def fit_meanfield(posterior, rng, draws=(8, 32), max_iterations=(200, 200), gtol
     for S, it in zip(draws, max_iterations):
         eps = rng.standard_normal((int(S), d))
         f = _negative_elbo(posterior, eps)
-        bounds = [(None, None)] * d + [(-12.0, 3.0)] * d
-        res = sopt.minimize(f, params, jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"maxiter": int(it), "gtol": gtol, "ftol": 1e-13})
-        if np.isfinite(res.fun):
-            params = res.x
-        iters.append(int(res.nit))
+        lo = np.concatenate([np.full(d, -np.inf), np.full(d, -12.0)])
+        hi = np.concatenate([np.full(d, np.inf), np.full(d, 3.0)])
+        x, fx, _, nit, _, _ = minimize_bounded(f, params, lo, hi, gtol=gtol, ftol=1e-13,
+                                               max_iterations=int(it))
+        if np.isfinite(fx):
+            params = x
+        iters.append(int(nit))
     info = {"iterations": iters, "fit_evaluations": posterior.n_evaluations - n0}
     return params[:d], np.exp(params[d:]), info
 
