@@ -1,7 +1,7 @@
 """Posterior mode (MAP) and likelihood maximum (ML) of the branch lengths of one topology.
 
-Both are found by a projected L-BFGS over the branch lengths themselves with the analytic gradient and
-the bound ``t >= 0``: a branch whose optimum is at zero (common for the MAP under an
+Both are found by a projected L-BFGS over the branch lengths themselves, with the analytic
+gradient and the bound ``t >= 0``: a branch whose optimum is at zero (common for the MAP under an
 exponential prior, whose density falls fastest at zero) simply sits on the bound, where
 working on ``log t`` would chase it to minus infinity.  The start is a least-squares fit of
 the branch lengths to the JC69 pairwise distances on the topology, which is close to the

@@ -8,11 +8,13 @@ normal ``q`` on ``x = log t``.  Its evidence lower bound
 
 is maximised with the reparameterisation ``x = mu + sigma * eps`` and the analytic gradient
 of the likelihood.  As in physher (the paper's code) the start is the lognormal Laplus at the
-MAP (mode and curvature matched); branches whose mode is on the boundary start from the log
-of the boundary exponential (physher instead pins such a branch's lognormal mode at e^-10
-and fits only its sigma; on DS1 that lowered the ELBO and did not steady ``vbis``).  Instead of plain stochastic gradient ascent the fit is a
-sample-average approximation: ``draws`` standard-normal vectors are drawn once and the
-resulting smooth objective is maximised by (projected) L-BFGS; a second, larger set of draws then
+MAP (mode and curvature matched); branches whose mode is on the boundary, or whose matched
+lognormal has a mean above ten times the mode, start from the log of the boundary
+exponential (physher pins a boundary branch's lognormal mode at e^-10 and fits only its
+sigma; on DS1 that lowered the ELBO and did not steady ``vbis``).  Instead of plain
+stochastic gradient ascent the fit is a sample-average approximation: ``draws``
+standard-normal vectors are drawn once and the resulting smooth objective is maximised by
+(projected) L-BFGS; a second, larger set of draws then
 refines the optimum.  This is deterministic given the generator and needs far fewer
 gradient evaluations than stochastic ascent.
 
@@ -68,7 +70,8 @@ def laplus_start(posterior):
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma = np.sqrt(-1.0 / (c * m * m))
         mu = np.log(m) + sigma ** 2
-    bad = ~np.isfinite(mu) | ~np.isfinite(sigma) | (m <= 1e-6) | (mu > math.log(10 * max(m.max(), 1e-3)))
+        too_wide = mu + 0.5 * sigma ** 2 > np.log(10.0 * m)
+    bad = ~np.isfinite(mu) | ~np.isfinite(sigma) | (m <= 1e-6) | too_wide
     if bad.any():
         shape, rate, _ = gamma_laplus(posterior, opt)
         mu[bad] = -np.log(rate[bad]) - np.euler_gamma
