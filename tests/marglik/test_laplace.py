@@ -275,3 +275,20 @@ def test_registered():
         assert REGISTRY[name].family == "point estimates"
     assert not REGISTRY["elbo"].consistent and REGISTRY["glis"].consistent
     assert not REGISTRY["gl"].consistent and REGISTRY["vbis"].consistent
+
+
+@pytest.mark.parametrize("family", ["gamma", "betaprime"])
+def test_profile_fit_recovers_a_known_shape(family):
+    """The mode-fixed least-squares fit used for degenerate branches finds the parameter of a
+    profile that is exactly of its family."""
+    from phylo.marglik.estimators import laplace as L
+    mode = 5e-5
+    x = L._grid(mode)
+    if family == "gamma":
+        lp = lambda a, xx: L.gamma_logpdf(xx, a, (a - 1.0) / mode)
+        true, lo, hi = 7.5, 1.0 + 1e-9, 100.0
+    else:
+        lp = lambda b, xx: L.betaprime_logpdf(xx, mode * (b + 1.0) + 1.0, b)
+        true, lo, hi = 12.0, 2.0, 100.0
+    y = lp(true, x) - lp(true, np.array([mode]))
+    assert L._fit_mode_fixed(x, y, mode, lp, lo, hi) == pytest.approx(true, rel=1e-4)
