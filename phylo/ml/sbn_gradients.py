@@ -271,7 +271,7 @@ def sum_and_sample_gradient(dist: SBNDistribution, f: Callable, k: int,
 
 
 def complement_log_mass(summed_log_p) -> float:
-    """:math:`\log(1 - \sum_C q(c))`, ``-inf`` when the summed states hold all the mass."""
+    r""":math:`\log(1 - \sum_C q(c))`, ``-inf`` when the summed states hold all the mass."""
     total = logsumexp(np.asarray(summed_log_p, dtype=float))
     return float(np.log1p(-np.exp(total))) if total < 0 else -np.inf
 
