@@ -43,7 +43,8 @@ def log_stabilized_harmonic_mean(log_values: np.ndarray, delta: float = 0.01,
     """Newton & Raftery's (1994, eq. 13 form) fixed point for posterior draws padded with a
     fraction ``delta`` of imaginary prior draws:
 
-        p = [n d/(1-d) p + sum_i L_i / (d p + (1-d) L_i)] / [n d/(1-d) + sum_i 1 / (d p + (1-d) L_i)]
+        p = [n d/(1-d) p + sum_i L_i / (d p + (1-d) L_i)]
+            / [n d/(1-d) + sum_i 1 / (d p + (1-d) L_i)]
 
     iterated in log space from ``guess`` (default the harmonic mean)."""
     v = np.asarray(log_values, dtype=np.float64)
