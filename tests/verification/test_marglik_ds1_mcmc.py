@@ -50,7 +50,7 @@ def kl_golden(freqs: np.ndarray, log_ml: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["bs", "gss", "ss"])
+@pytest.mark.parametrize("method", ["bs", "gss", "ss", "psm"])
 def test_tree0_matches_published(method):
     from phylo.marglik.estimators import run
 
