@@ -95,3 +95,11 @@ def test_gss_more_precise_than_ss_at_equal_settings():
     s = run("ss", post, np.random.default_rng(1), samples=300)
     g = run("gss", post, np.random.default_rng(1), samples=300, pilot=500)
     assert g.se < s.se
+
+
+@pytest.mark.parametrize("method", ["ss", "gss", "psm", "bs"])
+def test_concentrated_posterior_matches_quadrature(method):
+    # 440 sites: the power posteriors travel far from the prior to a narrow posterior
+    post, exact = example_posterior([s * 20 for s in EXAMPLE])
+    est = run(method, post, np.random.default_rng(12), **FAST[method])
+    assert abs(est.log_ml - exact) < 4 * est.se + 0.02, (est.log_ml, est.se, exact)

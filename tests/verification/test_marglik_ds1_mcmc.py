@@ -4,7 +4,8 @@ against the published marginal likelihood of the most probable topology (Fourmen
 generalized stepping stone's topology posterior against the golden MrBayes run.
 
 Run with ``python -m pytest -m slow tests/verification/test_marglik_ds1_mcmc.py``.
-``PHYLO_DS1_KL=1`` adds the 42-tree KL check (about half an hour on one core).
+``PHYLO_DS1_KL=1`` adds the 42-tree KL check (about 40 s per tree on one core, half an hour
+in all; measured KL(golden || gss) = 8e-5 with these seeds, against the goal of 0.005).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def kl_golden(freqs: np.ndarray, log_ml: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["bs", "gss", "ss"])
+@pytest.mark.parametrize("method", ["bs", "gss", "ss", "psm"])
 def test_tree0_matches_published(method):
     from phylo.marglik.estimators import run
 
