@@ -10,7 +10,9 @@ compilation short (numba re-optimises every callee inside each caller).
 Layout (patterns innermost, so that the loops over patterns vectorise):
 
 ``tips``    (n_taxa, 4, P)          tip partials (indicators of the allowed states)
-``part``    (n_internal, K, 4, P)   post-order partials of internal node ``v`` at ``v - n_taxa``
+``part``    (slots, K, 4, P)        post-order edge partials :math:`P_e L_v` of the edge above
+                                    internal node ``v`` at ``slot[v - n_taxa]`` (the root's
+                                    node partial :math:`L_v` in its slot)
 ``pre``     (n_internal, K, 4, P)   pre-order partials of internal nodes
 ``Pm``      (E, K, 4, 4)            transition matrices of each edge and rate category
 ``topo``    (n_internal, 8) int64   one row per internal node in post-order (root last):
@@ -20,6 +22,13 @@ Layout (patterns innermost, so that the loops over patterns vectorise):
                                     F81 flag, mu (see :func:`pack_model`)
 
 Post-order (Felsenstein 1981): :math:`L_v(s) = \\prod_{c} \\sum_j P_{e_c}(s, j) L_c(j)`.
+What is stored is the edge partial :math:`P_e L_v` above each internal node: one loop over
+patterns multiplies the children's edge partials and applies :math:`P_e`, and the
+pre-order pass finds every edge partial it needs already computed (tips' edge partials are
+recomputed, which is cheaper than reading them back).  For F81-type models (JC69, F81:
+all exchangeabilities equal) :math:`P(t) = a I + (1 - a) 1 \\pi^T` with
+:math:`a = e^{-\\mu t}`, so :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of
+the arithmetic of a 4 x 4 product; the kernels take that path when the model allows.
 Rescaling: after each internal node, a pattern whose largest entry (over categories and
 states) is below :data:`SCALE_THRESHOLD` is multiplied by a power of two, which is exact in
 floating point, and the exponent is added to the pattern's log scaler.
@@ -36,9 +45,8 @@ u_{e,k}^T P_{e,k} L_{v,k}`, so
    \\qquad q_v = P_e^T u_e .
 
 The ratio does not depend on how :math:`u` and :math:`L` are scaled, so pre-order partials
-are rescaled freely per pattern without bookkeeping.  The edge partials
-:math:`P_{e_w} L_w` are recomputed during the pre-order pass instead of being stored,
-which costs a third more arithmetic but much less memory traffic.
+are rescaled freely per pattern without bookkeeping.  Each edge's numerator, denominator
+and the child's pre-order partial come out of one loop over patterns.
 
 References
 ----------
@@ -60,6 +68,8 @@ WORK_ROWS = 32
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
 LN2 = math.log(2.0)
+#: LLVM may fuse multiply-adds (no reassociation: results do not depend on blocking).
+_FM = {"contract"}
 
 # offsets in the model vector
 _LAM, _V, _VI, _Q, _PI, _PINV, _K, _RATES = 0, 4, 20, 36, 52, 56, 57, 58
@@ -70,7 +80,8 @@ def pack_model(lam, v, vinv, q, freqs, pinv, rates, weights) -> np.ndarray:
 
     Two entries follow the category weights: 1.0 when Q is of the F81 form
     :math:`Q_{ij} = \\mu \\pi_j` (JC69, F81: all exchangeabilities equal), and that
-    :math:`\\mu`; the gradient then skips a 4 x 4 product.
+    :math:`\\mu`; the kernels then skip the 4 x 4 products (the last two entries:
+    setting the flag to 0 forces the general path, for tests).
     """
     k = len(rates)
     q = np.asarray(q, dtype=np.float64)
@@ -102,62 +113,111 @@ def transition_matrices(mv, t, Pm):
                     Pm[e, k, i, j] = s if s > 0.0 else 0.0
 
 
-@njit
-def _pp2(A, s, B, r, d, mx, p0, p1):
-    """d = (A s) * (B r) over patterns p0..p1; mx[p] = max(mx[p], max_i d[i, p])."""
-    a00 = A[0, 0]; a01 = A[0, 1]; a02 = A[0, 2]; a03 = A[0, 3]
-    a10 = A[1, 0]; a11 = A[1, 1]; a12 = A[1, 2]; a13 = A[1, 3]
-    a20 = A[2, 0]; a21 = A[2, 1]; a22 = A[2, 2]; a23 = A[2, 3]
-    a30 = A[3, 0]; a31 = A[3, 1]; a32 = A[3, 2]; a33 = A[3, 3]
-    b00 = B[0, 0]; b01 = B[0, 1]; b02 = B[0, 2]; b03 = B[0, 3]
-    b10 = B[1, 0]; b11 = B[1, 1]; b12 = B[1, 2]; b13 = B[1, 3]
-    b20 = B[2, 0]; b21 = B[2, 1]; b22 = B[2, 2]; b23 = B[2, 3]
-    b30 = B[3, 0]; b31 = B[3, 1]; b32 = B[3, 2]; b33 = B[3, 3]
+@njit(cache=True, nogil=True)
+def transition_matrices(mv, t, Pm):
+    """Pm[e, k] = V diag(exp(lambda rho_k t_e)) V^-1, negative round-off clamped to 0.
+
+    For F81-type models the closed form :math:`a I + (1 - a) 1 \\pi^T`,
+    :math:`a = e^{-\\mu \\rho_k t_e}`, is used instead, so that the matrices agree with
+    the fast path of the kernels to rounding.
+    """
+    K = Pm.shape[1]
+    f81 = mv[_RATES + 2 * K] > 0.5
+    mu = mv[_RATES + 2 * K + 1]
+    ex = np.empty(4)
+    for e in range(Pm.shape[0]):
+        for k in range(K):
+            r = mv[_RATES + k] * t[e]
+            if f81:
+                a = math.exp(-mu * r)
+                for i in range(4):
+                    for j in range(4):
+                        Pm[e, k, i, j] = (1.0 - a) * mv[_PI + j] + (a if i == j else 0.0)
+                continue
+            for m in range(4):
+                ex[m] = math.exp(mv[_LAM + m] * r)
+            for i in range(4):
+                for j in range(4):
+                    s = 0.0
+                    for m in range(4):
+                        s += mv[_V + 4 * i + m] * ex[m] * mv[_VI + 4 * m + j]
+                    Pm[e, k, i, j] = s if s > 0.0 else 0.0
+
+
+@njit(fastmath=_FM)
+def _edge_partial(f81, a, pi0, pi1, pi2, pi3, C, src, sr, dst, dr, p0, p1):
+    """dst[dr:dr+4] = P src[sr:sr+4] over patterns p0..p1 (a tip's edge partial).
+
+    ``P`` is the matrix ``C``, or with ``f81`` the form :math:`a I + (1 - a) 1 \\pi^T`:
+    :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of the arithmetic.
+    """
+    if f81:
+        b = 1.0 - a
+        for p in range(uint64(p0), uint64(p1)):
+            x0 = src[sr, p]; x1 = src[sr + 1, p]; x2 = src[sr + 2, p]; x3 = src[sr + 3, p]
+            s = b * (pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3)
+            dst[dr, p] = a * x0 + s
+            dst[dr + 1, p] = a * x1 + s
+            dst[dr + 2, p] = a * x2 + s
+            dst[dr + 3, p] = a * x3 + s
+        return
+    a00 = C[0, 0]; a01 = C[0, 1]; a02 = C[0, 2]; a03 = C[0, 3]
+    a10 = C[1, 0]; a11 = C[1, 1]; a12 = C[1, 2]; a13 = C[1, 3]
+    a20 = C[2, 0]; a21 = C[2, 1]; a22 = C[2, 2]; a23 = C[2, 3]
+    a30 = C[3, 0]; a31 = C[3, 1]; a32 = C[3, 2]; a33 = C[3, 3]
     for p in range(uint64(p0), uint64(p1)):
-        x0 = s[0, p]; x1 = s[1, p]; x2 = s[2, p]; x3 = s[3, p]
-        y0 = r[0, p]; y1 = r[1, p]; y2 = r[2, p]; y3 = r[3, p]
-        z0 = (a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3) * (b00 * y0 + b01 * y1 + b02 * y2 + b03 * y3)
-        z1 = (a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3) * (b10 * y0 + b11 * y1 + b12 * y2 + b13 * y3)
-        z2 = (a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3) * (b20 * y0 + b21 * y1 + b22 * y2 + b23 * y3)
-        z3 = (a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3) * (b30 * y0 + b31 * y1 + b32 * y2 + b33 * y3)
-        d[0, p] = z0
-        d[1, p] = z1
-        d[2, p] = z2
-        d[3, p] = z3
+        x0 = src[sr, p]; x1 = src[sr + 1, p]; x2 = src[sr + 2, p]; x3 = src[sr + 3, p]
+        dst[dr, p] = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+        dst[dr + 1, p] = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+        dst[dr + 2, p] = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+        dst[dr + 3, p] = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+
+
+@njit(fastmath=_FM)
+def _up2(f81, a, pi0, pi1, pi2, pi3, C, x, xr, y, yr, dst, mx, p0, p1):
+    """dst = P (x * y) over patterns p0..p1, mx[p] = max_i dst[i, p] (running max).
+
+    The node partial of a binary node (the product of its children's edge partials)
+    goes straight into the edge partial above it, in one loop over patterns.
+    """
+    if f81:
+        b = 1.0 - a
+        for p in range(uint64(p0), uint64(p1)):
+            z0 = x[xr, p] * y[yr, p]
+            z1 = x[xr + 1, p] * y[yr + 1, p]
+            z2 = x[xr + 2, p] * y[yr + 2, p]
+            z3 = x[xr + 3, p] * y[yr + 3, p]
+            s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
+            d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
+            dst[0, p] = d0; dst[1, p] = d1; dst[2, p] = d2; dst[3, p] = d3
+            m = mx[p]
+            m = d0 if d0 > m else m
+            m = d1 if d1 > m else m
+            m = d2 if d2 > m else m
+            mx[p] = d3 if d3 > m else m
+        return
+    a00 = C[0, 0]; a01 = C[0, 1]; a02 = C[0, 2]; a03 = C[0, 3]
+    a10 = C[1, 0]; a11 = C[1, 1]; a12 = C[1, 2]; a13 = C[1, 3]
+    a20 = C[2, 0]; a21 = C[2, 1]; a22 = C[2, 2]; a23 = C[2, 3]
+    a30 = C[3, 0]; a31 = C[3, 1]; a32 = C[3, 2]; a33 = C[3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        z0 = x[xr, p] * y[yr, p]
+        z1 = x[xr + 1, p] * y[yr + 1, p]
+        z2 = x[xr + 2, p] * y[yr + 2, p]
+        z3 = x[xr + 3, p] * y[yr + 3, p]
+        d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
+        d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
+        d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
+        d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
+        dst[0, p] = d0; dst[1, p] = d1; dst[2, p] = d2; dst[3, p] = d3
         m = mx[p]
-        m = z0 if z0 > m else m
-        m = z1 if z1 > m else m
-        m = z2 if z2 > m else m
-        mx[p] = z3 if z3 > m else m
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        mx[p] = d3 if d3 > m else m
 
 
-@njit
-def _pp_pair(A, s, B, r, ea, eb, p0, p1):
-    """ea = A s and eb = B r over patterns p0..p1 (edge partials of two children)."""
-    a00 = A[0, 0]; a01 = A[0, 1]; a02 = A[0, 2]; a03 = A[0, 3]
-    a10 = A[1, 0]; a11 = A[1, 1]; a12 = A[1, 2]; a13 = A[1, 3]
-    a20 = A[2, 0]; a21 = A[2, 1]; a22 = A[2, 2]; a23 = A[2, 3]
-    a30 = A[3, 0]; a31 = A[3, 1]; a32 = A[3, 2]; a33 = A[3, 3]
-    b00 = B[0, 0]; b01 = B[0, 1]; b02 = B[0, 2]; b03 = B[0, 3]
-    b10 = B[1, 0]; b11 = B[1, 1]; b12 = B[1, 2]; b13 = B[1, 3]
-    b20 = B[2, 0]; b21 = B[2, 1]; b22 = B[2, 2]; b23 = B[2, 3]
-    b30 = B[3, 0]; b31 = B[3, 1]; b32 = B[3, 2]; b33 = B[3, 3]
-    for p in range(uint64(p0), uint64(p1)):
-        x0 = s[0, p]; x1 = s[1, p]; x2 = s[2, p]; x3 = s[3, p]
-        y0 = r[0, p]; y1 = r[1, p]; y2 = r[2, p]; y3 = r[3, p]
-        f0 = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
-        f1 = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
-        f2 = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
-        f3 = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
-        g0 = b00 * y0 + b01 * y1 + b02 * y2 + b03 * y3
-        g1 = b10 * y0 + b11 * y1 + b12 * y2 + b13 * y3
-        g2 = b20 * y0 + b21 * y1 + b22 * y2 + b23 * y3
-        g3 = b30 * y0 + b31 * y1 + b32 * y2 + b33 * y3
-        ea[0, p] = f0; ea[1, p] = f1; ea[2, p] = f2; ea[3, p] = f3
-        eb[0, p] = g0; eb[1, p] = g1; eb[2, p] = g2; eb[3, p] = g3
-
-
-@njit(fastmath={"reassoc", "nsz"}, error_model="numpy")
+@njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
 def _weighted_ratio_sum(w, f, num, den, p0, p1):
     """sum_p w[p] f[p] num[p] / den[p] (reassociated so that it vectorises)."""
     g = 0.0
@@ -180,7 +240,8 @@ def _rescale(node, mx, logscale, p0, p1, track, have_max):
     """Scale patterns whose largest entry is below the threshold by an exact power of two.
 
     With ``track`` the exponents are added to ``logscale`` (in units of log 2); with
-    ``have_max`` the per-pattern maxima are already in ``mx``.
+    ``have_max`` the per-pattern maxima are already in ``mx``.  Only the check runs at
+    every node; patterns are scaled when (rarely) needed.
     """
     K = node.shape[0]
     if not have_max:
@@ -205,19 +266,6 @@ def _rescale(node, mx, logscale, p0, p1, track, have_max):
                     node[k, s, p] *= f
             if track:
                 logscale[p] += ex
-
-
-@njit
-def _matvec(M, src, dst, p0, p1):
-    """dst = M src over patterns p0..p1 (compact loops, for the rare non-binary nodes)."""
-    S = src.shape[0]
-    for i in range(S):
-        for p in range(uint64(p0), uint64(p1)):
-            dst[i, p] = 0.0
-        for m in range(S):
-            a = M[i, m]
-            for p in range(uint64(p0), uint64(p1)):
-                dst[i, p] += a * src[m, p]
 
 
 @njit
@@ -263,60 +311,50 @@ def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
     return total
 
 
-@njit
-def _edge_pass_f81(M, qa, sib, e, qv, has_child, acc, w, wmu, pi0, pi1, pi2, pi3, p0, p1):
-    """:func:`_edge_pass` for F81-type rate matrices (no 4 x 4 product for Q e)."""
-    if not has_child:
-        for p in range(uint64(p0), uint64(p1)):
-            u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
-            u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
-            e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
-            ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
-            pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
-            acc[0, p] += wmu * (pe * (u0 + u1 + u2 + u3) - ue)
-            acc[1, p] += w * ue
-        return
-    a00 = M[0, 0]; a01 = M[0, 1]; a02 = M[0, 2]; a03 = M[0, 3]
-    a10 = M[1, 0]; a11 = M[1, 1]; a12 = M[1, 2]; a13 = M[1, 3]
-    a20 = M[2, 0]; a21 = M[2, 1]; a22 = M[2, 2]; a23 = M[2, 3]
-    a30 = M[3, 0]; a31 = M[3, 1]; a32 = M[3, 2]; a33 = M[3, 3]
-    for p in range(uint64(p0), uint64(p1)):
-        u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
-        u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
-        e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
-        ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
-        pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
-        acc[0, p] += wmu * (pe * (u0 + u1 + u2 + u3) - ue)
-        acc[1, p] += w * ue
-        z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
-        z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
-        z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
-        z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-        qv[0, p] = z0; qv[1, p] = z1; qv[2, p] = z2; qv[3, p] = z3
-        m = acc[2, p]
-        m = z0 if z0 > m else m
-        m = z1 if z1 > m else m
-        m = z2 if z2 > m else m
-        acc[2, p] = z3 if z3 > m else m
-
-
-@njit
-def _edge_pass(mv, M, qa, sib, e, qv, has_child, acc, k, p0, p1):
+@njit(fastmath=_FM)
+def _edge_pass(mv, f81, a, w, wr, C, q, qr, sib, sr, e, er, qv, has_child, acc, ar, p0, p1):
     """One edge and category of the pre-order pass, fused over patterns p0..p1.
 
-    u = qa * sib (the pre-order partial at the parent times the sibling's edge partial);
-    acc[0] += w rho u^T Q e, acc[1] += w u^T e; with a child, qv = M^T u and acc[2] tracks
-    its maximum.  (num, den and max share one array: fewer arrays, fewer alias checks.)
+    u = q * sib (the pre-order partial at the parent times the product of the siblings'
+    edge partials), e = the edge's own partial P L_child:
+    acc[ar] += w rho u^T Q e (``wr`` = w rho), acc[ar + 1] += w u^T e; with a child,
+    qv = P^T u and acc[ar + 2] tracks its maximum.  For F81-type Q,
+    :math:`u^T Q e = \\mu((\\pi \\cdot e) \\textstyle\\sum u - u^T e)` and
+    :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.
     """
-    K = int(mv[_K])
-    w = mv[_RATES + K + k]
-    wr = w * mv[_RATES + k]
-    f81 = mv[_RATES + 2 * K] > 0.5
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     if f81:
-        # Q e = mu ((pi . e) 1 - e), so u^T Q e = mu ((pi . e) sum(u) - u^T e)
+        K = int(mv[_K])
         wmu = wr * mv[_RATES + 2 * K + 1]
-        pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-        _edge_pass_f81(M, qa, sib, e, qv, has_child, acc, w, wmu, pi0, pi1, pi2, pi3, p0, p1)
+        b = 1.0 - a
+        if not has_child:
+            for p in range(uint64(p0), uint64(p1)):
+                u0 = q[qr, p] * sib[sr, p]; u1 = q[qr + 1, p] * sib[sr + 1, p]
+                u2 = q[qr + 2, p] * sib[sr + 2, p]; u3 = q[qr + 3, p] * sib[sr + 3, p]
+                e0 = e[er, p]; e1 = e[er + 1, p]; e2 = e[er + 2, p]; e3 = e[er + 3, p]
+                ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
+                pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
+                acc[ar, p] += wmu * (pe * (u0 + u1 + u2 + u3) - ue)
+                acc[ar + 1, p] += w * ue
+            return
+        for p in range(uint64(p0), uint64(p1)):
+            u0 = q[qr, p] * sib[sr, p]; u1 = q[qr + 1, p] * sib[sr + 1, p]
+            u2 = q[qr + 2, p] * sib[sr + 2, p]; u3 = q[qr + 3, p] * sib[sr + 3, p]
+            e0 = e[er, p]; e1 = e[er + 1, p]; e2 = e[er + 2, p]; e3 = e[er + 3, p]
+            ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
+            pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
+            su = u0 + u1 + u2 + u3
+            acc[ar, p] += wmu * (pe * su - ue)
+            acc[ar + 1, p] += w * ue
+            c = b * su
+            z0 = a * u0 + c * pi0; z1 = a * u1 + c * pi1
+            z2 = a * u2 + c * pi2; z3 = a * u3 + c * pi3
+            qv[0, p] = z0; qv[1, p] = z1; qv[2, p] = z2; qv[3, p] = z3
+            m = acc[ar + 2, p]
+            m = z0 if z0 > m else m
+            m = z1 if z1 > m else m
+            m = z2 if z2 > m else m
+            acc[ar + 2, p] = z3 if z3 > m else m
         return
     q00 = mv[_Q + 0]; q01 = mv[_Q + 1]; q02 = mv[_Q + 2]; q03 = mv[_Q + 3]
     q10 = mv[_Q + 4]; q11 = mv[_Q + 5]; q12 = mv[_Q + 6]; q13 = mv[_Q + 7]
@@ -324,47 +362,83 @@ def _edge_pass(mv, M, qa, sib, e, qv, has_child, acc, k, p0, p1):
     q30 = mv[_Q + 12]; q31 = mv[_Q + 13]; q32 = mv[_Q + 14]; q33 = mv[_Q + 15]
     if not has_child:
         for p in range(uint64(p0), uint64(p1)):
-            u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
-            u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
-            e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
+            u0 = q[qr, p] * sib[sr, p]; u1 = q[qr + 1, p] * sib[sr + 1, p]
+            u2 = q[qr + 2, p] * sib[sr + 2, p]; u3 = q[qr + 3, p] * sib[sr + 3, p]
+            e0 = e[er, p]; e1 = e[er + 1, p]; e2 = e[er + 2, p]; e3 = e[er + 3, p]
             g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
             g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
             g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
             g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-            acc[0, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-            acc[1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
+            acc[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
+            acc[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
         return
-    a00 = M[0, 0]; a01 = M[0, 1]; a02 = M[0, 2]; a03 = M[0, 3]
-    a10 = M[1, 0]; a11 = M[1, 1]; a12 = M[1, 2]; a13 = M[1, 3]
-    a20 = M[2, 0]; a21 = M[2, 1]; a22 = M[2, 2]; a23 = M[2, 3]
-    a30 = M[3, 0]; a31 = M[3, 1]; a32 = M[3, 2]; a33 = M[3, 3]
+    a00 = C[0, 0]; a01 = C[0, 1]; a02 = C[0, 2]; a03 = C[0, 3]
+    a10 = C[1, 0]; a11 = C[1, 1]; a12 = C[1, 2]; a13 = C[1, 3]
+    a20 = C[2, 0]; a21 = C[2, 1]; a22 = C[2, 2]; a23 = C[2, 3]
+    a30 = C[3, 0]; a31 = C[3, 1]; a32 = C[3, 2]; a33 = C[3, 3]
     for p in range(uint64(p0), uint64(p1)):
-        u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
-        u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
-        e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
+        u0 = q[qr, p] * sib[sr, p]; u1 = q[qr + 1, p] * sib[sr + 1, p]
+        u2 = q[qr + 2, p] * sib[sr + 2, p]; u3 = q[qr + 3, p] * sib[sr + 3, p]
+        e0 = e[er, p]; e1 = e[er + 1, p]; e2 = e[er + 2, p]; e3 = e[er + 3, p]
         g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
         g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
         g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
         g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-        acc[0, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-        acc[1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
+        acc[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
+        acc[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
         z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
         z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
         z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
         z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
         qv[0, p] = z0; qv[1, p] = z1; qv[2, p] = z2; qv[3, p] = z3
-        m = acc[2, p]
+        m = acc[ar + 2, p]
         m = z0 if z0 > m else m
         m = z1 if z1 > m else m
         m = z2 if z2 > m else m
-        acc[2, p] = z3 if z3 > m else m
+        acc[ar + 2, p] = z3 if z3 > m else m
+
+
+@njit(fastmath=_FM)
+def _product(dst, dr, n, x, xr, y, yr, z, zr, p0, p1):
+    """dst[dr:dr+4] = the product of the first n of x, y, z (rows xr.., yr.., zr..)."""
+    for i in range(4):
+        if n == 1:
+            for p in range(uint64(p0), uint64(p1)):
+                dst[dr + i, p] = x[xr + i, p]
+        elif n == 2:
+            for p in range(uint64(p0), uint64(p1)):
+                dst[dr + i, p] = x[xr + i, p] * y[yr + i, p]
+        else:
+            for p in range(uint64(p0), uint64(p1)):
+                dst[dr + i, p] = x[xr + i, p] * y[yr + i, p] * z[zr + i, p]
+
+
+@njit
+def _child(j, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm, mv, p0, p1):
+    """The edge partial of child j of traversal row idx in category k: (array, first row).
+
+    An internal child's is stored in ``part``; a tip's is computed into work rows
+    12 + 4j .. 12 + 4j + 3.
+    """
+    n_taxa = tips.shape[0]
+    c = topo[idx, 2 + j]
+    if c >= n_taxa:
+        return part[slot[c - n_taxa], k], 0
+    e = topo[idx, 5 + j]
+    _edge_partial(f81, math.exp(-mu * rk * t[e]), mv[_PI], mv[_PI + 1], mv[_PI + 2],
+                  mv[_PI + 3], Pm[e, k], tips[c], 0, work, 12 + 4 * j, p0, p1)
+    return work, 12 + 4 * j
 
 
 @njit(cache=True, nogil=True)
-def evaluate(tips, weights, inv, mv, topo, t, Pm, part, pre, work, site_ll, grad, bounds,
+def evaluate(tips, weights, inv, mv, topo, slot, t, Pm, part, pre, work, site_ll, grad, bounds,
              compute_P, want_grad):
     """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient.
 
+    ``part[slot[v - n_taxa]]`` holds the edge partial :math:`P_e L_v` of the edge above
+    internal node ``v`` (the node partial :math:`L_v` for the root); with ``want_grad``
+    every internal node needs its own slot (the pre-order pass reads them all), for the
+    likelihood alone nodes whose partials are never alive at the same time may share one.
     The traversals run once per pattern block ``bounds[b]..bounds[b+1]`` (cache blocking);
     with ``compute_P`` False the transition matrices ``Pm`` are taken as already set.
     ``site_ll`` receives per-pattern log-likelihoods and ``grad`` (when wanted)
@@ -372,7 +446,7 @@ def evaluate(tips, weights, inv, mv, topo, t, Pm, part, pre, work, site_ll, grad
     touched with ``want_grad``.  The GIL is released, so threads may evaluate disjoint
     blocks of one problem, or separate buffers, at the same time.  ``work`` has
     :data:`WORK_ROWS` rows of P: maxima, log scalers, variable-site shares, 9 rows of
-    gradient accumulators, 12 rows of edge partials, 4 rows of scratch, 4 rows of ones.
+    gradient accumulators, 12 rows of tip edge partials, 4 rows of scratch, 4 rows of ones.
 
     (The traversals are written out here rather than in helpers: numba re-optimises a
     callee inside every caller, so a flat call graph compiles much faster.)
@@ -384,15 +458,19 @@ def evaluate(tips, weights, inv, mv, topo, t, Pm, part, pre, work, site_ll, grad
     mx = work[0]
     logscale = work[1]
     frac = work[2]
-    acc = work[3:12]
-    scr = work[12:24]
-    tmp = work[24:28]
-    ones = work[28:32]
     # flags as variables, not literals: one compiled signature of _rescale
     track = bounds.shape[0] > 0
     have_max = track
     no_track = not track
     no_max = no_track
+    f81 = mv[_RATES + 2 * K] > 0.5
+    mu = mv[_RATES + 2 * K + 1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    # the edge above every node of this traversal
+    up = np.full(n_taxa + n_int, -1, dtype=np.int64)
+    for idx in range(n_int):
+        for j in range(topo[idx, 1]):
+            up[topo[idx, 2 + j]] = topo[idx, 5 + j]
     if compute_P:
         transition_matrices(mv, t, Pm)
     if want_grad:
@@ -402,40 +480,44 @@ def evaluate(tips, weights, inv, mv, topo, t, Pm, part, pre, work, site_ll, grad
     for b in range(bounds.shape[0] - 1):
         p0 = bounds[b]
         p1 = bounds[b + 1]
-        # ---- post-order (Felsenstein pruning), rescaled per pattern
+        # ---- post-order (Felsenstein pruning) into edge partials, rescaled per pattern
         for p in range(uint64(p0), uint64(p1)):
             logscale[p] = 0.0
         for idx in range(n_int):
             v = topo[idx, 0]
             nk = topo[idx, 1]
-            node = part[v - n_taxa]
-            if nk == 2:
+            node = part[slot[v - n_taxa]]
+            ev = up[v]
+            if nk == 2 and v != root:
                 for p in range(uint64(p0), uint64(p1)):
                     mx[p] = 0.0
-                c0 = topo[idx, 2]
-                c1 = topo[idx, 3]
-                e0 = topo[idx, 5]
-                e1 = topo[idx, 6]
-                for k in range(K):
-                    s0 = tips[c0] if c0 < n_taxa else part[c0 - n_taxa, k]
-                    s1 = tips[c1] if c1 < n_taxa else part[c1 - n_taxa, k]
-                    _pp2(Pm[e0, k], s0, Pm[e1, k], s1, node[k], mx, p0, p1)
+            for k in range(K):
+                rk = mv[_RATES + k]
+                s0, r0 = _child(0, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm, mv,
+                                p0, p1)
+                s1, r1 = s0, r0
+                s2, r2 = s0, r0
+                if nk > 1:
+                    s1, r1 = _child(1, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm,
+                                    mv, p0, p1)
+                if nk > 2:
+                    s2, r2 = _child(2, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm,
+                                    mv, p0, p1)
+                if v == root:
+                    _product(node[k], 0, nk, s0, r0, s1, r1, s2, r2, p0, p1)
+                elif nk == 2:
+                    _up2(f81, math.exp(-mu * rk * t[ev]), pi0, pi1, pi2, pi3, Pm[ev, k],
+                         s0, r0, s1, r1, node[k], mx, p0, p1)
+                else:   # 1 or 3 children below a non-root node (rare)
+                    _product(work, 24, nk, s0, r0, s1, r1, s2, r2, p0, p1)
+                    _edge_partial(f81, math.exp(-mu * rk * t[ev]), pi0, pi1, pi2, pi3,
+                                  Pm[ev, k], work, 24, node[k], 0, p0, p1)
+            if nk == 2 and v != root:
                 _rescale(node, mx, logscale, p0, p1, track, have_max)
-            else:  # 1 or 3 children: compact loops (one such node per tree at most)
-                for k in range(K):
-                    d = node[k]
-                    for i in range(4):
-                        for p in range(uint64(p0), uint64(p1)):
-                            d[i, p] = 1.0
-                    for j in range(nk):
-                        c = topo[idx, 2 + j]
-                        src = tips[c] if c < n_taxa else part[c - n_taxa, k]
-                        _matvec(Pm[topo[idx, 5 + j], k], src, tmp, p0, p1)
-                        for i in range(4):
-                            for p in range(uint64(p0), uint64(p1)):
-                                d[i, p] *= tmp[i, p]
+            else:
                 _rescale(node, mx, logscale, p0, p1, track, no_max)
-        total += _root(mv, weights, inv, part[root - n_taxa], logscale, site_ll, frac, p0, p1)
+        total += _root(mv, weights, inv, part[slot[root - n_taxa]], logscale, site_ll, frac,
+                       p0, p1)
         if not want_grad:
             continue
         # ---- pre-order partials and the gradient (Ji et al. 2020)
@@ -451,49 +533,48 @@ def evaluate(tips, weights, inv, mv, topo, t, Pm, part, pre, work, site_ll, grad
             qa = pre[a - n_taxa]
             for i in range(3 * nk):
                 for p in range(uint64(p0), uint64(p1)):
-                    acc[i, p] = 0.0
+                    work[3 + i, p] = 0.0
             for k in range(K):
-                # edge partials P_e L_child of the children, recomputed into scr
-                if nk == 2:
-                    c0 = topo[idx, 2]
-                    c1 = topo[idx, 3]
-                    s0 = tips[c0] if c0 < n_taxa else part[c0 - n_taxa, k]
-                    s1 = tips[c1] if c1 < n_taxa else part[c1 - n_taxa, k]
-                    _pp_pair(Pm[topo[idx, 5], k], s0, Pm[topo[idx, 6], k], s1, scr[0:4],
-                             scr[4:8], p0, p1)
-                else:
-                    for j in range(nk):
-                        c = topo[idx, 2 + j]
-                        src = tips[c] if c < n_taxa else part[c - n_taxa, k]
-                        _matvec(Pm[topo[idx, 5 + j], k], src, scr[4 * j:4 * j + 4], p0, p1)
+                rk = mv[_RATES + k]
+                w = mv[_RATES + K + k]
+                s0, r0 = _child(0, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm, mv,
+                                p0, p1)
+                s1, r1 = s0, r0
+                s2, r2 = s0, r0
+                if nk > 1:
+                    s1, r1 = _child(1, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm,
+                                    mv, p0, p1)
+                if nk > 2:
+                    s2, r2 = _child(2, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm,
+                                    mv, p0, p1)
                 for j in range(nk):
                     c = topo[idx, 2 + j]
                     e = topo[idx, 5 + j]
                     has_child = c >= n_taxa
-                    qv = pre[c - n_taxa, k] if has_child else tmp
+                    qv = pre[c - n_taxa, k] if has_child else qa[k]   # unused for tips
+                    # this edge's partial, and u = q * sib (q times the siblings' partials)
+                    se, re = (s0, r0) if j == 0 else ((s1, r1) if j == 1 else (s2, r2))
+                    q = qa[k]
+                    qr = 0
                     if nk == 2:
-                        q = qa[k]
-                        sib = scr[4 * (1 - j):4 * (1 - j) + 4]
+                        sib, sr = (s1, r1) if j == 0 else (s0, r0)
                     elif nk == 3:
-                        o1 = (j + 1) % 3
-                        o2 = (j + 2) % 3
-                        qk = qa[k]
-                        for i in range(4):
-                            for p in range(uint64(p0), uint64(p1)):
-                                tmp[i, p] = qk[i, p] * scr[4 * o1 + i, p]
-                        q = tmp
-                        sib = scr[4 * o2:4 * o2 + 4]
+                        oa, ra = (s1, r1) if j == 0 else (s0, r0)
+                        sib, sr = (s1, r1) if j == 2 else (s2, r2)
+                        _product(work, 24, 2, q, 0, oa, ra, oa, ra, p0, p1)
+                        q = work
+                        qr = 24
                     else:
-                        q = qa[k]
-                        sib = ones
-                    _edge_pass(mv, Pm[e, k], q, sib, scr[4 * j:4 * j + 4], qv, has_child,
-                               acc[3 * j:3 * j + 3], k, p0, p1)
+                        sib = work
+                        sr = 28
+                    _edge_pass(mv, f81, math.exp(-mu * rk * t[e]), w, w * rk, Pm[e, k], q, qr,
+                               sib, sr, se, re, qv, has_child, work, 3 + 3 * j, p0, p1)
             for j in range(nk):
                 c = topo[idx, 2 + j]
                 e = topo[idx, 5 + j]
-                grad[e] += _weighted_ratio_sum(weights, frac, acc[3 * j], acc[3 * j + 1], p0,
-                                               p1)
+                grad[e] += _weighted_ratio_sum(weights, frac, work[3 + 3 * j],
+                                               work[4 + 3 * j], p0, p1)
                 if c >= n_taxa:
-                    _rescale(pre[c - n_taxa], acc[3 * j + 2], acc[3 * j + 2], p0, p1, no_track,
-                             have_max)
+                    _rescale(pre[c - n_taxa], work[5 + 3 * j], work[5 + 3 * j], p0, p1,
+                             no_track, have_max)
     return total
