@@ -9,11 +9,13 @@ compilation short (numba re-optimises every callee inside each caller).
 
 Layout (patterns innermost, so that the loops over patterns vectorise):
 
-``tips``    (n_taxa, 4, P)          tip partials (indicators of the allowed states)
-``part``    (slots, K, 4, P)        post-order edge partials :math:`P_e L_v` of the edge above
-                                    internal node ``v`` at ``slot[v - n_taxa]`` (the root's
-                                    node partial :math:`L_v` in its slot)
-``pre``     (n_internal, K, 4, P)   pre-order partials of internal nodes
+``tips``    (4 n_taxa, P)           tip partials (indicators of the allowed states), rows
+                                    ``4c..4c+3`` for taxon ``c``
+``buf``     (rows, P)               work rows, then per internal node ``v`` a slot of 4K
+                                    rows (``slot[v - n_taxa]``, row ``4k + s`` for category
+                                    ``k`` and state ``s``) holding the post-order edge partial
+                                    :math:`P_e L_v` of the edge above ``v`` (the root's: its
+                                    node partial), then (gradient) the pre-order partials
 ``Pm``      (E, K, 4, 4)            transition matrices of each edge and rate category
 ``topo``    (n_internal, 8) int64   one row per internal node in post-order (root last):
                                     node, n_children, child0..2, edge0..2 (-1 padded)
@@ -63,8 +65,13 @@ import math
 import numpy as np
 from numba import njit, uint64
 
-#: Rows of the per-pattern work array of :func:`evaluate`.
-WORK_ROWS = 32
+# Work rows of the buffer of :func:`evaluate`: per-pattern maxima, log scalers (units of
+# log 2), variable-site shares, 9 gradient accumulators (numerator, denominator, maximum
+# of the child's pre-order partial, for up to 3 children), tip edge partials of up to 3
+# children, scratch, ones; the partials follow from ROW_PART.
+ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_TIP, ROW_TMP, ROW_ONES = 0, 1, 2, 3, 12, 24, 28
+ROW_PART = 32
+WORK_ROWS = ROW_PART
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
 LN2 = math.log(2.0)
@@ -145,10 +152,10 @@ def transition_matrices(mv, t, Pm):
 
 
 @njit(fastmath=_FM)
-def _edge_partial(f81, a, pi0, pi1, pi2, pi3, C, src, sr, dst, dr, p0, p1):
-    """dst[dr:dr+4] = P src[sr:sr+4] over patterns p0..p1 (a tip's edge partial).
+def _edge_partial(f81, a, pi0, pi1, pi2, pi3, Pm, e, k, src, sr, dst, dr, p0, p1):
+    """dst[dr:dr+4] = P src[sr:sr+4] over patterns p0..p1, P = Pm[e, k].
 
-    ``P`` is the matrix ``C``, or with ``f81`` the form :math:`a I + (1 - a) 1 \\pi^T`:
+    With ``f81``, P is :math:`a I + (1 - a) 1 \\pi^T` and
     :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of the arithmetic.
     """
     if f81:
@@ -161,10 +168,10 @@ def _edge_partial(f81, a, pi0, pi1, pi2, pi3, C, src, sr, dst, dr, p0, p1):
             dst[dr + 2, p] = a * x2 + s
             dst[dr + 3, p] = a * x3 + s
         return
-    a00 = C[0, 0]; a01 = C[0, 1]; a02 = C[0, 2]; a03 = C[0, 3]
-    a10 = C[1, 0]; a11 = C[1, 1]; a12 = C[1, 2]; a13 = C[1, 3]
-    a20 = C[2, 0]; a21 = C[2, 1]; a22 = C[2, 2]; a23 = C[2, 3]
-    a30 = C[3, 0]; a31 = C[3, 1]; a32 = C[3, 2]; a33 = C[3, 3]
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
     for p in range(uint64(p0), uint64(p1)):
         x0 = src[sr, p]; x1 = src[sr + 1, p]; x2 = src[sr + 2, p]; x3 = src[sr + 3, p]
         dst[dr, p] = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
@@ -174,108 +181,97 @@ def _edge_partial(f81, a, pi0, pi1, pi2, pi3, C, src, sr, dst, dr, p0, p1):
 
 
 @njit(fastmath=_FM)
-def _up2(f81, a, pi0, pi1, pi2, pi3, C, x, xr, y, yr, dst, mx, p0, p1):
-    """dst = P (x * y) over patterns p0..p1, mx[p] = max_i dst[i, p] (running max).
-
-    The node partial of a binary node (the product of its children's edge partials)
-    goes straight into the edge partial above it, in one loop over patterns.
-    """
+def _up2(f81, a, pi0, pi1, pi2, pi3, Pm, e, k, buf, xr, yr, dr, p0, p1):
+    """buf[dr:dr+4] = P (x * y) over patterns p0..p1 and the running maximum in row
+    :data:`ROW_MAX`: a binary node's partial (the product of its children's edge
+    partials, rows xr.. and yr..) goes straight into the edge partial above it."""
     if f81:
         b = 1.0 - a
         for p in range(uint64(p0), uint64(p1)):
-            z0 = x[xr, p] * y[yr, p]
-            z1 = x[xr + 1, p] * y[yr + 1, p]
-            z2 = x[xr + 2, p] * y[yr + 2, p]
-            z3 = x[xr + 3, p] * y[yr + 3, p]
+            z0 = buf[xr, p] * buf[yr, p]
+            z1 = buf[xr + 1, p] * buf[yr + 1, p]
+            z2 = buf[xr + 2, p] * buf[yr + 2, p]
+            z3 = buf[xr + 3, p] * buf[yr + 3, p]
             s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
             d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
-            dst[0, p] = d0; dst[1, p] = d1; dst[2, p] = d2; dst[3, p] = d3
-            m = mx[p]
+            buf[dr, p] = d0; buf[dr + 1, p] = d1; buf[dr + 2, p] = d2; buf[dr + 3, p] = d3
+            m = buf[ROW_MAX, p]
             m = d0 if d0 > m else m
             m = d1 if d1 > m else m
             m = d2 if d2 > m else m
-            mx[p] = d3 if d3 > m else m
+            buf[ROW_MAX, p] = d3 if d3 > m else m
         return
-    a00 = C[0, 0]; a01 = C[0, 1]; a02 = C[0, 2]; a03 = C[0, 3]
-    a10 = C[1, 0]; a11 = C[1, 1]; a12 = C[1, 2]; a13 = C[1, 3]
-    a20 = C[2, 0]; a21 = C[2, 1]; a22 = C[2, 2]; a23 = C[2, 3]
-    a30 = C[3, 0]; a31 = C[3, 1]; a32 = C[3, 2]; a33 = C[3, 3]
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
     for p in range(uint64(p0), uint64(p1)):
-        z0 = x[xr, p] * y[yr, p]
-        z1 = x[xr + 1, p] * y[yr + 1, p]
-        z2 = x[xr + 2, p] * y[yr + 2, p]
-        z3 = x[xr + 3, p] * y[yr + 3, p]
+        z0 = buf[xr, p] * buf[yr, p]
+        z1 = buf[xr + 1, p] * buf[yr + 1, p]
+        z2 = buf[xr + 2, p] * buf[yr + 2, p]
+        z3 = buf[xr + 3, p] * buf[yr + 3, p]
         d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
         d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
         d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
         d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
-        dst[0, p] = d0; dst[1, p] = d1; dst[2, p] = d2; dst[3, p] = d3
-        m = mx[p]
+        buf[dr, p] = d0; buf[dr + 1, p] = d1; buf[dr + 2, p] = d2; buf[dr + 3, p] = d3
+        m = buf[ROW_MAX, p]
         m = d0 if d0 > m else m
         m = d1 if d1 > m else m
         m = d2 if d2 > m else m
-        mx[p] = d3 if d3 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _weighted_ratio_sum(w, f, num, den, p0, p1):
-    """sum_p w[p] f[p] num[p] / den[p] (reassociated so that it vectorises)."""
+def _weighted_ratio_sum(w, buf, num, den, p0, p1):
+    """sum_p w[p] frac[p] num[p] / den[p] over rows of buf (reassociated: it vectorises)."""
     g = 0.0
     for p in range(uint64(p0), uint64(p1)):
-        g += w[p] * f[p] * (num[p] / den[p])
+        g += w[p] * buf[ROW_FRAC, p] * (buf[num, p] / buf[den, p])
     return g
 
 
 @njit
-def _count_below(x, threshold, p0, p1):
-    """How many of x[p0:p1] are below threshold (an integer reduction: it vectorises)."""
-    c = 0
-    for p in range(uint64(p0), uint64(p1)):
-        c += x[p] < threshold
-    return c
+def _rescale(buf, r0, nrows, mrow, p0, p1, track, have_max):
+    """Scale patterns of rows r0..r0+nrows whose largest entry is below the threshold by an
+    exact power of two.
 
-
-@njit
-def _rescale(node, mx, logscale, p0, p1, track, have_max):
-    """Scale patterns whose largest entry is below the threshold by an exact power of two.
-
-    With ``track`` the exponents are added to ``logscale`` (in units of log 2); with
-    ``have_max`` the per-pattern maxima are already in ``mx``.  Only the check runs at
-    every node; patterns are scaled when (rarely) needed.
+    The per-pattern maxima are in row ``mrow`` (computed here unless ``have_max``); with
+    ``track`` the exponents are added to the log scalers (row :data:`ROW_LOGSCALE`, in
+    units of log 2).  Only the check runs at every node; patterns are scaled rarely.
     """
-    K = node.shape[0]
     if not have_max:
         for p in range(uint64(p0), uint64(p1)):
-            mx[p] = 0.0
-        for k in range(K):
-            for s in range(4):
-                row = node[k, s]
-                for p in range(uint64(p0), uint64(p1)):
-                    x = row[p]
-                    m = mx[p]
-                    mx[p] = x if x > m else m
-    if _count_below(mx, SCALE_THRESHOLD, p0, p1) == 0:
+            buf[mrow, p] = 0.0
+        for r in range(r0, r0 + nrows):
+            for p in range(uint64(p0), uint64(p1)):
+                x = buf[r, p]
+                m = buf[mrow, p]
+                buf[mrow, p] = x if x > m else m
+    c = 0
+    for p in range(uint64(p0), uint64(p1)):
+        c += buf[mrow, p] < SCALE_THRESHOLD
+    if c == 0:
         return                      # the common case, checked without branches per pattern
     for p in range(uint64(p0), uint64(p1)):
-        m = mx[p]
+        m = buf[mrow, p]
         if m < SCALE_THRESHOLD and m > 0.0:
             ex = math.frexp(m)[1]
             f = math.ldexp(1.0, -ex)
-            for k in range(K):
-                for s in range(4):
-                    node[k, s, p] *= f
+            for r in range(r0, r0 + nrows):
+                buf[r, p] *= f
             if track:
-                logscale[p] += ex
+                buf[ROW_LOGSCALE, p] += ex
 
 
 @njit
-def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
-    """Per-pattern log-likelihoods at the root; returns sum_p w_p log L_p over p0..p1.
+def _root(mv, weights, inv, buf, r0, K, site_ll, p0, p1):
+    """Per-pattern log-likelihoods from the root's partials (rows r0 + 4k + s); returns
+    sum_p w_p log L_p over p0..p1.
 
-    ``frac[p]`` receives (1 - pinv) L_var / L, the share of the variable-site component
-    (1 without invariant sites), used by the gradient.
+    Row :data:`ROW_FRAC` receives (1 - pinv) L_var / L, the share of the variable-site
+    component (1 without invariant sites), used by the gradient.
     """
-    K = root.shape[0]
     pinv = mv[_PINV]
     total = 0.0
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
@@ -283,13 +279,14 @@ def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
         site_ll[p] = 0.0
     for k in range(K):
         w = mv[_RATES + K + k]
-        r = root[k]
+        r = r0 + 4 * k
         for p in range(uint64(p0), uint64(p1)):
-            site_ll[p] += w * (pi0 * r[0, p] + pi1 * r[1, p] + pi2 * r[2, p] + pi3 * r[3, p])
+            site_ll[p] += w * (pi0 * buf[r, p] + pi1 * buf[r + 1, p] + pi2 * buf[r + 2, p]
+                               + pi3 * buf[r + 3, p])
     for p in range(uint64(p0), uint64(p1)):
         lv = site_ll[p]
         if lv > 0.0:
-            llv = math.log(lv) + logscale[p] * LN2
+            llv = math.log(lv) + buf[ROW_LOGSCALE, p] * LN2
         else:
             llv = -np.inf
         if pinv > 0.0:
@@ -299,27 +296,27 @@ def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
                 b = math.log(ip)
                 m = max(a, b)
                 ll = m + math.log(math.exp(a - m) + math.exp(b - m))
-                frac[p] = math.exp(a - ll)
+                buf[ROW_FRAC, p] = math.exp(a - ll)
             else:
                 ll = a
-                frac[p] = 1.0
+                buf[ROW_FRAC, p] = 1.0
         else:
             ll = llv
-            frac[p] = 1.0
+            buf[ROW_FRAC, p] = 1.0
         site_ll[p] = ll
         total += weights[p] * ll
     return total
 
 
 @njit(fastmath=_FM)
-def _edge_pass(mv, f81, a, w, wr, C, q, qr, sib, sr, e, er, qv, has_child, acc, ar, p0, p1):
+def _edge_pass(mv, f81, a, w, wr, Pm, e, k, buf, qr, sr, er, vr, has_child, ar, p0, p1):
     """One edge and category of the pre-order pass, fused over patterns p0..p1.
 
-    u = q * sib (the pre-order partial at the parent times the product of the siblings'
-    edge partials), e = the edge's own partial P L_child:
-    acc[ar] += w rho u^T Q e (``wr`` = w rho), acc[ar + 1] += w u^T e; with a child,
-    qv = P^T u and acc[ar + 2] tracks its maximum.  For F81-type Q,
-    :math:`u^T Q e = \\mu((\\pi \\cdot e) \\textstyle\\sum u - u^T e)` and
+    Rows of ``buf``: u = q * sib (rows qr.., sr..: the pre-order partial at the parent
+    times the siblings' edge partials), this edge's partial e = P L_child (rows er..).
+    acc[ar] += w rho u^T Q e (``wr`` = w rho), acc[ar + 1] += w u^T e; with a child, its
+    pre-order partial P^T u goes to rows vr.. and acc[ar + 2] tracks its maximum.  For
+    F81-type Q, :math:`u^T Q e = \\mu((\\pi \\cdot e) \\textstyle\\sum u - u^T e)` and
     :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.
     """
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
@@ -329,32 +326,32 @@ def _edge_pass(mv, f81, a, w, wr, C, q, qr, sib, sr, e, er, qv, has_child, acc, 
         b = 1.0 - a
         if not has_child:
             for p in range(uint64(p0), uint64(p1)):
-                u0 = q[qr, p] * sib[sr, p]; u1 = q[qr + 1, p] * sib[sr + 1, p]
-                u2 = q[qr + 2, p] * sib[sr + 2, p]; u3 = q[qr + 3, p] * sib[sr + 3, p]
-                e0 = e[er, p]; e1 = e[er + 1, p]; e2 = e[er + 2, p]; e3 = e[er + 3, p]
+                u0 = buf[qr, p] * buf[sr, p]; u1 = buf[qr + 1, p] * buf[sr + 1, p]
+                u2 = buf[qr + 2, p] * buf[sr + 2, p]; u3 = buf[qr + 3, p] * buf[sr + 3, p]
+                e0 = buf[er, p]; e1 = buf[er + 1, p]; e2 = buf[er + 2, p]; e3 = buf[er + 3, p]
                 ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
                 pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
-                acc[ar, p] += wmu * (pe * (u0 + u1 + u2 + u3) - ue)
-                acc[ar + 1, p] += w * ue
+                buf[ar, p] += wmu * (pe * (u0 + u1 + u2 + u3) - ue)
+                buf[ar + 1, p] += w * ue
             return
         for p in range(uint64(p0), uint64(p1)):
-            u0 = q[qr, p] * sib[sr, p]; u1 = q[qr + 1, p] * sib[sr + 1, p]
-            u2 = q[qr + 2, p] * sib[sr + 2, p]; u3 = q[qr + 3, p] * sib[sr + 3, p]
-            e0 = e[er, p]; e1 = e[er + 1, p]; e2 = e[er + 2, p]; e3 = e[er + 3, p]
+            u0 = buf[qr, p] * buf[sr, p]; u1 = buf[qr + 1, p] * buf[sr + 1, p]
+            u2 = buf[qr + 2, p] * buf[sr + 2, p]; u3 = buf[qr + 3, p] * buf[sr + 3, p]
+            e0 = buf[er, p]; e1 = buf[er + 1, p]; e2 = buf[er + 2, p]; e3 = buf[er + 3, p]
             ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
             pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
             su = u0 + u1 + u2 + u3
-            acc[ar, p] += wmu * (pe * su - ue)
-            acc[ar + 1, p] += w * ue
+            buf[ar, p] += wmu * (pe * su - ue)
+            buf[ar + 1, p] += w * ue
             c = b * su
             z0 = a * u0 + c * pi0; z1 = a * u1 + c * pi1
             z2 = a * u2 + c * pi2; z3 = a * u3 + c * pi3
-            qv[0, p] = z0; qv[1, p] = z1; qv[2, p] = z2; qv[3, p] = z3
-            m = acc[ar + 2, p]
+            buf[vr, p] = z0; buf[vr + 1, p] = z1; buf[vr + 2, p] = z2; buf[vr + 3, p] = z3
+            m = buf[ar + 2, p]
             m = z0 if z0 > m else m
             m = z1 if z1 > m else m
             m = z2 if z2 > m else m
-            acc[ar + 2, p] = z3 if z3 > m else m
+            buf[ar + 2, p] = z3 if z3 > m else m
         return
     q00 = mv[_Q + 0]; q01 = mv[_Q + 1]; q02 = mv[_Q + 2]; q03 = mv[_Q + 3]
     q10 = mv[_Q + 4]; q11 = mv[_Q + 5]; q12 = mv[_Q + 6]; q13 = mv[_Q + 7]
@@ -362,102 +359,100 @@ def _edge_pass(mv, f81, a, w, wr, C, q, qr, sib, sr, e, er, qv, has_child, acc, 
     q30 = mv[_Q + 12]; q31 = mv[_Q + 13]; q32 = mv[_Q + 14]; q33 = mv[_Q + 15]
     if not has_child:
         for p in range(uint64(p0), uint64(p1)):
-            u0 = q[qr, p] * sib[sr, p]; u1 = q[qr + 1, p] * sib[sr + 1, p]
-            u2 = q[qr + 2, p] * sib[sr + 2, p]; u3 = q[qr + 3, p] * sib[sr + 3, p]
-            e0 = e[er, p]; e1 = e[er + 1, p]; e2 = e[er + 2, p]; e3 = e[er + 3, p]
+            u0 = buf[qr, p] * buf[sr, p]; u1 = buf[qr + 1, p] * buf[sr + 1, p]
+            u2 = buf[qr + 2, p] * buf[sr + 2, p]; u3 = buf[qr + 3, p] * buf[sr + 3, p]
+            e0 = buf[er, p]; e1 = buf[er + 1, p]; e2 = buf[er + 2, p]; e3 = buf[er + 3, p]
             g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
             g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
             g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
             g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-            acc[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-            acc[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
+            buf[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
+            buf[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
         return
-    a00 = C[0, 0]; a01 = C[0, 1]; a02 = C[0, 2]; a03 = C[0, 3]
-    a10 = C[1, 0]; a11 = C[1, 1]; a12 = C[1, 2]; a13 = C[1, 3]
-    a20 = C[2, 0]; a21 = C[2, 1]; a22 = C[2, 2]; a23 = C[2, 3]
-    a30 = C[3, 0]; a31 = C[3, 1]; a32 = C[3, 2]; a33 = C[3, 3]
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
     for p in range(uint64(p0), uint64(p1)):
-        u0 = q[qr, p] * sib[sr, p]; u1 = q[qr + 1, p] * sib[sr + 1, p]
-        u2 = q[qr + 2, p] * sib[sr + 2, p]; u3 = q[qr + 3, p] * sib[sr + 3, p]
-        e0 = e[er, p]; e1 = e[er + 1, p]; e2 = e[er + 2, p]; e3 = e[er + 3, p]
+        u0 = buf[qr, p] * buf[sr, p]; u1 = buf[qr + 1, p] * buf[sr + 1, p]
+        u2 = buf[qr + 2, p] * buf[sr + 2, p]; u3 = buf[qr + 3, p] * buf[sr + 3, p]
+        e0 = buf[er, p]; e1 = buf[er + 1, p]; e2 = buf[er + 2, p]; e3 = buf[er + 3, p]
         g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
         g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
         g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
         g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-        acc[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-        acc[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
+        buf[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
+        buf[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
         z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
         z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
         z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
         z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-        qv[0, p] = z0; qv[1, p] = z1; qv[2, p] = z2; qv[3, p] = z3
-        m = acc[ar + 2, p]
+        buf[vr, p] = z0; buf[vr + 1, p] = z1; buf[vr + 2, p] = z2; buf[vr + 3, p] = z3
+        m = buf[ar + 2, p]
         m = z0 if z0 > m else m
         m = z1 if z1 > m else m
         m = z2 if z2 > m else m
-        acc[ar + 2, p] = z3 if z3 > m else m
+        buf[ar + 2, p] = z3 if z3 > m else m
 
 
 @njit(fastmath=_FM)
-def _product(dst, dr, n, x, xr, y, yr, z, zr, p0, p1):
-    """dst[dr:dr+4] = the product of the first n of x, y, z (rows xr.., yr.., zr..)."""
+def _product(buf, dr, n, xr, yr, zr, p0, p1):
+    """buf[dr:dr+4] = the product of the first n of rows xr.., yr.., zr.. (1 <= n <= 3)."""
     for i in range(4):
         if n == 1:
             for p in range(uint64(p0), uint64(p1)):
-                dst[dr + i, p] = x[xr + i, p]
+                buf[dr + i, p] = buf[xr + i, p]
         elif n == 2:
             for p in range(uint64(p0), uint64(p1)):
-                dst[dr + i, p] = x[xr + i, p] * y[yr + i, p]
+                buf[dr + i, p] = buf[xr + i, p] * buf[yr + i, p]
         else:
             for p in range(uint64(p0), uint64(p1)):
-                dst[dr + i, p] = x[xr + i, p] * y[yr + i, p] * z[zr + i, p]
+                buf[dr + i, p] = buf[xr + i, p] * buf[yr + i, p] * buf[zr + i, p]
 
 
 @njit
-def _child(j, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm, mv, p0, p1):
-    """The edge partial of child j of traversal row idx in category k: (array, first row).
+def _child(j, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0, p1):
+    """First row of the edge partial of child j of traversal row idx in category k.
 
-    An internal child's is stored in ``part``; a tip's is computed into work rows
-    12 + 4j .. 12 + 4j + 3.
+    An internal child's is stored in its slot; a tip's is computed into rows
+    :data:`ROW_TIP` + 4j.
     """
-    n_taxa = tips.shape[0]
+    n_taxa = tips.shape[0] // 4
+    K = Pm.shape[1]
     c = topo[idx, 2 + j]
     if c >= n_taxa:
-        return part[slot[c - n_taxa], k], 0
+        return ROW_PART + 4 * (slot[c - n_taxa] * K + k)
     e = topo[idx, 5 + j]
     _edge_partial(f81, math.exp(-mu * rk * t[e]), mv[_PI], mv[_PI + 1], mv[_PI + 2],
-                  mv[_PI + 3], Pm[e, k], tips[c], 0, work, 12 + 4 * j, p0, p1)
-    return work, 12 + 4 * j
+                  mv[_PI + 3], Pm, e, k, tips, 4 * c, buf, ROW_TIP + 4 * j, p0, p1)
+    return ROW_TIP + 4 * j
 
 
 @njit(cache=True, nogil=True)
-def evaluate(tips, weights, inv, mv, topo, slot, t, Pm, part, pre, work, site_ll, grad, bounds,
-             compute_P, want_grad):
+def evaluate(tips, weights, inv, mv, topo, slot, t, Pm, buf, site_ll, grad, bounds, compute_P,
+             want_grad):
     """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient.
 
-    ``part[slot[v - n_taxa]]`` holds the edge partial :math:`P_e L_v` of the edge above
-    internal node ``v`` (the node partial :math:`L_v` for the root); with ``want_grad``
-    every internal node needs its own slot (the pre-order pass reads them all), for the
-    likelihood alone nodes whose partials are never alive at the same time may share one.
+    Every per-pattern array lives in rows of one buffer ``buf`` (see :func:`buffer_rows`),
+    so the kernels take row numbers, never array views: the work rows, then one slot of
+    ``4 K`` rows per internal node (``slot[v - n_taxa]``; for the likelihood alone nodes
+    whose partials are never alive at the same time share a slot), then, with
+    ``want_grad`` (identity slots), the pre-order partials.  A slot holds the edge partial
+    :math:`P_e L_v` above its node (the root's: the node partial).  ``tips`` holds the tip
+    partials, rows ``4 c .. 4 c + 3`` for taxon ``c``.
+
     The traversals run once per pattern block ``bounds[b]..bounds[b+1]`` (cache blocking);
     with ``compute_P`` False the transition matrices ``Pm`` are taken as already set.
     ``site_ll`` receives per-pattern log-likelihoods and ``grad`` (when wanted)
-    :math:`\\partial \\log L / \\partial t_e` summed over the blocks; ``pre`` is only
-    touched with ``want_grad``.  The GIL is released, so threads may evaluate disjoint
-    blocks of one problem, or separate buffers, at the same time.  ``work`` has
-    :data:`WORK_ROWS` rows of P: maxima, log scalers, variable-site shares, 9 rows of
-    gradient accumulators, 12 rows of tip edge partials, 4 rows of scratch, 4 rows of ones.
-
-    (The traversals are written out here rather than in helpers: numba re-optimises a
-    callee inside every caller, so a flat call graph compiles much faster.)
+    :math:`\\partial \\log L / \\partial t_e` summed over the blocks.  The GIL is released,
+    so threads may evaluate disjoint blocks of one problem, or separate buffers, at once.
     """
-    n_taxa = tips.shape[0]
+    n_taxa = tips.shape[0] // 4
     K = Pm.shape[1]
+    KR = 4 * K
     n_int = topo.shape[0]
     root = topo[n_int - 1, 0]
-    mx = work[0]
-    logscale = work[1]
-    frac = work[2]
+    pre0 = ROW_PART + n_int * KR
     # flags as variables, not literals: one compiled signature of _rescale
     track = bounds.shape[0] > 0
     have_max = track
@@ -482,99 +477,105 @@ def evaluate(tips, weights, inv, mv, topo, slot, t, Pm, part, pre, work, site_ll
         p1 = bounds[b + 1]
         # ---- post-order (Felsenstein pruning) into edge partials, rescaled per pattern
         for p in range(uint64(p0), uint64(p1)):
-            logscale[p] = 0.0
+            buf[ROW_LOGSCALE, p] = 0.0
         for idx in range(n_int):
             v = topo[idx, 0]
             nk = topo[idx, 1]
-            node = part[slot[v - n_taxa]]
+            nr = ROW_PART + slot[v - n_taxa] * KR
             ev = up[v]
-            if nk == 2 and v != root:
+            binary = nk == 2 and v != root
+            if binary:
                 for p in range(uint64(p0), uint64(p1)):
-                    mx[p] = 0.0
+                    buf[ROW_MAX, p] = 0.0
             for k in range(K):
                 rk = mv[_RATES + k]
-                s0, r0 = _child(0, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm, mv,
-                                p0, p1)
-                s1, r1 = s0, r0
-                s2, r2 = s0, r0
+                r0 = _child(0, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0, p1)
+                r1 = r0
+                r2 = r0
                 if nk > 1:
-                    s1, r1 = _child(1, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm,
-                                    mv, p0, p1)
+                    r1 = _child(1, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0,
+                                p1)
                 if nk > 2:
-                    s2, r2 = _child(2, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm,
-                                    mv, p0, p1)
+                    r2 = _child(2, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0,
+                                p1)
                 if v == root:
-                    _product(node[k], 0, nk, s0, r0, s1, r1, s2, r2, p0, p1)
-                elif nk == 2:
-                    _up2(f81, math.exp(-mu * rk * t[ev]), pi0, pi1, pi2, pi3, Pm[ev, k],
-                         s0, r0, s1, r1, node[k], mx, p0, p1)
+                    _product(buf, nr + 4 * k, nk, r0, r1, r2, p0, p1)
+                elif binary:
+                    _up2(f81, math.exp(-mu * rk * t[ev]), pi0, pi1, pi2, pi3, Pm, ev, k, buf,
+                         r0, r1, nr + 4 * k, p0, p1)
                 else:   # 1 or 3 children below a non-root node (rare)
-                    _product(work, 24, nk, s0, r0, s1, r1, s2, r2, p0, p1)
-                    _edge_partial(f81, math.exp(-mu * rk * t[ev]), pi0, pi1, pi2, pi3,
-                                  Pm[ev, k], work, 24, node[k], 0, p0, p1)
-            if nk == 2 and v != root:
-                _rescale(node, mx, logscale, p0, p1, track, have_max)
-            else:
-                _rescale(node, mx, logscale, p0, p1, track, no_max)
-        total += _root(mv, weights, inv, part[slot[root - n_taxa]], logscale, site_ll, frac,
+                    _product(buf, ROW_TMP, nk, r0, r1, r2, p0, p1)
+                    _edge_partial(f81, math.exp(-mu * rk * t[ev]), pi0, pi1, pi2, pi3, Pm, ev,
+                                  k, buf, ROW_TMP, buf, nr + 4 * k, p0, p1)
+            _rescale(buf, nr, KR, ROW_MAX, p0, p1, track, have_max if binary else no_max)
+        total += _root(mv, weights, inv, buf, ROW_PART + slot[root - n_taxa] * KR, K, site_ll,
                        p0, p1)
         if not want_grad:
             continue
         # ---- pre-order partials and the gradient (Ji et al. 2020)
-        rq = pre[root - n_taxa]
-        for k in range(K):
-            for s in range(4):
-                f = mv[_PI + s]
-                for p in range(uint64(p0), uint64(p1)):
-                    rq[k, s, p] = f
+        for r in range(KR):
+            f = mv[_PI + r % 4]
+            for p in range(uint64(p0), uint64(p1)):
+                buf[pre0 + (root - n_taxa) * KR + r, p] = f
         for idx in range(n_int - 1, -1, -1):
             a = topo[idx, 0]
             nk = topo[idx, 1]
-            qa = pre[a - n_taxa]
+            qa = pre0 + (a - n_taxa) * KR
             for i in range(3 * nk):
                 for p in range(uint64(p0), uint64(p1)):
-                    work[3 + i, p] = 0.0
+                    buf[ROW_ACC + i, p] = 0.0
             for k in range(K):
                 rk = mv[_RATES + k]
                 w = mv[_RATES + K + k]
-                s0, r0 = _child(0, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm, mv,
-                                p0, p1)
-                s1, r1 = s0, r0
-                s2, r2 = s0, r0
+                r0 = _child(0, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0, p1)
+                r1 = r0
+                r2 = r0
                 if nk > 1:
-                    s1, r1 = _child(1, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm,
-                                    mv, p0, p1)
+                    r1 = _child(1, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0,
+                                p1)
                 if nk > 2:
-                    s2, r2 = _child(2, idx, k, topo, tips, part, slot, work, f81, mu, rk, t, Pm,
-                                    mv, p0, p1)
+                    r2 = _child(2, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0,
+                                p1)
                 for j in range(nk):
                     c = topo[idx, 2 + j]
                     e = topo[idx, 5 + j]
                     has_child = c >= n_taxa
-                    qv = pre[c - n_taxa, k] if has_child else qa[k]   # unused for tips
-                    # this edge's partial, and u = q * sib (q times the siblings' partials)
-                    se, re = (s0, r0) if j == 0 else ((s1, r1) if j == 1 else (s2, r2))
-                    q = qa[k]
-                    qr = 0
+                    vr = pre0 + (c - n_taxa) * KR + 4 * k if has_child else ROW_TMP
+                    er = r0 if j == 0 else (r1 if j == 1 else r2)
+                    qr = qa + 4 * k
+                    # u = q * sib: the parent's pre-order partial times the siblings' partials
                     if nk == 2:
-                        sib, sr = (s1, r1) if j == 0 else (s0, r0)
+                        sr = r1 if j == 0 else r0
                     elif nk == 3:
-                        oa, ra = (s1, r1) if j == 0 else (s0, r0)
-                        sib, sr = (s1, r1) if j == 2 else (s2, r2)
-                        _product(work, 24, 2, q, 0, oa, ra, oa, ra, p0, p1)
-                        q = work
-                        qr = 24
+                        oa = r0 if j != 0 else r1
+                        sr = r2 if j != 2 else r1
+                        _product(buf, ROW_TMP, 2, qr, oa, oa, p0, p1)
+                        qr = ROW_TMP
                     else:
-                        sib = work
-                        sr = 28
-                    _edge_pass(mv, f81, math.exp(-mu * rk * t[e]), w, w * rk, Pm[e, k], q, qr,
-                               sib, sr, se, re, qv, has_child, work, 3 + 3 * j, p0, p1)
+                        sr = ROW_ONES
+                    _edge_pass(mv, f81, math.exp(-mu * rk * t[e]), w, w * rk, Pm, e, k, buf, qr,
+                               sr, er, vr, has_child, ROW_ACC + 3 * j, p0, p1)
             for j in range(nk):
                 c = topo[idx, 2 + j]
                 e = topo[idx, 5 + j]
-                grad[e] += _weighted_ratio_sum(weights, frac, work[3 + 3 * j],
-                                               work[4 + 3 * j], p0, p1)
+                grad[e] += _weighted_ratio_sum(weights, buf, ROW_ACC + 3 * j, ROW_ACC + 1 + 3 * j,
+                                               p0, p1)
                 if c >= n_taxa:
-                    _rescale(pre[c - n_taxa], work[5 + 3 * j], work[5 + 3 * j], p0, p1,
+                    _rescale(buf, pre0 + (c - n_taxa) * KR, KR, ROW_ACC + 2 + 3 * j, p0, p1,
                              no_track, have_max)
     return total
+
+
+def buffer_rows(n_slots: int, n_internal: int, n_categories: int, gradient: bool) -> int:
+    """Rows of the buffer :func:`evaluate` needs: work rows, partials, pre-order partials."""
+    rows = ROW_PART + 4 * n_categories * n_slots
+    if gradient:
+        rows += 4 * n_categories * n_internal
+    return rows
+
+
+def new_buffer(rows: int, n_patterns: int) -> np.ndarray:
+    """A zeroed buffer with its rows of ones set."""
+    buf = np.zeros((rows, n_patterns))
+    buf[ROW_ONES:ROW_ONES + 4] = 1.0
+    return buf

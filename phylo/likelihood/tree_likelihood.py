@@ -184,12 +184,6 @@ def _pool(n: int) -> ThreadPoolExecutor:
         return _POOLS[n]
 
 
-def _work_array(P: int) -> np.ndarray:
-    work = np.zeros((K.WORK_ROWS, P))
-    work[K.WORK_ROWS - 4:] = 1.0          # rows of ones read by the kernels
-    return work
-
-
 def _split_blocks(bounds: np.ndarray, parts: int) -> list:
     """Split block boundaries into ``parts`` contiguous groups of about equal patterns."""
     nb = bounds.shape[0] - 1
@@ -263,7 +257,8 @@ class TreeLikelihood:
         self._topo = topology_arrays(parent, self.n_taxa, root)
         pats = self.alignment.patterns()
         self.patterns = pats
-        self._tips = np.ascontiguousarray(pats.tip_partials())
+        self._tips = np.ascontiguousarray(pats.tip_partials())      # (n_taxa, 4, P)
+        self._tips2 = self._tips.reshape(-1, self._tips.shape[2])   # rows 4c..4c+3
         self._weights = np.ascontiguousarray(pats.weights)
         m = self.model
         lam, v, vinv = m.eigen()
@@ -282,13 +277,11 @@ class TreeLikelihood:
         # the likelihood alone keeps partials in shared slots; the gradient needs them all
         self._lslot, self.n_slots = partial_slots(self._topo, self.n_taxa)
         self._gslot = np.arange(n_int, dtype=np.int64)
-        self._lpart = np.zeros((self.n_slots, kc, 4, P))
-        self._part = None           # every edge partial and the pre-order partials,
-        self._pre = None            # allocated on the first gradient
-        self._work = _work_array(P)
+        self._lbuf = K.new_buffer(K.buffer_rows(self.n_slots, n_int, kc, False), P)
+        self._gbuf = None           # every edge partial and the pre-order partials,
+        #                             allocated on the first gradient
         self._site = np.zeros(P)
         self._grad = np.zeros(E)
-        self._no4 = np.zeros((0, 0, 0, 0))
         self._no1 = np.zeros(0)
         self.threads = max(1, int(threads))
         # split one evaluation between threads only when the problem is large enough
@@ -338,28 +331,26 @@ class TreeLikelihood:
         return T
 
     def _grad_buffers(self):
-        if self._pre is None:
+        if self._gbuf is None:
             n_int = self.n_nodes - self.n_taxa
-            shape = (n_int, self.n_categories, 4, self.n_patterns)
-            self._part = np.zeros(shape)
-            self._pre = np.zeros(shape)
+            self._gbuf = K.new_buffer(K.buffer_rows(n_int, n_int, self.n_categories, True),
+                                      self.n_patterns)
 
     def _run(self, t, want_grad: bool):
         """One evaluation, its patterns split between threads when that pays."""
         if want_grad:
             self._grad_buffers()
-            part, slot, pre, groups = self._part, self._gslot, self._pre, self._thread_bounds
+            buf, slot, groups = self._gbuf, self._gslot, self._thread_bounds
         else:
-            part, slot, pre, groups = self._lpart, self._lslot, self._no4, self._thread_lbounds
+            buf, slot, groups = self._lbuf, self._lslot, self._thread_lbounds
         if len(groups) == 1:
             grad = self._grad if want_grad else self._no1
-            ll = K.evaluate(self._tips, self._weights, self._inv, self._mv, self._topo, slot,
-                            t, self._Pm, part, pre, self._work, self._site, grad, groups[0],
-                            True, want_grad)
+            ll = K.evaluate(self._tips2, self._weights, self._inv, self._mv, self._topo, slot,
+                            t, self._Pm, buf, self._site, grad, groups[0], True, want_grad)
             return ll, (self._grad.copy() if want_grad else None)
         K.transition_matrices(self._mv, t, self._Pm)
-        args = (self._tips, self._weights, self._inv, self._mv, self._topo, slot, t, self._Pm,
-                part, pre, self._work, self._site)
+        args = (self._tips2, self._weights, self._inv, self._mv, self._topo, slot, t, self._Pm,
+                buf, self._site)
         g = self._grads_threads if want_grad else [self._no1] * len(groups)
         # the first group runs in this thread, the others in the pool
         jobs = [_pool(self.threads).submit(K.evaluate, *args, g[i], b, False, want_grad)
@@ -406,13 +397,13 @@ class TreeLikelihood:
         nt, kc, P = self.batch_threads, self.n_categories, self.n_patterns
         E, n_int = self.n_branches, self.n_nodes - self.n_taxa
         if self._batch_buf is None:
-            self._batch_buf = [dict(Pm=np.zeros((E, kc, 4, 4)),
-                                    lpart=np.zeros((self.n_slots, kc, 4, P)),
-                                    work=_work_array(P), site=np.zeros(P))
+            self._batch_buf = [dict(Pm=np.zeros((E, kc, 4, 4)), site=np.zeros(P),
+                                    lbuf=K.new_buffer(K.buffer_rows(self.n_slots, n_int, kc,
+                                                                    False), P))
                                for _ in range(nt)]
-        if gradient and "pre" not in self._batch_buf[0]:
+        if gradient and "gbuf" not in self._batch_buf[0]:
             for buf in self._batch_buf:
-                buf.update(part=np.zeros((n_int, kc, 4, P)), pre=np.zeros((n_int, kc, 4, P)))
+                buf.update(gbuf=K.new_buffer(K.buffer_rows(n_int, n_int, kc, True), P))
         return self._batch_buf
 
     def _batch_run(self, T, out, grads):
@@ -427,15 +418,13 @@ class TreeLikelihood:
             buf = bufs[i]
             for b in range((B * i) // nt, (B * (i + 1)) // nt):
                 if grads is None:
-                    out[b] = K.evaluate(self._tips, self._weights, self._inv, self._mv,
-                                        self._topo, self._lslot, T[b], buf["Pm"], buf["lpart"],
-                                        self._no4, buf["work"], buf["site"], self._no1, lb,
-                                        True, False)
+                    out[b] = K.evaluate(self._tips2, self._weights, self._inv, self._mv,
+                                        self._topo, self._lslot, T[b], buf["Pm"], buf["lbuf"],
+                                        buf["site"], self._no1, lb, True, False)
                 else:
-                    out[b] = K.evaluate(self._tips, self._weights, self._inv, self._mv,
-                                        self._topo, self._gslot, T[b], buf["Pm"], buf["part"],
-                                        buf["pre"], buf["work"], buf["site"], grads[b], gb,
-                                        True, True)
+                    out[b] = K.evaluate(self._tips2, self._weights, self._inv, self._mv,
+                                        self._topo, self._gslot, T[b], buf["Pm"], buf["gbuf"],
+                                        buf["site"], grads[b], gb, True, True)
 
         if nt == 1:
             work(0)
