@@ -429,15 +429,16 @@ def _child(j, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0, p1):
 
 
 @njit(cache=True, nogil=True)
-def evaluate(tips, weights, inv, mv, topo, slot, t, Pm, buf, site_ll, grad, bounds, compute_P,
-             want_grad):
+def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, grad, bounds,
+             compute_P, want_grad):
     """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient.
 
     Every per-pattern array lives in rows of one buffer ``buf`` (see :func:`buffer_rows`),
     so the kernels take row numbers, never array views: the work rows, then one slot of
     ``4 K`` rows per internal node (``slot[v - n_taxa]``; for the likelihood alone nodes
     whose partials are never alive at the same time share a slot), then, with
-    ``want_grad`` (identity slots), the pre-order partials.  A slot holds the edge partial
+    ``want_grad`` (then every node has its own slot), slots of the pre-order partials
+    (``pslot[v - n_taxa]``, shared the same way).  A slot holds the edge partial
     :math:`P_e L_v` above its node (the root's: the node partial).  ``tips`` holds the tip
     partials, rows ``4 c .. 4 c + 3`` for taxon ``c``.
 
@@ -452,7 +453,7 @@ def evaluate(tips, weights, inv, mv, topo, slot, t, Pm, buf, site_ll, grad, boun
     KR = 4 * K
     n_int = topo.shape[0]
     root = topo[n_int - 1, 0]
-    pre0 = ROW_PART + n_int * KR
+    pre0 = ROW_PART + n_int * KR        # with want_grad every node has a slot
     # flags as variables, not literals: one compiled signature of _rescale
     track = bounds.shape[0] > 0
     have_max = track
@@ -516,11 +517,11 @@ def evaluate(tips, weights, inv, mv, topo, slot, t, Pm, buf, site_ll, grad, boun
         for r in range(KR):
             f = mv[_PI + r % 4]
             for p in range(uint64(p0), uint64(p1)):
-                buf[pre0 + (root - n_taxa) * KR + r, p] = f
+                buf[pre0 + pslot[root - n_taxa] * KR + r, p] = f
         for idx in range(n_int - 1, -1, -1):
             a = topo[idx, 0]
             nk = topo[idx, 1]
-            qa = pre0 + (a - n_taxa) * KR
+            qa = pre0 + pslot[a - n_taxa] * KR
             for i in range(3 * nk):
                 for p in range(uint64(p0), uint64(p1)):
                     buf[ROW_ACC + i, p] = 0.0
@@ -540,7 +541,7 @@ def evaluate(tips, weights, inv, mv, topo, slot, t, Pm, buf, site_ll, grad, boun
                     c = topo[idx, 2 + j]
                     e = topo[idx, 5 + j]
                     has_child = c >= n_taxa
-                    vr = pre0 + (c - n_taxa) * KR + 4 * k if has_child else ROW_TMP
+                    vr = pre0 + pslot[c - n_taxa] * KR + 4 * k if has_child else ROW_TMP
                     er = r0 if j == 0 else (r1 if j == 1 else r2)
                     qr = qa + 4 * k
                     # u = q * sib: the parent's pre-order partial times the siblings' partials
@@ -561,17 +562,14 @@ def evaluate(tips, weights, inv, mv, topo, slot, t, Pm, buf, site_ll, grad, boun
                 grad[e] += _weighted_ratio_sum(weights, buf, ROW_ACC + 3 * j, ROW_ACC + 1 + 3 * j,
                                                p0, p1)
                 if c >= n_taxa:
-                    _rescale(buf, pre0 + (c - n_taxa) * KR, KR, ROW_ACC + 2 + 3 * j, p0, p1,
+                    _rescale(buf, pre0 + pslot[c - n_taxa] * KR, KR, ROW_ACC + 2 + 3 * j, p0, p1,
                              no_track, have_max)
     return total
 
 
-def buffer_rows(n_slots: int, n_internal: int, n_categories: int, gradient: bool) -> int:
+def buffer_rows(n_slots: int, n_pre_slots: int, n_categories: int) -> int:
     """Rows of the buffer :func:`evaluate` needs: work rows, partials, pre-order partials."""
-    rows = ROW_PART + 4 * n_categories * n_slots
-    if gradient:
-        rows += 4 * n_categories * n_internal
-    return rows
+    return ROW_PART + 4 * n_categories * (n_slots + n_pre_slots)
 
 
 def new_buffer(rows: int, n_patterns: int) -> np.ndarray:

@@ -159,6 +159,32 @@ def partial_slots(topo: np.ndarray, n_taxa: int) -> tuple[np.ndarray, int]:
     return slot, n_slots
 
 
+def pre_order_slots(topo: np.ndarray, n_taxa: int) -> tuple[np.ndarray, int]:
+    """Slots of the pre-order partials, shared like :func:`partial_slots`'s.
+
+    The pre-order pass visits ``topo`` from the root down; a node's pre-order partial is
+    written when its parent is visited and read when it is visited itself, so the
+    children take slots before their parent's is freed.
+    """
+    n_int = topo.shape[0]
+    slot = np.full(n_int, -1, dtype=np.int64)
+    root = int(topo[-1, 0])
+    slot[root - n_taxa] = 0
+    free: list[int] = []
+    n_slots = 1
+    for row in topo[::-1]:
+        v, nk = int(row[0]), int(row[1])
+        for c in row[2:2 + nk]:
+            if c >= n_taxa:
+                if free:
+                    slot[c - n_taxa] = free.pop()
+                else:
+                    slot[c - n_taxa] = n_slots
+                    n_slots += 1
+        free.append(int(slot[v - n_taxa]))
+    return slot, n_slots
+
+
 def _pattern_blocks(P: int, bytes_per_pattern: int, min_blocks: int = 1,
                     cache_bytes: int | None = None) -> np.ndarray:
     """Block boundaries over P patterns so that one block's buffers fit in cache."""
@@ -277,7 +303,8 @@ class TreeLikelihood:
         # the likelihood alone keeps partials in shared slots; the gradient needs them all
         self._lslot, self.n_slots = partial_slots(self._topo, self.n_taxa)
         self._gslot = np.arange(n_int, dtype=np.int64)
-        self._lbuf = K.new_buffer(K.buffer_rows(self.n_slots, n_int, kc, False), P)
+        self._pslot, self.n_pre_slots = pre_order_slots(self._topo, self.n_taxa)
+        self._lbuf = K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P)
         self._gbuf = None           # every edge partial and the pre-order partials,
         #                             allocated on the first gradient
         self._site = np.zeros(P)
@@ -290,7 +317,7 @@ class TreeLikelihood:
                 or P < SPLIT_MIN_PATTERNS * self.threads):
             n_split = 1
         self._n_split = n_split
-        per_pattern = 8 * 4 * kc * 2 * n_int              # part + pre
+        per_pattern = 8 * 4 * (kc * (n_int + self.n_pre_slots) + self.n_taxa)
         self._bounds = _pattern_blocks(P, per_pattern, n_split)
         self._thread_bounds = _split_blocks(self._bounds, n_split)
         self._lbounds = _pattern_blocks(P, 8 * 4 * (kc * self.n_slots + self.n_taxa), n_split,
@@ -333,7 +360,7 @@ class TreeLikelihood:
     def _grad_buffers(self):
         if self._gbuf is None:
             n_int = self.n_nodes - self.n_taxa
-            self._gbuf = K.new_buffer(K.buffer_rows(n_int, n_int, self.n_categories, True),
+            self._gbuf = K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, self.n_categories),
                                       self.n_patterns)
 
     def _run(self, t, want_grad: bool):
@@ -346,11 +373,11 @@ class TreeLikelihood:
         if len(groups) == 1:
             grad = self._grad if want_grad else self._no1
             ll = K.evaluate(self._tips2, self._weights, self._inv, self._mv, self._topo, slot,
-                            t, self._Pm, buf, self._site, grad, groups[0], True, want_grad)
+                            self._pslot, t, self._Pm, buf, self._site, grad, groups[0], True, want_grad)
             return ll, (self._grad.copy() if want_grad else None)
         K.transition_matrices(self._mv, t, self._Pm)
-        args = (self._tips2, self._weights, self._inv, self._mv, self._topo, slot, t, self._Pm,
-                buf, self._site)
+        args = (self._tips2, self._weights, self._inv, self._mv, self._topo, slot, self._pslot,
+                t, self._Pm, buf, self._site)
         g = self._grads_threads if want_grad else [self._no1] * len(groups)
         # the first group runs in this thread, the others in the pool
         jobs = [_pool(self.threads).submit(K.evaluate, *args, g[i], b, False, want_grad)
@@ -398,12 +425,11 @@ class TreeLikelihood:
         E, n_int = self.n_branches, self.n_nodes - self.n_taxa
         if self._batch_buf is None:
             self._batch_buf = [dict(Pm=np.zeros((E, kc, 4, 4)), site=np.zeros(P),
-                                    lbuf=K.new_buffer(K.buffer_rows(self.n_slots, n_int, kc,
-                                                                    False), P))
+                                    lbuf=K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P))
                                for _ in range(nt)]
         if gradient and "gbuf" not in self._batch_buf[0]:
             for buf in self._batch_buf:
-                buf.update(gbuf=K.new_buffer(K.buffer_rows(n_int, n_int, kc, True), P))
+                buf.update(gbuf=K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, kc), P))
         return self._batch_buf
 
     def _batch_run(self, T, out, grads):
@@ -419,11 +445,11 @@ class TreeLikelihood:
             for b in range((B * i) // nt, (B * (i + 1)) // nt):
                 if grads is None:
                     out[b] = K.evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                        self._topo, self._lslot, T[b], buf["Pm"], buf["lbuf"],
+                                        self._topo, self._lslot, self._pslot, T[b], buf["Pm"], buf["lbuf"],
                                         buf["site"], self._no1, lb, True, False)
                 else:
                     out[b] = K.evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                        self._topo, self._gslot, T[b], buf["Pm"], buf["gbuf"],
+                                        self._topo, self._gslot, self._pslot, T[b], buf["Pm"], buf["gbuf"],
                                         buf["site"], grads[b], gb, True, True)
 
         if nt == 1:
