@@ -67,11 +67,10 @@ from numba import njit, uint64
 
 # Work rows of the buffer of :func:`evaluate`: per-pattern maxima, log scalers (units of
 # log 2), variable-site shares, 9 gradient accumulators (numerator, denominator, maximum
-# of the child's pre-order partial, for up to 3 children), tip edge partials of up to 3
-# children, scratch, ones; the partials follow from ROW_PART.
-ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_TIP, ROW_TMP, ROW_ONES = 0, 1, 2, 3, 12, 24, 28
-ROW_PART = 32
-WORK_ROWS = ROW_PART
+# of the child's pre-order partial, for up to 3 children), 4 rows of ones, then for K
+# categories the tips' edge partials of up to 3 children (12 K rows) and 4 K rows of
+# scratch; the partials follow from row 16 + 16 K (:func:`work_rows`).
+ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_ONES, ROW_TIP = 0, 1, 2, 3, 12, 16
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
 LN2 = math.log(2.0)
@@ -151,75 +150,118 @@ def transition_matrices(mv, t, Pm):
                     Pm[e, k, i, j] = s if s > 0.0 else 0.0
 
 
-@njit(fastmath=_FM)
-def _edge_partial(f81, a, pi0, pi1, pi2, pi3, Pm, e, k, src, sr, dst, dr, p0, p1):
-    """dst[dr:dr+4] = P src[sr:sr+4] over patterns p0..p1, P = Pm[e, k].
+@njit
+def _edge_partials(f81, mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1):
+    """For every category k: dst[dr+4k : dr+4k+4] = P_k src[sr+sstep k : ...] over patterns
+    p0..p1, P_k = Pm[e, k] (a tip's edge partials, or a node's with one or three children).
 
-    With ``f81``, P is :math:`a I + (1 - a) 1 \\pi^T` and
-    :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of the arithmetic.
+    With ``f81``, :math:`P_k = a I + (1 - a) 1 \\pi^T`, :math:`a = e^{-\\mu \\rho_k t_e}`,
+    and :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of the arithmetic.  (Each
+    variant is its own function with one loop over patterns: LLVM vectorises it reliably.)
     """
     if f81:
-        b = 1.0 - a
-        for p in range(uint64(p0), uint64(p1)):
-            x0 = src[sr, p]; x1 = src[sr + 1, p]; x2 = src[sr + 2, p]; x3 = src[sr + 3, p]
-            s = b * (pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3)
-            dst[dr, p] = a * x0 + s
-            dst[dr + 1, p] = a * x1 + s
-            dst[dr + 2, p] = a * x2 + s
-            dst[dr + 3, p] = a * x3 + s
-        return
-    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
-    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
-    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
-    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
-    for p in range(uint64(p0), uint64(p1)):
-        x0 = src[sr, p]; x1 = src[sr + 1, p]; x2 = src[sr + 2, p]; x3 = src[sr + 3, p]
-        dst[dr, p] = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
-        dst[dr + 1, p] = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
-        dst[dr + 2, p] = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
-        dst[dr + 3, p] = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+        _edge_partials_f81(mv, t, Pm.shape[1], e, src, sr, sstep, dst, dr, p0, p1)
+    else:
+        _edge_partials_gen(Pm, e, src, sr, sstep, dst, dr, p0, p1)
 
 
 @njit(fastmath=_FM)
-def _up2(f81, a, pi0, pi1, pi2, pi3, Pm, e, k, buf, xr, yr, dr, p0, p1):
-    """buf[dr:dr+4] = P (x * y) over patterns p0..p1 and the running maximum in row
-    :data:`ROW_MAX`: a binary node's partial (the product of its children's edge
-    partials, rows xr.. and yr..) goes straight into the edge partial above it."""
-    if f81:
+def _edge_partials_f81(mv, t, K, e, src, sr, sstep, dst, dr, p0, p1):
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    for k in range(K):
+        s0 = sr + sstep * k
+        d0 = dr + 4 * k
+        a = math.exp(-mu * mv[_RATES + k] * t[e])
         b = 1.0 - a
         for p in range(uint64(p0), uint64(p1)):
-            z0 = buf[xr, p] * buf[yr, p]
-            z1 = buf[xr + 1, p] * buf[yr + 1, p]
-            z2 = buf[xr + 2, p] * buf[yr + 2, p]
-            z3 = buf[xr + 3, p] * buf[yr + 3, p]
+            x0 = src[s0, p]; x1 = src[s0 + 1, p]; x2 = src[s0 + 2, p]; x3 = src[s0 + 3, p]
+            s = b * (pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3)
+            dst[d0, p] = a * x0 + s
+            dst[d0 + 1, p] = a * x1 + s
+            dst[d0 + 2, p] = a * x2 + s
+            dst[d0 + 3, p] = a * x3 + s
+
+
+@njit(fastmath=_FM)
+def _edge_partials_gen(Pm, e, src, sr, sstep, dst, dr, p0, p1):
+    for k in range(Pm.shape[1]):
+        s0 = sr + sstep * k
+        d0 = dr + 4 * k
+        a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+        a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+        a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+        a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+        for p in range(uint64(p0), uint64(p1)):
+            x0 = src[s0, p]; x1 = src[s0 + 1, p]; x2 = src[s0 + 2, p]; x3 = src[s0 + 3, p]
+            dst[d0, p] = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+            dst[d0 + 1, p] = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+            dst[d0 + 2, p] = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+            dst[d0 + 3, p] = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+
+
+@njit
+def _up2(f81, mv, t, Pm, e, buf, xr, yr, dr, p0, p1):
+    """For every category k: rows dr+4k.. = P_k (x * y) over patterns p0..p1 (x, y: rows
+    xr+4k.., yr+4k..), and the running maximum over categories and states in row
+    :data:`ROW_MAX`: a binary node's partial (the product of its children's edge
+    partials) goes straight into the edge partial above it."""
+    if f81:
+        _up2_f81(mv, t, Pm.shape[1], e, buf, xr, yr, dr, p0, p1)
+    else:
+        _up2_gen(Pm, e, buf, xr, yr, dr, p0, p1)
+
+
+@njit(fastmath=_FM)
+def _up2_f81(mv, t, K, e, buf, xr, yr, dr, p0, p1):
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    for k in range(K):
+        x = xr + 4 * k
+        y = yr + 4 * k
+        d = dr + 4 * k
+        a = math.exp(-mu * mv[_RATES + k] * t[e])
+        b = 1.0 - a
+        for p in range(uint64(p0), uint64(p1)):
+            z0 = buf[x, p] * buf[y, p]
+            z1 = buf[x + 1, p] * buf[y + 1, p]
+            z2 = buf[x + 2, p] * buf[y + 2, p]
+            z3 = buf[x + 3, p] * buf[y + 3, p]
             s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
             d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
-            buf[dr, p] = d0; buf[dr + 1, p] = d1; buf[dr + 2, p] = d2; buf[dr + 3, p] = d3
+            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
             m = buf[ROW_MAX, p]
             m = d0 if d0 > m else m
             m = d1 if d1 > m else m
             m = d2 if d2 > m else m
             buf[ROW_MAX, p] = d3 if d3 > m else m
-        return
-    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
-    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
-    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
-    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
-    for p in range(uint64(p0), uint64(p1)):
-        z0 = buf[xr, p] * buf[yr, p]
-        z1 = buf[xr + 1, p] * buf[yr + 1, p]
-        z2 = buf[xr + 2, p] * buf[yr + 2, p]
-        z3 = buf[xr + 3, p] * buf[yr + 3, p]
-        d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
-        d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
-        d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
-        d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
-        buf[dr, p] = d0; buf[dr + 1, p] = d1; buf[dr + 2, p] = d2; buf[dr + 3, p] = d3
-        m = buf[ROW_MAX, p]
-        m = d0 if d0 > m else m
-        m = d1 if d1 > m else m
-        m = d2 if d2 > m else m
-        buf[ROW_MAX, p] = d3 if d3 > m else m
+
+
+@njit(fastmath=_FM)
+def _up2_gen(Pm, e, buf, xr, yr, dr, p0, p1):
+    for k in range(Pm.shape[1]):
+        x = xr + 4 * k
+        y = yr + 4 * k
+        d = dr + 4 * k
+        a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+        a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+        a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+        a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+        for p in range(uint64(p0), uint64(p1)):
+            z0 = buf[x, p] * buf[y, p]
+            z1 = buf[x + 1, p] * buf[y + 1, p]
+            z2 = buf[x + 2, p] * buf[y + 2, p]
+            z3 = buf[x + 3, p] * buf[y + 3, p]
+            d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
+            d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
+            d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
+            d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
+            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+            m = buf[ROW_MAX, p]
+            m = d0 if d0 > m else m
+            m = d1 if d1 > m else m
+            m = d2 if d2 > m else m
+            buf[ROW_MAX, p] = d3 if d3 > m else m
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
@@ -308,36 +350,73 @@ def _root(mv, weights, inv, buf, r0, K, site_ll, p0, p1):
     return total
 
 
-@njit(fastmath=_FM)
-def _edge_pass(mv, f81, a, w, wr, Pm, e, k, buf, qr, sr, er, vr, has_child, ar, p0, p1):
-    """One edge and category of the pre-order pass, fused over patterns p0..p1.
+@njit
+def _edge_pass(mv, f81, t, Pm, e, buf, qr, sr, sstep, er, vr, has_child, ar, p0, p1):
+    """One edge of the pre-order pass, every category, fused over patterns p0..p1.
 
-    Rows of ``buf``: u = q * sib (rows qr.., sr..: the pre-order partial at the parent
-    times the siblings' edge partials), this edge's partial e = P L_child (rows er..).
-    acc[ar] += w rho u^T Q e (``wr`` = w rho), acc[ar + 1] += w u^T e; with a child, its
-    pre-order partial P^T u goes to rows vr.. and acc[ar + 2] tracks its maximum.  For
+    Rows of ``buf`` for category k: u = q * sib (rows qr+4k.., sr+sstep k..: the
+    pre-order partial at the parent times the siblings' edge partials), this edge's
+    partial e = P L_child (rows er+4k..).  Summed over k with weights w_k and rates
+    rho_k: acc[ar] += w rho u^T Q e, acc[ar + 1] += w u^T e; with a child, its pre-order
+    partial P^T u goes to rows vr+4k.. and acc[ar + 2] tracks its maximum.  For
     F81-type Q, :math:`u^T Q e = \\mu((\\pi \\cdot e) \\textstyle\\sum u - u^T e)` and
     :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.
     """
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     if f81:
-        K = int(mv[_K])
-        wmu = wr * mv[_RATES + 2 * K + 1]
+        if has_child:
+            _edge_pass_f81_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1)
+        else:
+            _edge_pass_f81_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1)
+    elif has_child:
+        _edge_pass_gen_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1)
+    else:
+        _edge_pass_gen_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1)
+
+
+@njit(fastmath=_FM)
+def _edge_pass_f81_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1):
+    K = Pm.shape[1]
+    mu = mv[_RATES + 2 * K + 1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    for k in range(K):
+        w = mv[_RATES + K + k]
+        wr = w * mv[_RATES + k]
+        q = qr + 4 * k
+        sb = sr + sstep * k
+        ee = er + 4 * k
+        a = math.exp(-mu * mv[_RATES + k] * t[e])
         b = 1.0 - a
-        if not has_child:
-            for p in range(uint64(p0), uint64(p1)):
-                u0 = buf[qr, p] * buf[sr, p]; u1 = buf[qr + 1, p] * buf[sr + 1, p]
-                u2 = buf[qr + 2, p] * buf[sr + 2, p]; u3 = buf[qr + 3, p] * buf[sr + 3, p]
-                e0 = buf[er, p]; e1 = buf[er + 1, p]; e2 = buf[er + 2, p]; e3 = buf[er + 3, p]
-                ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
-                pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
-                buf[ar, p] += wmu * (pe * (u0 + u1 + u2 + u3) - ue)
-                buf[ar + 1, p] += w * ue
-            return
+        wmu = wr * mu
         for p in range(uint64(p0), uint64(p1)):
-            u0 = buf[qr, p] * buf[sr, p]; u1 = buf[qr + 1, p] * buf[sr + 1, p]
-            u2 = buf[qr + 2, p] * buf[sr + 2, p]; u3 = buf[qr + 3, p] * buf[sr + 3, p]
-            e0 = buf[er, p]; e1 = buf[er + 1, p]; e2 = buf[er + 2, p]; e3 = buf[er + 3, p]
+            u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
+            u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
+            e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
+            ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
+            pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
+            su = u0 + u1 + u2 + u3
+            buf[ar, p] += wmu * (pe * su - ue)
+            buf[ar + 1, p] += w * ue
+
+
+@njit(fastmath=_FM)
+def _edge_pass_f81_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1):
+    K = Pm.shape[1]
+    mu = mv[_RATES + 2 * K + 1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    for k in range(K):
+        w = mv[_RATES + K + k]
+        wr = w * mv[_RATES + k]
+        q = qr + 4 * k
+        sb = sr + sstep * k
+        ee = er + 4 * k
+        a = math.exp(-mu * mv[_RATES + k] * t[e])
+        b = 1.0 - a
+        wmu = wr * mu
+        v = vr + 4 * k
+        for p in range(uint64(p0), uint64(p1)):
+            u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
+            u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
+            e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
             ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
             pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
             su = u0 + u1 + u2 + u3
@@ -346,59 +425,94 @@ def _edge_pass(mv, f81, a, w, wr, Pm, e, k, buf, qr, sr, er, vr, has_child, ar, 
             c = b * su
             z0 = a * u0 + c * pi0; z1 = a * u1 + c * pi1
             z2 = a * u2 + c * pi2; z3 = a * u3 + c * pi3
-            buf[vr, p] = z0; buf[vr + 1, p] = z1; buf[vr + 2, p] = z2; buf[vr + 3, p] = z3
+            buf[v, p] = z0; buf[v + 1, p] = z1; buf[v + 2, p] = z2; buf[v + 3, p] = z3
             m = buf[ar + 2, p]
             m = z0 if z0 > m else m
             m = z1 if z1 > m else m
             m = z2 if z2 > m else m
             buf[ar + 2, p] = z3 if z3 > m else m
-        return
+
+
+@njit(fastmath=_FM)
+def _edge_pass_gen_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1):
     q00 = mv[_Q + 0]; q01 = mv[_Q + 1]; q02 = mv[_Q + 2]; q03 = mv[_Q + 3]
     q10 = mv[_Q + 4]; q11 = mv[_Q + 5]; q12 = mv[_Q + 6]; q13 = mv[_Q + 7]
     q20 = mv[_Q + 8]; q21 = mv[_Q + 9]; q22 = mv[_Q + 10]; q23 = mv[_Q + 11]
     q30 = mv[_Q + 12]; q31 = mv[_Q + 13]; q32 = mv[_Q + 14]; q33 = mv[_Q + 15]
-    if not has_child:
+    K = Pm.shape[1]
+    mu = mv[_RATES + 2 * K + 1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    for k in range(K):
+        w = mv[_RATES + K + k]
+        wr = w * mv[_RATES + k]
+        q = qr + 4 * k
+        sb = sr + sstep * k
+        ee = er + 4 * k
         for p in range(uint64(p0), uint64(p1)):
-            u0 = buf[qr, p] * buf[sr, p]; u1 = buf[qr + 1, p] * buf[sr + 1, p]
-            u2 = buf[qr + 2, p] * buf[sr + 2, p]; u3 = buf[qr + 3, p] * buf[sr + 3, p]
-            e0 = buf[er, p]; e1 = buf[er + 1, p]; e2 = buf[er + 2, p]; e3 = buf[er + 3, p]
+            u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
+            u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
+            e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
             g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
             g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
             g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
             g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
             buf[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
             buf[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
-        return
-    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
-    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
-    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
-    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
-    for p in range(uint64(p0), uint64(p1)):
-        u0 = buf[qr, p] * buf[sr, p]; u1 = buf[qr + 1, p] * buf[sr + 1, p]
-        u2 = buf[qr + 2, p] * buf[sr + 2, p]; u3 = buf[qr + 3, p] * buf[sr + 3, p]
-        e0 = buf[er, p]; e1 = buf[er + 1, p]; e2 = buf[er + 2, p]; e3 = buf[er + 3, p]
-        g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
-        g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
-        g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
-        g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-        buf[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-        buf[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
-        z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
-        z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
-        z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
-        z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-        buf[vr, p] = z0; buf[vr + 1, p] = z1; buf[vr + 2, p] = z2; buf[vr + 3, p] = z3
-        m = buf[ar + 2, p]
-        m = z0 if z0 > m else m
-        m = z1 if z1 > m else m
-        m = z2 if z2 > m else m
-        buf[ar + 2, p] = z3 if z3 > m else m
 
 
 @njit(fastmath=_FM)
-def _product(buf, dr, n, xr, yr, zr, p0, p1):
-    """buf[dr:dr+4] = the product of the first n of rows xr.., yr.., zr.. (1 <= n <= 3)."""
-    for i in range(4):
+def _edge_pass_gen_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1):
+    q00 = mv[_Q + 0]; q01 = mv[_Q + 1]; q02 = mv[_Q + 2]; q03 = mv[_Q + 3]
+    q10 = mv[_Q + 4]; q11 = mv[_Q + 5]; q12 = mv[_Q + 6]; q13 = mv[_Q + 7]
+    q20 = mv[_Q + 8]; q21 = mv[_Q + 9]; q22 = mv[_Q + 10]; q23 = mv[_Q + 11]
+    q30 = mv[_Q + 12]; q31 = mv[_Q + 13]; q32 = mv[_Q + 14]; q33 = mv[_Q + 15]
+    K = Pm.shape[1]
+    mu = mv[_RATES + 2 * K + 1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    for k in range(K):
+        w = mv[_RATES + K + k]
+        wr = w * mv[_RATES + k]
+        q = qr + 4 * k
+        sb = sr + sstep * k
+        ee = er + 4 * k
+        v = vr + 4 * k
+        a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+        a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+        a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+        a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+        for p in range(uint64(p0), uint64(p1)):
+            u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
+            u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
+            e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
+            g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
+            g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
+            g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
+            g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
+            buf[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
+            buf[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
+            z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
+            z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
+            z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
+            z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
+            buf[v, p] = z0; buf[v + 1, p] = z1; buf[v + 2, p] = z2; buf[v + 3, p] = z3
+            m = buf[ar + 2, p]
+            m = z0 if z0 > m else m
+            m = z1 if z1 > m else m
+            m = z2 if z2 > m else m
+            buf[ar + 2, p] = z3 if z3 > m else m
+
+
+@njit
+def work_rows(K):
+    """Rows before the partials in the buffer of :func:`evaluate` (K categories)."""
+    return ROW_TIP + 16 * K
+
+
+@njit(fastmath=_FM)
+def _product(buf, dr, nrows, n, xr, yr, zr, p0, p1):
+    """Rows dr..dr+nrows = the product of the first n (1 to 3) of the row ranges starting
+    at xr, yr, zr, over patterns p0..p1."""
+    for i in range(nrows):
         if n == 1:
             for p in range(uint64(p0), uint64(p1)):
                 buf[dr + i, p] = buf[xr + i, p]
@@ -411,21 +525,20 @@ def _product(buf, dr, n, xr, yr, zr, p0, p1):
 
 
 @njit
-def _child(j, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0, p1):
-    """First row of the edge partial of child j of traversal row idx in category k.
+def _child(j, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1):
+    """First row of the edge partials (4 K rows) of child j of traversal row idx.
 
-    An internal child's is stored in its slot; a tip's is computed into rows
-    :data:`ROW_TIP` + 4j.
+    An internal child's are stored in its slot; a tip's are computed into rows
+    :data:`ROW_TIP` + 4 K j.
     """
     n_taxa = tips.shape[0] // 4
     K = Pm.shape[1]
     c = topo[idx, 2 + j]
     if c >= n_taxa:
-        return ROW_PART + 4 * (slot[c - n_taxa] * K + k)
-    e = topo[idx, 5 + j]
-    _edge_partial(f81, math.exp(-mu * rk * t[e]), mv[_PI], mv[_PI + 1], mv[_PI + 2],
-                  mv[_PI + 3], Pm, e, k, tips, 4 * c, buf, ROW_TIP + 4 * j, p0, p1)
-    return ROW_TIP + 4 * j
+        return work_rows(K) + 4 * K * slot[c - n_taxa]
+    _edge_partials(f81, mv, t, Pm, topo[idx, 5 + j], tips, 4 * c, 0, buf, ROW_TIP + 4 * K * j,
+                   p0, p1)
+    return ROW_TIP + 4 * K * j
 
 
 @njit(cache=True, nogil=True)
@@ -451,17 +564,17 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
     n_taxa = tips.shape[0] // 4
     K = Pm.shape[1]
     KR = 4 * K
+    part0 = work_rows(K)
+    tmp = ROW_TIP + 12 * K
     n_int = topo.shape[0]
     root = topo[n_int - 1, 0]
-    pre0 = ROW_PART + n_int * KR        # with want_grad every node has a slot
+    pre0 = part0 + n_int * KR        # with want_grad every node has a slot
     # flags as variables, not literals: one compiled signature of _rescale
     track = bounds.shape[0] > 0
     have_max = track
     no_track = not track
     no_max = no_track
     f81 = mv[_RATES + 2 * K] > 0.5
-    mu = mv[_RATES + 2 * K + 1]
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     # the edge above every node of this traversal
     up = np.full(n_taxa + n_int, -1, dtype=np.int64)
     for idx in range(n_int):
@@ -482,34 +595,26 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
         for idx in range(n_int):
             v = topo[idx, 0]
             nk = topo[idx, 1]
-            nr = ROW_PART + slot[v - n_taxa] * KR
-            ev = up[v]
+            nr = part0 + slot[v - n_taxa] * KR
+            r0 = _child(0, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
+            r1 = r0
+            r2 = r0
+            if nk > 1:
+                r1 = _child(1, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
+            if nk > 2:
+                r2 = _child(2, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
             binary = nk == 2 and v != root
-            if binary:
+            if v == root:
+                _product(buf, nr, KR, nk, r0, r1, r2, p0, p1)
+            elif binary:
                 for p in range(uint64(p0), uint64(p1)):
                     buf[ROW_MAX, p] = 0.0
-            for k in range(K):
-                rk = mv[_RATES + k]
-                r0 = _child(0, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0, p1)
-                r1 = r0
-                r2 = r0
-                if nk > 1:
-                    r1 = _child(1, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0,
-                                p1)
-                if nk > 2:
-                    r2 = _child(2, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0,
-                                p1)
-                if v == root:
-                    _product(buf, nr + 4 * k, nk, r0, r1, r2, p0, p1)
-                elif binary:
-                    _up2(f81, math.exp(-mu * rk * t[ev]), pi0, pi1, pi2, pi3, Pm, ev, k, buf,
-                         r0, r1, nr + 4 * k, p0, p1)
-                else:   # 1 or 3 children below a non-root node (rare)
-                    _product(buf, ROW_TMP, nk, r0, r1, r2, p0, p1)
-                    _edge_partial(f81, math.exp(-mu * rk * t[ev]), pi0, pi1, pi2, pi3, Pm, ev,
-                                  k, buf, ROW_TMP, buf, nr + 4 * k, p0, p1)
+                _up2(f81, mv, t, Pm, up[v], buf, r0, r1, nr, p0, p1)
+            else:   # 1 or 3 children below a non-root node (rare)
+                _product(buf, tmp, KR, nk, r0, r1, r2, p0, p1)
+                _edge_partials(f81, mv, t, Pm, up[v], buf, tmp, 4, buf, nr, p0, p1)
             _rescale(buf, nr, KR, ROW_MAX, p0, p1, track, have_max if binary else no_max)
-        total += _root(mv, weights, inv, buf, ROW_PART + slot[root - n_taxa] * KR, K, site_ll,
+        total += _root(mv, weights, inv, buf, part0 + slot[root - n_taxa] * KR, K, site_ll,
                        p0, p1)
         if not want_grad:
             continue
@@ -525,37 +630,33 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
             for i in range(3 * nk):
                 for p in range(uint64(p0), uint64(p1)):
                     buf[ROW_ACC + i, p] = 0.0
-            for k in range(K):
-                rk = mv[_RATES + k]
-                w = mv[_RATES + K + k]
-                r0 = _child(0, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0, p1)
-                r1 = r0
-                r2 = r0
-                if nk > 1:
-                    r1 = _child(1, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0,
-                                p1)
-                if nk > 2:
-                    r2 = _child(2, idx, k, topo, tips, slot, buf, f81, mu, rk, t, Pm, mv, p0,
-                                p1)
-                for j in range(nk):
-                    c = topo[idx, 2 + j]
-                    e = topo[idx, 5 + j]
-                    has_child = c >= n_taxa
-                    vr = pre0 + pslot[c - n_taxa] * KR + 4 * k if has_child else ROW_TMP
-                    er = r0 if j == 0 else (r1 if j == 1 else r2)
-                    qr = qa + 4 * k
-                    # u = q * sib: the parent's pre-order partial times the siblings' partials
-                    if nk == 2:
-                        sr = r1 if j == 0 else r0
-                    elif nk == 3:
-                        oa = r0 if j != 0 else r1
-                        sr = r2 if j != 2 else r1
-                        _product(buf, ROW_TMP, 2, qr, oa, oa, p0, p1)
-                        qr = ROW_TMP
-                    else:
-                        sr = ROW_ONES
-                    _edge_pass(mv, f81, math.exp(-mu * rk * t[e]), w, w * rk, Pm, e, k, buf, qr,
-                               sr, er, vr, has_child, ROW_ACC + 3 * j, p0, p1)
+            r0 = _child(0, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
+            r1 = r0
+            r2 = r0
+            if nk > 1:
+                r1 = _child(1, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
+            if nk > 2:
+                r2 = _child(2, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
+            for j in range(nk):
+                c = topo[idx, 2 + j]
+                has_child = c >= n_taxa
+                vr = pre0 + pslot[c - n_taxa] * KR if has_child else tmp
+                er = r0 if j == 0 else (r1 if j == 1 else r2)
+                # u = q * sib: the parent's pre-order partial times the siblings' partials
+                qr = qa
+                sstep = 4
+                if nk == 2:
+                    sr = r1 if j == 0 else r0
+                elif nk == 3:
+                    oa = r0 if j != 0 else r1
+                    sr = r2 if j != 2 else r1
+                    _product(buf, tmp, KR, 2, qa, oa, oa, p0, p1)
+                    qr = tmp
+                else:
+                    sr = ROW_ONES
+                    sstep = 0
+                _edge_pass(mv, f81, t, Pm, topo[idx, 5 + j], buf, qr, sr, sstep, er, vr,
+                           has_child, ROW_ACC + 3 * j, p0, p1)
             for j in range(nk):
                 c = topo[idx, 2 + j]
                 e = topo[idx, 5 + j]
@@ -569,7 +670,7 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
 
 def buffer_rows(n_slots: int, n_pre_slots: int, n_categories: int) -> int:
     """Rows of the buffer :func:`evaluate` needs: work rows, partials, pre-order partials."""
-    return ROW_PART + 4 * n_categories * (n_slots + n_pre_slots)
+    return ROW_TIP + 16 * n_categories + 4 * n_categories * (n_slots + n_pre_slots)
 
 
 def new_buffer(rows: int, n_patterns: int) -> np.ndarray:
