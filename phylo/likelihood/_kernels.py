@@ -201,32 +201,53 @@ def _edge_partials_gen(Pm, e, src, sr, sstep, dst, dr, p0, p1):
 
 
 @njit
-def _up2(f81, mv, t, Pm, e, buf, xr, yr, dr, p0, p1):
-    """For every category k: rows dr+4k.. = P_k (x * y) over patterns p0..p1 (x, y: rows
-    xr+4k.., yr+4k..), and the running maximum over categories and states in row
-    :data:`ROW_MAX`: a binary node's partial (the product of its children's edge
-    partials) goes straight into the edge partial above it."""
+def _up2(f81, mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
+    """For every category k: rows dr+4k.. = P_k (x * y) over patterns p0..p1, and the
+    running maximum over categories and states in row :data:`ROW_MAX`: a binary node's
+    partial (the product of its children's edge partials x and y) goes straight into the
+    edge partial above it (edge ``e``).
+
+    A child's edge partials are rows xr+4k.. of ``buf`` or, for a tip (``xt``), computed
+    on the fly from its partials (rows xr.. of ``tips``) and its edge ``ex``.  (Each
+    variant is its own function with one loop over patterns: LLVM vectorises each.)
+    """
+    if yt and not xt:
+        xt, xr, ex, yt, yr, ey = yt, yr, ey, xt, xr, ex
     if f81:
-        _up2_f81(mv, t, Pm.shape[1], e, buf, xr, yr, dr, p0, p1)
+        if yt:
+            _up2_f81_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
+        elif xt:
+            _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
+        else:
+            _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
+    elif yt:
+        _up2_gen_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
+    elif xt:
+        _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
     else:
-        _up2_gen(Pm, e, buf, xr, yr, dr, p0, p1)
+        _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
 
 
 @njit(fastmath=_FM)
-def _up2_f81(mv, t, K, e, buf, xr, yr, dr, p0, p1):
+def _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+    K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
     for k in range(K):
         x = xr + 4 * k
         y = yr + 4 * k
         d = dr + 4 * k
-        a = math.exp(-mu * mv[_RATES + k] * t[e])
+        rk = mv[_RATES + k]
+        a = math.exp(-mu * rk * t[e])
         b = 1.0 - a
+        ax = math.exp(-mu * rk * t[ex])
+        bx = 1.0 - ax
+        ay = math.exp(-mu * rk * t[ey])
+        by = 1.0 - ay
         for p in range(uint64(p0), uint64(p1)):
-            z0 = buf[x, p] * buf[y, p]
-            z1 = buf[x + 1, p] * buf[y + 1, p]
-            z2 = buf[x + 2, p] * buf[y + 2, p]
-            z3 = buf[x + 3, p] * buf[y + 3, p]
+            x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
             s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
             d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
             buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
@@ -238,8 +259,75 @@ def _up2_f81(mv, t, K, e, buf, xr, yr, dr, p0, p1):
 
 
 @njit(fastmath=_FM)
-def _up2_gen(Pm, e, buf, xr, yr, dr, p0, p1):
-    for k in range(Pm.shape[1]):
+def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    for k in range(K):
+        x = xr + 4 * k
+        y = yr + 4 * k
+        d = dr + 4 * k
+        rk = mv[_RATES + k]
+        a = math.exp(-mu * rk * t[e])
+        b = 1.0 - a
+        ax = math.exp(-mu * rk * t[ex])
+        bx = 1.0 - ax
+        ay = math.exp(-mu * rk * t[ey])
+        by = 1.0 - ay
+        for p in range(uint64(p0), uint64(p1)):
+            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+            s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+            x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+            s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
+            d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
+            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+            m = buf[ROW_MAX, p]
+            m = d0 if d0 > m else m
+            m = d1 if d1 > m else m
+            m = d2 if d2 > m else m
+            buf[ROW_MAX, p] = d3 if d3 > m else m
+
+
+@njit(fastmath=_FM)
+def _up2_f81_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    for k in range(K):
+        x = xr + 4 * k
+        y = yr + 4 * k
+        d = dr + 4 * k
+        rk = mv[_RATES + k]
+        a = math.exp(-mu * rk * t[e])
+        b = 1.0 - a
+        ax = math.exp(-mu * rk * t[ex])
+        bx = 1.0 - ax
+        ay = math.exp(-mu * rk * t[ey])
+        by = 1.0 - ay
+        for p in range(uint64(p0), uint64(p1)):
+            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+            s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+            x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+            t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
+            s = by * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+            y0 = ay * t0 + s; y1 = ay * t1 + s; y2 = ay * t2 + s; y3 = ay * t3 + s
+            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+            s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
+            d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
+            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+            m = buf[ROW_MAX, p]
+            m = d0 if d0 > m else m
+            m = d1 if d1 > m else m
+            m = d2 if d2 > m else m
+            buf[ROW_MAX, p] = d3 if d3 > m else m
+
+
+@njit(fastmath=_FM)
+def _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+    K = Pm.shape[1]
+    for k in range(K):
         x = xr + 4 * k
         y = yr + 4 * k
         d = dr + 4 * k
@@ -248,10 +336,87 @@ def _up2_gen(Pm, e, buf, xr, yr, dr, p0, p1):
         a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
         a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
         for p in range(uint64(p0), uint64(p1)):
-            z0 = buf[x, p] * buf[y, p]
-            z1 = buf[x + 1, p] * buf[y + 1, p]
-            z2 = buf[x + 2, p] * buf[y + 2, p]
-            z3 = buf[x + 3, p] * buf[y + 3, p]
+            x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+            d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
+            d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
+            d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
+            d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
+            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+            m = buf[ROW_MAX, p]
+            m = d0 if d0 > m else m
+            m = d1 if d1 > m else m
+            m = d2 if d2 > m else m
+            buf[ROW_MAX, p] = d3 if d3 > m else m
+
+
+@njit(fastmath=_FM)
+def _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+    K = Pm.shape[1]
+    for k in range(K):
+        x = xr + 4 * k
+        y = yr + 4 * k
+        d = dr + 4 * k
+        a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+        a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+        a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+        a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+        c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
+        c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
+        c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
+        c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+        for p in range(uint64(p0), uint64(p1)):
+            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+            x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+            x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+            x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+            x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+            d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
+            d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
+            d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
+            d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
+            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+            m = buf[ROW_MAX, p]
+            m = d0 if d0 > m else m
+            m = d1 if d1 > m else m
+            m = d2 if d2 > m else m
+            buf[ROW_MAX, p] = d3 if d3 > m else m
+
+
+@njit(fastmath=_FM)
+def _up2_gen_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+    K = Pm.shape[1]
+    for k in range(K):
+        x = xr + 4 * k
+        y = yr + 4 * k
+        d = dr + 4 * k
+        a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+        a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+        a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+        a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+        c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
+        c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
+        c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
+        c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+        g00 = Pm[ey, k, 0, 0]; g01 = Pm[ey, k, 0, 1]; g02 = Pm[ey, k, 0, 2]; g03 = Pm[ey, k, 0, 3]
+        g10 = Pm[ey, k, 1, 0]; g11 = Pm[ey, k, 1, 1]; g12 = Pm[ey, k, 1, 2]; g13 = Pm[ey, k, 1, 3]
+        g20 = Pm[ey, k, 2, 0]; g21 = Pm[ey, k, 2, 1]; g22 = Pm[ey, k, 2, 2]; g23 = Pm[ey, k, 2, 3]
+        g30 = Pm[ey, k, 3, 0]; g31 = Pm[ey, k, 3, 1]; g32 = Pm[ey, k, 3, 2]; g33 = Pm[ey, k, 3, 3]
+        for p in range(uint64(p0), uint64(p1)):
+            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+            x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+            x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+            x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+            x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+            t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
+            y0 = g00 * t0 + g01 * t1 + g02 * t2 + g03 * t3
+            y1 = g10 * t0 + g11 * t1 + g12 * t2 + g13 * t3
+            y2 = g20 * t0 + g21 * t1 + g22 * t2 + g23 * t3
+            y3 = g30 * t0 + g31 * t1 + g32 * t2 + g33 * t3
+            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
             d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
             d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
             d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
@@ -596,6 +761,21 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
             v = topo[idx, 0]
             nk = topo[idx, 1]
             nr = part0 + slot[v - n_taxa] * KR
+            binary = nk == 2 and v != root
+            if binary:
+                # children's edge partials: a tip's computed on the fly, an internal
+                # node's read from its slot
+                c0 = topo[idx, 2]
+                c1 = topo[idx, 3]
+                t0 = c0 < n_taxa
+                t1 = c1 < n_taxa
+                for p in range(uint64(p0), uint64(p1)):
+                    buf[ROW_MAX, p] = 0.0
+                _up2(f81, mv, t, Pm, up[v], buf, tips, t0,
+                     4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, topo[idx, 5], t1,
+                     4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR, topo[idx, 6], nr, p0, p1)
+                _rescale(buf, nr, KR, ROW_MAX, p0, p1, track, have_max)
+                continue
             r0 = _child(0, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
             r1 = r0
             r2 = r0
@@ -603,17 +783,12 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
                 r1 = _child(1, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
             if nk > 2:
                 r2 = _child(2, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
-            binary = nk == 2 and v != root
             if v == root:
                 _product(buf, nr, KR, nk, r0, r1, r2, p0, p1)
-            elif binary:
-                for p in range(uint64(p0), uint64(p1)):
-                    buf[ROW_MAX, p] = 0.0
-                _up2(f81, mv, t, Pm, up[v], buf, r0, r1, nr, p0, p1)
             else:   # 1 or 3 children below a non-root node (rare)
                 _product(buf, tmp, KR, nk, r0, r1, r2, p0, p1)
                 _edge_partials(f81, mv, t, Pm, up[v], buf, tmp, 4, buf, nr, p0, p1)
-            _rescale(buf, nr, KR, ROW_MAX, p0, p1, track, have_max if binary else no_max)
+            _rescale(buf, nr, KR, ROW_MAX, p0, p1, track, no_max)
         total += _root(mv, weights, inv, buf, part0 + slot[root - n_taxa] * KR, K, site_ll,
                        p0, p1)
         if not want_grad:
