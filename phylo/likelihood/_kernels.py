@@ -668,6 +668,377 @@ def _edge_pass_gen_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1):
 
 
 @njit
+def _down2(f81, mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
+    """The pre-order step at a binary node, for both children and every category, in one
+    loop over patterns p0..p1.
+
+    With the parent's pre-order partial q (rows qr+4k..) and the children's edge partials
+    x, y (rows xr+4k.., yr+4k.. of ``buf``; for a tip (``xt``) computed on the fly from
+    rows xr.. of ``tips`` and its edge ex), u = q * y and v = q * x are what the rest of
+    the tree contributes above each child's edge.  Summed over categories (weights w_k,
+    rates rho_k), rows :data:`ROW_ACC` + 0, 1, 2 receive w rho u^T Q x, w rho v^T Q y and
+    the common denominator w u^T x (= w v^T y); an internal child's pre-order partial
+    (P_x^T u, P_y^T v) goes to rows vx+4k.. (vy+4k..), its maximum over categories and
+    states to row ROW_ACC + 3 (+ 4).  For F81-type Q,
+    :math:`u^T Q x = \\mu((\\pi \\cdot x) \\sum u - u^T x)` and
+    :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.  (One compiled function per
+    variant, each a single loop over patterns, so that LLVM vectorises each.)
+    """
+    nxr, mxr, nyr, myr = ROW_ACC, ROW_ACC + 3, ROW_ACC + 1, ROW_ACC + 4
+    if yt and not xt:
+        xt, xr, ex, vx, nxr, mxr, yt, yr, ey, vy, nyr, myr = \
+            yt, yr, ey, vy, nyr, myr, xt, xr, ex, vx, nxr, mxr
+    if f81:
+        if yt:
+            _down2_f81_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+        elif xt:
+            _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+        else:
+            _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+    elif yt:
+        _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+    elif xt:
+        _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+    else:
+        _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+
+
+@njit(fastmath=_FM)
+def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    for k in range(K):
+        rk = mv[_RATES + k]
+        w = mv[_RATES + K + k]
+        wr = w * rk
+        q = qr + 4 * k
+        x = xr + 4 * k
+        y = yr + 4 * k
+        vxk = vx + 4 * k
+        vyk = vy + 4 * k
+        wmu = wr * mu
+        ax = math.exp(-mu * rk * t[ex])
+        bx = 1.0 - ax
+        ay = math.exp(-mu * rk * t[ey])
+        by = 1.0 - ay
+        for p in range(uint64(p0), uint64(p1)):
+            x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+            su = u0 + u1 + u2 + u3
+            sv = v0 + v1 + v2 + v3
+            px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+            py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+            buf[nxr, p] += wmu * (px * su - den)
+            buf[nyr, p] += wmu * (py * sv - den)
+            buf[ROW_ACC + 2, p] += w * den
+            c = bx * su
+            zx0 = ax * u0 + c * pi0; zx1 = ax * u1 + c * pi1
+            zx2 = ax * u2 + c * pi2; zx3 = ax * u3 + c * pi3
+            buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
+            buf[vxk + 3, p] = zx3
+            m = buf[mxr, p]
+            m = zx0 if zx0 > m else m
+            m = zx1 if zx1 > m else m
+            m = zx2 if zx2 > m else m
+            buf[mxr, p] = zx3 if zx3 > m else m
+            c = by * sv
+            zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
+            zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
+            buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+            buf[vyk + 3, p] = zy3
+            m = buf[myr, p]
+            m = zy0 if zy0 > m else m
+            m = zy1 if zy1 > m else m
+            m = zy2 if zy2 > m else m
+            buf[myr, p] = zy3 if zy3 > m else m
+
+
+@njit(fastmath=_FM)
+def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    for k in range(K):
+        rk = mv[_RATES + k]
+        w = mv[_RATES + K + k]
+        wr = w * rk
+        q = qr + 4 * k
+        x = xr + 4 * k
+        y = yr + 4 * k
+        vxk = vx + 4 * k
+        vyk = vy + 4 * k
+        wmu = wr * mu
+        ax = math.exp(-mu * rk * t[ex])
+        bx = 1.0 - ax
+        ay = math.exp(-mu * rk * t[ey])
+        by = 1.0 - ay
+        for p in range(uint64(p0), uint64(p1)):
+            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+            s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+            x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+            su = u0 + u1 + u2 + u3
+            sv = v0 + v1 + v2 + v3
+            px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+            py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+            buf[nxr, p] += wmu * (px * su - den)
+            buf[nyr, p] += wmu * (py * sv - den)
+            buf[ROW_ACC + 2, p] += w * den
+            c = by * sv
+            zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
+            zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
+            buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+            buf[vyk + 3, p] = zy3
+            m = buf[myr, p]
+            m = zy0 if zy0 > m else m
+            m = zy1 if zy1 > m else m
+            m = zy2 if zy2 > m else m
+            buf[myr, p] = zy3 if zy3 > m else m
+
+
+@njit(fastmath=_FM)
+def _down2_f81_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    for k in range(K):
+        rk = mv[_RATES + k]
+        w = mv[_RATES + K + k]
+        wr = w * rk
+        q = qr + 4 * k
+        x = xr + 4 * k
+        y = yr + 4 * k
+        vxk = vx + 4 * k
+        vyk = vy + 4 * k
+        wmu = wr * mu
+        ax = math.exp(-mu * rk * t[ex])
+        bx = 1.0 - ax
+        ay = math.exp(-mu * rk * t[ey])
+        by = 1.0 - ay
+        for p in range(uint64(p0), uint64(p1)):
+            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+            s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+            x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+            t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
+            s = by * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+            y0 = ay * t0 + s; y1 = ay * t1 + s; y2 = ay * t2 + s; y3 = ay * t3 + s
+            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+            su = u0 + u1 + u2 + u3
+            sv = v0 + v1 + v2 + v3
+            px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+            py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+            buf[nxr, p] += wmu * (px * su - den)
+            buf[nyr, p] += wmu * (py * sv - den)
+            buf[ROW_ACC + 2, p] += w * den
+
+
+@njit(fastmath=_FM)
+def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+    K = Pm.shape[1]
+    Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
+    Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
+    Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
+    Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
+    for k in range(K):
+        rk = mv[_RATES + k]
+        w = mv[_RATES + K + k]
+        wr = w * rk
+        q = qr + 4 * k
+        x = xr + 4 * k
+        y = yr + 4 * k
+        vxk = vx + 4 * k
+        vyk = vy + 4 * k
+        b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
+        b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
+        b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
+        b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
+        a00 = Pm[ex, k, 0, 0]; a01 = Pm[ex, k, 0, 1]; a02 = Pm[ex, k, 0, 2]; a03 = Pm[ex, k, 0, 3]
+        a10 = Pm[ex, k, 1, 0]; a11 = Pm[ex, k, 1, 1]; a12 = Pm[ex, k, 1, 2]; a13 = Pm[ex, k, 1, 3]
+        a20 = Pm[ex, k, 2, 0]; a21 = Pm[ex, k, 2, 1]; a22 = Pm[ex, k, 2, 2]; a23 = Pm[ex, k, 2, 3]
+        a30 = Pm[ex, k, 3, 0]; a31 = Pm[ex, k, 3, 1]; a32 = Pm[ex, k, 3, 2]; a33 = Pm[ex, k, 3, 3]
+        for p in range(uint64(p0), uint64(p1)):
+            x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+            gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
+            gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
+            gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
+            gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
+            gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
+            gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
+            gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
+            gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
+            buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
+            buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
+            buf[ROW_ACC + 2, p] += w * den
+            zx0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
+            zx1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
+            zx2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
+            zx3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
+            buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
+            buf[vxk + 3, p] = zx3
+            m = buf[mxr, p]
+            m = zx0 if zx0 > m else m
+            m = zx1 if zx1 > m else m
+            m = zx2 if zx2 > m else m
+            buf[mxr, p] = zx3 if zx3 > m else m
+            zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
+            zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
+            zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
+            zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
+            buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+            buf[vyk + 3, p] = zy3
+            m = buf[myr, p]
+            m = zy0 if zy0 > m else m
+            m = zy1 if zy1 > m else m
+            m = zy2 if zy2 > m else m
+            buf[myr, p] = zy3 if zy3 > m else m
+
+
+@njit(fastmath=_FM)
+def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+    K = Pm.shape[1]
+    Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
+    Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
+    Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
+    Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
+    for k in range(K):
+        rk = mv[_RATES + k]
+        w = mv[_RATES + K + k]
+        wr = w * rk
+        q = qr + 4 * k
+        x = xr + 4 * k
+        y = yr + 4 * k
+        vxk = vx + 4 * k
+        vyk = vy + 4 * k
+        b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
+        b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
+        b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
+        b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
+        c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
+        c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
+        c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
+        c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+        for p in range(uint64(p0), uint64(p1)):
+            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+            x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+            x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+            x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+            x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+            gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
+            gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
+            gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
+            gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
+            gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
+            gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
+            gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
+            gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
+            buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
+            buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
+            buf[ROW_ACC + 2, p] += w * den
+            zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
+            zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
+            zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
+            zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
+            buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+            buf[vyk + 3, p] = zy3
+            m = buf[myr, p]
+            m = zy0 if zy0 > m else m
+            m = zy1 if zy1 > m else m
+            m = zy2 if zy2 > m else m
+            buf[myr, p] = zy3 if zy3 > m else m
+
+
+@njit(fastmath=_FM)
+def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+    K = Pm.shape[1]
+    Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
+    Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
+    Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
+    Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
+    for k in range(K):
+        rk = mv[_RATES + k]
+        w = mv[_RATES + K + k]
+        wr = w * rk
+        q = qr + 4 * k
+        x = xr + 4 * k
+        y = yr + 4 * k
+        vxk = vx + 4 * k
+        vyk = vy + 4 * k
+        c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
+        c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
+        c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
+        c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+        d00 = Pm[ey, k, 0, 0]; d01 = Pm[ey, k, 0, 1]; d02 = Pm[ey, k, 0, 2]; d03 = Pm[ey, k, 0, 3]
+        d10 = Pm[ey, k, 1, 0]; d11 = Pm[ey, k, 1, 1]; d12 = Pm[ey, k, 1, 2]; d13 = Pm[ey, k, 1, 3]
+        d20 = Pm[ey, k, 2, 0]; d21 = Pm[ey, k, 2, 1]; d22 = Pm[ey, k, 2, 2]; d23 = Pm[ey, k, 2, 3]
+        d30 = Pm[ey, k, 3, 0]; d31 = Pm[ey, k, 3, 1]; d32 = Pm[ey, k, 3, 2]; d33 = Pm[ey, k, 3, 3]
+        for p in range(uint64(p0), uint64(p1)):
+            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+            x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+            x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+            x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+            x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+            t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
+            y0 = d00 * t0 + d01 * t1 + d02 * t2 + d03 * t3
+            y1 = d10 * t0 + d11 * t1 + d12 * t2 + d13 * t3
+            y2 = d20 * t0 + d21 * t1 + d22 * t2 + d23 * t3
+            y3 = d30 * t0 + d31 * t1 + d32 * t2 + d33 * t3
+            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+            gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
+            gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
+            gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
+            gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
+            gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
+            gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
+            gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
+            gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
+            buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
+            buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
+            buf[ROW_ACC + 2, p] += w * den
+
+
+@njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
+def _gradient2(w, buf, p0, p1):
+    """The two gradient terms of a binary node's children, sum_p w_p frac_p num / den,
+    and how many patterns of each child's pre-order partial need rescaling."""
+    g0 = 0.0
+    g1 = 0.0
+    c0 = 0
+    c1 = 0
+    for p in range(uint64(p0), uint64(p1)):
+        f = w[p] * buf[ROW_FRAC, p] / buf[ROW_ACC + 2, p]
+        g0 += f * buf[ROW_ACC, p]
+        g1 += f * buf[ROW_ACC + 1, p]
+        c0 += buf[ROW_ACC + 3, p] < SCALE_THRESHOLD
+        c1 += buf[ROW_ACC + 4, p] < SCALE_THRESHOLD
+    return g0, g1, c0, c1
+
+
+@njit
 def work_rows(K):
     """Rows before the partials in the buffer of :func:`evaluate` (K categories)."""
     return ROW_TIP + 16 * K
@@ -802,6 +1173,29 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
             a = topo[idx, 0]
             nk = topo[idx, 1]
             qa = pre0 + pslot[a - n_taxa] * KR
+            if nk == 2:
+                for i in range(5):
+                    for p in range(uint64(p0), uint64(p1)):
+                        buf[ROW_ACC + i, p] = 0.0
+                c0 = topo[idx, 2]
+                c1 = topo[idx, 3]
+                t0 = c0 < n_taxa
+                t1 = c1 < n_taxa
+                _down2(f81, mv, t, Pm, buf, tips, qa, t0,
+                       4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, topo[idx, 5],
+                       tmp if t0 else pre0 + pslot[c0 - n_taxa] * KR, t1,
+                       4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR, topo[idx, 6],
+                       tmp if t1 else pre0 + pslot[c1 - n_taxa] * KR, p0, p1)
+                g0, g1, n0, n1 = _gradient2(weights, buf, p0, p1)
+                grad[topo[idx, 5]] += g0
+                grad[topo[idx, 6]] += g1
+                if n0 > 0 and not t0:
+                    _rescale(buf, pre0 + pslot[c0 - n_taxa] * KR, KR, ROW_ACC + 3, p0, p1,
+                             no_track, have_max)
+                if n1 > 0 and not t1:
+                    _rescale(buf, pre0 + pslot[c1 - n_taxa] * KR, KR, ROW_ACC + 4, p0, p1,
+                             no_track, have_max)
+                continue
             for i in range(3 * nk):
                 for p in range(uint64(p0), uint64(p1)):
                     buf[ROW_ACC + i, p] = 0.0
