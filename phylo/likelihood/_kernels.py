@@ -62,8 +62,17 @@ from __future__ import annotations
 
 import math
 
+import llvmlite.binding as _llvm
 import numpy as np
 from numba import njit, uint64
+
+# The fused loops read and write many rows of one buffer; LLVM vectorises such a loop
+# behind run-time overlap checks, one per pair of rows, and by default gives up past 8 of
+# them ("too many memory checks needed"), leaving the loops of the pre-order pass scalar.
+# Raising the limits only lets it emit the checks (results are unchanged; the setting is
+# process-wide and matters only when code is compiled, not when it is loaded from cache).
+_llvm.set_option("", "-runtime-memory-check-threshold=64")
+_llvm.set_option("", "-vectorize-memory-check-threshold=256")
 
 # Work rows of the buffer of :func:`evaluate`: per-pattern maxima, log scalers (units of
 # log 2), variable-site shares, 9 gradient accumulators (numerator, denominator, maximum
