@@ -169,44 +169,44 @@ def _edge_partials(f81, mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1):
     variant is its own function with one loop over patterns: LLVM vectorises it reliably.)
     """
     if f81:
-        _edge_partials_f81(mv, t, Pm.shape[1], e, src, sr, sstep, dst, dr, p0, p1)
+        for k in range(Pm.shape[1]):
+            _edge_partials_f81(mv, t, Pm.shape[1], e, src, sr, sstep, dst, dr, p0, p1, k)
     else:
-        _edge_partials_gen(Pm, e, src, sr, sstep, dst, dr, p0, p1)
+        for k in range(Pm.shape[1]):
+            _edge_partials_gen(Pm, e, src, sr, sstep, dst, dr, p0, p1, k)
 
 
 @njit(fastmath=_FM)
-def _edge_partials_f81(mv, t, K, e, src, sr, sstep, dst, dr, p0, p1):
+def _edge_partials_f81(mv, t, K, e, src, sr, sstep, dst, dr, p0, p1, k):
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
-    for k in range(K):
-        s0 = sr + sstep * k
-        d0 = dr + 4 * k
-        a = math.exp(-mu * mv[_RATES + k] * t[e])
-        b = 1.0 - a
-        for p in range(uint64(p0), uint64(p1)):
-            x0 = src[s0, p]; x1 = src[s0 + 1, p]; x2 = src[s0 + 2, p]; x3 = src[s0 + 3, p]
-            s = b * (pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3)
-            dst[d0, p] = a * x0 + s
-            dst[d0 + 1, p] = a * x1 + s
-            dst[d0 + 2, p] = a * x2 + s
-            dst[d0 + 3, p] = a * x3 + s
+    s0 = sr + sstep * k
+    d0 = dr + 4 * k
+    a = math.exp(-mu * mv[_RATES + k] * t[e])
+    b = 1.0 - a
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = src[s0, p]; x1 = src[s0 + 1, p]; x2 = src[s0 + 2, p]; x3 = src[s0 + 3, p]
+        s = b * (pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3)
+        dst[d0, p] = a * x0 + s
+        dst[d0 + 1, p] = a * x1 + s
+        dst[d0 + 2, p] = a * x2 + s
+        dst[d0 + 3, p] = a * x3 + s
 
 
 @njit(fastmath=_FM)
-def _edge_partials_gen(Pm, e, src, sr, sstep, dst, dr, p0, p1):
-    for k in range(Pm.shape[1]):
-        s0 = sr + sstep * k
-        d0 = dr + 4 * k
-        a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
-        a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
-        a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
-        a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
-        for p in range(uint64(p0), uint64(p1)):
-            x0 = src[s0, p]; x1 = src[s0 + 1, p]; x2 = src[s0 + 2, p]; x3 = src[s0 + 3, p]
-            dst[d0, p] = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
-            dst[d0 + 1, p] = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
-            dst[d0 + 2, p] = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
-            dst[d0 + 3, p] = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+def _edge_partials_gen(Pm, e, src, sr, sstep, dst, dr, p0, p1, k):
+    s0 = sr + sstep * k
+    d0 = dr + 4 * k
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = src[s0, p]; x1 = src[s0 + 1, p]; x2 = src[s0 + 2, p]; x3 = src[s0 + 3, p]
+        dst[d0, p] = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+        dst[d0 + 1, p] = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+        dst[d0 + 2, p] = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+        dst[d0 + 3, p] = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
 
 
 @njit
@@ -224,218 +224,218 @@ def _up2(f81, mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
         xt, xr, ex, yt, yr, ey = yt, yr, ey, xt, xr, ex
     if f81:
         if yt:
-            _up2_f81_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
+            for k in range(Pm.shape[1]):
+                _up2_f81_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
         elif xt:
-            _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
+            for k in range(Pm.shape[1]):
+                _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
         else:
-            _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
+            for k in range(Pm.shape[1]):
+                _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
     elif yt:
-        _up2_gen_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
+        for k in range(Pm.shape[1]):
+            _up2_gen_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
     elif xt:
-        _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
+        for k in range(Pm.shape[1]):
+            _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
     else:
-        _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1)
+        for k in range(Pm.shape[1]):
+            _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
 
 
 @njit(fastmath=_FM)
-def _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+def _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
-    for k in range(K):
-        x = xr + 4 * k
-        y = yr + 4 * k
-        d = dr + 4 * k
-        rk = mv[_RATES + k]
-        a = math.exp(-mu * rk * t[e])
-        b = 1.0 - a
-        ax = math.exp(-mu * rk * t[ex])
-        bx = 1.0 - ax
-        ay = math.exp(-mu * rk * t[ey])
-        by = 1.0 - ay
-        for p in range(uint64(p0), uint64(p1)):
-            x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
-            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
-            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
-            s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
-            d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
-            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-            m = buf[ROW_MAX, p]
-            m = d0 if d0 > m else m
-            m = d1 if d1 > m else m
-            m = d2 if d2 > m else m
-            buf[ROW_MAX, p] = d3 if d3 > m else m
+    x = xr + 4 * k
+    y = yr + 4 * k
+    d = dr + 4 * k
+    rk = mv[_RATES + k]
+    a = math.exp(-mu * rk * t[e])
+    b = 1.0 - a
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
+        d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
+        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+        m = buf[ROW_MAX, p]
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
 
 
 @njit(fastmath=_FM)
-def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
-    for k in range(K):
-        x = xr + 4 * k
-        y = yr + 4 * k
-        d = dr + 4 * k
-        rk = mv[_RATES + k]
-        a = math.exp(-mu * rk * t[e])
-        b = 1.0 - a
-        ax = math.exp(-mu * rk * t[ex])
-        bx = 1.0 - ax
-        ay = math.exp(-mu * rk * t[ey])
-        by = 1.0 - ay
-        for p in range(uint64(p0), uint64(p1)):
-            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-            s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-            x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
-            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
-            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
-            s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
-            d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
-            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-            m = buf[ROW_MAX, p]
-            m = d0 if d0 > m else m
-            m = d1 if d1 > m else m
-            m = d2 if d2 > m else m
-            buf[ROW_MAX, p] = d3 if d3 > m else m
+    x = xr + 4 * k
+    y = yr + 4 * k
+    d = dr + 4 * k
+    rk = mv[_RATES + k]
+    a = math.exp(-mu * rk * t[e])
+    b = 1.0 - a
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
+        d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
+        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+        m = buf[ROW_MAX, p]
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
 
 
 @njit(fastmath=_FM)
-def _up2_f81_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+def _up2_f81_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
-    for k in range(K):
-        x = xr + 4 * k
-        y = yr + 4 * k
-        d = dr + 4 * k
-        rk = mv[_RATES + k]
-        a = math.exp(-mu * rk * t[e])
-        b = 1.0 - a
-        ax = math.exp(-mu * rk * t[ex])
-        bx = 1.0 - ax
-        ay = math.exp(-mu * rk * t[ey])
-        by = 1.0 - ay
-        for p in range(uint64(p0), uint64(p1)):
-            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-            s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-            x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
-            t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
-            s = by * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-            y0 = ay * t0 + s; y1 = ay * t1 + s; y2 = ay * t2 + s; y3 = ay * t3 + s
-            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
-            s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
-            d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
-            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-            m = buf[ROW_MAX, p]
-            m = d0 if d0 > m else m
-            m = d1 if d1 > m else m
-            m = d2 if d2 > m else m
-            buf[ROW_MAX, p] = d3 if d3 > m else m
+    x = xr + 4 * k
+    y = yr + 4 * k
+    d = dr + 4 * k
+    rk = mv[_RATES + k]
+    a = math.exp(-mu * rk * t[e])
+    b = 1.0 - a
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+        t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
+        s = by * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+        y0 = ay * t0 + s; y1 = ay * t1 + s; y2 = ay * t2 + s; y3 = ay * t3 + s
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
+        d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
+        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+        m = buf[ROW_MAX, p]
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
 
 
 @njit(fastmath=_FM)
-def _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+def _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     K = Pm.shape[1]
-    for k in range(K):
-        x = xr + 4 * k
-        y = yr + 4 * k
-        d = dr + 4 * k
-        a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
-        a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
-        a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
-        a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
-        for p in range(uint64(p0), uint64(p1)):
-            x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
-            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
-            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
-            d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
-            d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
-            d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
-            d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
-            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-            m = buf[ROW_MAX, p]
-            m = d0 if d0 > m else m
-            m = d1 if d1 > m else m
-            m = d2 if d2 > m else m
-            buf[ROW_MAX, p] = d3 if d3 > m else m
+    x = xr + 4 * k
+    y = yr + 4 * k
+    d = dr + 4 * k
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
+        d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
+        d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
+        d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
+        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+        m = buf[ROW_MAX, p]
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
 
 
 @njit(fastmath=_FM)
-def _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+def _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     K = Pm.shape[1]
-    for k in range(K):
-        x = xr + 4 * k
-        y = yr + 4 * k
-        d = dr + 4 * k
-        a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
-        a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
-        a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
-        a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
-        c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
-        c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
-        c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
-        c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
-        for p in range(uint64(p0), uint64(p1)):
-            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-            x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
-            x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
-            x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
-            x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
-            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
-            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
-            d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
-            d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
-            d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
-            d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
-            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-            m = buf[ROW_MAX, p]
-            m = d0 if d0 > m else m
-            m = d1 if d1 > m else m
-            m = d2 if d2 > m else m
-            buf[ROW_MAX, p] = d3 if d3 > m else m
+    x = xr + 4 * k
+    y = yr + 4 * k
+    d = dr + 4 * k
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+    c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
+    c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
+    c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
+    c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+        x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+        x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+        x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
+        d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
+        d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
+        d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
+        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+        m = buf[ROW_MAX, p]
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
 
 
 @njit(fastmath=_FM)
-def _up2_gen_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1):
+def _up2_gen_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     K = Pm.shape[1]
-    for k in range(K):
-        x = xr + 4 * k
-        y = yr + 4 * k
-        d = dr + 4 * k
-        a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
-        a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
-        a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
-        a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
-        c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
-        c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
-        c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
-        c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
-        g00 = Pm[ey, k, 0, 0]; g01 = Pm[ey, k, 0, 1]; g02 = Pm[ey, k, 0, 2]; g03 = Pm[ey, k, 0, 3]
-        g10 = Pm[ey, k, 1, 0]; g11 = Pm[ey, k, 1, 1]; g12 = Pm[ey, k, 1, 2]; g13 = Pm[ey, k, 1, 3]
-        g20 = Pm[ey, k, 2, 0]; g21 = Pm[ey, k, 2, 1]; g22 = Pm[ey, k, 2, 2]; g23 = Pm[ey, k, 2, 3]
-        g30 = Pm[ey, k, 3, 0]; g31 = Pm[ey, k, 3, 1]; g32 = Pm[ey, k, 3, 2]; g33 = Pm[ey, k, 3, 3]
-        for p in range(uint64(p0), uint64(p1)):
-            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-            x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
-            x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
-            x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
-            x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
-            t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
-            y0 = g00 * t0 + g01 * t1 + g02 * t2 + g03 * t3
-            y1 = g10 * t0 + g11 * t1 + g12 * t2 + g13 * t3
-            y2 = g20 * t0 + g21 * t1 + g22 * t2 + g23 * t3
-            y3 = g30 * t0 + g31 * t1 + g32 * t2 + g33 * t3
-            z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
-            d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
-            d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
-            d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
-            d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
-            buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-            m = buf[ROW_MAX, p]
-            m = d0 if d0 > m else m
-            m = d1 if d1 > m else m
-            m = d2 if d2 > m else m
-            buf[ROW_MAX, p] = d3 if d3 > m else m
+    x = xr + 4 * k
+    y = yr + 4 * k
+    d = dr + 4 * k
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+    c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
+    c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
+    c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
+    c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+    g00 = Pm[ey, k, 0, 0]; g01 = Pm[ey, k, 0, 1]; g02 = Pm[ey, k, 0, 2]; g03 = Pm[ey, k, 0, 3]
+    g10 = Pm[ey, k, 1, 0]; g11 = Pm[ey, k, 1, 1]; g12 = Pm[ey, k, 1, 2]; g13 = Pm[ey, k, 1, 3]
+    g20 = Pm[ey, k, 2, 0]; g21 = Pm[ey, k, 2, 1]; g22 = Pm[ey, k, 2, 2]; g23 = Pm[ey, k, 2, 3]
+    g30 = Pm[ey, k, 3, 0]; g31 = Pm[ey, k, 3, 1]; g32 = Pm[ey, k, 3, 2]; g33 = Pm[ey, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+        x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+        x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+        x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+        t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
+        y0 = g00 * t0 + g01 * t1 + g02 * t2 + g03 * t3
+        y1 = g10 * t0 + g11 * t1 + g12 * t2 + g13 * t3
+        y2 = g20 * t0 + g21 * t1 + g22 * t2 + g23 * t3
+        y3 = g30 * t0 + g31 * t1 + g32 * t2 + g33 * t3
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
+        d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
+        d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
+        d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
+        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+        m = buf[ROW_MAX, p]
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
@@ -538,77 +538,79 @@ def _edge_pass(mv, f81, t, Pm, e, buf, qr, sr, sstep, er, vr, has_child, ar, p0,
     """
     if f81:
         if has_child:
-            _edge_pass_f81_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1)
+            for k in range(Pm.shape[1]):
+                _edge_pass_f81_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k)
         else:
-            _edge_pass_f81_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1)
+            for k in range(Pm.shape[1]):
+                _edge_pass_f81_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k)
     elif has_child:
-        _edge_pass_gen_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1)
+        for k in range(Pm.shape[1]):
+            _edge_pass_gen_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k)
     else:
-        _edge_pass_gen_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1)
+        for k in range(Pm.shape[1]):
+            _edge_pass_gen_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k)
 
 
 @njit(fastmath=_FM)
-def _edge_pass_f81_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1):
+def _edge_pass_f81_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k):
     K = Pm.shape[1]
     mu = mv[_RATES + 2 * K + 1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    for k in range(K):
-        w = mv[_RATES + K + k]
-        wr = w * mv[_RATES + k]
-        q = qr + 4 * k
-        sb = sr + sstep * k
-        ee = er + 4 * k
-        a = math.exp(-mu * mv[_RATES + k] * t[e])
-        b = 1.0 - a
-        wmu = wr * mu
-        for p in range(uint64(p0), uint64(p1)):
-            u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
-            u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
-            e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
-            ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
-            pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
-            su = u0 + u1 + u2 + u3
-            buf[ar, p] += wmu * (pe * su - ue)
-            buf[ar + 1, p] += w * ue
+    w = mv[_RATES + K + k]
+    wr = w * mv[_RATES + k]
+    q = qr + 4 * k
+    sb = sr + sstep * k
+    ee = er + 4 * k
+    a = math.exp(-mu * mv[_RATES + k] * t[e])
+    b = 1.0 - a
+    wmu = wr * mu
+    for p in range(uint64(p0), uint64(p1)):
+        u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
+        u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
+        e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
+        ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
+        pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
+        su = u0 + u1 + u2 + u3
+        buf[ar, p] += wmu * (pe * su - ue)
+        buf[ar + 1, p] += w * ue
 
 
 @njit(fastmath=_FM)
-def _edge_pass_f81_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1):
+def _edge_pass_f81_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k):
     K = Pm.shape[1]
     mu = mv[_RATES + 2 * K + 1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    for k in range(K):
-        w = mv[_RATES + K + k]
-        wr = w * mv[_RATES + k]
-        q = qr + 4 * k
-        sb = sr + sstep * k
-        ee = er + 4 * k
-        a = math.exp(-mu * mv[_RATES + k] * t[e])
-        b = 1.0 - a
-        wmu = wr * mu
-        v = vr + 4 * k
-        for p in range(uint64(p0), uint64(p1)):
-            u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
-            u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
-            e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
-            ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
-            pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
-            su = u0 + u1 + u2 + u3
-            buf[ar, p] += wmu * (pe * su - ue)
-            buf[ar + 1, p] += w * ue
-            c = b * su
-            z0 = a * u0 + c * pi0; z1 = a * u1 + c * pi1
-            z2 = a * u2 + c * pi2; z3 = a * u3 + c * pi3
-            buf[v, p] = z0; buf[v + 1, p] = z1; buf[v + 2, p] = z2; buf[v + 3, p] = z3
-            m = buf[ar + 2, p]
-            m = z0 if z0 > m else m
-            m = z1 if z1 > m else m
-            m = z2 if z2 > m else m
-            buf[ar + 2, p] = z3 if z3 > m else m
+    w = mv[_RATES + K + k]
+    wr = w * mv[_RATES + k]
+    q = qr + 4 * k
+    sb = sr + sstep * k
+    ee = er + 4 * k
+    a = math.exp(-mu * mv[_RATES + k] * t[e])
+    b = 1.0 - a
+    wmu = wr * mu
+    v = vr + 4 * k
+    for p in range(uint64(p0), uint64(p1)):
+        u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
+        u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
+        e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
+        ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
+        pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
+        su = u0 + u1 + u2 + u3
+        buf[ar, p] += wmu * (pe * su - ue)
+        buf[ar + 1, p] += w * ue
+        c = b * su
+        z0 = a * u0 + c * pi0; z1 = a * u1 + c * pi1
+        z2 = a * u2 + c * pi2; z3 = a * u3 + c * pi3
+        buf[v, p] = z0; buf[v + 1, p] = z1; buf[v + 2, p] = z2; buf[v + 3, p] = z3
+        m = buf[ar + 2, p]
+        m = z0 if z0 > m else m
+        m = z1 if z1 > m else m
+        m = z2 if z2 > m else m
+        buf[ar + 2, p] = z3 if z3 > m else m
 
 
 @njit(fastmath=_FM)
-def _edge_pass_gen_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1):
+def _edge_pass_gen_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k):
     q00 = mv[_Q + 0]; q01 = mv[_Q + 1]; q02 = mv[_Q + 2]; q03 = mv[_Q + 3]
     q10 = mv[_Q + 4]; q11 = mv[_Q + 5]; q12 = mv[_Q + 6]; q13 = mv[_Q + 7]
     q20 = mv[_Q + 8]; q21 = mv[_Q + 9]; q22 = mv[_Q + 10]; q23 = mv[_Q + 11]
@@ -616,26 +618,25 @@ def _edge_pass_gen_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1):
     K = Pm.shape[1]
     mu = mv[_RATES + 2 * K + 1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    for k in range(K):
-        w = mv[_RATES + K + k]
-        wr = w * mv[_RATES + k]
-        q = qr + 4 * k
-        sb = sr + sstep * k
-        ee = er + 4 * k
-        for p in range(uint64(p0), uint64(p1)):
-            u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
-            u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
-            e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
-            g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
-            g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
-            g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
-            g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-            buf[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-            buf[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
+    w = mv[_RATES + K + k]
+    wr = w * mv[_RATES + k]
+    q = qr + 4 * k
+    sb = sr + sstep * k
+    ee = er + 4 * k
+    for p in range(uint64(p0), uint64(p1)):
+        u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
+        u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
+        e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
+        g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
+        g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
+        g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
+        g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
+        buf[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
+        buf[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
 
 
 @njit(fastmath=_FM)
-def _edge_pass_gen_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1):
+def _edge_pass_gen_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k):
     q00 = mv[_Q + 0]; q01 = mv[_Q + 1]; q02 = mv[_Q + 2]; q03 = mv[_Q + 3]
     q10 = mv[_Q + 4]; q11 = mv[_Q + 5]; q12 = mv[_Q + 6]; q13 = mv[_Q + 7]
     q20 = mv[_Q + 8]; q21 = mv[_Q + 9]; q22 = mv[_Q + 10]; q23 = mv[_Q + 11]
@@ -643,37 +644,36 @@ def _edge_pass_gen_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1):
     K = Pm.shape[1]
     mu = mv[_RATES + 2 * K + 1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    for k in range(K):
-        w = mv[_RATES + K + k]
-        wr = w * mv[_RATES + k]
-        q = qr + 4 * k
-        sb = sr + sstep * k
-        ee = er + 4 * k
-        v = vr + 4 * k
-        a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
-        a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
-        a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
-        a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
-        for p in range(uint64(p0), uint64(p1)):
-            u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
-            u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
-            e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
-            g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
-            g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
-            g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
-            g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-            buf[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-            buf[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
-            z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
-            z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
-            z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
-            z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-            buf[v, p] = z0; buf[v + 1, p] = z1; buf[v + 2, p] = z2; buf[v + 3, p] = z3
-            m = buf[ar + 2, p]
-            m = z0 if z0 > m else m
-            m = z1 if z1 > m else m
-            m = z2 if z2 > m else m
-            buf[ar + 2, p] = z3 if z3 > m else m
+    w = mv[_RATES + K + k]
+    wr = w * mv[_RATES + k]
+    q = qr + 4 * k
+    sb = sr + sstep * k
+    ee = er + 4 * k
+    v = vr + 4 * k
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
+        u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
+        e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
+        g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
+        g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
+        g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
+        g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
+        buf[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
+        buf[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
+        z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
+        z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
+        z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
+        z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
+        buf[v, p] = z0; buf[v + 1, p] = z1; buf[v + 2, p] = z2; buf[v + 3, p] = z3
+        m = buf[ar + 2, p]
+        m = z0 if z0 > m else m
+        m = z1 if z1 > m else m
+        m = z2 if z2 > m else m
+        buf[ar + 2, p] = z3 if z3 > m else m
 
 
 @njit
@@ -699,335 +699,335 @@ def _down2(f81, mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1
             yt, yr, ey, vy, nyr, myr, xt, xr, ex, vx, nxr, mxr
     if f81:
         if yt:
-            _down2_f81_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+            for k in range(Pm.shape[1]):
+                _down2_f81_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
         elif xt:
-            _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+            for k in range(Pm.shape[1]):
+                _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
         else:
-            _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+            for k in range(Pm.shape[1]):
+                _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
     elif yt:
-        _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+        for k in range(Pm.shape[1]):
+            _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
     elif xt:
-        _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+        for k in range(Pm.shape[1]):
+            _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
     else:
-        _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1)
+        for k in range(Pm.shape[1]):
+            _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
 
 
 @njit(fastmath=_FM)
-def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
-    for k in range(K):
-        rk = mv[_RATES + k]
-        w = mv[_RATES + K + k]
-        wr = w * rk
-        q = qr + 4 * k
-        x = xr + 4 * k
-        y = yr + 4 * k
-        vxk = vx + 4 * k
-        vyk = vy + 4 * k
-        wmu = wr * mu
-        ax = math.exp(-mu * rk * t[ex])
-        bx = 1.0 - ax
-        ay = math.exp(-mu * rk * t[ey])
-        by = 1.0 - ay
-        for p in range(uint64(p0), uint64(p1)):
-            x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
-            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
-            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-            su = u0 + u1 + u2 + u3
-            sv = v0 + v1 + v2 + v3
-            px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
-            py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-            buf[nxr, p] += wmu * (px * su - den)
-            buf[nyr, p] += wmu * (py * sv - den)
-            buf[ROW_ACC + 2, p] += w * den
-            c = bx * su
-            zx0 = ax * u0 + c * pi0; zx1 = ax * u1 + c * pi1
-            zx2 = ax * u2 + c * pi2; zx3 = ax * u3 + c * pi3
-            buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
-            buf[vxk + 3, p] = zx3
-            m = buf[mxr, p]
-            m = zx0 if zx0 > m else m
-            m = zx1 if zx1 > m else m
-            m = zx2 if zx2 > m else m
-            buf[mxr, p] = zx3 if zx3 > m else m
-            c = by * sv
-            zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
-            zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
-            buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
-            buf[vyk + 3, p] = zy3
-            m = buf[myr, p]
-            m = zy0 if zy0 > m else m
-            m = zy1 if zy1 > m else m
-            m = zy2 if zy2 > m else m
-            buf[myr, p] = zy3 if zy3 > m else m
+    rk = mv[_RATES + k]
+    w = mv[_RATES + K + k]
+    wr = w * rk
+    q = qr + 4 * k
+    x = xr + 4 * k
+    y = yr + 4 * k
+    vxk = vx + 4 * k
+    vyk = vy + 4 * k
+    wmu = wr * mu
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        su = u0 + u1 + u2 + u3
+        sv = v0 + v1 + v2 + v3
+        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+        buf[nxr, p] += wmu * (px * su - den)
+        buf[nyr, p] += wmu * (py * sv - den)
+        buf[ROW_ACC + 2, p] += w * den
+        c = bx * su
+        zx0 = ax * u0 + c * pi0; zx1 = ax * u1 + c * pi1
+        zx2 = ax * u2 + c * pi2; zx3 = ax * u3 + c * pi3
+        buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
+        buf[vxk + 3, p] = zx3
+        m = buf[mxr, p]
+        m = zx0 if zx0 > m else m
+        m = zx1 if zx1 > m else m
+        m = zx2 if zx2 > m else m
+        buf[mxr, p] = zx3 if zx3 > m else m
+        c = by * sv
+        zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
+        zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
+        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+        buf[vyk + 3, p] = zy3
+        m = buf[myr, p]
+        m = zy0 if zy0 > m else m
+        m = zy1 if zy1 > m else m
+        m = zy2 if zy2 > m else m
+        buf[myr, p] = zy3 if zy3 > m else m
 
 
 @njit(fastmath=_FM)
-def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
-    for k in range(K):
-        rk = mv[_RATES + k]
-        w = mv[_RATES + K + k]
-        wr = w * rk
-        q = qr + 4 * k
-        x = xr + 4 * k
-        y = yr + 4 * k
-        vxk = vx + 4 * k
-        vyk = vy + 4 * k
-        wmu = wr * mu
-        ax = math.exp(-mu * rk * t[ex])
-        bx = 1.0 - ax
-        ay = math.exp(-mu * rk * t[ey])
-        by = 1.0 - ay
-        for p in range(uint64(p0), uint64(p1)):
-            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-            s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-            x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
-            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
-            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-            su = u0 + u1 + u2 + u3
-            sv = v0 + v1 + v2 + v3
-            px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
-            py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-            buf[nxr, p] += wmu * (px * su - den)
-            buf[nyr, p] += wmu * (py * sv - den)
-            buf[ROW_ACC + 2, p] += w * den
-            c = by * sv
-            zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
-            zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
-            buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
-            buf[vyk + 3, p] = zy3
-            m = buf[myr, p]
-            m = zy0 if zy0 > m else m
-            m = zy1 if zy1 > m else m
-            m = zy2 if zy2 > m else m
-            buf[myr, p] = zy3 if zy3 > m else m
+    rk = mv[_RATES + k]
+    w = mv[_RATES + K + k]
+    wr = w * rk
+    q = qr + 4 * k
+    x = xr + 4 * k
+    y = yr + 4 * k
+    vxk = vx + 4 * k
+    vyk = vy + 4 * k
+    wmu = wr * mu
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        su = u0 + u1 + u2 + u3
+        sv = v0 + v1 + v2 + v3
+        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+        buf[nxr, p] += wmu * (px * su - den)
+        buf[nyr, p] += wmu * (py * sv - den)
+        buf[ROW_ACC + 2, p] += w * den
+        c = by * sv
+        zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
+        zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
+        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+        buf[vyk + 3, p] = zy3
+        m = buf[myr, p]
+        m = zy0 if zy0 > m else m
+        m = zy1 if zy1 > m else m
+        m = zy2 if zy2 > m else m
+        buf[myr, p] = zy3 if zy3 > m else m
 
 
 @njit(fastmath=_FM)
-def _down2_f81_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+def _down2_f81_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
-    for k in range(K):
-        rk = mv[_RATES + k]
-        w = mv[_RATES + K + k]
-        wr = w * rk
-        q = qr + 4 * k
-        x = xr + 4 * k
-        y = yr + 4 * k
-        vxk = vx + 4 * k
-        vyk = vy + 4 * k
-        wmu = wr * mu
-        ax = math.exp(-mu * rk * t[ex])
-        bx = 1.0 - ax
-        ay = math.exp(-mu * rk * t[ey])
-        by = 1.0 - ay
-        for p in range(uint64(p0), uint64(p1)):
-            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-            s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-            x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
-            t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
-            s = by * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-            y0 = ay * t0 + s; y1 = ay * t1 + s; y2 = ay * t2 + s; y3 = ay * t3 + s
-            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-            su = u0 + u1 + u2 + u3
-            sv = v0 + v1 + v2 + v3
-            px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
-            py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-            buf[nxr, p] += wmu * (px * su - den)
-            buf[nyr, p] += wmu * (py * sv - den)
-            buf[ROW_ACC + 2, p] += w * den
+    rk = mv[_RATES + k]
+    w = mv[_RATES + K + k]
+    wr = w * rk
+    q = qr + 4 * k
+    x = xr + 4 * k
+    y = yr + 4 * k
+    vxk = vx + 4 * k
+    vyk = vy + 4 * k
+    wmu = wr * mu
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+        t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
+        s = by * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+        y0 = ay * t0 + s; y1 = ay * t1 + s; y2 = ay * t2 + s; y3 = ay * t3 + s
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        su = u0 + u1 + u2 + u3
+        sv = v0 + v1 + v2 + v3
+        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+        buf[nxr, p] += wmu * (px * su - den)
+        buf[nyr, p] += wmu * (py * sv - den)
+        buf[ROW_ACC + 2, p] += w * den
 
 
 @njit(fastmath=_FM)
-def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
     Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
     Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
     Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
     Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
-    for k in range(K):
-        rk = mv[_RATES + k]
-        w = mv[_RATES + K + k]
-        wr = w * rk
-        q = qr + 4 * k
-        x = xr + 4 * k
-        y = yr + 4 * k
-        vxk = vx + 4 * k
-        vyk = vy + 4 * k
-        b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
-        b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
-        b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
-        b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
-        a00 = Pm[ex, k, 0, 0]; a01 = Pm[ex, k, 0, 1]; a02 = Pm[ex, k, 0, 2]; a03 = Pm[ex, k, 0, 3]
-        a10 = Pm[ex, k, 1, 0]; a11 = Pm[ex, k, 1, 1]; a12 = Pm[ex, k, 1, 2]; a13 = Pm[ex, k, 1, 3]
-        a20 = Pm[ex, k, 2, 0]; a21 = Pm[ex, k, 2, 1]; a22 = Pm[ex, k, 2, 2]; a23 = Pm[ex, k, 2, 3]
-        a30 = Pm[ex, k, 3, 0]; a31 = Pm[ex, k, 3, 1]; a32 = Pm[ex, k, 3, 2]; a33 = Pm[ex, k, 3, 3]
-        for p in range(uint64(p0), uint64(p1)):
-            x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
-            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
-            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-            gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
-            gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
-            gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
-            gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
-            gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
-            gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
-            gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
-            gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
-            buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
-            buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
-            buf[ROW_ACC + 2, p] += w * den
-            zx0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
-            zx1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
-            zx2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
-            zx3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-            buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
-            buf[vxk + 3, p] = zx3
-            m = buf[mxr, p]
-            m = zx0 if zx0 > m else m
-            m = zx1 if zx1 > m else m
-            m = zx2 if zx2 > m else m
-            buf[mxr, p] = zx3 if zx3 > m else m
-            zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
-            zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
-            zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
-            zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
-            buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
-            buf[vyk + 3, p] = zy3
-            m = buf[myr, p]
-            m = zy0 if zy0 > m else m
-            m = zy1 if zy1 > m else m
-            m = zy2 if zy2 > m else m
-            buf[myr, p] = zy3 if zy3 > m else m
+    rk = mv[_RATES + k]
+    w = mv[_RATES + K + k]
+    wr = w * rk
+    q = qr + 4 * k
+    x = xr + 4 * k
+    y = yr + 4 * k
+    vxk = vx + 4 * k
+    vyk = vy + 4 * k
+    b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
+    b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
+    b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
+    b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
+    a00 = Pm[ex, k, 0, 0]; a01 = Pm[ex, k, 0, 1]; a02 = Pm[ex, k, 0, 2]; a03 = Pm[ex, k, 0, 3]
+    a10 = Pm[ex, k, 1, 0]; a11 = Pm[ex, k, 1, 1]; a12 = Pm[ex, k, 1, 2]; a13 = Pm[ex, k, 1, 3]
+    a20 = Pm[ex, k, 2, 0]; a21 = Pm[ex, k, 2, 1]; a22 = Pm[ex, k, 2, 2]; a23 = Pm[ex, k, 2, 3]
+    a30 = Pm[ex, k, 3, 0]; a31 = Pm[ex, k, 3, 1]; a32 = Pm[ex, k, 3, 2]; a33 = Pm[ex, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
+        gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
+        gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
+        gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
+        gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
+        gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
+        gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
+        gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
+        buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
+        buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
+        buf[ROW_ACC + 2, p] += w * den
+        zx0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
+        zx1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
+        zx2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
+        zx3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
+        buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
+        buf[vxk + 3, p] = zx3
+        m = buf[mxr, p]
+        m = zx0 if zx0 > m else m
+        m = zx1 if zx1 > m else m
+        m = zx2 if zx2 > m else m
+        buf[mxr, p] = zx3 if zx3 > m else m
+        zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
+        zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
+        zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
+        zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
+        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+        buf[vyk + 3, p] = zy3
+        m = buf[myr, p]
+        m = zy0 if zy0 > m else m
+        m = zy1 if zy1 > m else m
+        m = zy2 if zy2 > m else m
+        buf[myr, p] = zy3 if zy3 > m else m
 
 
 @njit(fastmath=_FM)
-def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
     Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
     Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
     Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
     Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
-    for k in range(K):
-        rk = mv[_RATES + k]
-        w = mv[_RATES + K + k]
-        wr = w * rk
-        q = qr + 4 * k
-        x = xr + 4 * k
-        y = yr + 4 * k
-        vxk = vx + 4 * k
-        vyk = vy + 4 * k
-        b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
-        b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
-        b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
-        b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
-        c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
-        c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
-        c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
-        c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
-        for p in range(uint64(p0), uint64(p1)):
-            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-            x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
-            x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
-            x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
-            x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
-            y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
-            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-            gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
-            gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
-            gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
-            gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
-            gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
-            gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
-            gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
-            gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
-            buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
-            buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
-            buf[ROW_ACC + 2, p] += w * den
-            zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
-            zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
-            zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
-            zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
-            buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
-            buf[vyk + 3, p] = zy3
-            m = buf[myr, p]
-            m = zy0 if zy0 > m else m
-            m = zy1 if zy1 > m else m
-            m = zy2 if zy2 > m else m
-            buf[myr, p] = zy3 if zy3 > m else m
+    rk = mv[_RATES + k]
+    w = mv[_RATES + K + k]
+    wr = w * rk
+    q = qr + 4 * k
+    x = xr + 4 * k
+    y = yr + 4 * k
+    vxk = vx + 4 * k
+    vyk = vy + 4 * k
+    b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
+    b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
+    b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
+    b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
+    c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
+    c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
+    c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
+    c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+        x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+        x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+        x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
+        gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
+        gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
+        gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
+        gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
+        gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
+        gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
+        gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
+        buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
+        buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
+        buf[ROW_ACC + 2, p] += w * den
+        zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
+        zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
+        zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
+        zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
+        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+        buf[vyk + 3, p] = zy3
+        m = buf[myr, p]
+        m = zy0 if zy0 > m else m
+        m = zy1 if zy1 > m else m
+        m = zy2 if zy2 > m else m
+        buf[myr, p] = zy3 if zy3 > m else m
 
 
 @njit(fastmath=_FM)
-def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1):
+def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
     Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
     Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
     Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
     Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
-    for k in range(K):
-        rk = mv[_RATES + k]
-        w = mv[_RATES + K + k]
-        wr = w * rk
-        q = qr + 4 * k
-        x = xr + 4 * k
-        y = yr + 4 * k
-        vxk = vx + 4 * k
-        vyk = vy + 4 * k
-        c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
-        c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
-        c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
-        c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
-        d00 = Pm[ey, k, 0, 0]; d01 = Pm[ey, k, 0, 1]; d02 = Pm[ey, k, 0, 2]; d03 = Pm[ey, k, 0, 3]
-        d10 = Pm[ey, k, 1, 0]; d11 = Pm[ey, k, 1, 1]; d12 = Pm[ey, k, 1, 2]; d13 = Pm[ey, k, 1, 3]
-        d20 = Pm[ey, k, 2, 0]; d21 = Pm[ey, k, 2, 1]; d22 = Pm[ey, k, 2, 2]; d23 = Pm[ey, k, 2, 3]
-        d30 = Pm[ey, k, 3, 0]; d31 = Pm[ey, k, 3, 1]; d32 = Pm[ey, k, 3, 2]; d33 = Pm[ey, k, 3, 3]
-        for p in range(uint64(p0), uint64(p1)):
-            t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-            x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
-            x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
-            x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
-            x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
-            t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
-            y0 = d00 * t0 + d01 * t1 + d02 * t2 + d03 * t3
-            y1 = d10 * t0 + d11 * t1 + d12 * t2 + d13 * t3
-            y2 = d20 * t0 + d21 * t1 + d22 * t2 + d23 * t3
-            y3 = d30 * t0 + d31 * t1 + d32 * t2 + d33 * t3
-            q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-            u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-            v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-            den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-            gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
-            gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
-            gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
-            gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
-            gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
-            gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
-            gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
-            gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
-            buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
-            buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
-            buf[ROW_ACC + 2, p] += w * den
+    rk = mv[_RATES + k]
+    w = mv[_RATES + K + k]
+    wr = w * rk
+    q = qr + 4 * k
+    x = xr + 4 * k
+    y = yr + 4 * k
+    vxk = vx + 4 * k
+    vyk = vy + 4 * k
+    c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
+    c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
+    c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
+    c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+    d00 = Pm[ey, k, 0, 0]; d01 = Pm[ey, k, 0, 1]; d02 = Pm[ey, k, 0, 2]; d03 = Pm[ey, k, 0, 3]
+    d10 = Pm[ey, k, 1, 0]; d11 = Pm[ey, k, 1, 1]; d12 = Pm[ey, k, 1, 2]; d13 = Pm[ey, k, 1, 3]
+    d20 = Pm[ey, k, 2, 0]; d21 = Pm[ey, k, 2, 1]; d22 = Pm[ey, k, 2, 2]; d23 = Pm[ey, k, 2, 3]
+    d30 = Pm[ey, k, 3, 0]; d31 = Pm[ey, k, 3, 1]; d32 = Pm[ey, k, 3, 2]; d33 = Pm[ey, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+        x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+        x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+        x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+        t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
+        y0 = d00 * t0 + d01 * t1 + d02 * t2 + d03 * t3
+        y1 = d10 * t0 + d11 * t1 + d12 * t2 + d13 * t3
+        y2 = d20 * t0 + d21 * t1 + d22 * t2 + d23 * t3
+        y3 = d30 * t0 + d31 * t1 + d32 * t2 + d33 * t3
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
+        gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
+        gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
+        gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
+        gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
+        gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
+        gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
+        gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
+        buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
+        buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
+        buf[ROW_ACC + 2, p] += w * den
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
