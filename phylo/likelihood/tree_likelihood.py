@@ -118,8 +118,10 @@ def topology_arrays(parent, n_taxa: int, root: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(np.array(rows, dtype=np.int64))
 
 
-#: Bytes of buffers a pattern block of the gradient should fill (cache blocking).
-CACHE_BYTES = 1 << 21
+#: Bytes of buffers a pattern block of the gradient should fill (cache blocking).  Each
+#: block costs a fixed overhead per node and category (matrices, run-time overlap checks of
+#: the vectorised loops), which outweighs what a cache-sized block saves, so blocks are large.
+CACHE_BYTES = 1 << 24
 #: The same for the likelihood alone, whose single pass streams well from a larger cache.
 CACHE_BYTES_LIKELIHOOD = 1 << 23
 #: Fewest patterns per block: shorter loops cost more than the cache saves.
