@@ -75,11 +75,11 @@ _llvm.set_option("", "-runtime-memory-check-threshold=64")
 _llvm.set_option("", "-vectorize-memory-check-threshold=256")
 
 # Work rows of the buffer of :func:`evaluate`: per-pattern maxima, log scalers (units of
-# log 2), variable-site shares, 9 gradient accumulators (numerator, denominator, maximum
-# of the child's pre-order partial, for up to 3 children), 4 rows of ones, then for K
-# categories the tips' edge partials of up to 3 children (12 K rows) and 4 K rows of
-# scratch; the partials follow from row 16 + 16 K (:func:`work_rows`).
-ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_ONES, ROW_TIP = 0, 1, 2, 3, 12, 16
+# log 2), variable-site shares, 5 gradient accumulators (two numerators, the common
+# denominator, the maxima of two children's pre-order partials), then for K categories the
+# edge partials of up to 3 tips (12 K rows), 4 K rows of scratch, 4 K rows of ones and
+# 4 K rows written but never read; the partials follow from row 8 + 24 K (:func:`work_rows`).
+ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_TIP = 0, 1, 2, 3, 8
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
 LN2 = math.log(2.0)
@@ -108,24 +108,6 @@ def pack_model(lam, v, vinv, q, freqs, pinv, rates, weights) -> np.ndarray:
     return np.concatenate([lam, np.ravel(v), np.ravel(vinv), np.ravel(q), freqs,
                            [pinv, float(k)], rates, weights,
                            [1.0 if f81 else 0.0, mu]]).astype(np.float64)
-
-
-@njit(cache=True, nogil=True)
-def transition_matrices(mv, t, Pm):
-    """Pm[e, k] = V diag(exp(lambda rho_k t_e)) V^-1, negative round-off clamped to 0."""
-    K = Pm.shape[1]
-    ex = np.empty(4)
-    for e in range(Pm.shape[0]):
-        for k in range(K):
-            r = mv[_RATES + k] * t[e]
-            for m in range(4):
-                ex[m] = math.exp(mv[_LAM + m] * r)
-            for i in range(4):
-                for j in range(4):
-                    s = 0.0
-                    for m in range(4):
-                        s += mv[_V + 4 * i + m] * ex[m] * mv[_VI + 4 * m + j]
-                    Pm[e, k, i, j] = s if s > 0.0 else 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -159,20 +141,23 @@ def transition_matrices(mv, t, Pm):
                     Pm[e, k, i, j] = s if s > 0.0 else 0.0
 
 
-@njit
+@njit(inline="always")
 def _edge_partials(f81, mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1):
     """For every category k: dst[dr+4k : dr+4k+4] = P_k src[sr+sstep k : ...] over patterns
     p0..p1, P_k = Pm[e, k] (a tip's edge partials, or a node's with one or three children).
 
     With ``f81``, :math:`P_k = a I + (1 - a) 1 \\pi^T`, :math:`a = e^{-\\mu \\rho_k t_e}`,
     and :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of the arithmetic.  (Each
-    variant is its own function with one loop over patterns: LLVM vectorises it reliably.)
+    variant is its own function with one loop over patterns, called once per category:
+    LLVM then vectorises it reliably.  The dispatchers are inlined by numba, so the variants'
+    code is optimised only in themselves and in :func:`evaluate`.)
     """
-    if f81:
-        for k in range(Pm.shape[1]):
+    # plain int64 arguments: literal ones would compile extra specialisations
+    e, sr, sstep, dr = np.int64(e), np.int64(sr), np.int64(sstep), np.int64(dr)
+    for k in range(Pm.shape[1]):
+        if f81:
             _edge_partials_f81(mv, t, Pm.shape[1], e, src, sr, sstep, dst, dr, p0, p1, k)
-    else:
-        for k in range(Pm.shape[1]):
+        else:
             _edge_partials_gen(Pm, e, src, sr, sstep, dst, dr, p0, p1, k)
 
 
@@ -209,7 +194,7 @@ def _edge_partials_gen(Pm, e, src, sr, sstep, dst, dr, p0, p1, k):
         dst[d0 + 3, p] = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
 
 
-@njit
+@njit(inline="always")
 def _up2(f81, mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
     """For every category k: rows dr+4k.. = P_k (x * y) over patterns p0..p1, and the
     running maximum over categories and states in row :data:`ROW_MAX`: a binary node's
@@ -217,29 +202,26 @@ def _up2(f81, mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
     edge partial above it (edge ``e``).
 
     A child's edge partials are rows xr+4k.. of ``buf`` or, for a tip (``xt``), computed
-    on the fly from its partials (rows xr.. of ``tips``) and its edge ``ex``.  (Each
-    variant is its own function with one loop over patterns: LLVM vectorises each.)
+    on the fly from its partials (rows xr.. of ``tips``) and its edge ``ex`` (for two tips,
+    the second's go through rows :data:`ROW_TIP` first).
     """
+    K = Pm.shape[1]
+    e, xr, ex, yr, ey, dr = np.int64(e), np.int64(xr), np.int64(ex), np.int64(yr), np.int64(ey), \
+        np.int64(dr)
     if yt and not xt:
         xt, xr, ex, yt, yr, ey = yt, yr, ey, xt, xr, ex
-    if f81:
-        if yt:
-            for k in range(Pm.shape[1]):
-                _up2_f81_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
+    if yt:
+        _edge_partials(f81, mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
+        yr = np.int64(ROW_TIP)
+    if xt and f81:      # cheap enough to go through memory: one variant fewer to compile
+        _edge_partials(f81, mv, t, Pm, ex, tips, xr, 0, buf, ROW_TIP + 8 * K, p0, p1)
+        xr = np.int64(ROW_TIP + 8 * K)
+    for k in range(K):
+        if f81:
+            _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
         elif xt:
-            for k in range(Pm.shape[1]):
-                _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
-        else:
-            for k in range(Pm.shape[1]):
-                _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
-    elif yt:
-        for k in range(Pm.shape[1]):
-            _up2_gen_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
-    elif xt:
-        for k in range(Pm.shape[1]):
             _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
-    else:
-        for k in range(Pm.shape[1]):
+        else:
             _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
 
 
@@ -261,70 +243,6 @@ def _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
-        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
-        s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
-        d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
-        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-        m = buf[ROW_MAX, p]
-        m = d0 if d0 > m else m
-        m = d1 if d1 > m else m
-        m = d2 if d2 > m else m
-        buf[ROW_MAX, p] = d3 if d3 > m else m
-
-
-@njit(fastmath=_FM)
-def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
-    K = Pm.shape[1]
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    mu = mv[_RATES + 2 * K + 1]
-    x = xr + 4 * k
-    y = yr + 4 * k
-    d = dr + 4 * k
-    rk = mv[_RATES + k]
-    a = math.exp(-mu * rk * t[e])
-    b = 1.0 - a
-    ax = math.exp(-mu * rk * t[ex])
-    bx = 1.0 - ax
-    ay = math.exp(-mu * rk * t[ey])
-    by = 1.0 - ay
-    for p in range(uint64(p0), uint64(p1)):
-        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
-        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
-        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
-        s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
-        d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
-        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-        m = buf[ROW_MAX, p]
-        m = d0 if d0 > m else m
-        m = d1 if d1 > m else m
-        m = d2 if d2 > m else m
-        buf[ROW_MAX, p] = d3 if d3 > m else m
-
-
-@njit(fastmath=_FM)
-def _up2_f81_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
-    K = Pm.shape[1]
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    mu = mv[_RATES + 2 * K + 1]
-    x = xr + 4 * k
-    y = yr + 4 * k
-    d = dr + 4 * k
-    rk = mv[_RATES + k]
-    a = math.exp(-mu * rk * t[e])
-    b = 1.0 - a
-    ax = math.exp(-mu * rk * t[ex])
-    bx = 1.0 - ax
-    ay = math.exp(-mu * rk * t[ey])
-    by = 1.0 - ay
-    for p in range(uint64(p0), uint64(p1)):
-        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
-        t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
-        s = by * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-        y0 = ay * t0 + s; y1 = ay * t1 + s; y2 = ay * t2 + s; y3 = ay * t3 + s
         z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
         s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
         d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
@@ -394,57 +312,6 @@ def _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
         m = d1 if d1 > m else m
         m = d2 if d2 > m else m
         buf[ROW_MAX, p] = d3 if d3 > m else m
-
-
-@njit(fastmath=_FM)
-def _up2_gen_tt(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
-    K = Pm.shape[1]
-    x = xr + 4 * k
-    y = yr + 4 * k
-    d = dr + 4 * k
-    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
-    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
-    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
-    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
-    c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
-    c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
-    c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
-    c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
-    g00 = Pm[ey, k, 0, 0]; g01 = Pm[ey, k, 0, 1]; g02 = Pm[ey, k, 0, 2]; g03 = Pm[ey, k, 0, 3]
-    g10 = Pm[ey, k, 1, 0]; g11 = Pm[ey, k, 1, 1]; g12 = Pm[ey, k, 1, 2]; g13 = Pm[ey, k, 1, 3]
-    g20 = Pm[ey, k, 2, 0]; g21 = Pm[ey, k, 2, 1]; g22 = Pm[ey, k, 2, 2]; g23 = Pm[ey, k, 2, 3]
-    g30 = Pm[ey, k, 3, 0]; g31 = Pm[ey, k, 3, 1]; g32 = Pm[ey, k, 3, 2]; g33 = Pm[ey, k, 3, 3]
-    for p in range(uint64(p0), uint64(p1)):
-        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-        x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
-        x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
-        x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
-        x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
-        t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
-        y0 = g00 * t0 + g01 * t1 + g02 * t2 + g03 * t3
-        y1 = g10 * t0 + g11 * t1 + g12 * t2 + g13 * t3
-        y2 = g20 * t0 + g21 * t1 + g22 * t2 + g23 * t3
-        y3 = g30 * t0 + g31 * t1 + g32 * t2 + g33 * t3
-        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
-        d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
-        d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
-        d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
-        d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
-        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-        m = buf[ROW_MAX, p]
-        m = d0 if d0 > m else m
-        m = d1 if d1 > m else m
-        m = d2 if d2 > m else m
-        buf[ROW_MAX, p] = d3 if d3 > m else m
-
-
-@njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _weighted_ratio_sum(w, buf, num, den, p0, p1):
-    """sum_p w[p] frac[p] num[p] / den[p] over rows of buf (reassociated: it vectorises)."""
-    g = 0.0
-    for p in range(uint64(p0), uint64(p1)):
-        g += w[p] * buf[ROW_FRAC, p] * (buf[num, p] / buf[den, p])
-    return g
 
 
 @njit
@@ -524,159 +391,7 @@ def _root(mv, weights, inv, buf, r0, K, site_ll, p0, p1):
     return total
 
 
-@njit
-def _edge_pass(mv, f81, t, Pm, e, buf, qr, sr, sstep, er, vr, has_child, ar, p0, p1):
-    """One edge of the pre-order pass, every category, fused over patterns p0..p1.
-
-    Rows of ``buf`` for category k: u = q * sib (rows qr+4k.., sr+sstep k..: the
-    pre-order partial at the parent times the siblings' edge partials), this edge's
-    partial e = P L_child (rows er+4k..).  Summed over k with weights w_k and rates
-    rho_k: acc[ar] += w rho u^T Q e, acc[ar + 1] += w u^T e; with a child, its pre-order
-    partial P^T u goes to rows vr+4k.. and acc[ar + 2] tracks its maximum.  For
-    F81-type Q, :math:`u^T Q e = \\mu((\\pi \\cdot e) \\textstyle\\sum u - u^T e)` and
-    :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.
-    """
-    if f81:
-        if has_child:
-            for k in range(Pm.shape[1]):
-                _edge_pass_f81_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k)
-        else:
-            for k in range(Pm.shape[1]):
-                _edge_pass_f81_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k)
-    elif has_child:
-        for k in range(Pm.shape[1]):
-            _edge_pass_gen_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k)
-    else:
-        for k in range(Pm.shape[1]):
-            _edge_pass_gen_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k)
-
-
-@njit(fastmath=_FM)
-def _edge_pass_f81_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k):
-    K = Pm.shape[1]
-    mu = mv[_RATES + 2 * K + 1]
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    w = mv[_RATES + K + k]
-    wr = w * mv[_RATES + k]
-    q = qr + 4 * k
-    sb = sr + sstep * k
-    ee = er + 4 * k
-    a = math.exp(-mu * mv[_RATES + k] * t[e])
-    b = 1.0 - a
-    wmu = wr * mu
-    for p in range(uint64(p0), uint64(p1)):
-        u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
-        u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
-        e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
-        ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
-        pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
-        su = u0 + u1 + u2 + u3
-        buf[ar, p] += wmu * (pe * su - ue)
-        buf[ar + 1, p] += w * ue
-
-
-@njit(fastmath=_FM)
-def _edge_pass_f81_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k):
-    K = Pm.shape[1]
-    mu = mv[_RATES + 2 * K + 1]
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    w = mv[_RATES + K + k]
-    wr = w * mv[_RATES + k]
-    q = qr + 4 * k
-    sb = sr + sstep * k
-    ee = er + 4 * k
-    a = math.exp(-mu * mv[_RATES + k] * t[e])
-    b = 1.0 - a
-    wmu = wr * mu
-    v = vr + 4 * k
-    for p in range(uint64(p0), uint64(p1)):
-        u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
-        u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
-        e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
-        ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
-        pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
-        su = u0 + u1 + u2 + u3
-        buf[ar, p] += wmu * (pe * su - ue)
-        buf[ar + 1, p] += w * ue
-        c = b * su
-        z0 = a * u0 + c * pi0; z1 = a * u1 + c * pi1
-        z2 = a * u2 + c * pi2; z3 = a * u3 + c * pi3
-        buf[v, p] = z0; buf[v + 1, p] = z1; buf[v + 2, p] = z2; buf[v + 3, p] = z3
-        m = buf[ar + 2, p]
-        m = z0 if z0 > m else m
-        m = z1 if z1 > m else m
-        m = z2 if z2 > m else m
-        buf[ar + 2, p] = z3 if z3 > m else m
-
-
-@njit(fastmath=_FM)
-def _edge_pass_gen_tip(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k):
-    q00 = mv[_Q + 0]; q01 = mv[_Q + 1]; q02 = mv[_Q + 2]; q03 = mv[_Q + 3]
-    q10 = mv[_Q + 4]; q11 = mv[_Q + 5]; q12 = mv[_Q + 6]; q13 = mv[_Q + 7]
-    q20 = mv[_Q + 8]; q21 = mv[_Q + 9]; q22 = mv[_Q + 10]; q23 = mv[_Q + 11]
-    q30 = mv[_Q + 12]; q31 = mv[_Q + 13]; q32 = mv[_Q + 14]; q33 = mv[_Q + 15]
-    K = Pm.shape[1]
-    mu = mv[_RATES + 2 * K + 1]
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    w = mv[_RATES + K + k]
-    wr = w * mv[_RATES + k]
-    q = qr + 4 * k
-    sb = sr + sstep * k
-    ee = er + 4 * k
-    for p in range(uint64(p0), uint64(p1)):
-        u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
-        u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
-        e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
-        g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
-        g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
-        g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
-        g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-        buf[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-        buf[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
-
-
-@njit(fastmath=_FM)
-def _edge_pass_gen_child(mv, t, Pm, e, buf, qr, sr, sstep, er, vr, ar, p0, p1, k):
-    q00 = mv[_Q + 0]; q01 = mv[_Q + 1]; q02 = mv[_Q + 2]; q03 = mv[_Q + 3]
-    q10 = mv[_Q + 4]; q11 = mv[_Q + 5]; q12 = mv[_Q + 6]; q13 = mv[_Q + 7]
-    q20 = mv[_Q + 8]; q21 = mv[_Q + 9]; q22 = mv[_Q + 10]; q23 = mv[_Q + 11]
-    q30 = mv[_Q + 12]; q31 = mv[_Q + 13]; q32 = mv[_Q + 14]; q33 = mv[_Q + 15]
-    K = Pm.shape[1]
-    mu = mv[_RATES + 2 * K + 1]
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    w = mv[_RATES + K + k]
-    wr = w * mv[_RATES + k]
-    q = qr + 4 * k
-    sb = sr + sstep * k
-    ee = er + 4 * k
-    v = vr + 4 * k
-    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
-    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
-    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
-    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
-    for p in range(uint64(p0), uint64(p1)):
-        u0 = buf[q, p] * buf[sb, p]; u1 = buf[q + 1, p] * buf[sb + 1, p]
-        u2 = buf[q + 2, p] * buf[sb + 2, p]; u3 = buf[q + 3, p] * buf[sb + 3, p]
-        e0 = buf[ee, p]; e1 = buf[ee + 1, p]; e2 = buf[ee + 2, p]; e3 = buf[ee + 3, p]
-        g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
-        g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
-        g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
-        g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-        buf[ar, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-        buf[ar + 1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
-        z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
-        z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
-        z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
-        z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-        buf[v, p] = z0; buf[v + 1, p] = z1; buf[v + 2, p] = z2; buf[v + 3, p] = z3
-        m = buf[ar + 2, p]
-        m = z0 if z0 > m else m
-        m = z1 if z1 > m else m
-        m = z2 if z2 > m else m
-        buf[ar + 2, p] = z3 if z3 > m else m
-
-
-@njit
+@njit(inline="always")
 def _down2(f81, mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
     """The pre-order step at a binary node, for both children and every category, in one
     loop over patterns p0..p1.
@@ -690,32 +405,35 @@ def _down2(f81, mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1
     (P_x^T u, P_y^T v) goes to rows vx+4k.. (vy+4k..), its maximum over categories and
     states to row ROW_ACC + 3 (+ 4).  For F81-type Q,
     :math:`u^T Q x = \\mu((\\pi \\cdot x) \\sum u - u^T x)` and
-    :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.  (One compiled function per
-    variant, each a single loop over patterns, so that LLVM vectorises each.)
+    :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.  (For two tips, the second's edge
+    partials go through rows :data:`ROW_TIP` first.)
     """
-    nxr, mxr, nyr, myr = ROW_ACC, ROW_ACC + 3, ROW_ACC + 1, ROW_ACC + 4
+    K = Pm.shape[1]
+    # plain int64 arguments: literal ones would compile extra specialisations
+    nxr, mxr = np.int64(ROW_ACC), np.int64(ROW_ACC + 3)
+    nyr, myr = np.int64(ROW_ACC + 1), np.int64(ROW_ACC + 4)
+    qr, xr, ex, vx = np.int64(qr), np.int64(xr), np.int64(ex), np.int64(vx)
+    yr, ey, vy = np.int64(yr), np.int64(ey), np.int64(vy)
     if yt and not xt:
         xt, xr, ex, vx, nxr, mxr, yt, yr, ey, vy, nyr, myr = \
             yt, yr, ey, vy, nyr, myr, xt, xr, ex, vx, nxr, mxr
-    if f81:
-        if yt:
-            for k in range(Pm.shape[1]):
-                _down2_f81_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
+    if yt:
+        _edge_partials(f81, mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
+        yr = np.int64(ROW_TIP)
+    if xt and f81:      # cheap enough to go through memory: one variant fewer to compile
+        _edge_partials(f81, mv, t, Pm, ex, tips, xr, 0, buf, ROW_TIP + 8 * K, p0, p1)
+        xr = np.int64(ROW_TIP + 8 * K)
+        vx = np.int64(ROW_TIP + 20 * K)         # a tip's pre-order partial is not kept
+    for k in range(K):
+        if f81:
+            _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr,
+                          p0, p1, k)
         elif xt:
-            for k in range(Pm.shape[1]):
-                _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
+            _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr,
+                          p0, p1, k)
         else:
-            for k in range(Pm.shape[1]):
-                _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
-    elif yt:
-        for k in range(Pm.shape[1]):
-            _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
-    elif xt:
-        for k in range(Pm.shape[1]):
-            _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
-    else:
-        for k in range(Pm.shape[1]):
-            _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
+            _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr,
+                          p0, p1, k)
 
 
 @njit(fastmath=_FM)
@@ -770,90 +488,6 @@ def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         m = zy1 if zy1 > m else m
         m = zy2 if zy2 > m else m
         buf[myr, p] = zy3 if zy3 > m else m
-
-
-@njit(fastmath=_FM)
-def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
-    K = Pm.shape[1]
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    mu = mv[_RATES + 2 * K + 1]
-    rk = mv[_RATES + k]
-    w = mv[_RATES + K + k]
-    wr = w * rk
-    q = qr + 4 * k
-    x = xr + 4 * k
-    y = yr + 4 * k
-    vxk = vx + 4 * k
-    vyk = vy + 4 * k
-    wmu = wr * mu
-    ax = math.exp(-mu * rk * t[ex])
-    bx = 1.0 - ax
-    ay = math.exp(-mu * rk * t[ey])
-    by = 1.0 - ay
-    for p in range(uint64(p0), uint64(p1)):
-        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
-        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
-        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        su = u0 + u1 + u2 + u3
-        sv = v0 + v1 + v2 + v3
-        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
-        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        buf[nxr, p] += wmu * (px * su - den)
-        buf[nyr, p] += wmu * (py * sv - den)
-        buf[ROW_ACC + 2, p] += w * den
-        c = by * sv
-        zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
-        zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
-        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
-        buf[vyk + 3, p] = zy3
-        m = buf[myr, p]
-        m = zy0 if zy0 > m else m
-        m = zy1 if zy1 > m else m
-        m = zy2 if zy2 > m else m
-        buf[myr, p] = zy3 if zy3 > m else m
-
-
-@njit(fastmath=_FM)
-def _down2_f81_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
-    K = Pm.shape[1]
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    mu = mv[_RATES + 2 * K + 1]
-    rk = mv[_RATES + k]
-    w = mv[_RATES + K + k]
-    wr = w * rk
-    q = qr + 4 * k
-    x = xr + 4 * k
-    y = yr + 4 * k
-    vxk = vx + 4 * k
-    vyk = vy + 4 * k
-    wmu = wr * mu
-    ax = math.exp(-mu * rk * t[ex])
-    bx = 1.0 - ax
-    ay = math.exp(-mu * rk * t[ey])
-    by = 1.0 - ay
-    for p in range(uint64(p0), uint64(p1)):
-        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
-        t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
-        s = by * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-        y0 = ay * t0 + s; y1 = ay * t1 + s; y2 = ay * t2 + s; y3 = ay * t3 + s
-        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        su = u0 + u1 + u2 + u3
-        sv = v0 + v1 + v2 + v3
-        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
-        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        buf[nxr, p] += wmu * (px * su - den)
-        buf[nyr, p] += wmu * (py * sv - den)
-        buf[ROW_ACC + 2, p] += w * den
 
 
 @njit(fastmath=_FM)
@@ -979,57 +613,6 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         buf[myr, p] = zy3 if zy3 > m else m
 
 
-@njit(fastmath=_FM)
-def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
-    K = Pm.shape[1]
-    Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
-    Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
-    Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
-    Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
-    rk = mv[_RATES + k]
-    w = mv[_RATES + K + k]
-    wr = w * rk
-    q = qr + 4 * k
-    x = xr + 4 * k
-    y = yr + 4 * k
-    vxk = vx + 4 * k
-    vyk = vy + 4 * k
-    c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
-    c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
-    c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
-    c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
-    d00 = Pm[ey, k, 0, 0]; d01 = Pm[ey, k, 0, 1]; d02 = Pm[ey, k, 0, 2]; d03 = Pm[ey, k, 0, 3]
-    d10 = Pm[ey, k, 1, 0]; d11 = Pm[ey, k, 1, 1]; d12 = Pm[ey, k, 1, 2]; d13 = Pm[ey, k, 1, 3]
-    d20 = Pm[ey, k, 2, 0]; d21 = Pm[ey, k, 2, 1]; d22 = Pm[ey, k, 2, 2]; d23 = Pm[ey, k, 2, 3]
-    d30 = Pm[ey, k, 3, 0]; d31 = Pm[ey, k, 3, 1]; d32 = Pm[ey, k, 3, 2]; d33 = Pm[ey, k, 3, 3]
-    for p in range(uint64(p0), uint64(p1)):
-        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-        x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
-        x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
-        x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
-        x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
-        t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
-        y0 = d00 * t0 + d01 * t1 + d02 * t2 + d03 * t3
-        y1 = d10 * t0 + d11 * t1 + d12 * t2 + d13 * t3
-        y2 = d20 * t0 + d21 * t1 + d22 * t2 + d23 * t3
-        y3 = d30 * t0 + d31 * t1 + d32 * t2 + d33 * t3
-        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
-        gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
-        gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
-        gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
-        gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
-        gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
-        gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
-        gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
-        buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
-        buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
-        buf[ROW_ACC + 2, p] += w * den
-
-
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
 def _gradient2(w, buf, p0, p1):
     """The two gradient terms of a binary node's children, sum_p w_p frac_p num / den,
@@ -1050,7 +633,7 @@ def _gradient2(w, buf, p0, p1):
 @njit
 def work_rows(K):
     """Rows before the partials in the buffer of :func:`evaluate` (K categories)."""
-    return ROW_TIP + 16 * K
+    return ROW_TIP + 24 * K
 
 
 @njit(fastmath=_FM)
@@ -1084,6 +667,43 @@ def _child(j, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1):
     _edge_partials(f81, mv, t, Pm, topo[idx, 5 + j], tips, 4 * c, 0, buf, ROW_TIP + 4 * K * j,
                    p0, p1)
     return ROW_TIP + 4 * K * j
+
+
+@njit(inline="always")
+def _pair(f81, mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, part0, pre0,
+          p0, p1, no_track, have_max):
+    """The pre-order step for children c0, c1 (edges e0, e1) below a pre-order partial at
+    rows qr..: gradient terms added to ``grad``, the children's pre-order partials stored
+    and rescaled when needed.  ``c1 = -1`` stands for a sibling whose partials are all one
+    (a node with one child, or the last child of a node with three)."""
+    n_taxa = tips.shape[0] // 4
+    K = Pm.shape[1]
+    KR = 4 * K
+    for i in range(5):
+        for p in range(uint64(p0), uint64(p1)):
+            buf[ROW_ACC + i, p] = 0.0
+    t0 = c0 < n_taxa
+    t1 = 0 <= c1 < n_taxa
+    dummy = ROW_TIP + KR                       # scratch: written, never read
+    if c1 < 0:
+        yr = ROW_TIP + 16 * K                  # the rows of ones
+        vy = dummy
+    else:
+        yr = 4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR
+        vy = dummy if t1 else pre0 + pslot[c1 - n_taxa] * KR
+    _down2(f81, mv, t, Pm, buf, tips, qr, t0,
+           4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, e0,
+           dummy if t0 else pre0 + pslot[c0 - n_taxa] * KR, t1, yr, e1, vy, p0, p1)
+    g0, g1, n0, n1 = _gradient2(weights, buf, p0, p1)
+    grad[e0] += g0
+    if n0 > 0 and not t0:
+        _rescale(buf, pre0 + pslot[c0 - n_taxa] * KR, KR, np.int64(ROW_ACC + 3), p0, p1, no_track,
+                 have_max)
+    if c1 >= 0:
+        grad[e1] += g1
+        if n1 > 0 and not t1:
+            _rescale(buf, pre0 + pslot[c1 - n_taxa] * KR, KR, np.int64(ROW_ACC + 4), p0, p1, no_track,
+                     have_max)
 
 
 @njit(cache=True, nogil=True)
@@ -1154,21 +774,21 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
                 _up2(f81, mv, t, Pm, up[v], buf, tips, t0,
                      4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, topo[idx, 5], t1,
                      4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR, topo[idx, 6], nr, p0, p1)
-                _rescale(buf, nr, KR, ROW_MAX, p0, p1, track, have_max)
+                _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, have_max)
                 continue
-            r0 = _child(0, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
+            r0 = _child(np.int64(0), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
             r1 = r0
             r2 = r0
             if nk > 1:
-                r1 = _child(1, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
+                r1 = _child(np.int64(1), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
             if nk > 2:
-                r2 = _child(2, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
+                r2 = _child(np.int64(2), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
             if v == root:
                 _product(buf, nr, KR, nk, r0, r1, r2, p0, p1)
             else:   # 1 or 3 children below a non-root node (rare)
                 _product(buf, tmp, KR, nk, r0, r1, r2, p0, p1)
                 _edge_partials(f81, mv, t, Pm, up[v], buf, tmp, 4, buf, nr, p0, p1)
-            _rescale(buf, nr, KR, ROW_MAX, p0, p1, track, no_max)
+            _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max)
         total += _root(mv, weights, inv, buf, part0 + slot[root - n_taxa] * KR, K, site_ll,
                        p0, p1)
         if not want_grad:
@@ -1182,77 +802,46 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
             a = topo[idx, 0]
             nk = topo[idx, 1]
             qa = pre0 + pslot[a - n_taxa] * KR
-            if nk == 2:
-                for i in range(5):
-                    for p in range(uint64(p0), uint64(p1)):
-                        buf[ROW_ACC + i, p] = 0.0
+            # one or two calls of the pair step (one call site: it is inlined)
+            for j in range(1 if nk < 3 else 2):
+                q = qa
                 c0 = topo[idx, 2]
-                c1 = topo[idx, 3]
-                t0 = c0 < n_taxa
-                t1 = c1 < n_taxa
-                _down2(f81, mv, t, Pm, buf, tips, qa, t0,
-                       4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, topo[idx, 5],
-                       tmp if t0 else pre0 + pslot[c0 - n_taxa] * KR, t1,
-                       4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR, topo[idx, 6],
-                       tmp if t1 else pre0 + pslot[c1 - n_taxa] * KR, p0, p1)
-                g0, g1, n0, n1 = _gradient2(weights, buf, p0, p1)
-                grad[topo[idx, 5]] += g0
-                grad[topo[idx, 6]] += g1
-                if n0 > 0 and not t0:
-                    _rescale(buf, pre0 + pslot[c0 - n_taxa] * KR, KR, ROW_ACC + 3, p0, p1,
-                             no_track, have_max)
-                if n1 > 0 and not t1:
-                    _rescale(buf, pre0 + pslot[c1 - n_taxa] * KR, KR, ROW_ACC + 4, p0, p1,
-                             no_track, have_max)
-                continue
-            for i in range(3 * nk):
-                for p in range(uint64(p0), uint64(p1)):
-                    buf[ROW_ACC + i, p] = 0.0
-            r0 = _child(0, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
-            r1 = r0
-            r2 = r0
-            if nk > 1:
-                r1 = _child(1, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
-            if nk > 2:
-                r2 = _child(2, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
-            for j in range(nk):
-                c = topo[idx, 2 + j]
-                has_child = c >= n_taxa
-                vr = pre0 + pslot[c - n_taxa] * KR if has_child else tmp
-                er = r0 if j == 0 else (r1 if j == 1 else r2)
-                # u = q * sib: the parent's pre-order partial times the siblings' partials
-                qr = qa
-                sstep = 4
-                if nk == 2:
-                    sr = r1 if j == 0 else r0
-                elif nk == 3:
-                    oa = r0 if j != 0 else r1
-                    sr = r2 if j != 2 else r1
-                    _product(buf, tmp, KR, 2, qa, oa, oa, p0, p1)
-                    qr = tmp
-                else:
-                    sr = ROW_ONES
-                    sstep = 0
-                _edge_pass(mv, f81, t, Pm, topo[idx, 5 + j], buf, qr, sr, sstep, er, vr,
-                           has_child, ROW_ACC + 3 * j, p0, p1)
-            for j in range(nk):
-                c = topo[idx, 2 + j]
-                e = topo[idx, 5 + j]
-                grad[e] += _weighted_ratio_sum(weights, buf, ROW_ACC + 3 * j, ROW_ACC + 1 + 3 * j,
-                                               p0, p1)
-                if c >= n_taxa:
-                    _rescale(buf, pre0 + pslot[c - n_taxa] * KR, KR, ROW_ACC + 2 + 3 * j, p0, p1,
-                             no_track, have_max)
+                e0 = topo[idx, 5]
+                c1 = np.int64(-1)           # a node with one child: the sibling is all ones
+                e1 = e0
+                if nk >= 2 and j == 0:
+                    c1 = topo[idx, 3]
+                    e1 = topo[idx, 6]
+                if nk == 3:
+                    q = tmp
+                    if j == 0:
+                        # children 0 and 1, the third child's edge partials folded into q
+                        r2 = _child(np.int64(2), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0,
+                                    p1)
+                        _product(buf, tmp, KR, np.int64(2), qa, r2, r2, p0, p1)
+                    else:
+                        # child 2, with those of children 0 and 1 folded into q
+                        r0 = _child(np.int64(0), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0,
+                                    p1)
+                        r1 = _child(np.int64(1), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0,
+                                    p1)
+                        _product(buf, tmp, KR, np.int64(3), qa, r0, r1, p0, p1)
+                        c0 = topo[idx, 4]
+                        e0 = topo[idx, 7]
+                        e1 = e0
+                _pair(f81, mv, t, Pm, buf, tips, slot, pslot, weights, grad, q, c0, e0, c1, e1,
+                      part0, pre0, p0, p1, no_track, have_max)
     return total
 
 
 def buffer_rows(n_slots: int, n_pre_slots: int, n_categories: int) -> int:
     """Rows of the buffer :func:`evaluate` needs: work rows, partials, pre-order partials."""
-    return ROW_TIP + 16 * n_categories + 4 * n_categories * (n_slots + n_pre_slots)
+    return ROW_TIP + 24 * n_categories + 4 * n_categories * (n_slots + n_pre_slots)
 
 
-def new_buffer(rows: int, n_patterns: int) -> np.ndarray:
+def new_buffer(rows: int, n_patterns: int, n_categories: int) -> np.ndarray:
     """A zeroed buffer with its rows of ones set."""
     buf = np.zeros((rows, n_patterns))
-    buf[ROW_ONES:ROW_ONES + 4] = 1.0
+    ones = ROW_TIP + 16 * n_categories
+    buf[ones:ones + 4 * n_categories] = 1.0
     return buf

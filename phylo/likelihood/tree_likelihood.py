@@ -306,7 +306,7 @@ class TreeLikelihood:
         self._lslot, self.n_slots = partial_slots(self._topo, self.n_taxa)
         self._gslot = np.arange(n_int, dtype=np.int64)
         self._pslot, self.n_pre_slots = pre_order_slots(self._topo, self.n_taxa)
-        self._lbuf = K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P)
+        self._lbuf = K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P, kc)
         self._gbuf = None           # every edge partial and the pre-order partials,
         #                             allocated on the first gradient
         self._site = np.zeros(P)
@@ -362,8 +362,9 @@ class TreeLikelihood:
     def _grad_buffers(self):
         if self._gbuf is None:
             n_int = self.n_nodes - self.n_taxa
-            self._gbuf = K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, self.n_categories),
-                                      self.n_patterns)
+            kc = self.n_categories
+            self._gbuf = K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, kc),
+                                      self.n_patterns, kc)
 
     def _run(self, t, want_grad: bool):
         """One evaluation, its patterns split between threads when that pays."""
@@ -427,11 +428,11 @@ class TreeLikelihood:
         E, n_int = self.n_branches, self.n_nodes - self.n_taxa
         if self._batch_buf is None:
             self._batch_buf = [dict(Pm=np.zeros((E, kc, 4, 4)), site=np.zeros(P),
-                                    lbuf=K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P))
+                                    lbuf=K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P, kc))
                                for _ in range(nt)]
         if gradient and "gbuf" not in self._batch_buf[0]:
             for buf in self._batch_buf:
-                buf.update(gbuf=K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, kc), P))
+                buf.update(gbuf=K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, kc), P, kc))
         return self._batch_buf
 
     def _batch_run(self, T, out, grads):
