@@ -213,12 +213,12 @@ def _up2(f81, mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
     if yt:
         _edge_partials(f81, mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
         yr = np.int64(ROW_TIP)
-    if xt and f81:      # cheap enough to go through memory: one variant fewer to compile
-        _edge_partials(f81, mv, t, Pm, ex, tips, xr, 0, buf, ROW_TIP + 8 * K, p0, p1)
-        xr = np.int64(ROW_TIP + 8 * K)
     for k in range(K):
         if f81:
-            _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
+            if xt:
+                _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
+            else:
+                _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
         elif xt:
             _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
         else:
@@ -242,6 +242,37 @@ def _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     by = 1.0 - ay
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
+        d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
+        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+        m = buf[ROW_MAX, p]
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
+
+
+@njit(fastmath=_FM)
+def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    x = xr + 4 * k
+    y = yr + 4 * k
+    d = dr + 4 * k
+    rk = mv[_RATES + k]
+    a = math.exp(-mu * rk * t[e])
+    b = 1.0 - a
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
         z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
         s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
@@ -420,14 +451,14 @@ def _down2(f81, mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1
     if yt:
         _edge_partials(f81, mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
         yr = np.int64(ROW_TIP)
-    if xt and f81:      # cheap enough to go through memory: one variant fewer to compile
-        _edge_partials(f81, mv, t, Pm, ex, tips, xr, 0, buf, ROW_TIP + 8 * K, p0, p1)
-        xr = np.int64(ROW_TIP + 8 * K)
-        vx = np.int64(ROW_TIP + 20 * K)         # a tip's pre-order partial is not kept
     for k in range(K):
         if f81:
-            _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr,
-                          p0, p1, k)
+            if xt:
+                _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr,
+                              myr, p0, p1, k)
+            else:
+                _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr,
+                              myr, p0, p1, k)
         elif xt:
             _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr,
                           p0, p1, k)
@@ -478,6 +509,52 @@ def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         m = zx1 if zx1 > m else m
         m = zx2 if zx2 > m else m
         buf[mxr, p] = zx3 if zx3 > m else m
+        c = by * sv
+        zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
+        zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
+        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+        buf[vyk + 3, p] = zy3
+        m = buf[myr, p]
+        m = zy0 if zy0 > m else m
+        m = zy1 if zy1 > m else m
+        m = zy2 if zy2 > m else m
+        buf[myr, p] = zy3 if zy3 > m else m
+
+
+@njit(fastmath=_FM)
+def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    rk = mv[_RATES + k]
+    w = mv[_RATES + K + k]
+    wr = w * rk
+    q = qr + 4 * k
+    x = xr + 4 * k
+    y = yr + 4 * k
+    vxk = vx + 4 * k
+    vyk = vy + 4 * k
+    wmu = wr * mu
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        su = u0 + u1 + u2 + u3
+        sv = v0 + v1 + v2 + v3
+        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+        buf[nxr, p] += wmu * (px * su - den)
+        buf[nyr, p] += wmu * (py * sv - den)
+        buf[ROW_ACC + 2, p] += w * den
         c = by * sv
         zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
         zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
