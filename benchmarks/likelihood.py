@@ -169,7 +169,8 @@ def run_problem(label, aln, tree, model, quick, lib):
           f"{tm['g1'] / tm['g2']:4.2f}x (gradient)")
     print(f"gradient / likelihood: {tm['g1'] / tm['l1']:5.2f} (1 thread), "
           f"{tm['g2'] / tm['l2']:5.2f} (2 threads)")
-    print(f"batch of {B}: likelihoods {1 / tm['b1']:9.0f}/s on 1 thread, {1 / tm['b2']:9.0f}/s on 2 "
+    print(f"batch of {B}: likelihoods {1 / tm['b1']:9.0f}/s on 1 thread, {1 / tm['b2']:9.0f}/s "
+          f"on 2 "
           f"(speed-up {tm['b1'] / tm['b2']:4.2f}x); gradients {1 / tm['gb1']:8.0f}/s on 1, "
           f"{1 / tm['gb2']:8.0f}/s on 2 (speed-up {tm['gb1'] / tm['gb2']:4.2f}x)")
     res = dict(label=label, gups=g(tm["l1"]), grad_ratio=tm["g1"] / tm["l1"],

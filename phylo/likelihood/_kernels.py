@@ -4,8 +4,13 @@ Plain functions over arrays (float64 values, int64 indices); the typed, document
 interface is :class:`phylo.likelihood.tree_likelihood.TreeLikelihood`.  There is one
 compiled entry point, :func:`evaluate` (likelihood, or likelihood and gradient), plus
 :func:`transition_matrices`; both release the GIL, so batches and pattern blocks run on
-ordinary threads.  Keeping the call graph flat and the signatures few keeps the first
-compilation short (numba re-optimises every callee inside each caller).
+ordinary threads.  The hot loops are small functions, one per variant (F81 or general
+model; children tips or internal nodes), each a single loop over patterns for one rate
+category: LLVM vectorises such a loop reliably, and not a loop nested in a loop over
+categories or sharing a function with another.  Dispatchers between them are inlined by
+numba and every argument is a plain int64, so each variant compiles once and is
+re-optimised only inside :func:`evaluate` (numba re-optimises every callee inside each
+caller), which keeps the first compilation short.
 
 Layout (patterns innermost, so that the loops over patterns vectorise):
 
@@ -27,13 +32,16 @@ Post-order (Felsenstein 1981): :math:`L_v(s) = \\prod_{c} \\sum_j P_{e_c}(s, j) 
 What is stored is the edge partial :math:`P_e L_v` above each internal node: one loop over
 patterns multiplies the children's edge partials and applies :math:`P_e`, and the
 pre-order pass finds every edge partial it needs already computed (tips' edge partials are
-recomputed, which is cheaper than reading them back).  For F81-type models (JC69, F81:
+computed inside those loops from the tip partials, which is cheaper than storing them).
+For the likelihood alone, nodes whose partials are never needed at the same time share
+storage, so that the working set stays in cache.  For F81-type models (JC69, F81:
 all exchangeabilities equal) :math:`P(t) = a I + (1 - a) 1 \\pi^T` with
 :math:`a = e^{-\\mu t}`, so :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of
 the arithmetic of a 4 x 4 product; the kernels take that path when the model allows.
-Rescaling: after each internal node, a pattern whose largest entry (over categories and
-states) is below :data:`SCALE_THRESHOLD` is multiplied by a power of two, which is exact in
-floating point, and the exponent is added to the pattern's log scaler.
+Rescaling: the node loops track each pattern's largest entry (over categories and states);
+one vectorised count per node finds whether any is below :data:`SCALE_THRESHOLD`, and
+only then (rarely) are those patterns multiplied by a power of two, which is exact in
+floating point, with the exponent added to the pattern's log scaler.
 
 Gradient (Ji et al. 2020): with pre-order partials :math:`q_a` (probability of the data
 outside the subtree of :math:`a` jointly with the state at :math:`a`) and, for the edge
@@ -47,8 +55,11 @@ u_{e,k}^T P_{e,k} L_{v,k}`, so
    \\qquad q_v = P_e^T u_e .
 
 The ratio does not depend on how :math:`u` and :math:`L` are scaled, so pre-order partials
-are rescaled freely per pattern without bookkeeping.  Each edge's numerator, denominator
-and the child's pre-order partial come out of one loop over patterns.
+are rescaled freely per pattern without bookkeeping.  At a binary node with children x, y
+one loop over patterns gives both edges' numerators, their common denominator
+(:math:`u_x^T e_x = u_y^T e_y = q_a^T (e_x \\odot e_y)`) and both children's pre-order
+partials; for F81-type models :math:`u^T Q e = \\mu((\\pi \\cdot e) \\sum u - u^T e)` and
+:math:`P^T u = a u + (1 - a)(\\sum u) \\pi` avoid the 4 x 4 products.
 
 References
 ----------
@@ -78,7 +89,7 @@ _llvm.set_option("", "-vectorize-memory-check-threshold=256")
 # log 2), variable-site shares, 5 gradient accumulators (two numerators, the common
 # denominator, the maxima of two children's pre-order partials), then for K categories the
 # edge partials of up to 3 tips (12 K rows), 4 K rows of scratch, 4 K rows of ones and
-# 4 K rows written but never read; the partials follow from row 8 + 24 K (:func:`work_rows`).
+# 4 K rows written but never read; the partials follow from row 8 + 24 K.
 ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_TIP = 0, 1, 2, 3, 8
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
@@ -707,12 +718,6 @@ def _gradient2(w, buf, p0, p1):
     return g0, g1, c0, c1
 
 
-@njit
-def work_rows(K):
-    """Rows before the partials in the buffer of :func:`evaluate` (K categories)."""
-    return ROW_TIP + 24 * K
-
-
 @njit(fastmath=_FM)
 def _product(buf, dr, nrows, n, xr, yr, zr, p0, p1):
     """Rows dr..dr+nrows = the product of the first n (1 to 3) of the row ranges starting
@@ -740,7 +745,7 @@ def _child(j, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1):
     K = Pm.shape[1]
     c = topo[idx, 2 + j]
     if c >= n_taxa:
-        return work_rows(K) + 4 * K * slot[c - n_taxa]
+        return ROW_TIP + 24 * K + 4 * K * slot[c - n_taxa]
     _edge_partials(f81, mv, t, Pm, topo[idx, 5 + j], tips, 4 * c, 0, buf, ROW_TIP + 4 * K * j,
                    p0, p1)
     return ROW_TIP + 4 * K * j
@@ -774,13 +779,13 @@ def _pair(f81, mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1,
     g0, g1, n0, n1 = _gradient2(weights, buf, p0, p1)
     grad[e0] += g0
     if n0 > 0 and not t0:
-        _rescale(buf, pre0 + pslot[c0 - n_taxa] * KR, KR, np.int64(ROW_ACC + 3), p0, p1, no_track,
-                 have_max)
+        _rescale(buf, pre0 + pslot[c0 - n_taxa] * KR, KR, np.int64(ROW_ACC + 3), p0, p1,
+                 no_track, have_max)
     if c1 >= 0:
         grad[e1] += g1
         if n1 > 0 and not t1:
-            _rescale(buf, pre0 + pslot[c1 - n_taxa] * KR, KR, np.int64(ROW_ACC + 4), p0, p1, no_track,
-                     have_max)
+            _rescale(buf, pre0 + pslot[c1 - n_taxa] * KR, KR, np.int64(ROW_ACC + 4), p0, p1,
+                     no_track, have_max)
 
 
 @njit(cache=True, nogil=True)
@@ -806,7 +811,7 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
     n_taxa = tips.shape[0] // 4
     K = Pm.shape[1]
     KR = 4 * K
-    part0 = work_rows(K)
+    part0 = ROW_TIP + 24 * K             # the partials follow the work rows
     tmp = ROW_TIP + 12 * K
     n_int = topo.shape[0]
     root = topo[n_int - 1, 0]

@@ -244,7 +244,10 @@ class TreeLikelihood:
         does not depend on it for these reversible models.
     threads : int
         Threads for one evaluation (patterns are split in blocks); 1 by default, since
-        callers often parallelise over chains.  Batches use ``batch_threads``.
+        callers often parallelise over chains.  A problem too small for a second thread to
+        pay (fewer than :data:`SPLIT_MIN_UPDATES` partial updates per extra thread, or
+        :data:`SPLIT_MIN_PATTERNS` patterns per thread) runs in the calling thread
+        whatever ``threads`` says.  Batches use ``batch_threads``.
     batch_threads : int, optional
         Threads for :meth:`log_likelihood_batch` and :meth:`gradient_batch` (default: the
         number of CPUs).  The compiled kernels release the GIL, so ordinary threads run
@@ -376,7 +379,8 @@ class TreeLikelihood:
         if len(groups) == 1:
             grad = self._grad if want_grad else self._no1
             ll = K.evaluate(self._tips2, self._weights, self._inv, self._mv, self._topo, slot,
-                            self._pslot, t, self._Pm, buf, self._site, grad, groups[0], True, want_grad)
+                            self._pslot, t, self._Pm, buf, self._site, grad, groups[0], True,
+                            want_grad)
             return ll, (self._grad.copy() if want_grad else None)
         K.transition_matrices(self._mv, t, self._Pm)
         args = (self._tips2, self._weights, self._inv, self._mv, self._topo, slot, self._pslot,
@@ -448,12 +452,12 @@ class TreeLikelihood:
             for b in range((B * i) // nt, (B * (i + 1)) // nt):
                 if grads is None:
                     out[b] = K.evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                        self._topo, self._lslot, self._pslot, T[b], buf["Pm"], buf["lbuf"],
-                                        buf["site"], self._no1, lb, True, False)
+                                        self._topo, self._lslot, self._pslot, T[b], buf["Pm"],
+                                        buf["lbuf"], buf["site"], self._no1, lb, True, False)
                 else:
                     out[b] = K.evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                        self._topo, self._gslot, self._pslot, T[b], buf["Pm"], buf["gbuf"],
-                                        buf["site"], grads[b], gb, True, True)
+                                        self._topo, self._gslot, self._pslot, T[b], buf["Pm"],
+                                        buf["gbuf"], buf["site"], grads[b], gb, True, True)
 
         if nt == 1:
             work(0)
