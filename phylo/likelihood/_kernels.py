@@ -389,7 +389,7 @@ def _rescale(buf, r0, nrows, mrow, p0, p1, track, have_max):
                 buf[ROW_LOGSCALE, p] += ex
 
 
-@njit
+@njit(inline="always")
 def _root(mv, weights, inv, buf, r0, K, site_ll, p0, p1):
     """Per-pattern log-likelihoods from the root's partials (rows r0 + 4k + s); returns
     sum_p w_p log L_p over p0..p1.
@@ -823,7 +823,9 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
     no_max = no_track
     f81 = mv[_RATES + 2 * K] > 0.5
     # the edge above every node of this traversal
-    up = np.full(n_taxa + n_int, -1, dtype=np.int64)
+    up = np.empty(n_taxa + n_int, dtype=np.int64)
+    for v in range(n_taxa + n_int):
+        up[v] = -1
     for idx in range(n_int):
         for j in range(topo[idx, 1]):
             up[topo[idx, 2 + j]] = topo[idx, 5 + j]
