@@ -71,7 +71,10 @@ phylogenetics. Mol Biol Evol 37:3047-3060.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
+import threading
 
 import llvmlite.binding as _llvm
 import numpy as np
@@ -166,14 +169,12 @@ def _edge_partials(f81, mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1):
     # plain int64 arguments: literal ones would compile extra specialisations
     e, sr, sstep, dr = np.int64(e), np.int64(sr), np.int64(sstep), np.int64(dr)
     for k in range(Pm.shape[1]):
-        if f81:
-            _edge_partials_f81(mv, t, Pm.shape[1], e, src, sr, sstep, dst, dr, p0, p1, k)
-        else:
-            _edge_partials_gen(Pm, e, src, sr, sstep, dst, dr, p0, p1, k)
+        _EP(mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1, k)
 
 
 @njit(fastmath=_FM)
-def _edge_partials_f81(mv, t, K, e, src, sr, sstep, dst, dr, p0, p1, k):
+def _edge_partials_f81(mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1, k):
+    K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
     s0 = sr + sstep * k
@@ -190,7 +191,7 @@ def _edge_partials_f81(mv, t, K, e, src, sr, sstep, dst, dr, p0, p1, k):
 
 
 @njit(fastmath=_FM)
-def _edge_partials_gen(Pm, e, src, sr, sstep, dst, dr, p0, p1, k):
+def _edge_partials_gen(mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1, k):
     s0 = sr + sstep * k
     d0 = dr + 4 * k
     a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
@@ -225,15 +226,10 @@ def _up2(f81, mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
         _edge_partials(f81, mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
         yr = np.int64(ROW_TIP)
     for k in range(K):
-        if f81:
-            if xt:
-                _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
-            else:
-                _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
-        elif xt:
-            _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
+        if xt:
+            _U_TI(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
         else:
-            _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
+            _U_II(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
 
 
 @njit(fastmath=_FM)
@@ -463,19 +459,10 @@ def _down2(f81, mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1
         _edge_partials(f81, mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
         yr = np.int64(ROW_TIP)
     for k in range(K):
-        if f81:
-            if xt:
-                _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr,
-                              myr, p0, p1, k)
-            else:
-                _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr,
-                              myr, p0, p1, k)
-        elif xt:
-            _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr,
-                          p0, p1, k)
+        if xt:
+            _D_TI(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
         else:
-            _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr,
-                          p0, p1, k)
+            _D_II(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
 
 
 @njit(fastmath=_FM)
@@ -734,6 +721,22 @@ def _product(buf, dr, nrows, n, xr, yr, zr, p0, p1):
                 buf[dr + i, p] = buf[xr + i, p] * buf[yr + i, p] * buf[zr + i, p]
 
 
+# The traversal (:func:`_traverse` and the dispatchers it inlines) calls the variants of
+# one model family through these names.  This file is loaded twice more as the modules
+# ``<this module>_f81`` and ``<this module>_general`` (see :func:`family`), each with its
+# family's variants bound here: each family's traversal compiles, and is cached, on its
+# own, so a session pays for compiling only the family it uses.  (Same source file, so
+# numba's cache is invalidated by any edit of it; distinct module names, so the two
+# families' cache files are distinct.)
+_FAMILY = globals().get("_FAMILY")
+if _FAMILY == "general":
+    _EP, _U_II, _U_TI, _D_II, _D_TI = (_edge_partials_gen, _up2_gen_ii, _up2_gen_ti,
+                                       _down2_gen_ii, _down2_gen_ti)
+else:
+    _EP, _U_II, _U_TI, _D_II, _D_TI = (_edge_partials_f81, _up2_f81_ii, _up2_f81_ti,
+                                       _down2_f81_ii, _down2_f81_ti)
+
+
 @njit
 def _child(j, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1):
     """First row of the edge partials (4 K rows) of child j of traversal row idx.
@@ -788,9 +791,8 @@ def _pair(f81, mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1,
                      no_track, have_max)
 
 
-@njit(cache=True, nogil=True)
-def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, grad, bounds,
-             compute_P, want_grad):
+def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, grad, bounds,
+              compute_P, want_grad):
     """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient.
 
     Every per-pattern array lives in rows of one buffer ``buf`` (see :func:`buffer_rows`),
@@ -916,6 +918,44 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gra
                 _pair(f81, mv, t, Pm, buf, tips, slot, pslot, weights, grad, q, c0, e0, c1, e1,
                       part0, pre0, p0, p1, no_track, have_max)
     return total
+
+
+# numba names cache files after the source file and the qualified name: one per family
+_traverse.__qualname__ = f"_traverse_{_FAMILY}"
+_traverse = njit(cache=True, nogil=True)(_traverse)
+
+
+_FAMILIES: dict = {}
+_FAMILIES_LOCK = threading.Lock()
+
+
+def family(mv):
+    """The module whose ``evaluate`` and ``transition_matrices`` serve the model vector
+    ``mv``: the F81 family's (closed-form products) or the general one's."""
+    name = "f81" if mv[mv.shape[0] - 2] > 0.5 else "general"
+    mod = _FAMILIES.get(name)
+    if mod is None:
+        with _FAMILIES_LOCK:
+            mod = _FAMILIES.get(name)
+            if mod is None:
+                full = f"{__name__}_{name}"
+                spec = importlib.util.spec_from_file_location(full, __file__)
+                mod = importlib.util.module_from_spec(spec)
+                mod._FAMILY = name
+                mod.__package__ = __package__
+                sys.modules[full] = mod
+                spec.loader.exec_module(mod)
+                mod.evaluate = mod._traverse
+                _FAMILIES[name] = mod
+    return mod
+
+
+def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, grad, bounds,
+             compute_P, want_grad):
+    """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient (see
+    :func:`_traverse` for the arguments), by the kernels of the model's family."""
+    return family(mv).evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll,
+                               grad, bounds, compute_P, want_grad)
 
 
 def buffer_rows(n_slots: int, n_pre_slots: int, n_categories: int) -> int:

@@ -298,6 +298,7 @@ class TreeLikelihood:
             np.einsum("s,sp->p", freqs, np.prod(self._tips, axis=0)))
         self._mv = K.pack_model(lam, v, vinv, m.rate_matrix(), freqs, m.pinv,
                                 m.category_rates(), m.category_weights())
+        self._kernels = K.family(self._mv)       # the compiled kernels of the model's family
         self.n_categories = m.n_categories
         P = self._tips.shape[2]
         self.n_patterns = P
@@ -378,18 +379,18 @@ class TreeLikelihood:
             buf, slot, groups = self._lbuf, self._lslot, self._thread_lbounds
         if len(groups) == 1:
             grad = self._grad if want_grad else self._no1
-            ll = K.evaluate(self._tips2, self._weights, self._inv, self._mv, self._topo, slot,
-                            self._pslot, t, self._Pm, buf, self._site, grad, groups[0], True,
-                            want_grad)
+            ll = self._kernels.evaluate(self._tips2, self._weights, self._inv, self._mv,
+                                        self._topo, slot, self._pslot, t, self._Pm, buf,
+                                        self._site, grad, groups[0], True, want_grad)
             return ll, (self._grad.copy() if want_grad else None)
-        K.transition_matrices(self._mv, t, self._Pm)
+        self._kernels.transition_matrices(self._mv, t, self._Pm)
         args = (self._tips2, self._weights, self._inv, self._mv, self._topo, slot, self._pslot,
                 t, self._Pm, buf, self._site)
         g = self._grads_threads if want_grad else [self._no1] * len(groups)
         # the first group runs in this thread, the others in the pool
-        jobs = [_pool(self.threads).submit(K.evaluate, *args, g[i], b, False, want_grad)
+        jobs = [_pool(self.threads).submit(self._kernels.evaluate, *args, g[i], b, False, want_grad)
                 for i, b in enumerate(groups) if i > 0]
-        ll = K.evaluate(*args, g[0], groups[0], False, want_grad)
+        ll = self._kernels.evaluate(*args, g[0], groups[0], False, want_grad)
         ll = float(ll + sum(j.result() for j in jobs))
         return ll, (self._grads_threads.sum(axis=0) if want_grad else None)
 
@@ -447,17 +448,19 @@ class TreeLikelihood:
         lb = self._lbounds
         gb = self._bounds
 
+        evaluate = self._kernels.evaluate
+
         def work(i):
             buf = bufs[i]
             for b in range((B * i) // nt, (B * (i + 1)) // nt):
                 if grads is None:
-                    out[b] = K.evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                        self._topo, self._lslot, self._pslot, T[b], buf["Pm"],
-                                        buf["lbuf"], buf["site"], self._no1, lb, True, False)
+                    out[b] = evaluate(self._tips2, self._weights, self._inv, self._mv,
+                                      self._topo, self._lslot, self._pslot, T[b], buf["Pm"],
+                                      buf["lbuf"], buf["site"], self._no1, lb, True, False)
                 else:
-                    out[b] = K.evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                        self._topo, self._gslot, self._pslot, T[b], buf["Pm"],
-                                        buf["gbuf"], buf["site"], grads[b], gb, True, True)
+                    out[b] = evaluate(self._tips2, self._weights, self._inv, self._mv,
+                                      self._topo, self._gslot, self._pslot, T[b], buf["Pm"],
+                                      buf["gbuf"], buf["site"], grads[b], gb, True, True)
 
         if nt == 1:
             work(0)
