@@ -2,9 +2,11 @@
 
 Plain functions over arrays (float64 values, int64 indices); the typed, documented
 interface is :class:`phylo.likelihood.tree_likelihood.TreeLikelihood`.  There is one
-compiled entry point, :func:`evaluate` (likelihood, or likelihood and gradient), plus
-:func:`transition_matrices`; both release the GIL, so batches and pattern blocks run on
-ordinary threads.  The hot loops are small functions, one per variant (F81 or general
+compiled entry point per model family, ``family(mv).evaluate`` (likelihood, or likelihood
+and gradient; :func:`evaluate` picks the family), plus :func:`transition_matrices`; both
+release the GIL, so batches and pattern blocks run on ordinary threads.  The two families,
+F81-type models (JC69, F81 and their +G, +I) and all others, compile and are cached
+separately (:func:`family`), so a session compiles only the kernels it uses.  The hot loops are small functions, one per variant (F81 or general
 model; children tips or internal nodes), each a single loop over patterns for one rate
 category: LLVM vectorises such a loop reliably, and not a loop nested in a loop over
 categories or sharing a function with another.  Dispatchers between them are inlined by
