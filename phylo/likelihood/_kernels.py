@@ -102,6 +102,21 @@ LN2 = math.log(2.0)
 #: LLVM may fuse multiply-adds (no reassociation: results do not depend on blocking).
 _FM = {"contract"}
 
+# This file is also loaded as the modules "<name>_f81" and "<name>_general" (see
+# :func:`family`), which set _FAMILY first.
+_FAMILY = globals().get("_FAMILY")
+
+
+def _cached_kernel(f):
+    """``njit(cache=True, nogil=True)``, with the family in the name of the cache file.
+
+    numba names cache files after the source file and the function's qualified name, not
+    the module: without the suffix the copies of this file would load each other's code.
+    """
+    if _FAMILY is not None:
+        f.__qualname__ = f"{f.__qualname__}_{_FAMILY}"
+    return njit(cache=True, nogil=True)(f)
+
 # offsets in the model vector
 _LAM, _V, _VI, _Q, _PI, _PINV, _K, _RATES = 0, 4, 20, 36, 52, 56, 57, 58
 
@@ -126,7 +141,6 @@ def pack_model(lam, v, vinv, q, freqs, pinv, rates, weights) -> np.ndarray:
                            [1.0 if f81 else 0.0, mu]]).astype(np.float64)
 
 
-@njit(cache=True, nogil=True)
 def transition_matrices(mv, t, Pm):
     """Pm[e, k] = V diag(exp(lambda rho_k t_e)) V^-1, negative round-off clamped to 0.
 
@@ -155,6 +169,9 @@ def transition_matrices(mv, t, Pm):
                     for m in range(4):
                         s += mv[_V + 4 * i + m] * ex[m] * mv[_VI + 4 * m + j]
                     Pm[e, k, i, j] = s if s > 0.0 else 0.0
+
+
+transition_matrices = _cached_kernel(transition_matrices)
 
 
 @njit(inline="always")
@@ -730,7 +747,6 @@ def _product(buf, dr, nrows, n, xr, yr, zr, p0, p1):
 # own, so a session pays for compiling only the family it uses.  (Same source file, so
 # numba's cache is invalidated by any edit of it; distinct module names, so the two
 # families' cache files are distinct.)
-_FAMILY = globals().get("_FAMILY")
 if _FAMILY == "general":
     _EP, _U_II, _U_TI, _D_II, _D_TI = (_edge_partials_gen, _up2_gen_ii, _up2_gen_ti,
                                        _down2_gen_ii, _down2_gen_ti)
@@ -922,9 +938,7 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gr
     return total
 
 
-# numba names cache files after the source file and the qualified name: one per family
-_traverse.__qualname__ = f"_traverse_{_FAMILY}"
-_traverse = njit(cache=True, nogil=True)(_traverse)
+_traverse = _cached_kernel(_traverse)
 
 
 _FAMILIES: dict = {}
