@@ -6,13 +6,15 @@ compiled entry point per model family, ``family(mv).evaluate`` (likelihood, or l
 and gradient; :func:`evaluate` picks the family), plus :func:`transition_matrices`; both
 release the GIL, so batches and pattern blocks run on ordinary threads.  The two families,
 F81-type models (JC69, F81 and their +G, +I) and all others, compile and are cached
-separately (:func:`family`), so a session compiles only the kernels it uses.  The hot loops are small functions, one per variant (F81 or general
-model; children tips or internal nodes), each a single loop over patterns for one rate
-category: LLVM vectorises such a loop reliably, and not a loop nested in a loop over
-categories or sharing a function with another.  Dispatchers between them are inlined by
-numba and every argument is a plain int64, so each variant compiles once and is
-re-optimised only inside :func:`evaluate` (numba re-optimises every callee inside each
-caller), which keeps the first compilation short.
+separately (:func:`family`), so a session compiles only the kernels it uses.
+
+The hot loops are small functions, one per variant (F81 or general model; children tips or
+internal nodes), each a single loop over patterns for one rate category: LLVM vectorises
+such a loop reliably, and not a loop nested in a loop over categories or sharing a
+function with another.  Dispatchers between them are inlined by numba and every argument
+is a plain int64, so each variant compiles once and is re-optimised only inside
+:func:`_traverse` (numba re-optimises every callee inside each caller), which keeps the
+first compilation short.
 
 Layout (patterns innermost, so that the loops over patterns vectorise):
 
@@ -175,15 +177,15 @@ transition_matrices = _cached_kernel(transition_matrices)
 
 
 @njit(inline="always")
-def _edge_partials(f81, mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1):
+def _edge_partials(mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1):
     """For every category k: dst[dr+4k : dr+4k+4] = P_k src[sr+sstep k : ...] over patterns
     p0..p1, P_k = Pm[e, k] (a tip's edge partials, or a node's with one or three children).
 
-    With ``f81``, :math:`P_k = a I + (1 - a) 1 \\pi^T`, :math:`a = e^{-\\mu \\rho_k t_e}`,
-    and :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of the arithmetic.  (Each
-    variant is its own function with one loop over patterns, called once per category:
-    LLVM then vectorises it reliably.  The dispatchers are inlined by numba, so the variants'
-    code is optimised only in themselves and in :func:`evaluate`.)
+    In the F81 family, :math:`P_k = a I + (1 - a) 1 \\pi^T`, :math:`a = e^{-\\mu \\rho_k
+    t_e}`, and :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of the arithmetic.
+    (Each variant is its own function with one loop over patterns, called once per
+    category: LLVM then vectorises it reliably.  The dispatchers are inlined by numba, so
+    the variants' code is optimised only in themselves and in :func:`_traverse`.)
     """
     # plain int64 arguments: literal ones would compile extra specialisations
     e, sr, sstep, dr = np.int64(e), np.int64(sr), np.int64(sstep), np.int64(dr)
@@ -226,7 +228,7 @@ def _edge_partials_gen(mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1, k):
 
 
 @njit(inline="always")
-def _up2(f81, mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
+def _up2(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
     """For every category k: rows dr+4k.. = P_k (x * y) over patterns p0..p1, and the
     running maximum over categories and states in row :data:`ROW_MAX`: a binary node's
     partial (the product of its children's edge partials x and y) goes straight into the
@@ -242,7 +244,7 @@ def _up2(f81, mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
     if yt and not xt:
         xt, xr, ex, yt, yr, ey = yt, yr, ey, xt, xr, ex
     if yt:
-        _edge_partials(f81, mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
+        _edge_partials(mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
         yr = np.int64(ROW_TIP)
     for k in range(K):
         if xt:
@@ -449,7 +451,7 @@ def _root(mv, weights, inv, buf, r0, K, site_ll, p0, p1):
 
 
 @njit(inline="always")
-def _down2(f81, mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
+def _down2(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
     """The pre-order step at a binary node, for both children and every category, in one
     loop over patterns p0..p1.
 
@@ -475,7 +477,7 @@ def _down2(f81, mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1
         xt, xr, ex, vx, nxr, mxr, yt, yr, ey, vy, nyr, myr = \
             yt, yr, ey, vy, nyr, myr, xt, xr, ex, vx, nxr, mxr
     if yt:
-        _edge_partials(f81, mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
+        _edge_partials(mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
         yr = np.int64(ROW_TIP)
     for k in range(K):
         if xt:
@@ -756,7 +758,7 @@ else:
 
 
 @njit
-def _child(j, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1):
+def _child(j, idx, topo, tips, slot, buf, t, Pm, mv, p0, p1):
     """First row of the edge partials (4 K rows) of child j of traversal row idx.
 
     An internal child's are stored in its slot; a tip's are computed into rows
@@ -767,13 +769,13 @@ def _child(j, idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1):
     c = topo[idx, 2 + j]
     if c >= n_taxa:
         return ROW_TIP + 24 * K + 4 * K * slot[c - n_taxa]
-    _edge_partials(f81, mv, t, Pm, topo[idx, 5 + j], tips, 4 * c, 0, buf, ROW_TIP + 4 * K * j,
+    _edge_partials(mv, t, Pm, topo[idx, 5 + j], tips, 4 * c, 0, buf, ROW_TIP + 4 * K * j,
                    p0, p1)
     return ROW_TIP + 4 * K * j
 
 
 @njit(inline="always")
-def _pair(f81, mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, part0, pre0,
+def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, part0, pre0,
           p0, p1, no_track, have_max):
     """The pre-order step for children c0, c1 (edges e0, e1) below a pre-order partial at
     rows qr..: gradient terms added to ``grad``, the children's pre-order partials stored
@@ -794,7 +796,7 @@ def _pair(f81, mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1,
     else:
         yr = 4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR
         vy = dummy if t1 else pre0 + pslot[c1 - n_taxa] * KR
-    _down2(f81, mv, t, Pm, buf, tips, qr, t0,
+    _down2(mv, t, Pm, buf, tips, qr, t0,
            4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, e0,
            dummy if t0 else pre0 + pslot[c0 - n_taxa] * KR, t1, yr, e1, vy, p0, p1)
     g0, g1, n0, n1 = _gradient2(weights, buf, p0, p1)
@@ -841,7 +843,6 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gr
     have_max = track
     no_track = not track
     no_max = no_track
-    f81 = mv[_RATES + 2 * K] > 0.5
     # the edge above every node of this traversal
     up = np.empty(n_taxa + n_int, dtype=np.int64)
     for v in range(n_taxa + n_int):
@@ -875,23 +876,23 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gr
                 t1 = c1 < n_taxa
                 for p in range(uint64(p0), uint64(p1)):
                     buf[ROW_MAX, p] = 0.0
-                _up2(f81, mv, t, Pm, up[v], buf, tips, t0,
+                _up2(mv, t, Pm, up[v], buf, tips, t0,
                      4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, topo[idx, 5], t1,
                      4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR, topo[idx, 6], nr, p0, p1)
                 _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, have_max)
                 continue
-            r0 = _child(np.int64(0), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
+            r0 = _child(np.int64(0), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1)
             r1 = r0
             r2 = r0
             if nk > 1:
-                r1 = _child(np.int64(1), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
+                r1 = _child(np.int64(1), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1)
             if nk > 2:
-                r2 = _child(np.int64(2), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0, p1)
+                r2 = _child(np.int64(2), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1)
             if v == root:
                 _product(buf, nr, KR, nk, r0, r1, r2, p0, p1)
             else:   # 1 or 3 children below a non-root node (rare)
                 _product(buf, tmp, KR, nk, r0, r1, r2, p0, p1)
-                _edge_partials(f81, mv, t, Pm, up[v], buf, tmp, 4, buf, nr, p0, p1)
+                _edge_partials(mv, t, Pm, up[v], buf, tmp, 4, buf, nr, p0, p1)
             _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max)
         total += _root(mv, weights, inv, buf, part0 + slot[root - n_taxa] * KR, K, site_ll,
                        p0, p1)
@@ -920,20 +921,20 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gr
                     q = tmp
                     if j == 0:
                         # children 0 and 1, the third child's edge partials folded into q
-                        r2 = _child(np.int64(2), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0,
+                        r2 = _child(np.int64(2), idx, topo, tips, slot, buf, t, Pm, mv, p0,
                                     p1)
                         _product(buf, tmp, KR, np.int64(2), qa, r2, r2, p0, p1)
                     else:
                         # child 2, with those of children 0 and 1 folded into q
-                        r0 = _child(np.int64(0), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0,
+                        r0 = _child(np.int64(0), idx, topo, tips, slot, buf, t, Pm, mv, p0,
                                     p1)
-                        r1 = _child(np.int64(1), idx, topo, tips, slot, buf, f81, t, Pm, mv, p0,
+                        r1 = _child(np.int64(1), idx, topo, tips, slot, buf, t, Pm, mv, p0,
                                     p1)
                         _product(buf, tmp, KR, np.int64(3), qa, r0, r1, p0, p1)
                         c0 = topo[idx, 4]
                         e0 = topo[idx, 7]
                         e1 = e0
-                _pair(f81, mv, t, Pm, buf, tips, slot, pslot, weights, grad, q, c0, e0, c1, e1,
+                _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, q, c0, e0, c1, e1,
                       part0, pre0, p0, p1, no_track, have_max)
     return total
 
