@@ -298,7 +298,7 @@ class TreeLikelihood:
             np.einsum("s,sp->p", freqs, np.prod(self._tips, axis=0)))
         self._mv = K.pack_model(lam, v, vinv, m.rate_matrix(), freqs, m.pinv,
                                 m.category_rates(), m.category_weights())
-        self._kernels = K.family(self._mv)       # the compiled kernels of the model's family
+        K.family(self._mv)          # load the model family's kernels (compiled on first use)
         self.n_categories = m.n_categories
         P = self._tips.shape[2]
         self.n_patterns = P
@@ -369,6 +369,12 @@ class TreeLikelihood:
             kc = self.n_categories
             self._gbuf = K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, kc),
                                       self.n_patterns, kc)
+
+    @property
+    def _kernels(self):
+        """The kernels of the model's family (a module: looked up, not stored, so that the
+        object pickles)."""
+        return K.family(self._mv)
 
     def _run(self, t, want_grad: bool):
         """One evaluation, its patterns split between threads when that pays."""

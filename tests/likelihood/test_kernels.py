@@ -182,3 +182,16 @@ def _fd_subset(lik, t, pick):
             f.append(lik.log_likelihood(x))
         g[j] = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12 * h)
     return g
+
+
+def test_pickles_for_worker_processes():
+    import pickle
+    aln, tree, model = _small_problem(GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5,
+                                          categories=2))
+    for m in (model, JC69()):
+        lik = TreeLikelihood(aln, tree, m)
+        t = tree.branch_lengths[:-1]
+        ll, g = lik.gradient(t)
+        other = pickle.loads(pickle.dumps(lik))
+        ll2, g2 = other.gradient(t)
+        assert ll2 == ll and np.array_equal(g2, g)
