@@ -2,16 +2,29 @@
 
 Plain functions over arrays (float64 values, int64 indices); the typed, documented
 interface is :class:`phylo.likelihood.tree_likelihood.TreeLikelihood`.  There is one
-compiled entry point, :func:`evaluate` (likelihood, or likelihood and gradient), plus
-:func:`transition_matrices`; both release the GIL, so batches and pattern blocks run on
-ordinary threads.  Keeping the call graph flat and the signatures few keeps the first
-compilation short (numba re-optimises every callee inside each caller).
+compiled entry point per model family, ``family(mv).evaluate`` (likelihood, or likelihood
+and gradient; :func:`evaluate` picks the family), plus :func:`transition_matrices`; both
+release the GIL, so batches and pattern blocks run on ordinary threads.  The two families,
+F81-type models (JC69, F81 and their +G, +I) and all others, compile and are cached
+separately (:func:`family`), so a session compiles only the kernels it uses.
+
+The hot loops are small functions, one per variant (F81 or general model; children tips or
+internal nodes), each a single loop over patterns for one rate category: LLVM vectorises
+such a loop reliably, and not a loop nested in a loop over categories or sharing a
+function with another.  Dispatchers between them are inlined by numba and every argument
+is a plain int64, so each variant compiles once and is re-optimised only inside
+:func:`_traverse` (numba re-optimises every callee inside each caller), which keeps the
+first compilation short.
 
 Layout (patterns innermost, so that the loops over patterns vectorise):
 
-``tips``    (n_taxa, 4, P)          tip partials (indicators of the allowed states)
-``part``    (n_internal, K, 4, P)   post-order partials of internal node ``v`` at ``v - n_taxa``
-``pre``     (n_internal, K, 4, P)   pre-order partials of internal nodes
+``tips``    (4 n_taxa, P)           tip partials (indicators of the allowed states), rows
+                                    ``4c..4c+3`` for taxon ``c``
+``buf``     (rows, P)               work rows, then per internal node ``v`` a slot of 4K
+                                    rows (``slot[v - n_taxa]``, row ``4k + s`` for category
+                                    ``k`` and state ``s``) holding the post-order edge partial
+                                    :math:`P_e L_v` of the edge above ``v`` (the root's: its
+                                    node partial), then (gradient) the pre-order partials
 ``Pm``      (E, K, 4, 4)            transition matrices of each edge and rate category
 ``topo``    (n_internal, 8) int64   one row per internal node in post-order (root last):
                                     node, n_children, child0..2, edge0..2 (-1 padded)
@@ -20,9 +33,19 @@ Layout (patterns innermost, so that the loops over patterns vectorise):
                                     F81 flag, mu (see :func:`pack_model`)
 
 Post-order (Felsenstein 1981): :math:`L_v(s) = \\prod_{c} \\sum_j P_{e_c}(s, j) L_c(j)`.
-Rescaling: after each internal node, a pattern whose largest entry (over categories and
-states) is below :data:`SCALE_THRESHOLD` is multiplied by a power of two, which is exact in
-floating point, and the exponent is added to the pattern's log scaler.
+What is stored is the edge partial :math:`P_e L_v` above each internal node: one loop over
+patterns multiplies the children's edge partials and applies :math:`P_e`, and the
+pre-order pass finds every edge partial it needs already computed (tips' edge partials are
+computed inside those loops from the tip partials, which is cheaper than storing them).
+For the likelihood alone, nodes whose partials are never needed at the same time share
+storage, so that the working set stays in cache.  For F81-type models (JC69, F81:
+all exchangeabilities equal) :math:`P(t) = a I + (1 - a) 1 \\pi^T` with
+:math:`a = e^{-\\mu t}`, so :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of
+the arithmetic of a 4 x 4 product; the kernels take that path when the model allows.
+Rescaling: the node loops track each pattern's largest entry (over categories and states);
+one vectorised count per node finds whether any is below :data:`SCALE_THRESHOLD`, and
+only then (rarely) are those patterns multiplied by a power of two, which is exact in
+floating point, with the exponent added to the pattern's log scaler.
 
 Gradient (Ji et al. 2020): with pre-order partials :math:`q_a` (probability of the data
 outside the subtree of :math:`a` jointly with the state at :math:`a`) and, for the edge
@@ -36,9 +59,11 @@ u_{e,k}^T P_{e,k} L_{v,k}`, so
    \\qquad q_v = P_e^T u_e .
 
 The ratio does not depend on how :math:`u` and :math:`L` are scaled, so pre-order partials
-are rescaled freely per pattern without bookkeeping.  The edge partials
-:math:`P_{e_w} L_w` are recomputed during the pre-order pass instead of being stored,
-which costs a third more arithmetic but much less memory traffic.
+are rescaled freely per pattern without bookkeeping.  At a binary node with children x, y
+one loop over patterns gives both edges' numerators, their common denominator
+(:math:`u_x^T e_x = u_y^T e_y = q_a^T (e_x \\odot e_y)`) and both children's pre-order
+partials; for F81-type models :math:`u^T Q e = \\mu((\\pi \\cdot e) \\sum u - u^T e)` and
+:math:`P^T u = a u + (1 - a)(\\sum u) \\pi` avoid the 4 x 4 products.
 
 References
 ----------
@@ -50,16 +75,49 @@ phylogenetics. Mol Biol Evol 37:3047-3060.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
+import threading
 
+import llvmlite.binding as _llvm
 import numpy as np
 from numba import njit, uint64
 
-#: Rows of the per-pattern work array of :func:`evaluate`.
-WORK_ROWS = 32
+# The fused loops read and write many rows of one buffer; LLVM vectorises such a loop
+# behind run-time overlap checks, one per pair of rows, and by default gives up past 8 of
+# them ("too many memory checks needed"), leaving the loops of the pre-order pass scalar.
+# Raising the limits only lets it emit the checks (results are unchanged; the setting is
+# process-wide and matters only when code is compiled, not when it is loaded from cache).
+_llvm.set_option("", "-runtime-memory-check-threshold=64")
+_llvm.set_option("", "-vectorize-memory-check-threshold=256")
+
+# Work rows of the buffer of :func:`evaluate`: per-pattern maxima, log scalers (units of
+# log 2), variable-site shares, 5 gradient accumulators (two numerators, the common
+# denominator, the maxima of two children's pre-order partials), then for K categories the
+# edge partials of up to 3 tips (12 K rows), 4 K rows of scratch, 4 K rows of ones and
+# 4 K rows written but never read; the partials follow from row 8 + 24 K.
+ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_TIP = 0, 1, 2, 3, 8
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
 LN2 = math.log(2.0)
+#: LLVM may fuse multiply-adds (no reassociation: results do not depend on blocking).
+_FM = {"contract"}
+
+# This file is also loaded as the modules "<name>_f81" and "<name>_general" (see
+# :func:`family`), which set _FAMILY first.
+_FAMILY = globals().get("_FAMILY")
+
+
+def _cached_kernel(f):
+    """``njit(cache=True, nogil=True)``, with the family in the name of the cache file.
+
+    numba names cache files after the source file and the function's qualified name, not
+    the module: without the suffix the copies of this file would load each other's code.
+    """
+    if _FAMILY is not None:
+        f.__qualname__ = f"{f.__qualname__}_{_FAMILY}"
+    return njit(cache=True, nogil=True)(f)
 
 # offsets in the model vector
 _LAM, _V, _VI, _Q, _PI, _PINV, _K, _RATES = 0, 4, 20, 36, 52, 56, 57, 58
@@ -70,7 +128,8 @@ def pack_model(lam, v, vinv, q, freqs, pinv, rates, weights) -> np.ndarray:
 
     Two entries follow the category weights: 1.0 when Q is of the F81 form
     :math:`Q_{ij} = \\mu \\pi_j` (JC69, F81: all exchangeabilities equal), and that
-    :math:`\\mu`; the gradient then skips a 4 x 4 product.
+    :math:`\\mu`; the kernels then skip the 4 x 4 products (the last two entries:
+    setting the flag to 0 forces the general path, for tests).
     """
     k = len(rates)
     q = np.asarray(q, dtype=np.float64)
@@ -84,14 +143,26 @@ def pack_model(lam, v, vinv, q, freqs, pinv, rates, weights) -> np.ndarray:
                            [1.0 if f81 else 0.0, mu]]).astype(np.float64)
 
 
-@njit(cache=True, nogil=True)
 def transition_matrices(mv, t, Pm):
-    """Pm[e, k] = V diag(exp(lambda rho_k t_e)) V^-1, negative round-off clamped to 0."""
+    """Pm[e, k] = V diag(exp(lambda rho_k t_e)) V^-1, negative round-off clamped to 0.
+
+    For F81-type models the closed form :math:`a I + (1 - a) 1 \\pi^T`,
+    :math:`a = e^{-\\mu \\rho_k t_e}`, is used instead, so that the matrices agree with
+    the fast path of the kernels to rounding.
+    """
     K = Pm.shape[1]
+    f81 = mv[_RATES + 2 * K] > 0.5
+    mu = mv[_RATES + 2 * K + 1]
     ex = np.empty(4)
     for e in range(Pm.shape[0]):
         for k in range(K):
             r = mv[_RATES + k] * t[e]
+            if f81:
+                a = math.exp(-mu * r)
+                for i in range(4):
+                    for j in range(4):
+                        Pm[e, k, i, j] = (1.0 - a) * mv[_PI + j] + (a if i == j else 0.0)
+                continue
             for m in range(4):
                 ex[m] = math.exp(mv[_LAM + m] * r)
             for i in range(4):
@@ -102,132 +173,247 @@ def transition_matrices(mv, t, Pm):
                     Pm[e, k, i, j] = s if s > 0.0 else 0.0
 
 
-@njit
-def _pp2(A, s, B, r, d, mx, p0, p1):
-    """d = (A s) * (B r) over patterns p0..p1; mx[p] = max(mx[p], max_i d[i, p])."""
-    a00 = A[0, 0]; a01 = A[0, 1]; a02 = A[0, 2]; a03 = A[0, 3]
-    a10 = A[1, 0]; a11 = A[1, 1]; a12 = A[1, 2]; a13 = A[1, 3]
-    a20 = A[2, 0]; a21 = A[2, 1]; a22 = A[2, 2]; a23 = A[2, 3]
-    a30 = A[3, 0]; a31 = A[3, 1]; a32 = A[3, 2]; a33 = A[3, 3]
-    b00 = B[0, 0]; b01 = B[0, 1]; b02 = B[0, 2]; b03 = B[0, 3]
-    b10 = B[1, 0]; b11 = B[1, 1]; b12 = B[1, 2]; b13 = B[1, 3]
-    b20 = B[2, 0]; b21 = B[2, 1]; b22 = B[2, 2]; b23 = B[2, 3]
-    b30 = B[3, 0]; b31 = B[3, 1]; b32 = B[3, 2]; b33 = B[3, 3]
-    for p in range(uint64(p0), uint64(p1)):
-        x0 = s[0, p]; x1 = s[1, p]; x2 = s[2, p]; x3 = s[3, p]
-        y0 = r[0, p]; y1 = r[1, p]; y2 = r[2, p]; y3 = r[3, p]
-        z0 = (a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3) * (b00 * y0 + b01 * y1 + b02 * y2 + b03 * y3)
-        z1 = (a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3) * (b10 * y0 + b11 * y1 + b12 * y2 + b13 * y3)
-        z2 = (a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3) * (b20 * y0 + b21 * y1 + b22 * y2 + b23 * y3)
-        z3 = (a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3) * (b30 * y0 + b31 * y1 + b32 * y2 + b33 * y3)
-        d[0, p] = z0
-        d[1, p] = z1
-        d[2, p] = z2
-        d[3, p] = z3
-        m = mx[p]
-        m = z0 if z0 > m else m
-        m = z1 if z1 > m else m
-        m = z2 if z2 > m else m
-        mx[p] = z3 if z3 > m else m
+transition_matrices = _cached_kernel(transition_matrices)
 
 
-@njit
-def _pp_pair(A, s, B, r, ea, eb, p0, p1):
-    """ea = A s and eb = B r over patterns p0..p1 (edge partials of two children)."""
-    a00 = A[0, 0]; a01 = A[0, 1]; a02 = A[0, 2]; a03 = A[0, 3]
-    a10 = A[1, 0]; a11 = A[1, 1]; a12 = A[1, 2]; a13 = A[1, 3]
-    a20 = A[2, 0]; a21 = A[2, 1]; a22 = A[2, 2]; a23 = A[2, 3]
-    a30 = A[3, 0]; a31 = A[3, 1]; a32 = A[3, 2]; a33 = A[3, 3]
-    b00 = B[0, 0]; b01 = B[0, 1]; b02 = B[0, 2]; b03 = B[0, 3]
-    b10 = B[1, 0]; b11 = B[1, 1]; b12 = B[1, 2]; b13 = B[1, 3]
-    b20 = B[2, 0]; b21 = B[2, 1]; b22 = B[2, 2]; b23 = B[2, 3]
-    b30 = B[3, 0]; b31 = B[3, 1]; b32 = B[3, 2]; b33 = B[3, 3]
-    for p in range(uint64(p0), uint64(p1)):
-        x0 = s[0, p]; x1 = s[1, p]; x2 = s[2, p]; x3 = s[3, p]
-        y0 = r[0, p]; y1 = r[1, p]; y2 = r[2, p]; y3 = r[3, p]
-        f0 = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
-        f1 = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
-        f2 = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
-        f3 = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
-        g0 = b00 * y0 + b01 * y1 + b02 * y2 + b03 * y3
-        g1 = b10 * y0 + b11 * y1 + b12 * y2 + b13 * y3
-        g2 = b20 * y0 + b21 * y1 + b22 * y2 + b23 * y3
-        g3 = b30 * y0 + b31 * y1 + b32 * y2 + b33 * y3
-        ea[0, p] = f0; ea[1, p] = f1; ea[2, p] = f2; ea[3, p] = f3
-        eb[0, p] = g0; eb[1, p] = g1; eb[2, p] = g2; eb[3, p] = g3
+@njit(inline="always")
+def _edge_partials(mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1):
+    """For every category k: dst[dr+4k : dr+4k+4] = P_k src[sr+sstep k : ...] over patterns
+    p0..p1, P_k = Pm[e, k] (a tip's edge partials, or a node's with one or three children).
 
-
-@njit(fastmath={"reassoc", "nsz"}, error_model="numpy")
-def _weighted_ratio_sum(w, f, num, den, p0, p1):
-    """sum_p w[p] f[p] num[p] / den[p] (reassociated so that it vectorises)."""
-    g = 0.0
-    for p in range(uint64(p0), uint64(p1)):
-        g += w[p] * f[p] * (num[p] / den[p])
-    return g
-
-
-@njit
-def _count_below(x, threshold, p0, p1):
-    """How many of x[p0:p1] are below threshold (an integer reduction: it vectorises)."""
-    c = 0
-    for p in range(uint64(p0), uint64(p1)):
-        c += x[p] < threshold
-    return c
-
-
-@njit
-def _rescale(node, mx, logscale, p0, p1, track, have_max):
-    """Scale patterns whose largest entry is below the threshold by an exact power of two.
-
-    With ``track`` the exponents are added to ``logscale`` (in units of log 2); with
-    ``have_max`` the per-pattern maxima are already in ``mx``.
+    In the F81 family, :math:`P_k = a I + (1 - a) 1 \\pi^T`, :math:`a = e^{-\\mu \\rho_k
+    t_e}`, and :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of the arithmetic.
+    (Each variant is its own function with one loop over patterns, called once per
+    category: LLVM then vectorises it reliably.  The dispatchers are inlined by numba, so
+    the variants' code is optimised only in themselves and in :func:`_traverse`.)
     """
-    K = node.shape[0]
+    # plain int64 arguments: literal ones would compile extra specialisations
+    e, sr, sstep, dr = np.int64(e), np.int64(sr), np.int64(sstep), np.int64(dr)
+    for k in range(Pm.shape[1]):
+        _EP(mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1, k)
+
+
+@njit(fastmath=_FM)
+def _edge_partials_f81(mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1, k):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    s0 = sr + sstep * k
+    d0 = dr + 4 * k
+    a = math.exp(-mu * mv[_RATES + k] * t[e])
+    b = 1.0 - a
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = src[s0, p]; x1 = src[s0 + 1, p]; x2 = src[s0 + 2, p]; x3 = src[s0 + 3, p]
+        s = b * (pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3)
+        dst[d0, p] = a * x0 + s
+        dst[d0 + 1, p] = a * x1 + s
+        dst[d0 + 2, p] = a * x2 + s
+        dst[d0 + 3, p] = a * x3 + s
+
+
+@njit(fastmath=_FM)
+def _edge_partials_gen(mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1, k):
+    s0 = sr + sstep * k
+    d0 = dr + 4 * k
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = src[s0, p]; x1 = src[s0 + 1, p]; x2 = src[s0 + 2, p]; x3 = src[s0 + 3, p]
+        dst[d0, p] = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+        dst[d0 + 1, p] = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+        dst[d0 + 2, p] = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+        dst[d0 + 3, p] = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+
+
+@njit(inline="always")
+def _up2(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
+    """For every category k: rows dr+4k.. = P_k (x * y) over patterns p0..p1, and the
+    running maximum over categories and states in row :data:`ROW_MAX`: a binary node's
+    partial (the product of its children's edge partials x and y) goes straight into the
+    edge partial above it (edge ``e``).
+
+    A child's edge partials are rows xr+4k.. of ``buf`` or, for a tip (``xt``), computed
+    on the fly from its partials (rows xr.. of ``tips``) and its edge ``ex`` (for two tips,
+    the second's go through rows :data:`ROW_TIP` first).
+    """
+    K = Pm.shape[1]
+    e, xr, ex, yr, ey, dr = np.int64(e), np.int64(xr), np.int64(ex), np.int64(yr), np.int64(ey), \
+        np.int64(dr)
+    if yt and not xt:
+        xt, xr, ex, yt, yr, ey = yt, yr, ey, xt, xr, ex
+    if yt:
+        _edge_partials(mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
+        yr = np.int64(ROW_TIP)
+    for k in range(K):
+        if xt:
+            _U_TI(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
+        else:
+            _U_II(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
+
+
+@njit(fastmath=_FM)
+def _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    x = xr + 4 * k
+    y = yr + 4 * k
+    d = dr + 4 * k
+    rk = mv[_RATES + k]
+    a = math.exp(-mu * rk * t[e])
+    b = 1.0 - a
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
+        d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
+        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+        m = buf[ROW_MAX, p]
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
+
+
+@njit(fastmath=_FM)
+def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    x = xr + 4 * k
+    y = yr + 4 * k
+    d = dr + 4 * k
+    rk = mv[_RATES + k]
+    a = math.exp(-mu * rk * t[e])
+    b = 1.0 - a
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
+        d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
+        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+        m = buf[ROW_MAX, p]
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
+
+
+@njit(fastmath=_FM)
+def _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
+    K = Pm.shape[1]
+    x = xr + 4 * k
+    y = yr + 4 * k
+    d = dr + 4 * k
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
+        d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
+        d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
+        d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
+        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+        m = buf[ROW_MAX, p]
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
+
+
+@njit(fastmath=_FM)
+def _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
+    K = Pm.shape[1]
+    x = xr + 4 * k
+    y = yr + 4 * k
+    d = dr + 4 * k
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+    c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
+    c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
+    c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
+    c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+        x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+        x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+        x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        d0 = a00 * z0 + a01 * z1 + a02 * z2 + a03 * z3
+        d1 = a10 * z0 + a11 * z1 + a12 * z2 + a13 * z3
+        d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
+        d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
+        buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
+        m = buf[ROW_MAX, p]
+        m = d0 if d0 > m else m
+        m = d1 if d1 > m else m
+        m = d2 if d2 > m else m
+        buf[ROW_MAX, p] = d3 if d3 > m else m
+
+
+@njit
+def _rescale(buf, r0, nrows, mrow, p0, p1, track, have_max):
+    """Scale patterns of rows r0..r0+nrows whose largest entry is below the threshold by an
+    exact power of two.
+
+    The per-pattern maxima are in row ``mrow`` (computed here unless ``have_max``); with
+    ``track`` the exponents are added to the log scalers (row :data:`ROW_LOGSCALE`, in
+    units of log 2).  Only the check runs at every node; patterns are scaled rarely.
+    """
     if not have_max:
         for p in range(uint64(p0), uint64(p1)):
-            mx[p] = 0.0
-        for k in range(K):
-            for s in range(4):
-                row = node[k, s]
-                for p in range(uint64(p0), uint64(p1)):
-                    x = row[p]
-                    m = mx[p]
-                    mx[p] = x if x > m else m
-    if _count_below(mx, SCALE_THRESHOLD, p0, p1) == 0:
+            buf[mrow, p] = 0.0
+        for r in range(r0, r0 + nrows):
+            for p in range(uint64(p0), uint64(p1)):
+                x = buf[r, p]
+                m = buf[mrow, p]
+                buf[mrow, p] = x if x > m else m
+    c = 0
+    for p in range(uint64(p0), uint64(p1)):
+        c += buf[mrow, p] < SCALE_THRESHOLD
+    if c == 0:
         return                      # the common case, checked without branches per pattern
     for p in range(uint64(p0), uint64(p1)):
-        m = mx[p]
+        m = buf[mrow, p]
         if m < SCALE_THRESHOLD and m > 0.0:
             ex = math.frexp(m)[1]
             f = math.ldexp(1.0, -ex)
-            for k in range(K):
-                for s in range(4):
-                    node[k, s, p] *= f
+            for r in range(r0, r0 + nrows):
+                buf[r, p] *= f
             if track:
-                logscale[p] += ex
+                buf[ROW_LOGSCALE, p] += ex
 
 
-@njit
-def _matvec(M, src, dst, p0, p1):
-    """dst = M src over patterns p0..p1 (compact loops, for the rare non-binary nodes)."""
-    S = src.shape[0]
-    for i in range(S):
-        for p in range(uint64(p0), uint64(p1)):
-            dst[i, p] = 0.0
-        for m in range(S):
-            a = M[i, m]
-            for p in range(uint64(p0), uint64(p1)):
-                dst[i, p] += a * src[m, p]
+@njit(inline="always")
+def _root(mv, weights, inv, buf, r0, K, site_ll, p0, p1):
+    """Per-pattern log-likelihoods from the root's partials (rows r0 + 4k + s); returns
+    sum_p w_p log L_p over p0..p1.
 
-
-@njit
-def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
-    """Per-pattern log-likelihoods at the root; returns sum_p w_p log L_p over p0..p1.
-
-    ``frac[p]`` receives (1 - pinv) L_var / L, the share of the variable-site component
-    (1 without invariant sites), used by the gradient.
+    Row :data:`ROW_FRAC` receives (1 - pinv) L_var / L, the share of the variable-site
+    component (1 without invariant sites), used by the gradient.
     """
-    K = root.shape[0]
     pinv = mv[_PINV]
     total = 0.0
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
@@ -235,13 +421,14 @@ def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
         site_ll[p] = 0.0
     for k in range(K):
         w = mv[_RATES + K + k]
-        r = root[k]
+        r = r0 + 4 * k
         for p in range(uint64(p0), uint64(p1)):
-            site_ll[p] += w * (pi0 * r[0, p] + pi1 * r[1, p] + pi2 * r[2, p] + pi3 * r[3, p])
+            site_ll[p] += w * (pi0 * buf[r, p] + pi1 * buf[r + 1, p] + pi2 * buf[r + 2, p]
+                               + pi3 * buf[r + 3, p])
     for p in range(uint64(p0), uint64(p1)):
         lv = site_ll[p]
         if lv > 0.0:
-            llv = math.log(lv) + logscale[p] * LN2
+            llv = math.log(lv) + buf[ROW_LOGSCALE, p] * LN2
         else:
             llv = -np.inf
         if pinv > 0.0:
@@ -251,148 +438,418 @@ def _root(mv, weights, inv, root, logscale, site_ll, frac, p0, p1):
                 b = math.log(ip)
                 m = max(a, b)
                 ll = m + math.log(math.exp(a - m) + math.exp(b - m))
-                frac[p] = math.exp(a - ll)
+                buf[ROW_FRAC, p] = math.exp(a - ll)
             else:
                 ll = a
-                frac[p] = 1.0
+                buf[ROW_FRAC, p] = 1.0
         else:
             ll = llv
-            frac[p] = 1.0
+            buf[ROW_FRAC, p] = 1.0
         site_ll[p] = ll
         total += weights[p] * ll
     return total
 
 
-@njit
-def _edge_pass_f81(M, qa, sib, e, qv, has_child, acc, w, wmu, pi0, pi1, pi2, pi3, p0, p1):
-    """:func:`_edge_pass` for F81-type rate matrices (no 4 x 4 product for Q e)."""
-    if not has_child:
-        for p in range(uint64(p0), uint64(p1)):
-            u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
-            u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
-            e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
-            ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
-            pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
-            acc[0, p] += wmu * (pe * (u0 + u1 + u2 + u3) - ue)
-            acc[1, p] += w * ue
-        return
-    a00 = M[0, 0]; a01 = M[0, 1]; a02 = M[0, 2]; a03 = M[0, 3]
-    a10 = M[1, 0]; a11 = M[1, 1]; a12 = M[1, 2]; a13 = M[1, 3]
-    a20 = M[2, 0]; a21 = M[2, 1]; a22 = M[2, 2]; a23 = M[2, 3]
-    a30 = M[3, 0]; a31 = M[3, 1]; a32 = M[3, 2]; a33 = M[3, 3]
-    for p in range(uint64(p0), uint64(p1)):
-        u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
-        u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
-        e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
-        ue = u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
-        pe = pi0 * e0 + pi1 * e1 + pi2 * e2 + pi3 * e3
-        acc[0, p] += wmu * (pe * (u0 + u1 + u2 + u3) - ue)
-        acc[1, p] += w * ue
-        z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
-        z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
-        z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
-        z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-        qv[0, p] = z0; qv[1, p] = z1; qv[2, p] = z2; qv[3, p] = z3
-        m = acc[2, p]
-        m = z0 if z0 > m else m
-        m = z1 if z1 > m else m
-        m = z2 if z2 > m else m
-        acc[2, p] = z3 if z3 > m else m
+@njit(inline="always")
+def _down2(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
+    """The pre-order step at a binary node, for both children and every category, in one
+    loop over patterns p0..p1.
 
-
-@njit
-def _edge_pass(mv, M, qa, sib, e, qv, has_child, acc, k, p0, p1):
-    """One edge and category of the pre-order pass, fused over patterns p0..p1.
-
-    u = qa * sib (the pre-order partial at the parent times the sibling's edge partial);
-    acc[0] += w rho u^T Q e, acc[1] += w u^T e; with a child, qv = M^T u and acc[2] tracks
-    its maximum.  (num, den and max share one array: fewer arrays, fewer alias checks.)
+    With the parent's pre-order partial q (rows qr+4k..) and the children's edge partials
+    x, y (rows xr+4k.., yr+4k.. of ``buf``; for a tip (``xt``) computed on the fly from
+    rows xr.. of ``tips`` and its edge ex), u = q * y and v = q * x are what the rest of
+    the tree contributes above each child's edge.  Summed over categories (weights w_k,
+    rates rho_k), rows :data:`ROW_ACC` + 0, 1, 2 receive w rho u^T Q x, w rho v^T Q y and
+    the common denominator w u^T x (= w v^T y); an internal child's pre-order partial
+    (P_x^T u, P_y^T v) goes to rows vx+4k.. (vy+4k..), its maximum over categories and
+    states to row ROW_ACC + 3 (+ 4).  For F81-type Q,
+    :math:`u^T Q x = \\mu((\\pi \\cdot x) \\sum u - u^T x)` and
+    :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.  (For two tips, the second's edge
+    partials go through rows :data:`ROW_TIP` first.)
     """
-    K = int(mv[_K])
+    K = Pm.shape[1]
+    # plain int64 arguments: literal ones would compile extra specialisations
+    nxr, mxr = np.int64(ROW_ACC), np.int64(ROW_ACC + 3)
+    nyr, myr = np.int64(ROW_ACC + 1), np.int64(ROW_ACC + 4)
+    qr, xr, ex, vx = np.int64(qr), np.int64(xr), np.int64(ex), np.int64(vx)
+    yr, ey, vy = np.int64(yr), np.int64(ey), np.int64(vy)
+    if yt and not xt:
+        xt, xr, ex, vx, nxr, mxr, yt, yr, ey, vy, nyr, myr = \
+            yt, yr, ey, vy, nyr, myr, xt, xr, ex, vx, nxr, mxr
+    if yt:
+        _edge_partials(mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
+        yr = np.int64(ROW_TIP)
+    for k in range(K):
+        if xt:
+            _D_TI(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
+        else:
+            _D_II(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
+
+
+@njit(fastmath=_FM)
+def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    rk = mv[_RATES + k]
     w = mv[_RATES + K + k]
-    wr = w * mv[_RATES + k]
-    f81 = mv[_RATES + 2 * K] > 0.5
-    if f81:
-        # Q e = mu ((pi . e) 1 - e), so u^T Q e = mu ((pi . e) sum(u) - u^T e)
-        wmu = wr * mv[_RATES + 2 * K + 1]
-        pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-        _edge_pass_f81(M, qa, sib, e, qv, has_child, acc, w, wmu, pi0, pi1, pi2, pi3, p0, p1)
-        return
-    q00 = mv[_Q + 0]; q01 = mv[_Q + 1]; q02 = mv[_Q + 2]; q03 = mv[_Q + 3]
-    q10 = mv[_Q + 4]; q11 = mv[_Q + 5]; q12 = mv[_Q + 6]; q13 = mv[_Q + 7]
-    q20 = mv[_Q + 8]; q21 = mv[_Q + 9]; q22 = mv[_Q + 10]; q23 = mv[_Q + 11]
-    q30 = mv[_Q + 12]; q31 = mv[_Q + 13]; q32 = mv[_Q + 14]; q33 = mv[_Q + 15]
-    if not has_child:
-        for p in range(uint64(p0), uint64(p1)):
-            u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
-            u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
-            e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
-            g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
-            g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
-            g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
-            g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-            acc[0, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-            acc[1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
-        return
-    a00 = M[0, 0]; a01 = M[0, 1]; a02 = M[0, 2]; a03 = M[0, 3]
-    a10 = M[1, 0]; a11 = M[1, 1]; a12 = M[1, 2]; a13 = M[1, 3]
-    a20 = M[2, 0]; a21 = M[2, 1]; a22 = M[2, 2]; a23 = M[2, 3]
-    a30 = M[3, 0]; a31 = M[3, 1]; a32 = M[3, 2]; a33 = M[3, 3]
+    wr = w * rk
+    q = qr + 4 * k
+    x = xr + 4 * k
+    y = yr + 4 * k
+    vxk = vx + 4 * k
+    vyk = vy + 4 * k
+    wmu = wr * mu
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
     for p in range(uint64(p0), uint64(p1)):
-        u0 = qa[0, p] * sib[0, p]; u1 = qa[1, p] * sib[1, p]
-        u2 = qa[2, p] * sib[2, p]; u3 = qa[3, p] * sib[3, p]
-        e0 = e[0, p]; e1 = e[1, p]; e2 = e[2, p]; e3 = e[3, p]
-        g0 = q00 * e0 + q01 * e1 + q02 * e2 + q03 * e3
-        g1 = q10 * e0 + q11 * e1 + q12 * e2 + q13 * e3
-        g2 = q20 * e0 + q21 * e1 + q22 * e2 + q23 * e3
-        g3 = q30 * e0 + q31 * e1 + q32 * e2 + q33 * e3
-        acc[0, p] += wr * (u0 * g0 + u1 * g1 + u2 * g2 + u3 * g3)
-        acc[1, p] += w * (u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3)
-        z0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
-        z1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
-        z2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
-        z3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-        qv[0, p] = z0; qv[1, p] = z1; qv[2, p] = z2; qv[3, p] = z3
-        m = acc[2, p]
-        m = z0 if z0 > m else m
-        m = z1 if z1 > m else m
-        m = z2 if z2 > m else m
-        acc[2, p] = z3 if z3 > m else m
+        x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        su = u0 + u1 + u2 + u3
+        sv = v0 + v1 + v2 + v3
+        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+        buf[nxr, p] += wmu * (px * su - den)
+        buf[nyr, p] += wmu * (py * sv - den)
+        buf[ROW_ACC + 2, p] += w * den
+        c = bx * su
+        zx0 = ax * u0 + c * pi0; zx1 = ax * u1 + c * pi1
+        zx2 = ax * u2 + c * pi2; zx3 = ax * u3 + c * pi3
+        buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
+        buf[vxk + 3, p] = zx3
+        m = buf[mxr, p]
+        m = zx0 if zx0 > m else m
+        m = zx1 if zx1 > m else m
+        m = zx2 if zx2 > m else m
+        buf[mxr, p] = zx3 if zx3 > m else m
+        c = by * sv
+        zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
+        zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
+        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+        buf[vyk + 3, p] = zy3
+        m = buf[myr, p]
+        m = zy0 if zy0 > m else m
+        m = zy1 if zy1 > m else m
+        m = zy2 if zy2 > m else m
+        buf[myr, p] = zy3 if zy3 > m else m
 
 
-@njit(cache=True, nogil=True)
-def evaluate(tips, weights, inv, mv, topo, t, Pm, part, pre, work, site_ll, grad, bounds,
-             compute_P, want_grad):
+@njit(fastmath=_FM)
+def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    rk = mv[_RATES + k]
+    w = mv[_RATES + K + k]
+    wr = w * rk
+    q = qr + 4 * k
+    x = xr + 4 * k
+    y = yr + 4 * k
+    vxk = vx + 4 * k
+    vyk = vy + 4 * k
+    wmu = wr * mu
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        su = u0 + u1 + u2 + u3
+        sv = v0 + v1 + v2 + v3
+        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+        buf[nxr, p] += wmu * (px * su - den)
+        buf[nyr, p] += wmu * (py * sv - den)
+        buf[ROW_ACC + 2, p] += w * den
+        c = by * sv
+        zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
+        zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
+        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+        buf[vyk + 3, p] = zy3
+        m = buf[myr, p]
+        m = zy0 if zy0 > m else m
+        m = zy1 if zy1 > m else m
+        m = zy2 if zy2 > m else m
+        buf[myr, p] = zy3 if zy3 > m else m
+
+
+@njit(fastmath=_FM)
+def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+    K = Pm.shape[1]
+    Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
+    Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
+    Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
+    Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
+    rk = mv[_RATES + k]
+    w = mv[_RATES + K + k]
+    wr = w * rk
+    q = qr + 4 * k
+    x = xr + 4 * k
+    y = yr + 4 * k
+    vxk = vx + 4 * k
+    vyk = vy + 4 * k
+    b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
+    b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
+    b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
+    b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
+    a00 = Pm[ex, k, 0, 0]; a01 = Pm[ex, k, 0, 1]; a02 = Pm[ex, k, 0, 2]; a03 = Pm[ex, k, 0, 3]
+    a10 = Pm[ex, k, 1, 0]; a11 = Pm[ex, k, 1, 1]; a12 = Pm[ex, k, 1, 2]; a13 = Pm[ex, k, 1, 3]
+    a20 = Pm[ex, k, 2, 0]; a21 = Pm[ex, k, 2, 1]; a22 = Pm[ex, k, 2, 2]; a23 = Pm[ex, k, 2, 3]
+    a30 = Pm[ex, k, 3, 0]; a31 = Pm[ex, k, 3, 1]; a32 = Pm[ex, k, 3, 2]; a33 = Pm[ex, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
+        gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
+        gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
+        gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
+        gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
+        gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
+        gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
+        gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
+        buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
+        buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
+        buf[ROW_ACC + 2, p] += w * den
+        zx0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
+        zx1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
+        zx2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
+        zx3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
+        buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
+        buf[vxk + 3, p] = zx3
+        m = buf[mxr, p]
+        m = zx0 if zx0 > m else m
+        m = zx1 if zx1 > m else m
+        m = zx2 if zx2 > m else m
+        buf[mxr, p] = zx3 if zx3 > m else m
+        zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
+        zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
+        zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
+        zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
+        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+        buf[vyk + 3, p] = zy3
+        m = buf[myr, p]
+        m = zy0 if zy0 > m else m
+        m = zy1 if zy1 > m else m
+        m = zy2 if zy2 > m else m
+        buf[myr, p] = zy3 if zy3 > m else m
+
+
+@njit(fastmath=_FM)
+def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+    K = Pm.shape[1]
+    Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
+    Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
+    Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
+    Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
+    rk = mv[_RATES + k]
+    w = mv[_RATES + K + k]
+    wr = w * rk
+    q = qr + 4 * k
+    x = xr + 4 * k
+    y = yr + 4 * k
+    vxk = vx + 4 * k
+    vyk = vy + 4 * k
+    b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
+    b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
+    b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
+    b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
+    c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
+    c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
+    c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
+    c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+        x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+        x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+        x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+        y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
+        gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
+        gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
+        gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
+        gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
+        gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
+        gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
+        gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
+        buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
+        buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
+        buf[ROW_ACC + 2, p] += w * den
+        zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
+        zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
+        zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
+        zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
+        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
+        buf[vyk + 3, p] = zy3
+        m = buf[myr, p]
+        m = zy0 if zy0 > m else m
+        m = zy1 if zy1 > m else m
+        m = zy2 if zy2 > m else m
+        buf[myr, p] = zy3 if zy3 > m else m
+
+
+@njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
+def _gradient2(w, buf, p0, p1):
+    """The two gradient terms of a binary node's children, sum_p w_p frac_p num / den,
+    and how many patterns of each child's pre-order partial need rescaling."""
+    g0 = 0.0
+    g1 = 0.0
+    c0 = 0
+    c1 = 0
+    for p in range(uint64(p0), uint64(p1)):
+        f = w[p] * buf[ROW_FRAC, p] / buf[ROW_ACC + 2, p]
+        g0 += f * buf[ROW_ACC, p]
+        g1 += f * buf[ROW_ACC + 1, p]
+        c0 += buf[ROW_ACC + 3, p] < SCALE_THRESHOLD
+        c1 += buf[ROW_ACC + 4, p] < SCALE_THRESHOLD
+    return g0, g1, c0, c1
+
+
+@njit(fastmath=_FM)
+def _product(buf, dr, nrows, n, xr, yr, zr, p0, p1):
+    """Rows dr..dr+nrows = the product of the first n (1 to 3) of the row ranges starting
+    at xr, yr, zr, over patterns p0..p1."""
+    for i in range(nrows):
+        if n == 1:
+            for p in range(uint64(p0), uint64(p1)):
+                buf[dr + i, p] = buf[xr + i, p]
+        elif n == 2:
+            for p in range(uint64(p0), uint64(p1)):
+                buf[dr + i, p] = buf[xr + i, p] * buf[yr + i, p]
+        else:
+            for p in range(uint64(p0), uint64(p1)):
+                buf[dr + i, p] = buf[xr + i, p] * buf[yr + i, p] * buf[zr + i, p]
+
+
+# The traversal (:func:`_traverse` and the dispatchers it inlines) calls the variants of
+# one model family through these names.  This file is loaded twice more as the modules
+# ``<this module>_f81`` and ``<this module>_general`` (see :func:`family`), each with its
+# family's variants bound here: each family's traversal compiles, and is cached, on its
+# own, so a session pays for compiling only the family it uses.  (Same source file, so
+# numba's cache is invalidated by any edit of it; distinct module names, so the two
+# families' cache files are distinct.)
+if _FAMILY == "general":
+    _EP, _U_II, _U_TI, _D_II, _D_TI = (_edge_partials_gen, _up2_gen_ii, _up2_gen_ti,
+                                       _down2_gen_ii, _down2_gen_ti)
+else:
+    _EP, _U_II, _U_TI, _D_II, _D_TI = (_edge_partials_f81, _up2_f81_ii, _up2_f81_ti,
+                                       _down2_f81_ii, _down2_f81_ti)
+
+
+@njit
+def _child(j, idx, topo, tips, slot, buf, t, Pm, mv, p0, p1):
+    """First row of the edge partials (4 K rows) of child j of traversal row idx.
+
+    An internal child's are stored in its slot; a tip's are computed into rows
+    :data:`ROW_TIP` + 4 K j.
+    """
+    n_taxa = tips.shape[0] // 4
+    K = Pm.shape[1]
+    c = topo[idx, 2 + j]
+    if c >= n_taxa:
+        return ROW_TIP + 24 * K + 4 * K * slot[c - n_taxa]
+    _edge_partials(mv, t, Pm, topo[idx, 5 + j], tips, 4 * c, 0, buf, ROW_TIP + 4 * K * j,
+                   p0, p1)
+    return ROW_TIP + 4 * K * j
+
+
+@njit(inline="always")
+def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, part0, pre0,
+          p0, p1, no_track, have_max):
+    """The pre-order step for children c0, c1 (edges e0, e1) below a pre-order partial at
+    rows qr..: gradient terms added to ``grad``, the children's pre-order partials stored
+    and rescaled when needed.  ``c1 = -1`` stands for a sibling whose partials are all one
+    (a node with one child, or the last child of a node with three)."""
+    n_taxa = tips.shape[0] // 4
+    K = Pm.shape[1]
+    KR = 4 * K
+    for i in range(5):
+        for p in range(uint64(p0), uint64(p1)):
+            buf[ROW_ACC + i, p] = 0.0
+    t0 = c0 < n_taxa
+    t1 = 0 <= c1 < n_taxa
+    dummy = ROW_TIP + KR                       # scratch: written, never read
+    if c1 < 0:
+        yr = ROW_TIP + 16 * K                  # the rows of ones
+        vy = dummy
+    else:
+        yr = 4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR
+        vy = dummy if t1 else pre0 + pslot[c1 - n_taxa] * KR
+    _down2(mv, t, Pm, buf, tips, qr, t0,
+           4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, e0,
+           dummy if t0 else pre0 + pslot[c0 - n_taxa] * KR, t1, yr, e1, vy, p0, p1)
+    g0, g1, n0, n1 = _gradient2(weights, buf, p0, p1)
+    grad[e0] += g0
+    if n0 > 0 and not t0:
+        _rescale(buf, pre0 + pslot[c0 - n_taxa] * KR, KR, np.int64(ROW_ACC + 3), p0, p1,
+                 no_track, have_max)
+    if c1 >= 0:
+        grad[e1] += g1
+        if n1 > 0 and not t1:
+            _rescale(buf, pre0 + pslot[c1 - n_taxa] * KR, KR, np.int64(ROW_ACC + 4), p0, p1,
+                     no_track, have_max)
+
+
+def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, grad, bounds,
+              compute_P, want_grad):
     """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient.
+
+    Every per-pattern array lives in rows of one buffer ``buf`` (see :func:`buffer_rows`),
+    so the kernels take row numbers, never array views: the work rows, then one slot of
+    ``4 K`` rows per internal node (``slot[v - n_taxa]``; for the likelihood alone nodes
+    whose partials are never alive at the same time share a slot), then, with
+    ``want_grad`` (then every node has its own slot), slots of the pre-order partials
+    (``pslot[v - n_taxa]``, shared the same way).  A slot holds the edge partial
+    :math:`P_e L_v` above its node (the root's: the node partial).  ``tips`` holds the tip
+    partials, rows ``4 c .. 4 c + 3`` for taxon ``c``.
 
     The traversals run once per pattern block ``bounds[b]..bounds[b+1]`` (cache blocking);
     with ``compute_P`` False the transition matrices ``Pm`` are taken as already set.
     ``site_ll`` receives per-pattern log-likelihoods and ``grad`` (when wanted)
-    :math:`\\partial \\log L / \\partial t_e` summed over the blocks; ``pre`` is only
-    touched with ``want_grad``.  The GIL is released, so threads may evaluate disjoint
-    blocks of one problem, or separate buffers, at the same time.  ``work`` has
-    :data:`WORK_ROWS` rows of P: maxima, log scalers, variable-site shares, 9 rows of
-    gradient accumulators, 12 rows of edge partials, 4 rows of scratch, 4 rows of ones.
-
-    (The traversals are written out here rather than in helpers: numba re-optimises a
-    callee inside every caller, so a flat call graph compiles much faster.)
+    :math:`\\partial \\log L / \\partial t_e` summed over the blocks.  The GIL is released,
+    so threads may evaluate disjoint blocks of one problem, or separate buffers, at once.
     """
-    n_taxa = tips.shape[0]
+    n_taxa = tips.shape[0] // 4
     K = Pm.shape[1]
+    KR = 4 * K
+    part0 = ROW_TIP + 24 * K             # the partials follow the work rows
+    tmp = ROW_TIP + 12 * K
     n_int = topo.shape[0]
     root = topo[n_int - 1, 0]
-    mx = work[0]
-    logscale = work[1]
-    frac = work[2]
-    acc = work[3:12]
-    scr = work[12:24]
-    tmp = work[24:28]
-    ones = work[28:32]
+    pre0 = part0 + n_int * KR        # with want_grad every node has a slot
     # flags as variables, not literals: one compiled signature of _rescale
     track = bounds.shape[0] > 0
     have_max = track
     no_track = not track
     no_max = no_track
+    # the edge above every node of this traversal
+    up = np.empty(n_taxa + n_int, dtype=np.int64)
+    for v in range(n_taxa + n_int):
+        up[v] = -1
+    for idx in range(n_int):
+        for j in range(topo[idx, 1]):
+            up[topo[idx, 2 + j]] = topo[idx, 5 + j]
     if compute_P:
         transition_matrices(mv, t, Pm)
     if want_grad:
@@ -402,98 +859,130 @@ def evaluate(tips, weights, inv, mv, topo, t, Pm, part, pre, work, site_ll, grad
     for b in range(bounds.shape[0] - 1):
         p0 = bounds[b]
         p1 = bounds[b + 1]
-        # ---- post-order (Felsenstein pruning), rescaled per pattern
+        # ---- post-order (Felsenstein pruning) into edge partials, rescaled per pattern
         for p in range(uint64(p0), uint64(p1)):
-            logscale[p] = 0.0
+            buf[ROW_LOGSCALE, p] = 0.0
         for idx in range(n_int):
             v = topo[idx, 0]
             nk = topo[idx, 1]
-            node = part[v - n_taxa]
-            if nk == 2:
-                for p in range(uint64(p0), uint64(p1)):
-                    mx[p] = 0.0
+            nr = part0 + slot[v - n_taxa] * KR
+            binary = nk == 2 and v != root
+            if binary:
+                # children's edge partials: a tip's computed on the fly, an internal
+                # node's read from its slot
                 c0 = topo[idx, 2]
                 c1 = topo[idx, 3]
-                e0 = topo[idx, 5]
-                e1 = topo[idx, 6]
-                for k in range(K):
-                    s0 = tips[c0] if c0 < n_taxa else part[c0 - n_taxa, k]
-                    s1 = tips[c1] if c1 < n_taxa else part[c1 - n_taxa, k]
-                    _pp2(Pm[e0, k], s0, Pm[e1, k], s1, node[k], mx, p0, p1)
-                _rescale(node, mx, logscale, p0, p1, track, have_max)
-            else:  # 1 or 3 children: compact loops (one such node per tree at most)
-                for k in range(K):
-                    d = node[k]
-                    for i in range(4):
-                        for p in range(uint64(p0), uint64(p1)):
-                            d[i, p] = 1.0
-                    for j in range(nk):
-                        c = topo[idx, 2 + j]
-                        src = tips[c] if c < n_taxa else part[c - n_taxa, k]
-                        _matvec(Pm[topo[idx, 5 + j], k], src, tmp, p0, p1)
-                        for i in range(4):
-                            for p in range(uint64(p0), uint64(p1)):
-                                d[i, p] *= tmp[i, p]
-                _rescale(node, mx, logscale, p0, p1, track, no_max)
-        total += _root(mv, weights, inv, part[root - n_taxa], logscale, site_ll, frac, p0, p1)
+                t0 = c0 < n_taxa
+                t1 = c1 < n_taxa
+                for p in range(uint64(p0), uint64(p1)):
+                    buf[ROW_MAX, p] = 0.0
+                _up2(mv, t, Pm, up[v], buf, tips, t0,
+                     4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, topo[idx, 5], t1,
+                     4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR, topo[idx, 6], nr, p0, p1)
+                _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, have_max)
+                continue
+            r0 = _child(np.int64(0), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1)
+            r1 = r0
+            r2 = r0
+            if nk > 1:
+                r1 = _child(np.int64(1), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1)
+            if nk > 2:
+                r2 = _child(np.int64(2), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1)
+            if v == root:
+                _product(buf, nr, KR, nk, r0, r1, r2, p0, p1)
+            else:   # 1 or 3 children below a non-root node (rare)
+                _product(buf, tmp, KR, nk, r0, r1, r2, p0, p1)
+                _edge_partials(mv, t, Pm, up[v], buf, tmp, 4, buf, nr, p0, p1)
+            _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max)
+        total += _root(mv, weights, inv, buf, part0 + slot[root - n_taxa] * KR, K, site_ll,
+                       p0, p1)
         if not want_grad:
             continue
         # ---- pre-order partials and the gradient (Ji et al. 2020)
-        rq = pre[root - n_taxa]
-        for k in range(K):
-            for s in range(4):
-                f = mv[_PI + s]
-                for p in range(uint64(p0), uint64(p1)):
-                    rq[k, s, p] = f
+        for r in range(KR):
+            f = mv[_PI + r % 4]
+            for p in range(uint64(p0), uint64(p1)):
+                buf[pre0 + pslot[root - n_taxa] * KR + r, p] = f
         for idx in range(n_int - 1, -1, -1):
             a = topo[idx, 0]
             nk = topo[idx, 1]
-            qa = pre[a - n_taxa]
-            for i in range(3 * nk):
-                for p in range(uint64(p0), uint64(p1)):
-                    acc[i, p] = 0.0
-            for k in range(K):
-                # edge partials P_e L_child of the children, recomputed into scr
-                if nk == 2:
-                    c0 = topo[idx, 2]
+            qa = pre0 + pslot[a - n_taxa] * KR
+            # one or two calls of the pair step (one call site: it is inlined)
+            for j in range(1 if nk < 3 else 2):
+                q = qa
+                c0 = topo[idx, 2]
+                e0 = topo[idx, 5]
+                c1 = np.int64(-1)           # a node with one child: the sibling is all ones
+                e1 = e0
+                if nk >= 2 and j == 0:
                     c1 = topo[idx, 3]
-                    s0 = tips[c0] if c0 < n_taxa else part[c0 - n_taxa, k]
-                    s1 = tips[c1] if c1 < n_taxa else part[c1 - n_taxa, k]
-                    _pp_pair(Pm[topo[idx, 5], k], s0, Pm[topo[idx, 6], k], s1, scr[0:4],
-                             scr[4:8], p0, p1)
-                else:
-                    for j in range(nk):
-                        c = topo[idx, 2 + j]
-                        src = tips[c] if c < n_taxa else part[c - n_taxa, k]
-                        _matvec(Pm[topo[idx, 5 + j], k], src, scr[4 * j:4 * j + 4], p0, p1)
-                for j in range(nk):
-                    c = topo[idx, 2 + j]
-                    e = topo[idx, 5 + j]
-                    has_child = c >= n_taxa
-                    qv = pre[c - n_taxa, k] if has_child else tmp
-                    if nk == 2:
-                        q = qa[k]
-                        sib = scr[4 * (1 - j):4 * (1 - j) + 4]
-                    elif nk == 3:
-                        o1 = (j + 1) % 3
-                        o2 = (j + 2) % 3
-                        qk = qa[k]
-                        for i in range(4):
-                            for p in range(uint64(p0), uint64(p1)):
-                                tmp[i, p] = qk[i, p] * scr[4 * o1 + i, p]
-                        q = tmp
-                        sib = scr[4 * o2:4 * o2 + 4]
+                    e1 = topo[idx, 6]
+                if nk == 3:
+                    q = tmp
+                    if j == 0:
+                        # children 0 and 1, the third child's edge partials folded into q
+                        r2 = _child(np.int64(2), idx, topo, tips, slot, buf, t, Pm, mv, p0,
+                                    p1)
+                        _product(buf, tmp, KR, np.int64(2), qa, r2, r2, p0, p1)
                     else:
-                        q = qa[k]
-                        sib = ones
-                    _edge_pass(mv, Pm[e, k], q, sib, scr[4 * j:4 * j + 4], qv, has_child,
-                               acc[3 * j:3 * j + 3], k, p0, p1)
-            for j in range(nk):
-                c = topo[idx, 2 + j]
-                e = topo[idx, 5 + j]
-                grad[e] += _weighted_ratio_sum(weights, frac, acc[3 * j], acc[3 * j + 1], p0,
-                                               p1)
-                if c >= n_taxa:
-                    _rescale(pre[c - n_taxa], acc[3 * j + 2], acc[3 * j + 2], p0, p1, no_track,
-                             have_max)
+                        # child 2, with those of children 0 and 1 folded into q
+                        r0 = _child(np.int64(0), idx, topo, tips, slot, buf, t, Pm, mv, p0,
+                                    p1)
+                        r1 = _child(np.int64(1), idx, topo, tips, slot, buf, t, Pm, mv, p0,
+                                    p1)
+                        _product(buf, tmp, KR, np.int64(3), qa, r0, r1, p0, p1)
+                        c0 = topo[idx, 4]
+                        e0 = topo[idx, 7]
+                        e1 = e0
+                _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, q, c0, e0, c1, e1,
+                      part0, pre0, p0, p1, no_track, have_max)
     return total
+
+
+_traverse = _cached_kernel(_traverse)
+
+
+_FAMILIES: dict = {}
+_FAMILIES_LOCK = threading.Lock()
+
+
+def family(mv):
+    """The module whose ``evaluate`` and ``transition_matrices`` serve the model vector
+    ``mv``: the F81 family's (closed-form products) or the general one's."""
+    name = "f81" if mv[mv.shape[0] - 2] > 0.5 else "general"
+    mod = _FAMILIES.get(name)
+    if mod is None:
+        with _FAMILIES_LOCK:
+            mod = _FAMILIES.get(name)
+            if mod is None:
+                full = f"{__name__}_{name}"
+                spec = importlib.util.spec_from_file_location(full, __file__)
+                mod = importlib.util.module_from_spec(spec)
+                mod._FAMILY = name
+                mod.__package__ = __package__
+                sys.modules[full] = mod
+                spec.loader.exec_module(mod)
+                mod.evaluate = mod._traverse
+                _FAMILIES[name] = mod
+    return mod
+
+
+def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, grad, bounds,
+             compute_P, want_grad):
+    """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient (see
+    :func:`_traverse` for the arguments), by the kernels of the model's family."""
+    return family(mv).evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll,
+                               grad, bounds, compute_P, want_grad)
+
+
+def buffer_rows(n_slots: int, n_pre_slots: int, n_categories: int) -> int:
+    """Rows of the buffer :func:`evaluate` needs: work rows, partials, pre-order partials."""
+    return ROW_TIP + 24 * n_categories + 4 * n_categories * (n_slots + n_pre_slots)
+
+
+def new_buffer(rows: int, n_patterns: int, n_categories: int) -> np.ndarray:
+    """A zeroed buffer with its rows of ones set."""
+    buf = np.zeros((rows, n_patterns))
+    ones = ROW_TIP + 16 * n_categories
+    buf[ones:ones + 4 * n_categories] = 1.0
+    return buf

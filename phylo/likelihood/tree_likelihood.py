@@ -118,12 +118,73 @@ def topology_arrays(parent, n_taxa: int, root: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(np.array(rows, dtype=np.int64))
 
 
-#: Bytes of buffers a pattern block of the gradient should fill (cache blocking).
-CACHE_BYTES = 1 << 21
+#: Bytes of buffers a pattern block of the gradient should fill (cache blocking).  Each
+#: block costs a fixed overhead per node and category (matrices, run-time overlap checks of
+#: the vectorised loops), which outweighs what a cache-sized block saves, so blocks are large.
+CACHE_BYTES = 1 << 24
 #: The same for the likelihood alone, whose single pass streams well from a larger cache.
 CACHE_BYTES_LIKELIHOOD = 1 << 23
 #: Fewest patterns per block: shorter loops cost more than the cache saves.
 MIN_BLOCK = 256
+#: One evaluation is split between threads only from this many partial-likelihood updates
+#: (internal nodes x patterns x categories) and this many patterns per thread: below, waking
+#: a second thread costs more than it saves.
+SPLIT_MIN_UPDATES = 60_000
+SPLIT_MIN_PATTERNS = 256
+
+
+def partial_slots(topo: np.ndarray, n_taxa: int) -> tuple[np.ndarray, int]:
+    """Share storage between internal nodes whose partials are never needed at once.
+
+    For the likelihood alone a node's partial is needed from when it is computed until its
+    parent is; walking the post-order table ``topo`` and reusing freed slots (a parent
+    takes a slot before its children's are freed, so it never overwrites what it reads)
+    keeps the partials of one evaluation in a few slots, which stay in cache.
+
+    Returns ``(slot, n_slots)``: ``slot[v - n_taxa]`` for every internal node ``v``.
+    """
+    n_int = topo.shape[0]
+    slot = np.full(n_int, -1, dtype=np.int64)
+    free: list[int] = []
+    n_slots = 0
+    for row in topo:
+        v, nk = int(row[0]), int(row[1])
+        if free:
+            s = free.pop()
+        else:
+            s = n_slots
+            n_slots += 1
+        slot[v - n_taxa] = s
+        for c in row[2:2 + nk]:
+            if c >= n_taxa:
+                free.append(int(slot[c - n_taxa]))
+    return slot, n_slots
+
+
+def pre_order_slots(topo: np.ndarray, n_taxa: int) -> tuple[np.ndarray, int]:
+    """Slots of the pre-order partials, shared like :func:`partial_slots`'s.
+
+    The pre-order pass visits ``topo`` from the root down; a node's pre-order partial is
+    written when its parent is visited and read when it is visited itself, so the
+    children take slots before their parent's is freed.
+    """
+    n_int = topo.shape[0]
+    slot = np.full(n_int, -1, dtype=np.int64)
+    root = int(topo[-1, 0])
+    slot[root - n_taxa] = 0
+    free: list[int] = []
+    n_slots = 1
+    for row in topo[::-1]:
+        v, nk = int(row[0]), int(row[1])
+        for c in row[2:2 + nk]:
+            if c >= n_taxa:
+                if free:
+                    slot[c - n_taxa] = free.pop()
+                else:
+                    slot[c - n_taxa] = n_slots
+                    n_slots += 1
+        free.append(int(slot[v - n_taxa]))
+    return slot, n_slots
 
 
 def _pattern_blocks(P: int, bytes_per_pattern: int, min_blocks: int = 1,
@@ -149,12 +210,6 @@ def _pool(n: int) -> ThreadPoolExecutor:
         if n not in _POOLS:
             _POOLS[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="phylo-lik")
         return _POOLS[n]
-
-
-def _work_array(P: int) -> np.ndarray:
-    work = np.zeros((K.WORK_ROWS, P))
-    work[K.WORK_ROWS - 4:] = 1.0          # rows of ones read by the kernels
-    return work
 
 
 def _split_blocks(bounds: np.ndarray, parts: int) -> list:
@@ -189,7 +244,10 @@ class TreeLikelihood:
         does not depend on it for these reversible models.
     threads : int
         Threads for one evaluation (patterns are split in blocks); 1 by default, since
-        callers often parallelise over chains.  Batches use ``batch_threads``.
+        callers often parallelise over chains.  A problem too small for a second thread to
+        pay (fewer than :data:`SPLIT_MIN_UPDATES` partial updates per extra thread, or
+        :data:`SPLIT_MIN_PATTERNS` patterns per thread) runs in the calling thread
+        whatever ``threads`` says.  Batches use ``batch_threads``.
     batch_threads : int, optional
         Threads for :meth:`log_likelihood_batch` and :meth:`gradient_batch` (default: the
         number of CPUs).  The compiled kernels release the GIL, so ordinary threads run
@@ -230,7 +288,8 @@ class TreeLikelihood:
         self._topo = topology_arrays(parent, self.n_taxa, root)
         pats = self.alignment.patterns()
         self.patterns = pats
-        self._tips = np.ascontiguousarray(pats.tip_partials())
+        self._tips = np.ascontiguousarray(pats.tip_partials())      # (n_taxa, 4, P)
+        self._tips2 = self._tips.reshape(-1, self._tips.shape[2])   # rows 4c..4c+3
         self._weights = np.ascontiguousarray(pats.weights)
         m = self.model
         lam, v, vinv = m.eigen()
@@ -239,6 +298,7 @@ class TreeLikelihood:
             np.einsum("s,sp->p", freqs, np.prod(self._tips, axis=0)))
         self._mv = K.pack_model(lam, v, vinv, m.rate_matrix(), freqs, m.pinv,
                                 m.category_rates(), m.category_weights())
+        K.family(self._mv)          # load the model family's kernels (compiled on first use)
         self.n_categories = m.n_categories
         P = self._tips.shape[2]
         self.n_patterns = P
@@ -246,20 +306,29 @@ class TreeLikelihood:
         kc = self.n_categories
         E = self.n_branches
         self._Pm = np.zeros((E, kc, 4, 4))
-        self._part = np.zeros((n_int, kc, 4, P))
-        self._work = _work_array(P)
+        # the likelihood alone keeps partials in shared slots; the gradient needs them all
+        self._lslot, self.n_slots = partial_slots(self._topo, self.n_taxa)
+        self._gslot = np.arange(n_int, dtype=np.int64)
+        self._pslot, self.n_pre_slots = pre_order_slots(self._topo, self.n_taxa)
+        self._lbuf = K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P, kc)
+        self._gbuf = None           # every edge partial and the pre-order partials,
+        #                             allocated on the first gradient
         self._site = np.zeros(P)
         self._grad = np.zeros(E)
-        self._no4 = np.zeros((0, 0, 0, 0))
         self._no1 = np.zeros(0)
-        self._pre = None            # pre-order partials, allocated on first gradient
         self.threads = max(1, int(threads))
-        per_pattern = 8 * 4 * kc * 2 * n_int              # part + pre
-        self._bounds = _pattern_blocks(P, per_pattern, self.threads)
-        self._thread_bounds = _split_blocks(self._bounds, self.threads)
-        self._lbounds = _pattern_blocks(P, 8 * 4 * kc * n_int, self.threads,
+        # split one evaluation between threads only when the problem is large enough
+        n_split = self.threads
+        if (n_int * P * kc < SPLIT_MIN_UPDATES * (self.threads - 1)
+                or P < SPLIT_MIN_PATTERNS * self.threads):
+            n_split = 1
+        self._n_split = n_split
+        per_pattern = 8 * 4 * (kc * (n_int + self.n_pre_slots) + self.n_taxa)
+        self._bounds = _pattern_blocks(P, per_pattern, n_split)
+        self._thread_bounds = _split_blocks(self._bounds, n_split)
+        self._lbounds = _pattern_blocks(P, 8 * 4 * (kc * self.n_slots + self.n_taxa), n_split,
                                         CACHE_BYTES_LIKELIHOOD)
-        self._thread_lbounds = _split_blocks(self._lbounds, self.threads)
+        self._thread_lbounds = _split_blocks(self._lbounds, n_split)
         self._grads_threads = np.zeros((len(self._thread_bounds), E))
         self.batch_threads = max(1, int(batch_threads or os.cpu_count() or 1))
         self._batch_buf = None
@@ -295,26 +364,47 @@ class TreeLikelihood:
         return T
 
     def _grad_buffers(self):
-        if self._pre is None:
-            self._pre = np.zeros_like(self._part)
+        if self._gbuf is None:
+            n_int = self.n_nodes - self.n_taxa
+            kc = self.n_categories
+            self._gbuf = K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, kc),
+                                      self.n_patterns, kc)
+
+    @property
+    def _kernels(self):
+        """The kernels of the model's family (a module: looked up, not stored, so that the
+        object pickles)."""
+        return K.family(self._mv)
+
+    def _run(self, t, want_grad: bool):
+        """One evaluation, its patterns split between threads when that pays."""
+        if want_grad:
+            self._grad_buffers()
+            buf, slot, groups = self._gbuf, self._gslot, self._thread_bounds
+        else:
+            buf, slot, groups = self._lbuf, self._lslot, self._thread_lbounds
+        if len(groups) == 1:
+            grad = self._grad if want_grad else self._no1
+            ll = self._kernels.evaluate(self._tips2, self._weights, self._inv, self._mv,
+                                        self._topo, slot, self._pslot, t, self._Pm, buf,
+                                        self._site, grad, groups[0], True, want_grad)
+            return ll, (self._grad.copy() if want_grad else None)
+        self._kernels.transition_matrices(self._mv, t, self._Pm)
+        args = (self._tips2, self._weights, self._inv, self._mv, self._topo, slot, self._pslot,
+                t, self._Pm, buf, self._site)
+        g = self._grads_threads if want_grad else [self._no1] * len(groups)
+        # the first group runs in this thread, the others in the pool
+        jobs = [_pool(self.threads).submit(self._kernels.evaluate, *args, g[i], b, False, want_grad)
+                for i, b in enumerate(groups) if i > 0]
+        ll = self._kernels.evaluate(*args, g[0], groups[0], False, want_grad)
+        ll = float(ll + sum(j.result() for j in jobs))
+        return ll, (self._grads_threads.sum(axis=0) if want_grad else None)
 
     # ------------------------------------------------------------------ API
     def log_likelihood(self, branch_lengths=None) -> float:
         """:math:`\\log L(t)` for branch lengths ``t`` (shape ``(n_branches,)``, branch ``i``
         is the edge above node ``i``; default: the tree's own lengths)."""
-        t = self._check(branch_lengths)
-        if len(self._thread_lbounds) == 1:
-            return K.evaluate(self._tips, self._weights, self._inv, self._mv, self._topo, t,
-                              self._Pm, self._part, self._no4, self._work, self._site,
-                              self._no1, self._lbounds, True, False)
-        K.transition_matrices(self._mv, t, self._Pm)
-        args = (self._tips, self._weights, self._inv, self._mv, self._topo, t, self._Pm,
-                self._part, self._no4, self._work, self._site, self._no1)
-        # the first group runs in this thread, the others in the pool
-        jobs = [_pool(self.threads).submit(K.evaluate, *args, b, False, False)
-                for b in self._thread_lbounds[1:]]
-        total = K.evaluate(*args, self._thread_lbounds[0], False, False)
-        return float(total + sum(j.result() for j in jobs))
+        return self._run(self._check(branch_lengths), False)[0]
 
     __call__ = log_likelihood
 
@@ -327,22 +417,7 @@ class TreeLikelihood:
         gradient : float64 array (n_branches,)
             :math:`\\partial \\log L / \\partial t_i` in the branch order of the class.
         """
-        t = self._check(branch_lengths)
-        self._grad_buffers()
-        if len(self._thread_bounds) == 1:
-            ll = K.evaluate(self._tips, self._weights, self._inv, self._mv, self._topo, t,
-                            self._Pm, self._part, self._pre, self._work, self._site,
-                            self._grad, self._bounds, True, True)
-            return ll, self._grad.copy()
-        K.transition_matrices(self._mv, t, self._Pm)
-        args = (self._tips, self._weights, self._inv, self._mv, self._topo, t, self._Pm,
-                self._part, self._pre, self._work, self._site)
-        g = self._grads_threads
-        jobs = [_pool(self.threads).submit(K.evaluate, *args, g[i], b, False, True)
-                for i, b in enumerate(self._thread_bounds) if i > 0]
-        ll = K.evaluate(*args, g[0], self._thread_bounds[0], False, True)
-        ll = float(ll + sum(j.result() for j in jobs))
-        return ll, g.sum(axis=0)
+        return self._run(self._check(branch_lengths), True)
 
     def pattern_log_likelihoods(self, branch_lengths=None) -> np.ndarray:
         """:math:`\\log L_p` of every site pattern (weights: :attr:`pattern_weights`)."""
@@ -363,33 +438,39 @@ class TreeLikelihood:
         nt, kc, P = self.batch_threads, self.n_categories, self.n_patterns
         E, n_int = self.n_branches, self.n_nodes - self.n_taxa
         if self._batch_buf is None:
-            self._batch_buf = [dict(Pm=np.zeros((E, kc, 4, 4)), part=np.zeros((n_int, kc, 4, P)),
-                                    work=_work_array(P), site=np.zeros(P))
+            self._batch_buf = [dict(Pm=np.zeros((E, kc, 4, 4)), site=np.zeros(P),
+                                    lbuf=K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P, kc))
                                for _ in range(nt)]
-        if gradient and "pre" not in self._batch_buf[0]:
+        if gradient and "gbuf" not in self._batch_buf[0]:
             for buf in self._batch_buf:
-                buf.update(pre=np.zeros((n_int, kc, 4, P)))
+                buf.update(gbuf=K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, kc), P, kc))
         return self._batch_buf
 
     def _batch_run(self, T, out, grads):
         bufs = self._batch_buffers(grads is not None)
         B = T.shape[0]
         nt = min(self.batch_threads, max(1, B))
+        # whole problems per thread: one block group each
+        lb = self._lbounds
+        gb = self._bounds
+
+        evaluate = self._kernels.evaluate
 
         def work(i):
             buf = bufs[i]
             for b in range((B * i) // nt, (B * (i + 1)) // nt):
                 if grads is None:
-                    out[b] = K.evaluate(self._tips, self._weights, self._inv, self._mv,
-                                        self._topo, T[b], buf["Pm"], buf["part"], self._no4,
-                                        buf["work"], buf["site"], self._no1, self._lbounds,
-                                        True, False)
+                    out[b] = evaluate(self._tips2, self._weights, self._inv, self._mv,
+                                      self._topo, self._lslot, self._pslot, T[b], buf["Pm"],
+                                      buf["lbuf"], buf["site"], self._no1, lb, True, False)
                 else:
-                    out[b] = K.evaluate(self._tips, self._weights, self._inv, self._mv,
-                                        self._topo, T[b], buf["Pm"], buf["part"], buf["pre"],
-                                        buf["work"], buf["site"], grads[b], self._bounds, True,
-                                        True)
+                    out[b] = evaluate(self._tips2, self._weights, self._inv, self._mv,
+                                      self._topo, self._gslot, self._pslot, T[b], buf["Pm"],
+                                      buf["gbuf"], buf["site"], grads[b], gb, True, True)
 
+        if nt == 1:
+            work(0)
+            return
         jobs = [_pool(nt).submit(work, i) for i in range(1, nt)]
         work(0)                      # the first chunk in this thread
         for job in jobs:
