@@ -1,8 +1,9 @@
 """Scaling of `marglik compare` over workers: the DS1 credible set (42 topologies) with cheap
 estimators.
 
-Prints, for 1 and 2 local worker processes (and a 2-worker Dask LocalCluster when the
-``cluster`` extra is installed), the wall time of the whole run, the speed-up over one
+Prints, for 1 and 2 local single-threaded worker processes, one process whose batched
+likelihoods use two threads, and a 2-worker Dask LocalCluster (when the ``cluster`` extra is
+installed), the wall time of the whole run, the speed-up over one
 worker, and the overhead per task: (wall x workers - time spent inside the estimators) /
 tasks, also as a fraction of the mean task time.  Each configuration runs the same
 command-line code path as ``marglik compare`` (in process, through click), so start-up,
@@ -69,7 +70,9 @@ def main():
     # warm the compiled-kernel cache once, so no configuration pays for compiling
     run(base[:5] + ["gl", "--replicates", "1", "--seed", "1"], os.path.join(tmp, "warm.tsv"))
     results = {}
-    configs = [("1 process", ["--jobs", "1"], 1), ("2 processes", ["--jobs", "2"], 2)]
+    configs = [("1 process", ["--jobs", "1", "--threads", "1"], 1),
+               ("2 processes", ["--jobs", "2", "--threads", "1"], 2),
+               ("1 process, 2 thr.", ["--jobs", "1", "--threads", "2"], 1)]
     if not opts.no_dask:
         try:
             import distributed  # noqa: F401

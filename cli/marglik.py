@@ -273,14 +273,17 @@ def _print_summary(rows, reference_path, trees_path, output, plot, per_tree):
                    "the plot extra).")
 @click.option("--per-tree/--no-per-tree", default=True, show_default=True,
               help="Print the per-tree part of the summary.")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="Threads per task for batched likelihoods (default: the CPUs divided by "
+                   "--jobs locally, 1 on Dask).  Results do not depend on it.")
 @settings_option
 @prior_option
 @model_options
 @seed_option
 @executor_options
-def compare(alignment, trees_path, max_trees, methods, replicates, reference, output, plot, per_tree,
-            settings, prior, model_spec, kappa, rates, frequencies, alpha, median, pinv, seed,
-            jobs, executor, scheduler, scheduler_file, shard, quiet):
+def compare(alignment, trees_path, max_trees, methods, replicates, reference, output, plot,
+            per_tree, threads, settings, prior, model_spec, kappa, rates, frequencies, alpha,
+            median, pinv, seed, jobs, executor, scheduler, scheduler_file, shard, quiet):
     """Estimate log p(ALIGNMENT | tree) for every tree x method x replicate.
 
     Each (tree, method, replicate) is one task with its own random stream derived from
@@ -346,7 +349,8 @@ def compare(alignment, trees_path, max_trees, methods, replicates, reference, ou
         click.echo(f"note: {store.dropped} damaged line(s) in {output}; their tasks run "
                    f"again", err=True)
     keys = select_shard(C.task_keys(len(trees), method_list, replicates), shard_spec)
-    threads = C.default_batch_threads(jobs) if executor == "local" else 1
+    if threads is None:
+        threads = C.default_batch_threads(jobs) if executor == "local" else 1
     args = (alignment, trees_path, mkw, prior, opts, seed, threads, max_trees)
     with Progress("estimating", unit="tasks", quiet=quiet) as bar:
         run_into(store, keys, C.run_task, C.setup, args, progress=bar, jobs=jobs,

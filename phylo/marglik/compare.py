@@ -282,7 +282,11 @@ def _summarise(rows: Sequence[dict], reference: np.ndarray | None = None) -> dic
     replicates, seconds per tree (per replicate), KL to the reference (mean and sd over
     replicates); per tree and method: mean and sd of the log ML and the topology posterior
     implied by the replicate means."""
-    methods = list(dict.fromkeys(r["method"] for r in rows))
+    from .estimators import names
+
+    order = {m: i for i, m in enumerate(names())}
+    methods = sorted(dict.fromkeys(r["method"] for r in rows),
+                     key=lambda m: (order.get(m, len(order)), m))
     n_trees = max((int(r["tree"]) for r in rows), default=0)
     reps = max((int(r["replicate"]) for r in rows), default=0)
     if reference is not None:
