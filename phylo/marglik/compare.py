@@ -355,6 +355,9 @@ def format_summary(summary: dict, per_tree: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
+OFF_SCALE = 10.0     # log units from the per-tree median: drawn as a note, not a point
+
+
 def plot(rows: Sequence[dict], path: str, reference: np.ndarray | None = None) -> None:
     """Estimates per tree and method, as differences from the per-tree median over methods,
     with their spread over replicates; with a reference, a second panel compares the implied
@@ -377,13 +380,20 @@ def plot(rows: Sequence[dict], path: str, reference: np.ndarray | None = None) -
     ax = axes[0, 0]
     x = np.arange(1, n_trees + 1)
     width = 0.8 / max(1, len(methods))
+    off_scale = []
     for j, m in enumerate(methods):
         a = est[m] - centre[:, None]
         with np.errstate(all="ignore"):
             mu = np.nanmean(a, axis=1)
             sd = np.nanstd(a, axis=1, ddof=1) if reps > 1 else np.zeros(n_trees)
+        shift = float(np.nanmedian(mu)) if np.isfinite(mu).any() else 0.0
+        if abs(shift) > OFF_SCALE:   # e.g. map, ml, harmonic means: far from the others
+            off_scale.append(f"{m} ({shift:+.1f})")
+            continue
         ax.errorbar(x - 0.4 + width * (j + 0.5), mu, yerr=sd, fmt="o", ms=3, capsize=2,
                     label=m)
+    if off_scale:
+        ax.set_title("off scale (median offset): " + ", ".join(off_scale), fontsize=8)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_xlabel("tree")
     ax.set_ylabel("log ML - median over methods")
