@@ -67,3 +67,21 @@ def executor_options(f):
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def expand_patterns(values):
+    """Paths, with quoted shell patterns expanded (sorted); a pattern must match."""
+    import glob
+
+    from phylo.errors import InputError
+
+    out = []
+    for v in values:
+        if any(c in v for c in "*?["):
+            hits = sorted(glob.glob(v))
+            if not hits:
+                raise InputError(f"no file matches {v!r}")
+            out.extend(hits)
+        else:
+            out.append(v)
+    return out

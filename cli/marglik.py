@@ -6,7 +6,7 @@ import click
 
 from phylo.progress import Progress
 
-from .common import Group, executor_options, seed_option
+from .common import Group, executor_options, expand_patterns, seed_option
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -218,23 +218,6 @@ def _cell(v, column=""):
     return str(v)
 
 
-def _expand_patterns(items):
-    import glob
-
-    from phylo.errors import InputError
-
-    out = []
-    for item in items:
-        if any(c in item for c in "*?["):
-            found = sorted(glob.glob(item))
-            if not found:
-                raise InputError(f"no file matches {item!r}")
-            out.extend(found)
-        else:
-            out.append(item)
-    return out
-
-
 def _print_summary(rows, reference_path, trees_path, output, plot, per_tree):
     from phylo.marglik import compare as C
 
@@ -402,7 +385,7 @@ def merge(tables, output, reference, trees_path, plot, per_tree):
 
     if reference and not trees_path:
         raise InputError("--reference needs --trees (the run's --trees file)")
-    header, columns, rows = merge_tables(_expand_patterns(tables), C.N_KEY,
+    header, columns, rows = merge_tables(expand_patterns(tables), C.N_KEY,
                                          ignore=list(C.TIMING_COLUMNS))
     write_table(output, header, columns, rows)
     if rows:

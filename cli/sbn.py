@@ -9,8 +9,8 @@ import click
 from phylo.outputs import atomic_open
 from phylo.progress import Progress
 
-from .common import (Group, burnin_option, executor_options, rooted_option, seed_option,
-                     thin_option)
+from .common import (Group, burnin_option, executor_options, expand_patterns, rooted_option,
+                     seed_option, thin_option)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,24 +98,6 @@ def _write_table(output, header, columns, rows):
         fh.write("\t".join(columns) + "\n")
         for row in rows:
             fh.write("\t".join(row) + "\n")
-
-
-def _expand_patterns(values):
-    """Paths, with quoted shell patterns expanded (sorted); a pattern must match."""
-    import glob
-
-    from phylo.errors import InputError
-
-    out = []
-    for v in values:
-        if any(c in v for c in "*?["):
-            hits = sorted(glob.glob(v))
-            if not hits:
-                raise InputError(f"no file matches {v!r}")
-            out.extend(hits)
-        else:
-            out.append(v)
-    return out
 
 
 def _fmt(x: float) -> str:
@@ -426,7 +408,7 @@ def compare(training, references, methods, alpha, trees_per_run, floor, burnin, 
     from phylo.trees import parse_burnin
 
     method_list = C.check_methods([m.strip() for m in methods.split(",") if m.strip()])
-    references = _expand_patterns(references)
+    references = expand_patterns(references)
     fit_options = {} if alpha is None else {"alpha": alpha}
     burnin_value = parse_burnin(burnin)
     shard_spec = parse_shard(shard)
@@ -465,7 +447,7 @@ def merge(tables, output):
     from phylo.execution import merge_tables, write_table
     from phylo.sbn import compare as C
 
-    header, columns, rows = merge_tables(_expand_patterns(tables), C.N_KEY,
+    header, columns, rows = merge_tables(expand_patterns(tables), C.N_KEY,
                                          ignore=["seconds"])
     write_table(output, header, columns, rows)
     methods = list(dict.fromkeys(r["method"] for r in rows))

@@ -167,12 +167,21 @@ def test_sigkill_then_same_command_finishes_the_table(problem, tmp_path):
 
 
 def test_progress_shows_on_a_terminal_only(problem, tmp_path):
-    import pty
-
     aln, trees = problem
     out = str(tmp_path / "p.tsv")
     args = _cli("compare", aln, "--trees", trees, "--methods", "gl", "-o", out, "--seed", 1)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    code, text = _stderr_on_a_terminal(args, env)
+    assert code == 0
+    assert "4/4" in text and "tasks" in text
+    code, text = _stderr_on_a_terminal(args + ["--quiet"], env)   # --quiet: nothing
+    assert code == 0 and text == ""
+
+
+def _stderr_on_a_terminal(args, env):
+    """Run a command with its stderr on a pseudo-terminal; return (exit status, stderr)."""
+    import pty
+
     master, slave = pty.openpty()
     proc = subprocess.Popen(args, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL,
                             stderr=slave)
@@ -188,26 +197,7 @@ def test_progress_shows_on_a_terminal_only(problem, tmp_path):
         chunks.append(data)
     proc.wait()
     os.close(master)
-    text = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode == 0
-    assert "4/4" in text and "tasks" in text
-    # --quiet on a terminal: nothing
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(args + ["--quiet"], cwd=str(ROOT), env=env,
-                            stdout=subprocess.DEVNULL, stderr=slave)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait()
-    os.close(master)
-    assert b"".join(chunks) == b""
+    return proc.returncode, b"".join(chunks).decode(errors="replace")
 
 
 @pytest.mark.parametrize("args, message", [

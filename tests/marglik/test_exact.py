@@ -2,7 +2,6 @@
 average of the project's likelihood over prior draws."""
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .exact import EXAMPLE, example_posterior, exact_log_ml, exponential_log_prior
 
