@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import integrate, optimize, special
+from scipy import integrate, optimize
 
 from phylo.marglik import optimize as O
 from phylo.marglik.estimators import REGISTRY, names, run
