@@ -292,3 +292,19 @@ def test_profile_fit_recovers_a_known_shape(family):
         true, lo, hi = 12.0, 2.0, 100.0
     y = lp(true, x) - lp(true, np.array([mode]))
     assert L._fit_mode_fixed(x, y, mode, lp, lo, hi) == pytest.approx(true, rel=1e-4)
+
+
+def test_boundary_rules():
+    from phylo.errors import InputError
+    from phylo.marglik.estimators.laplace import boundary_rate
+
+    g, c = np.array([-95.0, -3.0]), np.array([-8e5, 2.0])
+    slope = boundary_rate(g, c, "slope")
+    assert np.allclose(slope, [95.0, 3.0])
+    expansion = boundary_rate(g, c)
+    # the expansion's normaliser: int_0^inf exp(g t + c t^2 / 2) dt, by quadrature
+    val, _ = integrate.quad(lambda t: np.exp(g[0] * t + c[0] * t * t / 2), 0, np.inf)
+    assert expansion[0] == pytest.approx(1.0 / val, rel=1e-8)
+    assert expansion[1] == pytest.approx(3.0)        # no negative curvature: the slope
+    with pytest.raises(InputError):
+        boundary_rate(g, c, "other")
