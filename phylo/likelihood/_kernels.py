@@ -42,7 +42,8 @@ storage, so that the working set stays in cache.  For F81-type models (JC69, F81
 all exchangeabilities equal) :math:`P(t) = a I + (1 - a) 1 \\pi^T` with
 :math:`a = e^{-\\mu t}`, so :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of
 the arithmetic of a 4 x 4 product; the kernels take that path when the model allows.
-Rescaling: the node loops track each pattern's largest entry (over categories and states);
+Rescaling: the node loops track each pattern's largest entry (over categories and states; the pre-order
+loops its total, which P^T preserves);
 one vectorised count per node finds whether any is below :data:`SCALE_THRESHOLD`, and
 only then (rarely) are those patterns multiplied by a power of two, which is exact in
 floating point, with the exponent added to the pattern's log scaler.
@@ -94,7 +95,7 @@ _llvm.set_option("", "-vectorize-memory-check-threshold=256")
 
 # Work rows of the buffer of :func:`evaluate`: per-pattern maxima, log scalers (units of
 # log 2), variable-site shares, 5 gradient accumulators (two numerators, the common
-# denominator, the maxima of two children's pre-order partials), then for K categories the
+# denominator, the totals of two children's pre-order partials), then for K categories the
 # edge partials of up to 3 tips (12 K rows), 4 K rows of scratch, 4 K rows of ones and
 # 4 K rows written but never read; the partials follow from row 8 + 24 K.
 ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_TIP = 0, 1, 2, 3, 8
@@ -461,8 +462,10 @@ def _down2(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
     the tree contributes above each child's edge.  Summed over categories (weights w_k,
     rates rho_k), rows :data:`ROW_ACC` + 0, 1, 2 receive w rho u^T Q x, w rho v^T Q y and
     the common denominator w u^T x (= w v^T y); an internal child's pre-order partial
-    (P_x^T u, P_y^T v) goes to rows vx+4k.. (vy+4k..), its maximum over categories and
-    states to row ROW_ACC + 3 (+ 4).  For F81-type Q,
+    (P_x^T u, P_y^T v) goes to rows vx+4k.. (vy+4k..), and its total over categories and
+    states to row ROW_ACC + 3 (+ 4): the rows of P sum to one, so the total of P^T u is
+    that of u, found without the matrix and within a factor 4 K of the largest entry,
+    which is all the rescaling needs.  For F81-type Q,
     :math:`u^T Q x = \\mu((\\pi \\cdot x) \\sum u - u^T x)` and
     :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.  (For two tips, the second's edge
     partials go through rows :data:`ROW_TIP` first.)
@@ -523,21 +526,13 @@ def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         zx2 = ax * u2 + c * pi2; zx3 = ax * u3 + c * pi3
         buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
         buf[vxk + 3, p] = zx3
-        m = buf[mxr, p]
-        m = zx0 if zx0 > m else m
-        m = zx1 if zx1 > m else m
-        m = zx2 if zx2 > m else m
-        buf[mxr, p] = zx3 if zx3 > m else m
+        buf[mxr, p] += su
         c = by * sv
         zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
         zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
         buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
         buf[vyk + 3, p] = zy3
-        m = buf[myr, p]
-        m = zy0 if zy0 > m else m
-        m = zy1 if zy1 > m else m
-        m = zy2 if zy2 > m else m
-        buf[myr, p] = zy3 if zy3 > m else m
+        buf[myr, p] += sv
 
 
 @njit(fastmath=_FM)
@@ -579,11 +574,7 @@ def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
         buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
         buf[vyk + 3, p] = zy3
-        m = buf[myr, p]
-        m = zy0 if zy0 > m else m
-        m = zy1 if zy1 > m else m
-        m = zy2 if zy2 > m else m
-        buf[myr, p] = zy3 if zy3 > m else m
+        buf[myr, p] += sv
 
 
 @njit(fastmath=_FM)
@@ -633,22 +624,14 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         zx3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
         buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
         buf[vxk + 3, p] = zx3
-        m = buf[mxr, p]
-        m = zx0 if zx0 > m else m
-        m = zx1 if zx1 > m else m
-        m = zx2 if zx2 > m else m
-        buf[mxr, p] = zx3 if zx3 > m else m
+        buf[mxr, p] += u0 + u1 + u2 + u3
         zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
         zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
         zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
         zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
         buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
         buf[vyk + 3, p] = zy3
-        m = buf[myr, p]
-        m = zy0 if zy0 > m else m
-        m = zy1 if zy1 > m else m
-        m = zy2 if zy2 > m else m
-        buf[myr, p] = zy3 if zy3 > m else m
+        buf[myr, p] += v0 + v1 + v2 + v3
 
 
 @njit(fastmath=_FM)
@@ -702,11 +685,7 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
         buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
         buf[vyk + 3, p] = zy3
-        m = buf[myr, p]
-        m = zy0 if zy0 > m else m
-        m = zy1 if zy1 > m else m
-        m = zy2 if zy2 > m else m
-        buf[myr, p] = zy3 if zy3 > m else m
+        buf[myr, p] += v0 + v1 + v2 + v3
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
