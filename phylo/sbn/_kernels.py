@@ -159,18 +159,25 @@ def _param(sib, clade, x, y, clade_mode, ss, sst, ks, kst, ms, mst, cnt, add, mi
 
     A parameter is identified by (sibling or -1, clade, smaller child clade id); its row in
     ``mst`` also holds its parent key and subsplit ids, which are looked up (and added) only
-    when the parameter is new.
+    when the parameter is new, in a separate function: kept out of this inlined lookup, the
+    insertion's many arrays do not slow down the common case (4x on DS1).
     """
     if clade < 0 or x < 0 or y < 0 or (sib < 0 and not clade_mode):
         return missing
     a = -1 if clade_mode else sib
     lo = x if x < y else y
-    hi = y if x < y else x
     j, m = _triple_slot(a, clade, lo, ms, mst)
     if m >= 0:
         return m
     if not add:
         return missing
+    hi = y if x < y else x
+    return _new_param(a, clade, lo, hi, j, ss, sst, ks, kst, ms, mst, cnt)
+
+
+@nb.njit(cache=True, nogil=True)
+def _new_param(a, clade, lo, hi, j, ss, sst, ks, kst, ms, mst, cnt):
+    """Add the parameter ``(a, clade, lo)`` at free slot ``j``; returns its id."""
     k, cnt[2] = _pair_id(a, clade, ks, kst, cnt[2], True)
     sub, cnt[1] = _pair_id(lo, hi, ss, sst, cnt[1], True)
     m = cnt[3]
