@@ -257,3 +257,16 @@ def test_methods_lists_every_family():
     expected = {"ss", "gss", "ps", "psm", "bs", "hm", "shm", "cpo", "ppd", "ns", "nmc",
                 "gl", "ll", "bl", "glis", "vbis", "elbo", "map", "ml"}
     assert expected <= names
+
+
+def test_plot_writes_a_png(problem, tmp_path):
+    pytest.importorskip("matplotlib")
+    out, png = str(tmp_path / "p.tsv"), tmp_path / "p.png"
+    r = invoke(*compare_args(problem, out, "--reference", problem[1], "--plot", png))
+    assert r.exit_code == 0, r.output
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    # and from the merged table of shards
+    png2 = tmp_path / "m.png"
+    r = invoke("merge", out, "-o", str(tmp_path / "m.tsv"), "--plot", png2)
+    assert r.exit_code == 0 and png2.read_bytes()[:4] == b"\x89PNG"
