@@ -33,11 +33,10 @@ def _p(t: np.ndarray):
     return 0.25 + 0.75 * e, 0.25 - 0.25 * e          # same state, different state
 
 
-def exact_log_ml(seqs: list[str], log_prior, lo: float = -14.0, hi: float = 2.5,
-                 nodes: int = 160) -> float:
-    """log p(D) for three JC69 sequences and i.i.d. branch-length prior ``log_prior(t)``
-    (vectorised), integrating over log t in [lo, hi] with ``nodes`` Gauss-Legendre points
-    per branch."""
+def _log_integrand(seqs: list[str], log_prior, beta: float, lo: float, hi: float,
+                   nodes: int):
+    """Nodes ``t`` of the Gauss-Legendre rule on log t in [lo, hi] and, on the
+    ``nodes^3`` grid, log of (quadrature weights x L(t)^beta x prior x Jacobian t)."""
     if len(seqs) != 3:
         raise ValueError("three sequences")
     x, w = np.polynomial.legendre.leggauss(nodes)
@@ -55,7 +54,15 @@ def exact_log_ml(seqs: list[str], log_prior, lo: float = -14.0, hi: float = 2.5,
     for (a, b, c), n in site_patterns(seqs).items():
         lik = 0.25 * np.einsum("ir,jr,kr->ijk", P[:, :, a], P[:, :, b], P[:, :, c])
         total += n * np.log(lik)
-    total += lw[:, None, None] + lw[None, :, None] + lw[None, None, :]
+    return t, beta * total + lw[:, None, None] + lw[None, :, None] + lw[None, None, :]
+
+
+def exact_log_ml(seqs: list[str], log_prior, lo: float = -14.0, hi: float = 2.5,
+                 nodes: int = 160) -> float:
+    """log p(D) for three JC69 sequences and i.i.d. branch-length prior ``log_prior(t)``
+    (vectorised), integrating over log t in [lo, hi] with ``nodes`` Gauss-Legendre points
+    per branch."""
+    _, total = _log_integrand(seqs, log_prior, 1.0, lo, hi, nodes)
     return float(logsumexp(total))
 
 
@@ -88,21 +95,7 @@ def exact_posterior_moments(seqs: list[str], log_prior, beta: float = 1.0, lo: f
                             hi: float = 2.5, nodes: int = 120):
     """E[t_k] and E[t_k^2] (k = branch of taxon k) under the power posterior
     L(t)^beta prod p(t_k), by the same Gauss-Legendre rule as :func:`exact_log_ml`."""
-    x, w = np.polynomial.legendre.leggauss(nodes)
-    s = 0.5 * (hi - lo) * x + 0.5 * (hi + lo)
-    logw = np.log(0.5 * (hi - lo) * w)
-    t = np.exp(s)
-    same, diff = _p(t)
-    P = np.empty((nodes, 4, 4))
-    P[:] = diff[:, None, None]
-    for i in range(4):
-        P[:, i, i] = same
-    lw = logw + log_prior(t) + s
-    total = np.zeros((nodes, nodes, nodes))
-    for (a, b, c), n in site_patterns(seqs).items():
-        lik = 0.25 * np.einsum("ir,jr,kr->ijk", P[:, :, a], P[:, :, b], P[:, :, c])
-        total += n * np.log(lik)
-    total = beta * total + lw[:, None, None] + lw[None, :, None] + lw[None, None, :]
+    t, total = _log_integrand(seqs, log_prior, beta, lo, hi, nodes)
     prob = np.exp(total - logsumexp(total))
     marg = [prob.sum(axis=(1, 2)), prob.sum(axis=(0, 2)), prob.sum(axis=(0, 1))]
     mean = np.array([np.dot(m, t) for m in marg])
