@@ -22,7 +22,7 @@ import numpy as np
 from phylo.likelihood import read_alignment
 from phylo.marglik.estimators import run
 from phylo.marglik.posterior import Posterior
-from phylo.trees.newick import parse_newick
+from phylo.marglik.compare import read_topologies
 
 PAPER_SECONDS = 75 * 60
 
@@ -37,9 +37,8 @@ def main():
     args = ap.parse_args()
     data = Path(args.data) / "marglik"
     aln = read_alignment(str(data / "alignments" / "DS1.nex"))
-    lines = [ln for ln in (data / "credible_sets" / "JC_no_gamma_credible_set_ds1.tsv")
-             .read_text().splitlines() if ln.strip()]
-    post = Posterior(aln, parse_newick(lines[args.tree].split("\t")[1].strip()))
+    trees, _ = read_topologies(str(data / "credible_sets" / "JC_no_gamma_credible_set_ds1.tsv"))
+    post = Posterior(aln, trees[args.tree])
 
     t = np.full(post.dim, 0.05)
     post.log_likelihood_and_gradient(t)

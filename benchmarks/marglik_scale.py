@@ -75,15 +75,13 @@ def main():
                ("1 process, 2 thr.", ["--jobs", "1", "--threads", "2"], 1)]
     if not opts.no_dask:
         try:
-            import distributed  # noqa: F401
+            import distributed
             configs.append(("dask, 2 workers", None, 2))
         except ImportError:
             print("(dask not installed: pip install '.[cluster]')")
     for name, extra, workers in configs:
         out = os.path.join(tmp, f"{len(results)}.tsv")
         if extra is None:
-            import distributed
-
             with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                           dashboard_address=None) as cluster:
                 wall = run(base + ["--executor", "dask", "--scheduler",

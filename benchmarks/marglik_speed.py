@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from phylo.likelihood import read_alignment  # noqa: E402
 from phylo.marglik.estimators import run  # noqa: E402
 from phylo.marglik.posterior import Posterior  # noqa: E402
-from phylo.trees.newick import parse_newick  # noqa: E402
+from phylo.marglik.compare import read_topologies  # noqa: E402
 
 SHARED = Path(os.environ.get("PHYLO_SHARED_DATA", ROOT.parent / "shared" / "data")) / "marglik"
 BASELINE = {"gl": 0.16, "glis": 1.0}          # s per DS1 tree, physher (paper)
@@ -51,8 +51,7 @@ def main(argv=None):
     if not aln_path.exists():
         sys.exit(f"benchmark data not found under {SHARED} (set PHYLO_SHARED_DATA)")
     aln = read_alignment(str(aln_path))
-    trees = [parse_newick(line.split("\t")[1].strip())
-             for line in open(set_path) if line.strip()][:args.trees]
+    trees, _ = read_topologies(str(set_path), None, args.trees)
     # compile and warm up once
     for name in args.methods.split(","):
         run(name, Posterior(aln, trees[0], batch_threads=args.threads),

@@ -15,38 +15,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phylo.likelihood import read_alignment
+from phylo.marglik.compare import kl_to_reference
 from phylo.marglik.estimators import run
 from phylo.marglik.posterior import Posterior
-from phylo.trees.newick import parse_newick
 
-from ..conftest import shared_path
-
-REFERENCE_TREE0 = -7036.5
+from .ds1_marglik import PUBLISHED_TREE0 as REFERENCE_TREE0
+from .ds1_marglik import credible_set
 
 
 @pytest.fixture(scope="module")
 def ds1():
-    aln = read_alignment(str(shared_path("marglik/alignments/DS1.nex")))
-    freq, trees = [], []
-    path = shared_path("marglik/credible_sets/JC_no_gamma_credible_set_ds1.tsv")
-    with open(path) as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            f, newick = line.rstrip("\n").split("\t")
-            freq.append(float(f))
-            trees.append(parse_newick(newick.strip()))
-    assert len(trees) == 42
-    return aln, np.array(freq), trees
-
-
-def kl_golden_estimate(freq, log_ml):
-    p = freq / freq.sum()
-    v = np.asarray(log_ml)
-    q = np.exp(v - v.max())
-    q /= q.sum()
-    return float(np.sum(p * np.log(p / q)))
+    return credible_set()
 
 
 def estimates(ds1, name, seed=2020, **settings):
@@ -75,12 +54,12 @@ def test_laplus_below_or_near_reference_tree0(ds1):
 
 def test_gl_kl_over_the_credible_set(ds1):
     _, freq, _ = ds1
-    kl = kl_golden_estimate(freq, [e.log_ml for e in estimates(ds1, "gl")])
+    kl = kl_to_reference(freq, np.array([e.log_ml for e in estimates(ds1, "gl")]))
     assert kl <= 0.06
 
 
 @pytest.mark.slow
 def test_glis_kl_over_the_credible_set(ds1):
     _, freq, _ = ds1
-    kl = kl_golden_estimate(freq, [e.log_ml for e in estimates(ds1, "glis")])
+    kl = kl_to_reference(freq, np.array([e.log_ml for e in estimates(ds1, "glis")]))
     assert kl <= 0.002
