@@ -8,7 +8,10 @@ order (branch ``i`` is the edge above node ``i``).  Samplers and optimisers most
 
     log q_beta(x) = beta * log L(e^x) + sum_i [log p(e^{x_i}) + x_i].
 
-``beta`` is the power of a power posterior (1 for the posterior, 0 for the prior).  Every
+``beta`` is the power of a power posterior (1 for the posterior, 0 for the prior).
+:meth:`Posterior.log_density_batch` evaluates it for many ``x`` at once; the samplers'
+single-point density with its gradient (and a reference density in place of the prior at
+``beta = 0``) is :class:`phylo.marglik.mcmc.PowerTarget`.  Every
 likelihood evaluation is counted in :attr:`Posterior.n_evaluations` (one gradient counts
 as one evaluation; a batch of B vectors counts as B).
 """
@@ -178,39 +181,6 @@ class Posterior:
 
     def log_prior(self, t) -> float:
         return self.prior.log_pdf(np.asarray(t, dtype=np.float64))
-
-    def log_unnormalised(self, t, beta: float = 1.0) -> float:
-        """beta * log L(t) + log p(t), on branch lengths (no Jacobian)."""
-        t = np.asarray(t, dtype=np.float64)
-        lp = self.prior.log_pdf(t)
-        if beta == 0.0:
-            return lp
-        return beta * self.log_likelihood(t) + lp
-
-    # ---------------------------------------------------------------- log space
-    def log_density(self, x, beta: float = 1.0) -> float:
-        """log q_beta(x) for x = log t, with the Jacobian; -inf where t under/overflows."""
-        x = np.asarray(x, dtype=np.float64)
-        t = np.exp(x)
-        if not np.all(np.isfinite(t)) or not np.all(t > 0):
-            return -np.inf
-        return self.log_unnormalised(t, beta) + float(np.sum(x))
-
-    def log_density_and_gradient(self, x, beta: float = 1.0):
-        """log q_beta(x) and its gradient with respect to x = log t."""
-        x = np.asarray(x, dtype=np.float64)
-        t = np.exp(x)
-        if not np.all(np.isfinite(t)) or not np.all(t > 0):
-            return -np.inf, np.zeros_like(x)
-        lp = self.prior.log_pdf(t)
-        gp = self.prior.grad_log_pdf(t)
-        if beta == 0.0:
-            ll, gl = 0.0, np.zeros_like(x)
-        else:
-            ll, gl = self.log_likelihood_and_gradient(t)
-        value = beta * ll + lp + float(np.sum(x))
-        grad = (beta * gl + gp) * t + 1.0
-        return value, grad
 
     def log_density_batch(self, X, beta: float = 1.0) -> np.ndarray:
         """log q_beta for each row of X (log branch lengths)."""
