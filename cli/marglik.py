@@ -218,14 +218,11 @@ def _cell(v, column=""):
     return str(v)
 
 
-def _print_summary(rows, reference_path, trees_path, output, plot, per_tree):
+def _print_summary(rows, reference, output, plot, per_tree):
+    """The summary of ``rows`` (with KL when ``reference`` frequencies of the run's trees are
+    given), to stdout, or to stderr when the table went to stdout; the plot if asked."""
     from phylo.marglik import compare as C
 
-    reference = None
-    if reference_path is not None:
-        n = max(int(r["tree"]) for r in rows)
-        trees, _ = C.read_topologies(trees_path, None, n)
-        reference = C.reference_frequencies(reference_path, trees)
     summary = C.summarise(rows, reference)
     click.echo(C.format_summary(summary, per_tree=per_tree), nl=False, err=output == "-")
     if plot:
@@ -340,7 +337,7 @@ def compare(alignment, trees_path, max_trees, methods, replicates, reference, ou
                  executor=executor, scheduler=scheduler, scheduler_file=scheduler_file,
                  token=token)
     rows = store.records() if output is None else read_table(output)[2]
-    _print_summary(rows, reference, trees_path, "stdout", plot, per_tree)
+    _print_summary(rows, ref, "stdout", plot, per_tree)
 
 
 def _settings_text(d: dict) -> str:
@@ -389,7 +386,11 @@ def merge(tables, output, reference, trees_path, plot, per_tree):
                                          ignore=list(C.TIMING_COLUMNS))
     write_table(output, header, columns, rows)
     if rows:
-        _print_summary(rows, reference, trees_path, output, plot, per_tree)
+        ref = None
+        if reference:
+            n = max(int(r["tree"]) for r in rows)
+            ref = C.reference_frequencies(reference, C.read_topologies(trees_path, None, n)[0])
+        _print_summary(rows, ref, output, plot, per_tree)
 
 
 if __name__ == "__main__":  # pragma: no cover
