@@ -191,6 +191,120 @@ def _new_param(a, clade, lo, hi, j, ss, sst, ks, kst, ms, mst, cnt):
     return m
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _index_tree(t, parents, full, n_taxa, rooted, clade_mode, add, cs, cst, ss, sst, ks, kst,
+                ms, mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits):
+    """Write the parameter ids of tree ``t`` into ``out[t]`` (see :func:`index_trees`);
+    the last ten arguments are work arrays."""
+    N = parents.shape[1]
+    W = full.shape[0]
+    R = N - 1
+    one = np.uint64(1)
+    for v in range(N):
+        nch[v] = 0
+        for w in range(W):
+            bits[v, w] = 0
+    for v in range(n_taxa):
+        bits[v, v >> 6] = one << np.uint64(v & 63)
+    for v in range(N - 1):
+        p = parents[t, v]
+        ch[p, nch[p]] = v
+        nch[p] += 1
+        for w in range(W):
+            bits[p, w] |= bits[v, w]
+    for v in range(N):
+        cd[v], cnt[0] = _clade_id(bits[v], cs, cst, cnt[0], add)
+    if rooted:
+        for v in range(N):
+            if v < n_taxa:
+                out[t, v, 0] = NA
+                continue
+            x = cd[ch[v, 0]]
+            y = cd[ch[v, 1]]
+            if v == R:
+                out[t, v, 0] = _param(-1, cd[v], x, y, True, ss, sst, ks, kst, ms, mst,
+                                      cnt, add, missing)
+            else:
+                p = parents[t, v]
+                sib = ch[p, 0] if ch[p, 0] != v else ch[p, 1]
+                out[t, v, 0] = _param(cd[sib], cd[v], x, y, clade_mode, ss, sst, ks, kst,
+                                      ms, mst, cnt, add, missing)
+        return
+    root_id = cd[R]
+    for v in range(N - 1):
+        for w in range(W):
+            comp[w] = full[w] ^ bits[v, w]
+        cu[v], cnt[0] = _clade_id(comp, cs, cst, cnt[0], add)
+    # subsplits at the heads of down(v) and up(v), as pairs of clade ids
+    for v in range(N - 1):
+        if v >= n_taxa:
+            sdx[v] = cd[ch[v, 0]]
+            sdy[v] = cd[ch[v, 1]]
+        p = parents[t, v]
+        if p == R:
+            o1, o2 = _others(ch, R, v)
+            sux[v] = cd[o1]
+            suy[v] = cd[o2]
+        else:
+            s = ch[p, 0] if ch[p, 0] != v else ch[p, 1]
+            sux[v] = cd[s]
+            suy[v] = cu[p]
+    for v in range(N - 1):
+        p = parents[t, v]
+        out[t, v, 0] = _param(-1, root_id, cd[v], cu[v], True, ss, sst, ks, kst, ms, mst,
+                              cnt, add, missing)
+        if v >= n_taxa:
+            x = sdx[v]
+            y = sdy[v]
+            out[t, v, 1] = _param(cu[v], cd[v], x, y, clade_mode, ss, sst, ks, kst, ms,
+                                  mst, cnt, add, missing)
+            if p == R:
+                o1, o2 = _others(ch, R, v)
+                sa = cd[o1]
+                sb = cd[o2]
+            else:
+                s = ch[p, 0] if ch[p, 0] != v else ch[p, 1]
+                sa = cd[s]
+                sb = cu[p]
+            out[t, v, 2] = _param(sa, cd[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst,
+                                  cnt, add, missing)
+            out[t, v, 3] = _param(sb, cd[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst,
+                                  cnt, add, missing)
+        else:
+            out[t, v, 1] = NA
+            out[t, v, 2] = NA
+            out[t, v, 3] = NA
+        x = sux[v]
+        y = suy[v]
+        out[t, v, 4] = _param(cd[v], cu[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst,
+                              cnt, add, missing)
+        if v >= n_taxa:
+            out[t, v, 5] = _param(cd[ch[v, 0]], cu[v], x, y, clade_mode, ss, sst, ks, kst,
+                                  ms, mst, cnt, add, missing)
+            out[t, v, 6] = _param(cd[ch[v, 1]], cu[v], x, y, clade_mode, ss, sst, ks, kst,
+                                  ms, mst, cnt, add, missing)
+        else:
+            out[t, v, 5] = NA
+            out[t, v, 6] = NA
+
+
+@nb.njit(cache=True, nogil=True)
+def _lookup_tree(t, parents, full, n_taxa, rooted, clade_mode, cs, cst, ss, sst, ks, kst, ms,
+                 mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits):
+    """:func:`_index_tree` without adding: compiled separately, its lookups are not slowed
+    down by the insertion code (the tables' stores), which is most of the indexing time."""
+    _index_tree(t, parents, full, n_taxa, rooted, clade_mode, False, cs, cst, ss, sst, ks, kst,
+                ms, mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits)
+
+
+@nb.njit(cache=True, nogil=True)
+def _add_tree(t, parents, full, n_taxa, rooted, clade_mode, cs, cst, ss, sst, ks, kst, ms,
+              mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits):
+    """:func:`_index_tree`, adding what is new."""
+    _index_tree(t, parents, full, n_taxa, rooted, clade_mode, True, cs, cst, ss, sst, ks, kst,
+                ms, mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits)
+
+
 @nb.njit(cache=True, nogil=True)
 def index_trees(parents, full, n_taxa, rooted, clade_mode, add, cs, cst, ss, sst, ks, kst, ms,
                 mst, cnt, missing, start, out):
@@ -203,11 +317,14 @@ def index_trees(parents, full, n_taxa, rooted, clade_mode, add, cs, cst, ss, sst
     for unrooted trees, (T, N, 1) for rooted ones.  When adding, stops before a tree that
     might overfill a table (more than half its slots, or its store) and returns that tree's
     index so the caller can grow the tables; returns ``T`` when done.
+
+    When adding, each tree is first looked up only, and indexed again with insertion only
+    when something of it is new (in a posterior sample most trees are made of parameters
+    already seen): the result is the same, ids in order of first appearance.
     """
     T = parents.shape[0]
     N = parents.shape[1]
     W = full.shape[0]
-    R = N - 1
     ch = np.empty((N, 3), np.int32)
     nch = np.zeros(N, np.int32)
     cd = np.empty(N, np.int64)
@@ -218,100 +335,30 @@ def index_trees(parents, full, n_taxa, rooted, clade_mode, add, cs, cst, ss, sst
     suy = np.empty(N, np.int64)
     comp = np.empty(W, np.uint64)
     bits = np.zeros((N, W), np.uint64)
-    one = np.uint64(1)
+    new = np.int32(-3)          # marks what the lookup did not find (ids are >= -2)
     for t in range(start, T):
-        if add:
-            if (2 * (cnt[0] + 2 * N) > cs.shape[0] or cnt[0] + 2 * N > cst.shape[0]
-                    or 2 * (cnt[1] + 3 * N) > ss.shape[0] or cnt[1] + 3 * N > sst.shape[0]
-                    or 2 * (cnt[2] + 7 * N) > ks.shape[0] or cnt[2] + 7 * N > kst.shape[0]
-                    or 2 * (cnt[3] + 7 * N) > ms.shape[0] or cnt[3] + 7 * N > mst.shape[0]):
-                return t
-        for v in range(N):
-            nch[v] = 0
-            for w in range(W):
-                bits[v, w] = 0
-        for v in range(n_taxa):
-            bits[v, v >> 6] = one << np.uint64(v & 63)
-        for v in range(N - 1):
-            p = parents[t, v]
-            ch[p, nch[p]] = v
-            nch[p] += 1
-            for w in range(W):
-                bits[p, w] |= bits[v, w]
-        for v in range(N):
-            cd[v], cnt[0] = _clade_id(bits[v], cs, cst, cnt[0], add)
-        if rooted:
-            for v in range(N):
-                if v < n_taxa:
-                    out[t, v, 0] = NA
-                    continue
-                x = cd[ch[v, 0]]
-                y = cd[ch[v, 1]]
-                if v == R:
-                    out[t, v, 0] = _param(-1, cd[v], x, y, True, ss, sst, ks, kst, ms, mst,
-                                          cnt, add, missing)
-                else:
-                    p = parents[t, v]
-                    sib = ch[p, 0] if ch[p, 0] != v else ch[p, 1]
-                    out[t, v, 0] = _param(cd[sib], cd[v], x, y, clade_mode, ss, sst, ks, kst,
-                                          ms, mst, cnt, add, missing)
+        if not add:
+            _lookup_tree(t, parents, full, n_taxa, rooted, clade_mode, cs, cst, ss, sst, ks,
+                         kst, ms, mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy,
+                         comp, bits)
             continue
-        root_id = cd[R]
-        for v in range(N - 1):
-            for w in range(W):
-                comp[w] = full[w] ^ bits[v, w]
-            cu[v], cnt[0] = _clade_id(comp, cs, cst, cnt[0], add)
-        # subsplits at the heads of down(v) and up(v), as pairs of clade ids
-        for v in range(N - 1):
-            if v >= n_taxa:
-                sdx[v] = cd[ch[v, 0]]
-                sdy[v] = cd[ch[v, 1]]
-            p = parents[t, v]
-            if p == R:
-                o1, o2 = _others(ch, R, v)
-                sux[v] = cd[o1]
-                suy[v] = cd[o2]
-            else:
-                s = ch[p, 0] if ch[p, 0] != v else ch[p, 1]
-                sux[v] = cd[s]
-                suy[v] = cu[p]
-        for v in range(N - 1):
-            p = parents[t, v]
-            out[t, v, 0] = _param(-1, root_id, cd[v], cu[v], True, ss, sst, ks, kst, ms, mst,
-                                  cnt, add, missing)
-            if v >= n_taxa:
-                x = sdx[v]
-                y = sdy[v]
-                out[t, v, 1] = _param(cu[v], cd[v], x, y, clade_mode, ss, sst, ks, kst, ms,
-                                      mst, cnt, add, missing)
-                if p == R:
-                    o1, o2 = _others(ch, R, v)
-                    sa = cd[o1]
-                    sb = cd[o2]
-                else:
-                    s = ch[p, 0] if ch[p, 0] != v else ch[p, 1]
-                    sa = cd[s]
-                    sb = cu[p]
-                out[t, v, 2] = _param(sa, cd[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst,
-                                      cnt, add, missing)
-                out[t, v, 3] = _param(sb, cd[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst,
-                                      cnt, add, missing)
-            else:
-                out[t, v, 1] = NA
-                out[t, v, 2] = NA
-                out[t, v, 3] = NA
-            x = sux[v]
-            y = suy[v]
-            out[t, v, 4] = _param(cd[v], cu[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst,
-                                  cnt, add, missing)
-            if v >= n_taxa:
-                out[t, v, 5] = _param(cd[ch[v, 0]], cu[v], x, y, clade_mode, ss, sst, ks, kst,
-                                      ms, mst, cnt, add, missing)
-                out[t, v, 6] = _param(cd[ch[v, 1]], cu[v], x, y, clade_mode, ss, sst, ks, kst,
-                                      ms, mst, cnt, add, missing)
-            else:
-                out[t, v, 5] = NA
-                out[t, v, 6] = NA
+        if (2 * (cnt[0] + 2 * N) > cs.shape[0] or cnt[0] + 2 * N > cst.shape[0]
+                or 2 * (cnt[1] + 3 * N) > ss.shape[0] or cnt[1] + 3 * N > sst.shape[0]
+                or 2 * (cnt[2] + 7 * N) > ks.shape[0] or cnt[2] + 7 * N > kst.shape[0]
+                or 2 * (cnt[3] + 7 * N) > ms.shape[0] or cnt[3] + 7 * N > mst.shape[0]):
+            return t
+        _lookup_tree(t, parents, full, n_taxa, rooted, clade_mode, cs, cst, ss, sst, ks, kst,
+                     ms, mst, cnt, new, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits)
+        seen = True
+        rows = out[t]
+        for i in range(rows.shape[0]):
+            for j in range(rows.shape[1]):
+                if rows[i, j] == new:
+                    seen = False
+        if not seen:
+            _add_tree(t, parents, full, n_taxa, rooted, clade_mode, cs, cst, ss, sst, ks, kst,
+                      ms, mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp,
+                      bits)
     return T
 
 
