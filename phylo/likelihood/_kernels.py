@@ -230,10 +230,13 @@ def _edge_partials_gen(mv, t, Pm, e, src, sr, sstep, dst, dr, p0, p1, k):
 
 @njit(inline="always")
 def _up2(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
-    """For every category k: rows dr+4k.. = P_k (x * y) over patterns p0..p1, and the
-    running maximum over categories and states in row :data:`ROW_MAX`: a binary node's
-    partial (the product of its children's edge partials x and y) goes straight into the
-    edge partial above it (edge ``e``).
+    """For every category k: rows dr+4k.. = P_k (x * y) over patterns p0..p1: a binary
+    node's partial (the product of its children's edge partials x and y) goes straight into
+    the edge partial above it (edge ``e``).  Returns how many patterns have their largest
+    entry (over categories and states) below :data:`SCALE_THRESHOLD`: each category's loop
+    takes the maximum over states, the running maximum over categories passes through row
+    :data:`ROW_MAX` (not with one category), and the last loop counts (no pass of its own,
+    and no per-pattern maxima written for the common case of nothing to rescale).
 
     A child's edge partials are rows xr+4k.. of ``buf`` or, for a tip (``xt``), computed
     on the fly from its partials (rows xr.. of ``tips``) and its edge ``ex`` (for two tips,
@@ -247,11 +250,13 @@ def _up2(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
     if yt:
         _edge_partials(mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
         yr = np.int64(ROW_TIP)
+    c = 0
     for k in range(K):
         if xt:
-            _U_TI(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
+            c = _U_TI(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
         else:
-            _U_II(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
+            c = _U_II(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k)
+    return c
 
 
 @njit(fastmath=_FM)
@@ -269,6 +274,8 @@ def _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     bx = 1.0 - ax
     ay = math.exp(-mu * rk * t[ey])
     by = 1.0 - ay
+    c = 0
+    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
@@ -276,11 +283,14 @@ def _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
         s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
         d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
         buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-        m = buf[ROW_MAX, p]
-        m = d0 if d0 > m else m
-        m = d1 if d1 > m else m
+        m = d0 if d0 > d1 else d1
         m = d2 if d2 > m else m
-        buf[ROW_MAX, p] = d3 if d3 > m else m
+        m = d3 if d3 > m else m
+        o = buf[ROW_MAX, p] * keep
+        m = o if o > m else m
+        buf[ROW_MAX, p] = m
+        c += m < SCALE_THRESHOLD
+    return c
 
 
 @njit(fastmath=_FM)
@@ -298,6 +308,8 @@ def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     bx = 1.0 - ax
     ay = math.exp(-mu * rk * t[ey])
     by = 1.0 - ay
+    c = 0
+    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
@@ -307,11 +319,14 @@ def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
         s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
         d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
         buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-        m = buf[ROW_MAX, p]
-        m = d0 if d0 > m else m
-        m = d1 if d1 > m else m
+        m = d0 if d0 > d1 else d1
         m = d2 if d2 > m else m
-        buf[ROW_MAX, p] = d3 if d3 > m else m
+        m = d3 if d3 > m else m
+        o = buf[ROW_MAX, p] * keep
+        m = o if o > m else m
+        buf[ROW_MAX, p] = m
+        c += m < SCALE_THRESHOLD
+    return c
 
 
 @njit(fastmath=_FM)
@@ -324,6 +339,8 @@ def _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
     a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
     a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+    c = 0
+    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
@@ -333,11 +350,14 @@ def _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
         d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
         d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
         buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-        m = buf[ROW_MAX, p]
-        m = d0 if d0 > m else m
-        m = d1 if d1 > m else m
+        m = d0 if d0 > d1 else d1
         m = d2 if d2 > m else m
-        buf[ROW_MAX, p] = d3 if d3 > m else m
+        m = d3 if d3 > m else m
+        o = buf[ROW_MAX, p] * keep
+        m = o if o > m else m
+        buf[ROW_MAX, p] = m
+        c += m < SCALE_THRESHOLD
+    return c
 
 
 @njit(fastmath=_FM)
@@ -354,6 +374,8 @@ def _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
     c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
     c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+    c = 0
+    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
@@ -367,11 +389,167 @@ def _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
         d2 = a20 * z0 + a21 * z1 + a22 * z2 + a23 * z3
         d3 = a30 * z0 + a31 * z1 + a32 * z2 + a33 * z3
         buf[d, p] = d0; buf[d + 1, p] = d1; buf[d + 2, p] = d2; buf[d + 3, p] = d3
-        m = buf[ROW_MAX, p]
-        m = d0 if d0 > m else m
-        m = d1 if d1 > m else m
+        m = d0 if d0 > d1 else d1
         m = d2 if d2 > m else m
-        buf[ROW_MAX, p] = d3 if d3 > m else m
+        m = d3 if d3 > m else m
+        o = buf[ROW_MAX, p] * keep
+        m = o if o > m else m
+        buf[ROW_MAX, p] = m
+        c += m < SCALE_THRESHOLD
+    return c
+
+
+# -- site repeats: nodes computed once per distinct pattern of their subtree ----------------
+#
+# Below a node, many site patterns look alike: a node whose subtree shows only U distinct
+# columns (its classes) needs its partials for U columns, not P.  Such a *compressed* node
+# keeps them in columns 0..U-1 of its rows; ``cmap[idx, j, u]`` is the column of child j
+# that class u reads (a tip's: a pattern where the class occurs; a compressed child's: its
+# class).  A node that is not compressed reads a compressed child through
+# ``cmap[idx, j, p]`` (pattern p -> the child's class), expanded into work rows first so
+# that its own loop stays a plain vectorised one.  ``cmap[idx, 3, p]`` is the node's own
+# class of pattern p, read only to pass a rescaling on to the patterns of a class.
+# The reading is a gather (not vectorised), so only nodes with few classes are compressed:
+# see :func:`phylo.likelihood.tree_likelihood.site_repeat_plan`.
+
+@njit(inline="always")
+def _up2c(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx):
+    """:func:`_up2` for a compressed node (columns 0..U-1); children's rows as in
+    :func:`_up2` (a tip's in ``tips``, read at the columns ``cmap`` gives)."""
+    K = Pm.shape[1]
+    e, xr, ex, yr, ey, dr = np.int64(e), np.int64(xr), np.int64(ex), np.int64(yr), \
+        np.int64(ey), np.int64(dr)
+    c = 0
+    for k in range(K):
+        c = _UC(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx, k)
+    return c
+
+
+@njit(fastmath=_FM)
+def _up2c_f81(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx, k):
+    K = Pm.shape[1]
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 2 * K + 1]
+    rk = mv[_RATES + k]
+    a = math.exp(-mu * rk * t[e])
+    b = 1.0 - a
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    x = xr if xt else xr + 4 * k
+    y = yr if yt else yr + 4 * k
+    d = dr + 4 * k
+    c = 0
+    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
+    for u in range(U):
+        qx = cmap[idx, 0, u]
+        qy = cmap[idx, 1, u]
+        if xt:
+            t0 = tips[x, qx]; t1 = tips[x + 1, qx]; t2 = tips[x + 2, qx]; t3 = tips[x + 3, qx]
+            s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+            x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+        else:
+            x0 = buf[x, qx]; x1 = buf[x + 1, qx]; x2 = buf[x + 2, qx]; x3 = buf[x + 3, qx]
+        if yt:
+            t0 = tips[y, qy]; t1 = tips[y + 1, qy]; t2 = tips[y + 2, qy]; t3 = tips[y + 3, qy]
+            s = by * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+            y0 = ay * t0 + s; y1 = ay * t1 + s; y2 = ay * t2 + s; y3 = ay * t3 + s
+        else:
+            y0 = buf[y, qy]; y1 = buf[y + 1, qy]; y2 = buf[y + 2, qy]; y3 = buf[y + 3, qy]
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        s = b * (pi0 * z0 + pi1 * z1 + pi2 * z2 + pi3 * z3)
+        d0 = a * z0 + s; d1 = a * z1 + s; d2 = a * z2 + s; d3 = a * z3 + s
+        buf[d, u] = d0; buf[d + 1, u] = d1; buf[d + 2, u] = d2; buf[d + 3, u] = d3
+        m = d0 if d0 > d1 else d1
+        m = d2 if d2 > m else m
+        m = d3 if d3 > m else m
+        o = buf[ROW_MAX, u] * keep
+        m = o if o > m else m
+        buf[ROW_MAX, u] = m
+        c += m < SCALE_THRESHOLD
+    return c
+
+
+@njit(fastmath=_FM)
+def _up2c_gen(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx, k):
+    x = xr if xt else xr + 4 * k
+    y = yr if yt else yr + 4 * k
+    d = dr + 4 * k
+    A = Pm[e, k]
+    X = Pm[ex, k]
+    Y = Pm[ey, k]
+    c = 0
+    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
+    for u in range(U):
+        qx = cmap[idx, 0, u]
+        qy = cmap[idx, 1, u]
+        if xt:
+            t0 = tips[x, qx]; t1 = tips[x + 1, qx]; t2 = tips[x + 2, qx]; t3 = tips[x + 3, qx]
+            x0 = X[0, 0] * t0 + X[0, 1] * t1 + X[0, 2] * t2 + X[0, 3] * t3
+            x1 = X[1, 0] * t0 + X[1, 1] * t1 + X[1, 2] * t2 + X[1, 3] * t3
+            x2 = X[2, 0] * t0 + X[2, 1] * t1 + X[2, 2] * t2 + X[2, 3] * t3
+            x3 = X[3, 0] * t0 + X[3, 1] * t1 + X[3, 2] * t2 + X[3, 3] * t3
+        else:
+            x0 = buf[x, qx]; x1 = buf[x + 1, qx]; x2 = buf[x + 2, qx]; x3 = buf[x + 3, qx]
+        if yt:
+            t0 = tips[y, qy]; t1 = tips[y + 1, qy]; t2 = tips[y + 2, qy]; t3 = tips[y + 3, qy]
+            y0 = Y[0, 0] * t0 + Y[0, 1] * t1 + Y[0, 2] * t2 + Y[0, 3] * t3
+            y1 = Y[1, 0] * t0 + Y[1, 1] * t1 + Y[1, 2] * t2 + Y[1, 3] * t3
+            y2 = Y[2, 0] * t0 + Y[2, 1] * t1 + Y[2, 2] * t2 + Y[2, 3] * t3
+            y3 = Y[3, 0] * t0 + Y[3, 1] * t1 + Y[3, 2] * t2 + Y[3, 3] * t3
+        else:
+            y0 = buf[y, qy]; y1 = buf[y + 1, qy]; y2 = buf[y + 2, qy]; y3 = buf[y + 3, qy]
+        z0 = x0 * y0; z1 = x1 * y1; z2 = x2 * y2; z3 = x3 * y3
+        d0 = A[0, 0] * z0 + A[0, 1] * z1 + A[0, 2] * z2 + A[0, 3] * z3
+        d1 = A[1, 0] * z0 + A[1, 1] * z1 + A[1, 2] * z2 + A[1, 3] * z3
+        d2 = A[2, 0] * z0 + A[2, 1] * z1 + A[2, 2] * z2 + A[2, 3] * z3
+        d3 = A[3, 0] * z0 + A[3, 1] * z1 + A[3, 2] * z2 + A[3, 3] * z3
+        buf[d, u] = d0; buf[d + 1, u] = d1; buf[d + 2, u] = d2; buf[d + 3, u] = d3
+        m = d0 if d0 > d1 else d1
+        m = d2 if d2 > m else m
+        m = d3 if d3 > m else m
+        o = buf[ROW_MAX, u] * keep
+        m = o if o > m else m
+        buf[ROW_MAX, u] = m
+        c += m < SCALE_THRESHOLD
+    return c
+
+
+@njit
+def _expand(buf, sr, nrows, dr, cmap, idx, j, p0, p1):
+    """Rows dr..dr+nrows, patterns p0..p1 = rows sr.. of a compressed child j, each
+    pattern's class (``cmap[idx, j, p]``)."""
+    for r in range(nrows):
+        for p in range(uint64(p0), uint64(p1)):
+            buf[dr + r, p] = buf[sr + r, cmap[idx, j, p]]
+
+
+@njit
+def _rescale_c(buf, r0, nrows, U, cmap, idx, p0, p1, track):
+    """:func:`_rescale` for a compressed node (columns 0..U-1): each class below the
+    threshold is scaled, and its exponent added to the log scalers of its patterns."""
+    for u in range(U):
+        buf[ROW_MAX, u] = 0.0
+    for r in range(r0, r0 + nrows):
+        for u in range(U):
+            x = buf[r, u]
+            m = buf[ROW_MAX, u]
+            buf[ROW_MAX, u] = x if x > m else m
+    scaled = False
+    for u in range(U):
+        m = buf[ROW_MAX, u]
+        ex = 0
+        if m < SCALE_THRESHOLD and m > 0.0:
+            ex = math.frexp(m)[1]
+            f = math.ldexp(1.0, -ex)
+            for r in range(r0, r0 + nrows):
+                buf[r, u] *= f
+            scaled = True
+        buf[ROW_ACC, u] = ex       # a work row of the gradient, free here
+    if scaled and track:
+        for p in range(uint64(p0), uint64(p1)):
+            buf[ROW_LOGSCALE, p] += buf[ROW_ACC, cmap[idx, 3, p]]
 
 
 @njit
@@ -731,9 +909,11 @@ def _product(buf, dr, nrows, n, xr, yr, zr, p0, p1):
 if _FAMILY == "general":
     _EP, _U_II, _U_TI, _D_II, _D_TI = (_edge_partials_gen, _up2_gen_ii, _up2_gen_ti,
                                        _down2_gen_ii, _down2_gen_ti)
+    _UC = _up2c_gen
 else:
     _EP, _U_II, _U_TI, _D_II, _D_TI = (_edge_partials_f81, _up2_f81_ii, _up2_f81_ti,
                                        _down2_f81_ii, _down2_f81_ti)
+    _UC = _up2c_f81
 
 
 @njit
@@ -751,6 +931,20 @@ def _child(j, idx, topo, tips, slot, buf, t, Pm, mv, p0, p1):
     _edge_partials(mv, t, Pm, topo[idx, 5 + j], tips, 4 * c, 0, buf, ROW_TIP + 4 * K * j,
                    p0, p1)
     return ROW_TIP + 4 * K * j
+
+
+@njit
+def _child_up(j, idx, topo, tips, slot, buf, t, Pm, mv, p0, p1, compress, ncols, cmap):
+    """:func:`_child` in the post-order, where a compressed child's edge partials are
+    expanded into rows :data:`ROW_TIP` + 4 K j."""
+    n_taxa = tips.shape[0] // 4
+    c = topo[idx, 2 + j]
+    if compress and c >= n_taxa and ncols[c - n_taxa] > 0:
+        KR = 4 * Pm.shape[1]
+        _expand(buf, ROW_TIP + 24 * Pm.shape[1] + KR * slot[c - n_taxa], KR, ROW_TIP + KR * j,
+                cmap, idx, j, p0, p1)
+        return ROW_TIP + KR * j
+    return _child(j, idx, topo, tips, slot, buf, t, Pm, mv, p0, p1)
 
 
 @njit(inline="always")
@@ -790,8 +984,8 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, 
                      no_track, have_max)
 
 
-def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, grad, bounds,
-              compute_P, want_grad):
+def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf, site_ll, grad,
+              bounds, compute_P, want_grad):
     """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient.
 
     Every per-pattern array lives in rows of one buffer ``buf`` (see :func:`buffer_rows`),
@@ -802,6 +996,11 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gr
     (``pslot[v - n_taxa]``, shared the same way).  A slot holds the edge partial
     :math:`P_e L_v` above its node (the root's: the node partial).  ``tips`` holds the tip
     partials, rows ``4 c .. 4 c + 3`` for taxon ``c``.
+
+    Site repeats (likelihood alone, one pattern block): an internal node ``v`` with
+    ``ncols[v - n_taxa] > 0`` is compressed, its partials computed for that many classes of
+    patterns (see :func:`_up2c`); ``cmap`` holds the columns to read.  Pass an empty
+    ``ncols`` to compute every node for every pattern.
 
     The traversals run once per pattern block ``bounds[b]..bounds[b+1]`` (cache blocking);
     with ``compute_P`` False the transition matrices ``Pm`` are taken as already set.
@@ -835,6 +1034,9 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gr
         for e in range(grad.shape[0]):
             grad[e] = 0.0
     total = 0.0
+    P = site_ll.shape[0]
+    compress = (ncols.shape[0] > 0 and not want_grad and bounds.shape[0] == 2
+                and bounds[0] == 0 and bounds[1] == P)
     for b in range(bounds.shape[0] - 1):
         p0 = bounds[b]
         p1 = bounds[b + 1]
@@ -853,20 +1055,38 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gr
                 c1 = topo[idx, 3]
                 t0 = c0 < n_taxa
                 t1 = c1 < n_taxa
-                for p in range(uint64(p0), uint64(p1)):
-                    buf[ROW_MAX, p] = 0.0
-                _up2(mv, t, Pm, up[v], buf, tips, t0,
-                     4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, topo[idx, 5], t1,
-                     4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR, topo[idx, 6], nr, p0, p1)
-                _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, have_max)
+                x0 = 4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR
+                x1 = 4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR
+                if compress:
+                    U = ncols[v - n_taxa]
+                    if U > 0:
+                        low = _up2c(mv, t, Pm, up[v], buf, tips, t0, x0, topo[idx, 5], t1, x1,
+                                    topo[idx, 6], nr, U, cmap, idx)
+                        if low > 0:
+                            _rescale_c(buf, nr, KR, U, cmap, idx, p0, p1, track)
+                        continue
+                    # compressed children are expanded into work rows first
+                    if not t0 and ncols[c0 - n_taxa] > 0:
+                        _expand(buf, x0, KR, ROW_TIP + KR, cmap, idx, np.int64(0), p0, p1)
+                        x0 = ROW_TIP + KR
+                    if not t1 and ncols[c1 - n_taxa] > 0:
+                        _expand(buf, x1, KR, ROW_TIP + 2 * KR, cmap, idx, np.int64(1), p0, p1)
+                        x1 = ROW_TIP + 2 * KR
+                low = _up2(mv, t, Pm, up[v], buf, tips, t0, x0, topo[idx, 5], t1, x1,
+                           topo[idx, 6], nr, p0, p1)
+                if low > 0:
+                    _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max)
                 continue
-            r0 = _child(np.int64(0), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1)
+            r0 = _child_up(np.int64(0), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1,
+                           compress, ncols, cmap)
             r1 = r0
             r2 = r0
             if nk > 1:
-                r1 = _child(np.int64(1), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1)
+                r1 = _child_up(np.int64(1), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1,
+                               compress, ncols, cmap)
             if nk > 2:
-                r2 = _child(np.int64(2), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1)
+                r2 = _child_up(np.int64(2), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1,
+                               compress, ncols, cmap)
             if v == root:
                 _product(buf, nr, KR, nk, r0, r1, r2, p0, p1)
             else:   # 1 or 3 children below a non-root node (rare)
@@ -946,12 +1166,12 @@ def family(mv):
     return mod
 
 
-def evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, grad, bounds,
-             compute_P, want_grad):
+def evaluate(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf, site_ll, grad,
+             bounds, compute_P, want_grad):
     """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient (see
     :func:`_traverse` for the arguments), by the kernels of the model's family."""
-    return family(mv).evaluate(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll,
-                               grad, bounds, compute_P, want_grad)
+    return family(mv).evaluate(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm,
+                               buf, site_ll, grad, bounds, compute_P, want_grad)
 
 
 def buffer_rows(n_slots: int, n_pre_slots: int, n_categories: int) -> int:

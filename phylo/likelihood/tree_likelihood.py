@@ -124,6 +124,12 @@ def topology_arrays(parent, n_taxa: int, root: int | None = None) -> np.ndarray:
 CACHE_BYTES = 1 << 24
 #: The same for the likelihood alone, whose single pass streams well from a larger cache.
 CACHE_BYTES_LIKELIHOOD = 1 << 23
+#: A node is computed once per class of alike patterns (site repeats) when it has at most
+#: this share of the patterns as classes: reading children through classes is a gather,
+#: about 2.5 times the cost per column of the vectorised loop over all patterns.
+SITE_REPEAT_RATIO = 0.35
+#: Site repeats are set up only while their column maps take at most this many bytes.
+SITE_REPEAT_MAX_BYTES = 1 << 25
 #: Fewest patterns per block: shorter loops cost more than the cache saves.
 MIN_BLOCK = 256
 #: One evaluation is split between threads only from this many partial-likelihood updates
@@ -159,6 +165,66 @@ def partial_slots(topo: np.ndarray, n_taxa: int) -> tuple[np.ndarray, int]:
             if c >= n_taxa:
                 free.append(int(slot[c - n_taxa]))
     return slot, n_slots
+
+
+def site_repeat_plan(topo: np.ndarray, tips: np.ndarray, ratio: float | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Which internal nodes to compute once per distinct pattern of their subtree.
+
+    Two site patterns are alike below a node when every leaf below it has the same partials
+    in both (Kobert, Stamatakis and Flouri 2017, "site repeats"): the node's partials are
+    then equal too.  Classes are found bottom-up, a node's from the pairs of its children's
+    classes.  A binary node other than the root whose classes number at most ``ratio``
+    times the patterns is *compressed*: the kernels compute it once per class, reading its
+    children at a representative pattern of the class; the other nodes are computed per
+    pattern as usual (reading a compressed child through its classes costs a gather per
+    pattern, which is why only nodes with few classes gain: in practice those near the
+    leaves).
+
+    Returns ``(ncols, cmap)`` as :func:`phylo.likelihood._kernels._traverse` reads them:
+    ``ncols[v - n_taxa]`` the classes of a compressed node (0 otherwise) and ``cmap``
+    (n_internal, 4, P) int32 the columns to read; both empty when nothing is compressed.
+    """
+    ratio = SITE_REPEAT_RATIO if ratio is None else ratio
+    n_taxa, _, P = tips.shape
+    n_int = topo.shape[0]
+    ncols = np.zeros(n_int, dtype=np.int64)
+    cls: dict[int, np.ndarray] = {}
+    n_cls: dict[int, int] = {}
+    for c in range(n_taxa):
+        _, inv = np.unique(tips[c].T, axis=0, return_inverse=True)
+        cls[c] = inv.reshape(-1).astype(np.int64)
+        n_cls[c] = int(cls[c].max()) + 1 if P else 0
+    plan = []
+    for idx, row in enumerate(topo):
+        v, nk = int(row[0]), int(row[1])
+        kids = [int(c) for c in row[2:2 + nk]]
+        key = np.zeros(P, dtype=np.int64)
+        for c in kids:
+            key = key * n_cls[c] + cls[c]
+        _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        inv = inv.reshape(-1)
+        U = first.shape[0]
+        if nk == 2 and idx < n_int - 1 and U <= ratio * P:
+            ncols[v - n_taxa] = U
+            cls[v], n_cls[v] = inv.astype(np.int64), U
+            plan.append((idx, kids, True, first, inv))
+        else:               # computed per pattern: its patterns are its classes
+            cls[v], n_cls[v] = np.arange(P, dtype=np.int64), P
+            plan.append((idx, kids, False, None, None))
+    if not ncols.any():
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 4, 0), dtype=np.int32)
+    cmap = np.zeros((n_int, 4, P), dtype=np.int32)
+    for idx, kids, compressed, first, inv in plan:
+        for j, c in enumerate(kids):
+            small = c >= n_taxa and ncols[c - n_taxa] > 0
+            if compressed:      # class u reads the child at its representative pattern
+                cmap[idx, j, :first.shape[0]] = cls[c][first] if small else first
+            elif small:         # pattern p reads the compressed child's class
+                cmap[idx, j] = cls[c]
+        if compressed:
+            cmap[idx, 3] = inv
+    return ncols, cmap
 
 
 def pre_order_slots(topo: np.ndarray, n_taxa: int) -> tuple[np.ndarray, int]:
@@ -272,7 +338,8 @@ class TreeLikelihood:
     """
 
     def __init__(self, alignment: Alignment, tree, model: Model, *, root: int | None = None,
-                 threads: int = 1, batch_threads: int | None = None):
+                 threads: int = 1, batch_threads: int | None = None,
+                 site_repeats: bool = True):
         taxa = tuple(tree.taxa)
         check_same_taxa(alignment.taxa, taxa, alignment.path, "the alignment", "the tree")
         self.alignment = alignment.take_taxa(taxa) if alignment.taxa != taxa else alignment
@@ -329,6 +396,11 @@ class TreeLikelihood:
         self._lbounds = _pattern_blocks(P, 8 * 4 * (kc * self.n_slots + self.n_taxa), n_split,
                                         CACHE_BYTES_LIKELIHOOD)
         self._thread_lbounds = _split_blocks(self._lbounds, n_split)
+        # site repeats, for the likelihood alone when it runs as one block of patterns
+        self._ncols, self._cmap = np.zeros(0, dtype=np.int64), np.zeros((0, 4, 0), np.int32)
+        if (site_repeats and len(self._lbounds) == 2
+                and 16 * n_int * P <= SITE_REPEAT_MAX_BYTES):
+            self._ncols, self._cmap = site_repeat_plan(self._topo, self._tips)
         self._grads_threads = np.zeros((len(self._thread_bounds), E))
         self.batch_threads = max(1, int(batch_threads or os.cpu_count() or 1))
         self._batch_buf = None
@@ -386,12 +458,13 @@ class TreeLikelihood:
         if len(groups) == 1:
             grad = self._grad if want_grad else self._no1
             ll = self._kernels.evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                        self._topo, slot, self._pslot, t, self._Pm, buf,
+                                        self._topo, slot, self._pslot, self._ncols,
+                                        self._cmap, t, self._Pm, buf,
                                         self._site, grad, groups[0], True, want_grad)
             return ll, (self._grad.copy() if want_grad else None)
         self._kernels.transition_matrices(self._mv, t, self._Pm)
         args = (self._tips2, self._weights, self._inv, self._mv, self._topo, slot, self._pslot,
-                t, self._Pm, buf, self._site)
+                self._ncols, self._cmap, t, self._Pm, buf, self._site)
         g = self._grads_threads if want_grad else [self._no1] * len(groups)
         # the first group runs in this thread, the others in the pool
         jobs = [_pool(self.threads).submit(self._kernels.evaluate, *args, g[i], b, False, want_grad)
@@ -461,11 +534,13 @@ class TreeLikelihood:
             for b in range((B * i) // nt, (B * (i + 1)) // nt):
                 if grads is None:
                     out[b] = evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                      self._topo, self._lslot, self._pslot, T[b], buf["Pm"],
+                                      self._topo, self._lslot, self._pslot, self._ncols,
+                                      self._cmap, T[b], buf["Pm"],
                                       buf["lbuf"], buf["site"], self._no1, lb, True, False)
                 else:
                     out[b] = evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                      self._topo, self._gslot, self._pslot, T[b], buf["Pm"],
+                                      self._topo, self._gslot, self._pslot, self._ncols,
+                                      self._cmap, T[b], buf["Pm"],
                                       buf["gbuf"], buf["site"], grads[b], gb, True, True)
 
         if nt == 1:
