@@ -126,8 +126,9 @@ CACHE_BYTES = 1 << 24
 CACHE_BYTES_LIKELIHOOD = 1 << 23
 #: A node is computed once per class of alike patterns (site repeats) when it has at most
 #: this share of the patterns as classes: reading children through classes is a gather,
-#: about 2.5 times the cost per column of the vectorised loop over all patterns.
-SITE_REPEAT_RATIO = 0.35
+#: about 2.5 times the cost per column of the vectorised loop over all patterns, and a
+#: node computed per pattern pays for expanding a compressed child (tuned on DS1).
+SITE_REPEAT_RATIO = 0.5
 #: Site repeats are set up only while their column maps take at most this many bytes.
 SITE_REPEAT_MAX_BYTES = 1 << 25
 #: Fewest patterns per block: shorter loops cost more than the cache saves.
@@ -318,6 +319,11 @@ class TreeLikelihood:
         Threads for :meth:`log_likelihood_batch` and :meth:`gradient_batch` (default: the
         number of CPUs).  The compiled kernels release the GIL, so ordinary threads run
         them in parallel.
+    site_repeats : bool
+        For the likelihood alone (not the gradient), compute nodes whose subtree shows few
+        distinct site patterns once per distinct pattern (see :func:`site_repeat_plan`);
+        on by default, used when one evaluation runs as one block of patterns in one
+        thread.  Values agree with ``site_repeats=False`` to rounding.
 
     Notes
     -----
