@@ -83,7 +83,9 @@ import threading
 
 import llvmlite.binding as _llvm
 import numpy as np
-from numba import njit, uint64
+from llvmlite import ir as _ir
+from numba import njit, types, uint64
+from numba.core.extending import intrinsic
 
 # The fused loops read and write many rows of one buffer; LLVM vectorises such a loop
 # behind run-time overlap checks, one per pair of rows, and by default gives up past 8 of
@@ -585,6 +587,119 @@ def _rescale(buf, r0, nrows, mrow, p0, p1, track, have_max):
                 buf[ROW_LOGSCALE, p] += ex
 
 
+# -- a logarithm that vectorises ---------------------------------------------------------
+#
+# math.log is a call LLVM cannot vectorise; one per site pattern costs as much as a node of
+# the pruning on DS1.  The classic argument reduction and minimax polynomial (as in fdlibm:
+# x = 2^e (1 + f), sqrt(2)/2 <= 1 + f < sqrt(2), log(1 + f) from s = f / (2 + f)), written
+# with bit casts, is branch-free and vectorises; it is within an ulp of the correctly
+# rounded value for positive normal numbers.  Other inputs go through math.log.
+
+@intrinsic
+def _as_int(typingctx, x):
+    """The bits of a float64 as an int64."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], _ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _as_float(typingctx, x):
+    """The float64 whose bits are the int64 ``x``."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], _ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+_LG1, _LG2, _LG3, _LG4 = (6.666666666666735130e-01, 3.999999999940941908e-01,
+                          2.857142874366239149e-01, 2.222219843214978396e-01)
+_LG5, _LG6, _LG7 = 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+DBL_MIN = 2.2250738585072014e-308
+
+
+@njit(inline="always", error_model="numpy")
+def _log_normal(x):
+    """log(x) for a positive normal float64 x (anything else: garbage, see above)."""
+    b = _as_int(x)
+    mb = (b & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000      # 1 <= m < 2
+    big = mb > 0x3FF6A09E667F3BCC                           # m > sqrt(2): halve it
+    kb = (b >> 52) + (1 if big else 0)                      # the biased exponent
+    mb = mb - (0x0010000000000000 if big else 0)
+    f = _as_float(mb) - 1.0
+    # the exponent as a float without an int -> float conversion (none in AVX2):
+    # the bits of 2^52 + kb, minus 2^52 + 1023
+    dk = _as_float(kb | 0x4330000000000000) - 4503599627371519.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+    return dk * _LN2_HI - ((hfsq - (s * (hfsq + t1 + t2) + dk * _LN2_LO)) - f)
+
+
+@njit(error_model="numpy")      # no zero-division check: a branch would stop vectorising
+def log_array(x, out, p0, p1):
+    """out[p] = log(x[p]) for p0..p1 (x >= 0; 0 gives -inf); within an ulp of math.log."""
+    bad = 0
+    for p in range(uint64(p0), uint64(p1)):
+        v = x[p]
+        out[p] = _log_normal(v)
+        bad += not (v >= DBL_MIN and v <= 1.7976931348623157e308)
+    if bad:
+        for p in range(uint64(p0), uint64(p1)):
+            v = x[p]
+            if not (v >= DBL_MIN and v <= 1.7976931348623157e308):
+                out[p] = math.log(v) if v > 0.0 else (-np.inf if v == 0.0 else np.nan)
+
+
+@njit(fastmath=_FM)
+def _root_sum(mv, buf, r0, r1, r2, K, p0, p1):
+    """Row :data:`ROW_FRAC` = sum_k w_k sum_s pi_s x y z over patterns p0..p1, from the
+    edge partials of the root's children (rows r0, r1, r2 + 4k + s; a missing child: the
+    rows of ones): the site likelihoods, scaled.  Returns how many fall below
+    :data:`DBL_MIN` * 2^100 (the caller then takes the rescaling path instead)."""
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    c = 0
+    for k in range(K):
+        w = mv[_RATES + K + k]
+        keep = 1.0 if k > 0 else 0.0
+        a = r0 + 4 * k
+        b = r1 + 4 * k
+        d = r2 + 4 * k
+        for p in range(uint64(p0), uint64(p1)):
+            v = w * (pi0 * buf[a, p] * buf[b, p] * buf[d, p]
+                     + pi1 * buf[a + 1, p] * buf[b + 1, p] * buf[d + 1, p]
+                     + pi2 * buf[a + 2, p] * buf[b + 2, p] * buf[d + 2, p]
+                     + pi3 * buf[a + 3, p] * buf[b + 3, p] * buf[d + 3, p])
+            v += buf[ROW_FRAC, p] * keep
+            buf[ROW_FRAC, p] = v
+            c += not (v >= DBL_MIN * 1.2676506002282294e30)     # NaN included
+    return c
+
+
+@njit(fastmath=_FM, error_model="numpy")
+def _root_logs(weights, buf, site_ll, p0, p1):
+    """site_ll[p] = log(row :data:`ROW_FRAC`) + the pattern's log scaler (the values are
+    positive normal numbers, see :func:`_root_sum`); returns sum_p w_p site_ll[p]
+    (four running sums: the dependent chain of one would cost more than the logs)."""
+    for p in range(uint64(p0), uint64(p1)):
+        site_ll[p] = _log_normal(buf[ROW_FRAC, p]) + buf[ROW_LOGSCALE, p] * LN2
+    s0 = 0.0; s1 = 0.0; s2 = 0.0; s3 = 0.0
+    p = p0
+    while p + 4 <= p1:
+        s0 += weights[p] * site_ll[p]
+        s1 += weights[p + 1] * site_ll[p + 1]
+        s2 += weights[p + 2] * site_ll[p + 2]
+        s3 += weights[p + 3] * site_ll[p + 3]
+        p += 4
+    while p < p1:
+        s0 += weights[p] * site_ll[p]
+        p += 1
+    return (s0 + s1) + (s2 + s3)
+
+
 @njit(inline="always")
 def _root(mv, weights, inv, buf, r0, K, site_ll, p0, p1):
     """Per-pattern log-likelihoods from the root's partials (rows r0 + 4k + s); returns
@@ -1028,7 +1143,7 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf
     for idx in range(n_int):
         for j in range(topo[idx, 1]):
             up[topo[idx, 2 + j]] = topo[idx, 5 + j]
-    if compute_P:
+    if compute_P and _FAMILY == "general":      # F81-type kernels use closed forms only
         transition_matrices(mv, t, Pm)
     if want_grad:
         for e in range(grad.shape[0]):
@@ -1041,6 +1156,7 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf
         p0 = bounds[b]
         p1 = bounds[b + 1]
         # ---- post-order (Felsenstein pruning) into edge partials, rescaled per pattern
+        fused = False
         for p in range(uint64(p0), uint64(p1)):
             buf[ROW_LOGSCALE, p] = 0.0
         for idx in range(n_int):
@@ -1088,11 +1204,23 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf
                 r2 = _child_up(np.int64(2), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1,
                                compress, ncols, cmap)
             if v == root:
+                if not want_grad and mv[_PINV] == 0.0:
+                    # the likelihood alone: the site likelihoods straight from the
+                    # children, no root partial (unless they need rescaling)
+                    ones = np.int64(ROW_TIP + 16 * K)
+                    low = _root_sum(mv, buf, r0, r1 if nk > 1 else ones,
+                                    r2 if nk > 2 else ones, K, p0, p1)
+                    if low == 0:
+                        total += _root_logs(weights, buf, site_ll, p0, p1)
+                        fused = True
+                        break
                 _product(buf, nr, KR, nk, r0, r1, r2, p0, p1)
             else:   # 1 or 3 children below a non-root node (rare)
                 _product(buf, tmp, KR, nk, r0, r1, r2, p0, p1)
                 _edge_partials(mv, t, Pm, up[v], buf, tmp, 4, buf, nr, p0, p1)
             _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max)
+        if fused:
+            continue
         total += _root(mv, weights, inv, buf, part0 + slot[root - n_taxa] * KR, K, site_ll,
                        p0, p1)
         if not want_grad:
@@ -1141,6 +1269,21 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf
 _traverse = _cached_kernel(_traverse)
 
 
+def _traverse_rows(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi, Pm, buf,
+                   site_ll, grads, out, bounds, want_grad):
+    """:func:`_traverse` for rows ``lo..hi`` of a batch ``T`` of branch-length vectors:
+    ``out[b]`` their log-likelihoods and, with ``want_grad``, ``grads[b]`` their gradients
+    (one call for many evaluations: a call from Python costs microseconds)."""
+    none = np.zeros(0)
+    for b in range(lo, hi):
+        g = grads[b] if want_grad else none
+        out[b] = _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T[b], Pm,
+                           buf, site_ll, g, bounds, True, want_grad)
+
+
+_traverse_rows = _cached_kernel(_traverse_rows)
+
+
 _FAMILIES: dict = {}
 _FAMILIES_LOCK = threading.Lock()
 
@@ -1162,6 +1305,7 @@ def family(mv):
                 sys.modules[full] = mod
                 spec.loader.exec_module(mod)
                 mod.evaluate = mod._traverse
+                mod.evaluate_rows = mod._traverse_rows
                 _FAMILIES[name] = mod
     return mod
 

@@ -533,21 +533,20 @@ class TreeLikelihood:
         lb = self._lbounds
         gb = self._bounds
 
-        evaluate = self._kernels.evaluate
+        rows = self._kernels.evaluate_rows
+        no_grads = np.zeros((0, 0))
 
         def work(i):
             buf = bufs[i]
-            for b in range((B * i) // nt, (B * (i + 1)) // nt):
-                if grads is None:
-                    out[b] = evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                      self._topo, self._lslot, self._pslot, self._ncols,
-                                      self._cmap, T[b], buf["Pm"],
-                                      buf["lbuf"], buf["site"], self._no1, lb, True, False)
-                else:
-                    out[b] = evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                      self._topo, self._gslot, self._pslot, self._ncols,
-                                      self._cmap, T[b], buf["Pm"],
-                                      buf["gbuf"], buf["site"], grads[b], gb, True, True)
+            lo, hi = (B * i) // nt, (B * (i + 1)) // nt
+            if grads is None:
+                rows(self._tips2, self._weights, self._inv, self._mv, self._topo, self._lslot,
+                     self._pslot, self._ncols, self._cmap, T, lo, hi, buf["Pm"], buf["lbuf"],
+                     buf["site"], no_grads, out, lb, False)
+            else:
+                rows(self._tips2, self._weights, self._inv, self._mv, self._topo, self._gslot,
+                     self._pslot, self._ncols, self._cmap, T, lo, hi, buf["Pm"], buf["gbuf"],
+                     buf["site"], grads, out, gb, True)
 
         if nt == 1:
             work(0)

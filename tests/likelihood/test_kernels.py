@@ -12,6 +12,7 @@ from phylo.likelihood import (GTR, HKY, JC69, Alignment, TreeLikelihood, random_
 from phylo.likelihood import tree_likelihood as tl_module
 from tests.likelihood.test_tree_likelihood import (fd_gradient, logspace_pruning, rel_err,
                                                    rooted_version)
+from tests.likelihood._trees import parse_tree
 
 PI = [0.1, 0.2, 0.3, 0.4]
 
@@ -195,3 +196,46 @@ def test_pickles_for_worker_processes():
         other = pickle.loads(pickle.dumps(lik))
         ll2, g2 = other.gradient(t)
         assert ll2 == ll and np.array_equal(g2, g)
+
+
+def test_vectorised_log_within_an_ulp_of_math_log():
+    from phylo.likelihood import _kernels as K
+    rng = np.random.default_rng(5)
+    x = np.concatenate([np.exp(rng.uniform(-708, 709, 100_000)), rng.uniform(0.5, 2.0, 50_000),
+                        1.0 + rng.uniform(-1e-12, 1e-12, 1000), 2.0 ** np.arange(-1022, 1024),
+                        [np.sqrt(2.0), np.nextafter(np.sqrt(2.0), 2.0), np.sqrt(0.5)]])
+    out = np.empty_like(x)
+    K.log_array(x, out, 0, x.size)
+    ref = np.log(x)
+    ulps = np.abs(out - ref) / np.spacing(np.maximum(np.abs(ref), 1e-300))
+    assert ulps.max() <= 1.0
+    assert out[np.flatnonzero(x == 1.0)].tolist() == [0.0] * int((x == 1.0).sum())
+    # what is not a positive normal number goes through math.log
+    special = np.array([0.0, 5e-324, 1e-310, np.inf, np.nan, -1.0])
+    out = np.empty_like(special)
+    K.log_array(special, out, 0, special.size)
+    assert out[0] == -np.inf and out[3] == np.inf and np.isnan(out[4]) and np.isnan(out[5])
+    assert np.allclose(out[1:3], np.log(special[1:3]), rtol=1e-15)
+
+
+@pytest.mark.parametrize("model", [JC69(), HKY(2.0, PI, alpha=0.5, categories=2)])
+def test_impossible_patterns_take_the_rescaling_path(model):
+    """Zero-length branches between tips in different states: those patterns have
+    likelihood 0 (the root's direct sum refuses it and the block takes the rescaling path,
+    which must give -inf for them and the exact value for the others)."""
+    aln = Alignment.from_sequences(["a", "b", "c"], ["AACT", "ACCT", "AGCT"])
+    tree = parse_tree("(a:1,b:1,c:1);", ["a", "b", "c"])
+    lik = TreeLikelihood(aln, tree, model)
+    pats = lik.patterns
+    t = np.zeros(3)
+    site = lik.pattern_log_likelihoods(t)
+    freqs = model.resolve(aln).frequencies
+    for j in range(pats.weights.size):
+        column = pats.tip_partials()[:, :, j]               # (taxa, 4) indicators
+        states = {int(np.argmax(row)) for row in column}
+        if len(states) == 1:                                 # L = pi_s exactly
+            assert site[j] == pytest.approx(np.log(freqs[states.pop()]), rel=1e-14)
+        else:
+            assert site[j] == -np.inf
+    assert lik.log_likelihood(t) == -np.inf
+    assert lik.log_likelihood_batch(np.stack([t, np.full(3, 0.1)]))[0] == -np.inf
