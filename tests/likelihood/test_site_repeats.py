@@ -43,7 +43,8 @@ def test_classes_are_the_distinct_tip_columns_below_each_node(n, seed):
     aln, tree, _ = problem(n, 300, seed)
     lik = TreeLikelihood(aln, tree, JC69(), site_repeats=False)
     topo, tips = lik._topo, lik._tips                       # tips (n, 4, P)
-    ncols, cmap = tl_module.site_repeat_plan(topo, tips, ratio=1.0)
+    ncols, cmap = tl_module.site_repeat_plan(topo, tl_module.SubtreeClasses(lik.patterns.codes),
+                                             ratio=1.0)
     below = leaves_below(topo, n)
     P = tips.shape[2]
     assert ncols.shape[0] == topo.shape[0]
@@ -139,3 +140,23 @@ def test_large_problems_fall_back_to_patterns(monkeypatch):
     t = tree.branch_lengths[:-1]
     assert abs(lik.log_likelihood(t) - TreeLikelihood(aln, tree, JC69()).log_likelihood(t)) \
         < 1e-12 * abs(lik.log_likelihood(t))
+
+
+def test_traversal_rooted_where_site_repeats_cost_least():
+    aln, tree, _ = problem(20, 400, 12)
+    lik = TreeLikelihood(aln, tree, JC69())
+    classes = tl_module.SubtreeClasses(lik.patterns.codes)
+    parent = np.asarray(tree.parent)
+    costs = {r: tl_module.site_repeat_cost(tl_module.topology_arrays(parent, 20, r), classes)
+             for r in range(20, parent.shape[0])}
+    chosen = int(lik._topo[-1, 0])
+    assert costs[chosen] == min(costs.values())
+    assert len(set(costs.values())) > 1                 # the choice mattered here
+    # an explicit root is kept, and every rooting gives the same likelihood
+    t = tree.branch_lengths[:-1]
+    ref = lik.log_likelihood(t)
+    for r in (20, 25, parent.shape[0] - 1):
+        other = TreeLikelihood(aln, tree, JC69(), root=r)
+        assert int(other._topo[-1, 0]) == r
+        assert abs(other.log_likelihood(t) - ref) < 1e-12 * abs(ref)
+        assert np.allclose(other.gradient(t)[1], lik.gradient(t)[1], rtol=1e-10, atol=1e-10)
