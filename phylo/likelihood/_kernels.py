@@ -277,7 +277,7 @@ def _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     ay = math.exp(-mu * rk * t[ey])
     by = 1.0 - ay
     c = 0
-    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
+    more = k > 0                     # the running maximum starts at category 0
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
@@ -288,7 +288,8 @@ def _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
         m = d0 if d0 > d1 else d1
         m = d2 if d2 > m else m
         m = d3 if d3 > m else m
-        o = buf[ROW_MAX, p] * keep
+        o = buf[ROW_MAX, p]
+        o = o if more else 0.0          # loaded either way: a select, not a branch
         m = o if o > m else m
         buf[ROW_MAX, p] = m
         c += m < SCALE_THRESHOLD
@@ -311,7 +312,7 @@ def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     ay = math.exp(-mu * rk * t[ey])
     by = 1.0 - ay
     c = 0
-    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
+    more = k > 0                     # the running maximum starts at category 0
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
@@ -324,7 +325,8 @@ def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
         m = d0 if d0 > d1 else d1
         m = d2 if d2 > m else m
         m = d3 if d3 > m else m
-        o = buf[ROW_MAX, p] * keep
+        o = buf[ROW_MAX, p]
+        o = o if more else 0.0          # loaded either way: a select, not a branch
         m = o if o > m else m
         buf[ROW_MAX, p] = m
         c += m < SCALE_THRESHOLD
@@ -342,7 +344,7 @@ def _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
     a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
     c = 0
-    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
+    more = k > 0                     # the running maximum starts at category 0
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
@@ -355,7 +357,8 @@ def _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
         m = d0 if d0 > d1 else d1
         m = d2 if d2 > m else m
         m = d3 if d3 > m else m
-        o = buf[ROW_MAX, p] * keep
+        o = buf[ROW_MAX, p]
+        o = o if more else 0.0          # loaded either way: a select, not a branch
         m = o if o > m else m
         buf[ROW_MAX, p] = m
         c += m < SCALE_THRESHOLD
@@ -377,7 +380,7 @@ def _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
     c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
     c = 0
-    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
+    more = k > 0                     # the running maximum starts at category 0
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
@@ -394,7 +397,8 @@ def _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
         m = d0 if d0 > d1 else d1
         m = d2 if d2 > m else m
         m = d3 if d3 > m else m
-        o = buf[ROW_MAX, p] * keep
+        o = buf[ROW_MAX, p]
+        o = o if more else 0.0          # loaded either way: a select, not a branch
         m = o if o > m else m
         buf[ROW_MAX, p] = m
         c += m < SCALE_THRESHOLD
@@ -443,7 +447,7 @@ def _up2c_f81(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx,
     y = yr if yt else yr + 4 * k
     d = dr + 4 * k
     c = 0
-    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
+    more = k > 0                     # the running maximum starts at category 0
     for u in range(U):
         qx = cmap[idx, 0, u]
         qy = cmap[idx, 1, u]
@@ -466,7 +470,8 @@ def _up2c_f81(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx,
         m = d0 if d0 > d1 else d1
         m = d2 if d2 > m else m
         m = d3 if d3 > m else m
-        o = buf[ROW_MAX, u] * keep
+        o = buf[ROW_MAX, u]
+        o = o if more else 0.0
         m = o if o > m else m
         buf[ROW_MAX, u] = m
         c += m < SCALE_THRESHOLD
@@ -482,7 +487,7 @@ def _up2c_gen(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx,
     X = Pm[ex, k]
     Y = Pm[ey, k]
     c = 0
-    keep = 1.0 if k > 0 else 0.0     # the running maximum starts at category 0
+    more = k > 0                     # the running maximum starts at category 0
     for u in range(U):
         qx = cmap[idx, 0, u]
         qy = cmap[idx, 1, u]
@@ -511,7 +516,8 @@ def _up2c_gen(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx,
         m = d0 if d0 > d1 else d1
         m = d2 if d2 > m else m
         m = d3 if d3 > m else m
-        o = buf[ROW_MAX, u] * keep
+        o = buf[ROW_MAX, u]
+        o = o if more else 0.0
         m = o if o > m else m
         buf[ROW_MAX, u] = m
         c += m < SCALE_THRESHOLD
@@ -664,7 +670,7 @@ def _root_sum(mv, buf, r0, r1, r2, K, p0, p1):
     c = 0
     for k in range(K):
         w = mv[_RATES + K + k]
-        keep = 1.0 if k > 0 else 0.0
+        more = k > 0
         a = r0 + 4 * k
         b = r1 + 4 * k
         d = r2 + 4 * k
@@ -673,7 +679,8 @@ def _root_sum(mv, buf, r0, r1, r2, K, p0, p1):
                      + pi1 * buf[a + 1, p] * buf[b + 1, p] * buf[d + 1, p]
                      + pi2 * buf[a + 2, p] * buf[b + 2, p] * buf[d + 2, p]
                      + pi3 * buf[a + 3, p] * buf[b + 3, p] * buf[d + 3, p])
-            v += buf[ROW_FRAC, p] * keep
+            o = buf[ROW_FRAC, p]
+            v += o if more else 0.0
             buf[ROW_FRAC, p] = v
             c += not (v >= DBL_MIN * 1.2676506002282294e30)     # NaN included
     return c
@@ -800,6 +807,7 @@ def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
     bx = 1.0 - ax
     ay = math.exp(-mu * rk * t[ey])
     by = 1.0 - ay
+    more = k > 0                     # category 0 writes the sums (no zeroing pass)
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
@@ -811,21 +819,26 @@ def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         sv = v0 + v1 + v2 + v3
         px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
         py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        buf[nxr, p] += wmu * (px * su - den)
-        buf[nyr, p] += wmu * (py * sv - den)
-        buf[ROW_ACC + 2, p] += w * den
+        o0 = buf[nxr, p]
+        buf[nxr, p] = (o0 if more else 0.0) + wmu * (px * su - den)
+        o1 = buf[nyr, p]
+        buf[nyr, p] = (o1 if more else 0.0) + wmu * (py * sv - den)
+        o2 = buf[ROW_ACC + 2, p]
+        buf[ROW_ACC + 2, p] = (o2 if more else 0.0) + w * den
         c = bx * su
         zx0 = ax * u0 + c * pi0; zx1 = ax * u1 + c * pi1
         zx2 = ax * u2 + c * pi2; zx3 = ax * u3 + c * pi3
         buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
         buf[vxk + 3, p] = zx3
-        buf[mxr, p] += su
+        o3 = buf[mxr, p]
+        buf[mxr, p] = (o3 if more else 0.0) + su
         c = by * sv
         zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
         zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
         buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
         buf[vyk + 3, p] = zy3
-        buf[myr, p] += sv
+        o4 = buf[myr, p]
+        buf[myr, p] = (o4 if more else 0.0) + sv
 
 
 @njit(fastmath=_FM)
@@ -846,6 +859,7 @@ def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
     bx = 1.0 - ax
     ay = math.exp(-mu * rk * t[ey])
     by = 1.0 - ay
+    more = k > 0                     # category 0 writes the sums (no zeroing pass)
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
@@ -859,15 +873,19 @@ def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         sv = v0 + v1 + v2 + v3
         px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
         py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        buf[nxr, p] += wmu * (px * su - den)
-        buf[nyr, p] += wmu * (py * sv - den)
-        buf[ROW_ACC + 2, p] += w * den
+        o0 = buf[nxr, p]
+        buf[nxr, p] = (o0 if more else 0.0) + wmu * (px * su - den)
+        o1 = buf[nyr, p]
+        buf[nyr, p] = (o1 if more else 0.0) + wmu * (py * sv - den)
+        o2 = buf[ROW_ACC + 2, p]
+        buf[ROW_ACC + 2, p] = (o2 if more else 0.0) + w * den
         c = by * sv
         zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
         zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
         buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
         buf[vyk + 3, p] = zy3
-        buf[myr, p] += sv
+        o4 = buf[myr, p]
+        buf[myr, p] = (o4 if more else 0.0) + sv
 
 
 @njit(fastmath=_FM)
@@ -981,6 +999,108 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         buf[myr, p] += v0 + v1 + v2 + v3
 
 
+@njit(inline="always")
+def _down2_one(mv, t, Pm, buf, tips, weights, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
+    """:func:`_down2` and :func:`_gradient2` in one loop, for F81-type models with one
+    category: the gradient terms are summed in the loop instead of going through five
+    rows of sums, about a third of the memory traffic of the pre-order.  Returns what
+    :func:`_gradient2` returns; pre-order partials that need rescaling are counted, their
+    maxima not stored."""
+    qr, xr, ex, vx = np.int64(qr), np.int64(xr), np.int64(ex), np.int64(vx)
+    yr, ey, vy = np.int64(yr), np.int64(ey), np.int64(vy)
+    swap = yt and not xt
+    if swap:
+        xt, xr, ex, vx, yt, yr, ey, vy = yt, yr, ey, vy, xt, xr, ex, vx
+    if yt:
+        _edge_partials_f81(mv, t, Pm, ey, tips, yr, np.int64(0), buf, np.int64(ROW_TIP), p0, p1,
+                           np.int64(0))
+        yr = np.int64(ROW_TIP)
+    if xt:
+        g0, g1, c0, c1 = _down1_f81_ti(mv, t, buf, tips, weights, qr, xr, ex, yr, ey, vy, p0, p1)
+    else:
+        g0, g1, c0, c1 = _down1_f81_ii(mv, t, buf, weights, qr, xr, ex, vx, yr, ey, vy, p0, p1)
+    if swap:
+        return g1, g0, c1, c0
+    return g0, g1, c0, c1
+
+
+@njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
+def _down1_f81_ii(mv, t, buf, weights, qr, xr, ex, vx, yr, ey, vy, p0, p1):
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 3]
+    rk = mv[_RATES]
+    w = mv[_RATES + 1]
+    wmu = w * rk * mu
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    g0 = 0.0
+    g1 = 0.0
+    c0 = 0
+    c1 = 0
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = buf[xr, p]; x1 = buf[xr + 1, p]; x2 = buf[xr + 2, p]; x3 = buf[xr + 3, p]
+        y0 = buf[yr, p]; y1 = buf[yr + 1, p]; y2 = buf[yr + 2, p]; y3 = buf[yr + 3, p]
+        q0 = buf[qr, p]; q1 = buf[qr + 1, p]; q2 = buf[qr + 2, p]; q3 = buf[qr + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        su = u0 + u1 + u2 + u3
+        sv = v0 + v1 + v2 + v3
+        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+        f = weights[p] * buf[ROW_FRAC, p] / (w * den)
+        g0 += f * (wmu * (px * su - den))
+        g1 += f * (wmu * (py * sv - den))
+        c = bx * su
+        buf[vx, p] = ax * u0 + c * pi0; buf[vx + 1, p] = ax * u1 + c * pi1
+        buf[vx + 2, p] = ax * u2 + c * pi2; buf[vx + 3, p] = ax * u3 + c * pi3
+        c = by * sv
+        buf[vy, p] = ay * v0 + c * pi0; buf[vy + 1, p] = ay * v1 + c * pi1
+        buf[vy + 2, p] = ay * v2 + c * pi2; buf[vy + 3, p] = ay * v3 + c * pi3
+        c0 += su < SCALE_THRESHOLD
+        c1 += sv < SCALE_THRESHOLD
+    return g0, g1, c0, c1
+
+
+@njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
+def _down1_f81_ti(mv, t, buf, tips, weights, qr, xr, ex, yr, ey, vy, p0, p1):
+    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+    mu = mv[_RATES + 3]
+    rk = mv[_RATES]
+    w = mv[_RATES + 1]
+    wmu = w * rk * mu
+    ax = math.exp(-mu * rk * t[ex])
+    bx = 1.0 - ax
+    ay = math.exp(-mu * rk * t[ey])
+    by = 1.0 - ay
+    g0 = 0.0
+    g1 = 0.0
+    c1 = 0
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
+        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
+        y0 = buf[yr, p]; y1 = buf[yr + 1, p]; y2 = buf[yr + 2, p]; y3 = buf[yr + 3, p]
+        q0 = buf[qr, p]; q1 = buf[qr + 1, p]; q2 = buf[qr + 2, p]; q3 = buf[qr + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        su = u0 + u1 + u2 + u3
+        sv = v0 + v1 + v2 + v3
+        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+        f = weights[p] * buf[ROW_FRAC, p] / (w * den)
+        g0 += f * (wmu * (px * su - den))
+        g1 += f * (wmu * (py * sv - den))
+        c = by * sv
+        buf[vy, p] = ay * v0 + c * pi0; buf[vy + 1, p] = ay * v1 + c * pi1
+        buf[vy + 2, p] = ay * v2 + c * pi2; buf[vy + 3, p] = ay * v3 + c * pi3
+        c1 += sv < SCALE_THRESHOLD
+    return g0, g1, 0, c1
+
+
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
 def _gradient2(w, buf, p0, p1):
     """The two gradient terms of a binary node's children, sum_p w_p frac_p num / den,
@@ -1072,9 +1192,6 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, 
     n_taxa = tips.shape[0] // 4
     K = Pm.shape[1]
     KR = 4 * K
-    for i in range(5):
-        for p in range(uint64(p0), uint64(p1)):
-            buf[ROW_ACC + i, p] = 0.0
     t0 = c0 < n_taxa
     t1 = 0 <= c1 < n_taxa
     dummy = ROW_TIP + KR                       # scratch: written, never read
@@ -1084,19 +1201,29 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, 
     else:
         yr = 4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR
         vy = dummy if t1 else pre0 + pslot[c1 - n_taxa] * KR
-    _down2(mv, t, Pm, buf, tips, qr, t0,
-           4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, e0,
-           dummy if t0 else pre0 + pslot[c0 - n_taxa] * KR, t1, yr, e1, vy, p0, p1)
-    g0, g1, n0, n1 = _gradient2(weights, buf, p0, p1)
+    xr = 4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR
+    vx = dummy if t0 else pre0 + pslot[c0 - n_taxa] * KR
+    one_pass = _FAMILY != "general" and K == 1
+    if one_pass:
+        g0, g1, n0, n1 = _down2_one(mv, t, Pm, buf, tips, weights, qr, t0, xr, e0, vx, t1, yr,
+                                    e1, vy, p0, p1)
+    else:
+        if _FAMILY == "general":     # the F81-type kernels write these sums in category 0
+            for i in range(5):
+                for p in range(uint64(p0), uint64(p1)):
+                    buf[ROW_ACC + i, p] = 0.0
+        _down2(mv, t, Pm, buf, tips, qr, t0, xr, e0, vx, t1, yr, e1, vy, p0, p1)
+        g0, g1, n0, n1 = _gradient2(weights, buf, p0, p1)
+    maxima = have_max and not one_pass          # the one-pass kernels keep no totals
     grad[e0] += g0
     if n0 > 0 and not t0:
         _rescale(buf, pre0 + pslot[c0 - n_taxa] * KR, KR, np.int64(ROW_ACC + 3), p0, p1,
-                 no_track, have_max)
+                 no_track, maxima)
     if c1 >= 0:
         grad[e1] += g1
         if n1 > 0 and not t1:
             _rescale(buf, pre0 + pslot[c1 - n_taxa] * KR, KR, np.int64(ROW_ACC + 4), p0, p1,
-                     no_track, have_max)
+                     no_track, maxima)
 
 
 def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf, site_ll, grad,
