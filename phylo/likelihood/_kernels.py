@@ -462,13 +462,15 @@ def _down2(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
     the tree contributes above each child's edge.  Summed over categories (weights w_k,
     rates rho_k), rows :data:`ROW_ACC` + 0, 1, 2 receive w rho u^T Q x, w rho v^T Q y and
     the common denominator w u^T x (= w v^T y); an internal child's pre-order partial
-    (P_x^T u, P_y^T v) goes to rows vx+4k.. (vy+4k..), and its total over categories and
-    states to row ROW_ACC + 3 (+ 4): the rows of P sum to one, so the total of P^T u is
-    that of u, found without the matrix and within a factor 4 K of the largest entry,
-    which is all the rescaling needs.  For F81-type Q,
+    (P_x^T u, P_y^T v) goes to rows vx+4k.. (vy+4k..).  The F81 loops also total each
+    child's pre-order partial over categories and states in row ROW_ACC + 3 (+ 4): the
+    rows of P sum to one, so the total of P^T u is that of u, found without the matrix
+    and within a factor 4 K of the largest entry, which is all the rescaling needs; the
+    general loops leave that to the denominator (see :func:`_pair`).  For F81-type Q,
     :math:`u^T Q x = \\mu((\\pi \\cdot x) \\sum u - u^T x)` and
-    :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.  (For two tips, the second's edge
-    partials go through rows :data:`ROW_TIP` first.)
+    :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.  For two tips the general family has
+    a loop of its own (no pre-order partial to compute); the F81 one passes the second
+    tip's edge partials through rows :data:`ROW_TIP` first.
     """
     K = Pm.shape[1]
     # plain int64 arguments: literal ones would compile extra specialisations
@@ -479,11 +481,13 @@ def _down2(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
     if yt and not xt:
         xt, xr, ex, vx, nxr, mxr, yt, yr, ey, vy, nyr, myr = \
             yt, yr, ey, vy, nyr, myr, xt, xr, ex, vx, nxr, mxr
-    if yt:
+    if yt and not _GENERAL:
         _edge_partials(mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
         yr = np.int64(ROW_TIP)
     for k in range(K):
-        if xt:
+        if yt and _GENERAL:
+            _D_TT(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
+        elif xt:
             _D_TI(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
         else:
             _D_II(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
@@ -577,29 +581,47 @@ def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         buf[myr, p] += sv
 
 
+@njit(inline="always")
+def _p(m, e, k):
+    """The 16 entries of Pm[e, k] (row-major), as separate values."""
+    return (m[e, k, 0, 0], m[e, k, 0, 1], m[e, k, 0, 2], m[e, k, 0, 3],
+            m[e, k, 1, 0], m[e, k, 1, 1], m[e, k, 1, 2], m[e, k, 1, 3],
+            m[e, k, 2, 0], m[e, k, 2, 1], m[e, k, 2, 2], m[e, k, 2, 3],
+            m[e, k, 3, 0], m[e, k, 3, 1], m[e, k, 3, 2], m[e, k, 3, 3])
+
+
+@njit(inline="always")
+def _g(mv, K, k):
+    """Columns 1..3 of w_k rho_k Q (row-major, 12 values): the rows of Q sum to zero, so
+    :math:`w \\rho\\, u^T Q x = \\sum_{j \\ge 1} (x_j - x_0) (w \\rho\\, Q^T u)_j`."""
+    wr = mv[_RATES + K + k] * mv[_RATES + k]
+    return (wr * mv[_Q + 1], wr * mv[_Q + 2], wr * mv[_Q + 3],
+            wr * mv[_Q + 5], wr * mv[_Q + 6], wr * mv[_Q + 7],
+            wr * mv[_Q + 9], wr * mv[_Q + 10], wr * mv[_Q + 11],
+            wr * mv[_Q + 13], wr * mv[_Q + 14], wr * mv[_Q + 15])
+
+
+# The general pre-order loops below take about 81 floating-point operations per pattern
+# (they are limited by arithmetic, not by memory or registers): the children's pre-order
+# partials (two 4 x 4 products), the two numerators through three columns of Q each (the
+# rows of Q sum to zero), the common denominator.  They leave the totals used by the F81
+# loops for rescaling alone: the general family finds the patterns to rescale from the
+# denominator (see :func:`_pair`).
+
 @njit(fastmath=_FM)
 def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
-    Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
-    Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
-    Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
-    Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
-    rk = mv[_RATES + k]
     w = mv[_RATES + K + k]
-    wr = w * rk
     q = qr + 4 * k
     x = xr + 4 * k
     y = yr + 4 * k
     vxk = vx + 4 * k
     vyk = vy + 4 * k
-    b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
-    b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
-    b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
-    b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
-    a00 = Pm[ex, k, 0, 0]; a01 = Pm[ex, k, 0, 1]; a02 = Pm[ex, k, 0, 2]; a03 = Pm[ex, k, 0, 3]
-    a10 = Pm[ex, k, 1, 0]; a11 = Pm[ex, k, 1, 1]; a12 = Pm[ex, k, 1, 2]; a13 = Pm[ex, k, 1, 3]
-    a20 = Pm[ex, k, 2, 0]; a21 = Pm[ex, k, 2, 1]; a22 = Pm[ex, k, 2, 2]; a23 = Pm[ex, k, 2, 3]
-    a30 = Pm[ex, k, 3, 0]; a31 = Pm[ex, k, 3, 1]; a32 = Pm[ex, k, 3, 2]; a33 = Pm[ex, k, 3, 3]
+    g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = _g(mv, K, k)
+    a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33 = \
+        _p(Pm, ex, k)
+    b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
+        _p(Pm, ey, k)
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
@@ -607,56 +629,37 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
         v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
         den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
-        gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
-        gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
-        gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
-        gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
-        gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
-        gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
-        gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
-        buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
-        buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
+        h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
+        h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
+        h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
+        buf[nxr, p] = buf[nxr, p] + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
+        h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
+        h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
+        buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
         buf[ROW_ACC + 2, p] += w * den
-        zx0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
-        zx1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
-        zx2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
-        zx3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-        buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
-        buf[vxk + 3, p] = zx3
-        buf[mxr, p] += u0 + u1 + u2 + u3
-        zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
-        zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
-        zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
-        zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
-        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
-        buf[vyk + 3, p] = zy3
-        buf[myr, p] += v0 + v1 + v2 + v3
+        buf[vxk, p] = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
+        buf[vxk + 1, p] = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
+        buf[vxk + 2, p] = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
+        buf[vxk + 3, p] = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
+        buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
+        buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
+        buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
+        buf[vyk + 3, p] = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
 
 
 @njit(fastmath=_FM)
 def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
-    Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
-    Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
-    Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
-    Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
-    rk = mv[_RATES + k]
     w = mv[_RATES + K + k]
-    wr = w * rk
     q = qr + 4 * k
-    x = xr + 4 * k
     y = yr + 4 * k
-    vxk = vx + 4 * k
     vyk = vy + 4 * k
-    b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
-    b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
-    b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
-    b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
-    c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
-    c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
-    c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
-    c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+    g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = _g(mv, K, k)
+    c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 = \
+        _p(Pm, ex, k)
+    b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
+        _p(Pm, ey, k)
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
@@ -668,30 +671,62 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
         v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
         den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
-        gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
-        gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
-        gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
-        gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
-        gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
-        gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
-        gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
-        buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
-        buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
+        h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
+        h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
+        h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
+        buf[nxr, p] = buf[nxr, p] + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
+        h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
+        h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
+        buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
         buf[ROW_ACC + 2, p] += w * den
-        zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
-        zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
-        zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
-        zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
-        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
-        buf[vyk + 3, p] = zy3
-        buf[myr, p] += v0 + v1 + v2 + v3
+        buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
+        buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
+        buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
+        buf[vyk + 3, p] = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
+
+
+@njit(fastmath=_FM)
+def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+    K = Pm.shape[1]
+    w = mv[_RATES + K + k]
+    q = qr + 4 * k
+    g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = _g(mv, K, k)
+    c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 = \
+        _p(Pm, ex, k)
+    b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
+        _p(Pm, ey, k)
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+        x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+        x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+        x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+        t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
+        y0 = b00 * t0 + b01 * t1 + b02 * t2 + b03 * t3
+        y1 = b10 * t0 + b11 * t1 + b12 * t2 + b13 * t3
+        y2 = b20 * t0 + b21 * t1 + b22 * t2 + b23 * t3
+        y3 = b30 * t0 + b31 * t1 + b32 * t2 + b33 * t3
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
+        h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
+        h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
+        buf[nxr, p] = buf[nxr, p] + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
+        h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
+        h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
+        buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+        buf[ROW_ACC + 2, p] += w * den
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _gradient2(w, buf, p0, p1):
+def _gradient2(w, buf, m0, m1, p0, p1):
     """The two gradient terms of a binary node's children, sum_p w_p frac_p num / den,
-    and how many patterns of each child's pre-order partial need rescaling."""
+    and how many patterns of rows m0 and m1 (the measures of each child's pre-order
+    partial) are below the rescaling threshold."""
     g0 = 0.0
     g1 = 0.0
     c0 = 0
@@ -700,8 +735,8 @@ def _gradient2(w, buf, p0, p1):
         f = w[p] * buf[ROW_FRAC, p] / buf[ROW_ACC + 2, p]
         g0 += f * buf[ROW_ACC, p]
         g1 += f * buf[ROW_ACC + 1, p]
-        c0 += buf[ROW_ACC + 3, p] < SCALE_THRESHOLD
-        c1 += buf[ROW_ACC + 4, p] < SCALE_THRESHOLD
+        c0 += buf[m0, p] < SCALE_THRESHOLD
+        c1 += buf[m1, p] < SCALE_THRESHOLD
     return g0, g1, c0, c1
 
 
@@ -728,12 +763,14 @@ def _product(buf, dr, nrows, n, xr, yr, zr, p0, p1):
 # own, so a session pays for compiling only the family it uses.  (Same source file, so
 # numba's cache is invalidated by any edit of it; distinct module names, so the two
 # families' cache files are distinct.)
-if _FAMILY == "general":
-    _EP, _U_II, _U_TI, _D_II, _D_TI = (_edge_partials_gen, _up2_gen_ii, _up2_gen_ti,
-                                       _down2_gen_ii, _down2_gen_ti)
+_GENERAL = _FAMILY == "general"
+if _GENERAL:
+    _EP, _U_II, _U_TI, _D_II, _D_TI, _D_TT = (_edge_partials_gen, _up2_gen_ii, _up2_gen_ti,
+                                              _down2_gen_ii, _down2_gen_ti, _down2_gen_tt)
 else:
-    _EP, _U_II, _U_TI, _D_II, _D_TI = (_edge_partials_f81, _up2_f81_ii, _up2_f81_ti,
-                                       _down2_f81_ii, _down2_f81_ti)
+    # (_D_TT is not called in this family: two tips go through _D_TI)
+    _EP, _U_II, _U_TI, _D_II, _D_TI, _D_TT = (_edge_partials_f81, _up2_f81_ii, _up2_f81_ti,
+                                              _down2_f81_ii, _down2_f81_ti, _down2_f81_ti)
 
 
 @njit
@@ -778,16 +815,29 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, 
     _down2(mv, t, Pm, buf, tips, qr, t0,
            4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, e0,
            dummy if t0 else pre0 + pslot[c0 - n_taxa] * KR, t1, yr, e1, vy, p0, p1)
-    g0, g1, n0, n1 = _gradient2(weights, buf, p0, p1)
+    if _GENERAL:
+        # The general loops do not total the children's pre-order partials: the common
+        # denominator w^T (P_x^T u \odot L_x) is a lower bound of the total of P_x^T u
+        # (post-order partials are at most one, the category weights w_k too), so only
+        # patterns whose denominator is below the threshold can need rescaling, and for
+        # those (rare) the largest entries are found afresh.
+        m0 = np.int64(ROW_ACC + 2)
+        m1 = m0
+        hm = have_max and not _GENERAL
+    else:
+        m0 = np.int64(ROW_ACC + 3)
+        m1 = np.int64(ROW_ACC + 4)
+        hm = have_max
+    g0, g1, n0, n1 = _gradient2(weights, buf, m0, m1, p0, p1)
     grad[e0] += g0
     if n0 > 0 and not t0:
         _rescale(buf, pre0 + pslot[c0 - n_taxa] * KR, KR, np.int64(ROW_ACC + 3), p0, p1,
-                 no_track, have_max)
+                 no_track, hm)
     if c1 >= 0:
         grad[e1] += g1
         if n1 > 0 and not t1:
             _rescale(buf, pre0 + pslot[c1 - n_taxa] * KR, KR, np.int64(ROW_ACC + 4), p0, p1,
-                     no_track, have_max)
+                     no_track, hm)
 
 
 def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, grad, bounds,
