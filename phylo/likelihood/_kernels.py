@@ -593,26 +593,26 @@ def _p(m, e, k):
 
 @njit(inline="always")
 def _g(mv, K, k):
-    """Columns 1..3 of w_k rho_k Q (row-major, 12 values): the rows of Q sum to zero, so
-    :math:`w \\rho\\, u^T Q x = \\sum_{j \\ge 1} (x_j - x_0) (w \\rho\\, Q^T u)_j`."""
-    wr = mv[_RATES + K + k] * mv[_RATES + k]
-    return (wr * mv[_Q + 1], wr * mv[_Q + 2], wr * mv[_Q + 3],
-            wr * mv[_Q + 5], wr * mv[_Q + 6], wr * mv[_Q + 7],
-            wr * mv[_Q + 9], wr * mv[_Q + 10], wr * mv[_Q + 11],
-            wr * mv[_Q + 13], wr * mv[_Q + 14], wr * mv[_Q + 15])
+    """Columns 1..3 of rho_k Q (row-major, 12 values): the rows of Q sum to zero, so
+    :math:`\\rho\\, u^T Q x = \\sum_{j \\ge 1} (x_j - x_0) (\\rho\\, Q^T u)_j`."""
+    r = mv[_RATES + k]
+    return (r * mv[_Q + 1], r * mv[_Q + 2], r * mv[_Q + 3],
+            r * mv[_Q + 5], r * mv[_Q + 6], r * mv[_Q + 7],
+            r * mv[_Q + 9], r * mv[_Q + 10], r * mv[_Q + 11],
+            r * mv[_Q + 13], r * mv[_Q + 14], r * mv[_Q + 15])
 
 
-# The general pre-order loops below take about 81 floating-point operations per pattern
-# (they are limited by arithmetic, not by memory or registers): the children's pre-order
+# The general pre-order loops below take 80 floating-point operations per pattern (they
+# are limited by arithmetic, not by memory or registers): the children's pre-order
 # partials (two 4 x 4 products), the two numerators through three columns of Q each (the
-# rows of Q sum to zero), the common denominator.  They leave the totals used by the F81
-# loops for rescaling alone: the general family finds the patterns to rescale from the
-# denominator (see :func:`_pair`).
+# rows of Q sum to zero), the common denominator.  The category weight w_k is carried by
+# the pre-order partials of category k (the root's are w_k pi), so the loops do not apply
+# it.  They leave the totals used by the F81 loops for rescaling alone: the general family
+# finds the patterns to rescale from the denominator (see :func:`_pair`).
 
 @njit(fastmath=_FM)
 def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
-    w = mv[_RATES + K + k]
     q = qr + 4 * k
     x = xr + 4 * k
     y = yr + 4 * k
@@ -629,7 +629,6 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
         u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
         v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
         h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
         h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
         h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
@@ -638,7 +637,7 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
         h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
         buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
-        buf[ROW_ACC + 2, p] += w * den
+        buf[ROW_ACC + 2, p] = buf[ROW_ACC + 2, p] + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
         buf[vxk, p] = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
         buf[vxk + 1, p] = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
         buf[vxk + 2, p] = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
@@ -652,7 +651,6 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
 @njit(fastmath=_FM)
 def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
-    w = mv[_RATES + K + k]
     q = qr + 4 * k
     y = yr + 4 * k
     vyk = vy + 4 * k
@@ -671,7 +669,6 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
         u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
         v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
         h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
         h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
         h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
@@ -680,7 +677,7 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
         h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
         buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
-        buf[ROW_ACC + 2, p] += w * den
+        buf[ROW_ACC + 2, p] = buf[ROW_ACC + 2, p] + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
         buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
         buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
         buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
@@ -690,7 +687,6 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
 @njit(fastmath=_FM)
 def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
-    w = mv[_RATES + K + k]
     q = qr + 4 * k
     g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = _g(mv, K, k)
     c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 = \
@@ -711,7 +707,6 @@ def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
         u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
         v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
         h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
         h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
         h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
@@ -720,20 +715,20 @@ def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
         h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
         buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
-        buf[ROW_ACC + 2, p] += w * den
+        buf[ROW_ACC + 2, p] = buf[ROW_ACC + 2, p] + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _gradient2(w, buf, m0, m1, p0, p1):
-    """The two gradient terms of a binary node's children, sum_p w_p frac_p num / den,
-    and how many patterns of rows m0 and m1 (the measures of each child's pre-order
-    partial) are below the rescaling threshold."""
+def _gradient2(buf, m0, m1, p0, p1):
+    """The two gradient terms of a binary node's children, sum_p w_p frac_p num / den
+    (row :data:`ROW_FRAC` holds w_p frac_p), and how many patterns of rows m0 and m1 (the
+    measures of each child's pre-order partial) are below the rescaling threshold."""
     g0 = 0.0
     g1 = 0.0
     c0 = 0
     c1 = 0
     for p in range(uint64(p0), uint64(p1)):
-        f = w[p] * buf[ROW_FRAC, p] / buf[ROW_ACC + 2, p]
+        f = buf[ROW_FRAC, p] / buf[ROW_ACC + 2, p]
         g0 += f * buf[ROW_ACC, p]
         g1 += f * buf[ROW_ACC + 1, p]
         c0 += buf[m0, p] < SCALE_THRESHOLD
@@ -792,7 +787,7 @@ def _child(j, idx, topo, tips, slot, buf, t, Pm, mv, p0, p1):
 
 
 @njit(inline="always")
-def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, part0, pre0,
+def _pair(mv, t, Pm, buf, tips, slot, pslot, grad, qr, c0, e0, c1, e1, part0, pre0,
           p0, p1, no_track, have_max):
     """The pre-order step for children c0, c1 (edges e0, e1) below a pre-order partial at
     rows qr..: gradient terms added to ``grad``, the children's pre-order partials stored
@@ -801,7 +796,8 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, 
     n_taxa = tips.shape[0] // 4
     K = Pm.shape[1]
     KR = 4 * K
-    for i in range(5):
+    # the accumulators: numerators, denominator and (F81 loops) the children's totals
+    for i in range(3 if _GENERAL else 5):
         for p in range(uint64(p0), uint64(p1)):
             buf[ROW_ACC + i, p] = 0.0
     t0 = c0 < n_taxa
@@ -817,11 +813,11 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, 
            4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, e0,
            dummy if t0 else pre0 + pslot[c0 - n_taxa] * KR, t1, yr, e1, vy, p0, p1)
     if _GENERAL:
-        # The general loops do not total the children's pre-order partials: the common
-        # denominator w^T (P_x^T u \odot L_x) is a lower bound of the total of P_x^T u
-        # (post-order partials are at most one, the category weights w_k too), so only
-        # patterns whose denominator is below the threshold can need rescaling, and for
-        # those (rare) the largest entries are found afresh.
+        # The general loops do not total the children's pre-order partials.  The common
+        # denominator, summed over categories, is (P_x^T u)^T L_x and post-order partials
+        # are at most one, so it is a lower bound of the total of P_x^T u: only patterns
+        # whose denominator is below the threshold can need rescaling, and for those
+        # (rare) the largest entries are found afresh.
         m0 = np.int64(ROW_ACC + 2)
         m1 = m0
         hm = have_max and not _GENERAL
@@ -829,7 +825,7 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, 
         m0 = np.int64(ROW_ACC + 3)
         m1 = np.int64(ROW_ACC + 4)
         hm = have_max
-    g0, g1, n0, n1 = _gradient2(weights, buf, m0, m1, p0, p1)
+    g0, g1, n0, n1 = _gradient2(buf, m0, m1, p0, p1)
     grad[e0] += g0
     if n0 > 0 and not t0:
         _rescale(buf, pre0 + pslot[c0 - n_taxa] * KR, KR, np.int64(ROW_ACC + 3), p0, p1,
@@ -929,8 +925,13 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gr
         if not want_grad:
             continue
         # ---- pre-order partials and the gradient (Ji et al. 2020)
+        for p in range(uint64(p0), uint64(p1)):
+            buf[ROW_FRAC, p] *= weights[p]      # the pattern weights, once for every edge
         for r in range(KR):
             f = mv[_PI + r % 4]
+            if _GENERAL:
+                # the general loops take category k's weight from its pre-order partials
+                f *= mv[_RATES + K + r // 4]
             for p in range(uint64(p0), uint64(p1)):
                 buf[pre0 + pslot[root - n_taxa] * KR + r, p] = f
         for idx in range(n_int - 1, -1, -1):
@@ -964,7 +965,7 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, gr
                         c0 = topo[idx, 4]
                         e0 = topo[idx, 7]
                         e1 = e0
-                _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, q, c0, e0, c1, e1,
+                _pair(mv, t, Pm, buf, tips, slot, pslot, grad, q, c0, e0, c1, e1,
                       part0, pre0, p0, p1, no_track, have_max)
     return total
 
