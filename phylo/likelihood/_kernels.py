@@ -463,11 +463,10 @@ def _down2(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
     the tree contributes above each child's edge.  Summed over categories (weights w_k,
     rates rho_k), rows :data:`ROW_ACC` + 0, 1, 2 receive w rho u^T Q x, w rho v^T Q y and
     the common denominator w u^T x (= w v^T y); an internal child's pre-order partial
-    (P_x^T u, P_y^T v) goes to rows vx+4k.. (vy+4k..).  The F81 loops also total each
-    child's pre-order partial over categories and states in row ROW_ACC + 3 (+ 4): the
-    rows of P sum to one, so the total of P^T u is that of u, found without the matrix
-    and within a factor 4 K of the largest entry, which is all the rescaling needs; the
-    general loops leave that to the denominator (see :func:`_pair`).  For F81-type Q,
+    (P_x^T u, P_y^T v) goes to rows vx+4k.. (vy+4k..), and its total over categories and
+    states to row ROW_ACC + 3 (+ 4): the rows of P sum to one, so the total of P^T u is
+    that of u, found without the matrix and within a factor 4 K of the largest entry,
+    which is all the rescaling needs.  For F81-type Q,
     :math:`u^T Q x = \\mu((\\pi \\cdot x) \\sum u - u^T x)` and
     :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.  For two tips the general family has
     a loop of its own (no pre-order partial to compute); the F81 one passes the second
@@ -602,13 +601,12 @@ def _g(mv, K, k):
             r * mv[_Q + 13], r * mv[_Q + 14], r * mv[_Q + 15])
 
 
-# The general pre-order loops below take 80 floating-point operations per pattern (they
-# are limited by arithmetic, not by memory or registers): the children's pre-order
-# partials (two 4 x 4 products), the two numerators through three columns of Q each (the
-# rows of Q sum to zero), the common denominator.  The category weight w_k is carried by
-# the pre-order partials of category k (the root's are w_k pi), so the loops do not apply
-# it.  They leave the totals used by the F81 loops for rescaling alone: the general family
-# finds the patterns to rescale from the denominator (see :func:`_pair`).
+# The general pre-order loops below are limited by the multiplications and fused
+# multiply-adds (80 per pattern): the children's pre-order partials (two 4 x 4 products),
+# the two numerators through three columns of Q each (the rows of Q sum to zero), the
+# common denominator; the totals for rescaling are additions only.  The category weight
+# w_k is carried by the pre-order partials of category k (the root's are w_k pi), so the
+# loops do not apply it.
 
 @njit(fastmath=_FM)
 def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
@@ -642,6 +640,8 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         buf[vxk + 1, p] = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
         buf[vxk + 2, p] = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
         buf[vxk + 3, p] = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
+        buf[mxr, p] += u0 + u1 + u2 + u3
+        buf[myr, p] += v0 + v1 + v2 + v3
         buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
         buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
         buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
@@ -678,6 +678,7 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
         buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
         buf[ROW_ACC + 2, p] = buf[ROW_ACC + 2, p] + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        buf[myr, p] += v0 + v1 + v2 + v3
         buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
         buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
         buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
@@ -719,10 +720,10 @@ def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _gradient2(buf, m0, m1, p0, p1):
+def _gradient2(buf, p0, p1):
     """The two gradient terms of a binary node's children, sum_p w_p frac_p num / den
-    (row :data:`ROW_FRAC` holds w_p frac_p), and how many patterns of rows m0 and m1 (the
-    measures of each child's pre-order partial) are below the rescaling threshold."""
+    (row :data:`ROW_FRAC` holds w_p frac_p), and how many patterns of each child's
+    pre-order partial need rescaling."""
     g0 = 0.0
     g1 = 0.0
     c0 = 0
@@ -731,8 +732,8 @@ def _gradient2(buf, m0, m1, p0, p1):
         f = buf[ROW_FRAC, p] / buf[ROW_ACC + 2, p]
         g0 += f * buf[ROW_ACC, p]
         g1 += f * buf[ROW_ACC + 1, p]
-        c0 += buf[m0, p] < SCALE_THRESHOLD
-        c1 += buf[m1, p] < SCALE_THRESHOLD
+        c0 += buf[ROW_ACC + 3, p] < SCALE_THRESHOLD
+        c1 += buf[ROW_ACC + 4, p] < SCALE_THRESHOLD
     return g0, g1, c0, c1
 
 
@@ -796,8 +797,7 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, grad, qr, c0, e0, c1, e1, part0, pr
     n_taxa = tips.shape[0] // 4
     K = Pm.shape[1]
     KR = 4 * K
-    # the accumulators: numerators, denominator and (F81 loops) the children's totals
-    for i in range(3 if _GENERAL else 5):
+    for i in range(5):
         for p in range(uint64(p0), uint64(p1)):
             buf[ROW_ACC + i, p] = 0.0
     t0 = c0 < n_taxa
@@ -812,29 +812,16 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, grad, qr, c0, e0, c1, e1, part0, pr
     _down2(mv, t, Pm, buf, tips, qr, t0,
            4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR, e0,
            dummy if t0 else pre0 + pslot[c0 - n_taxa] * KR, t1, yr, e1, vy, p0, p1)
-    if _GENERAL:
-        # The general loops do not total the children's pre-order partials.  The common
-        # denominator, summed over categories, is (P_x^T u)^T L_x and post-order partials
-        # are at most one, so it is a lower bound of the total of P_x^T u: only patterns
-        # whose denominator is below the threshold can need rescaling, and for those
-        # (rare) the largest entries are found afresh.
-        m0 = np.int64(ROW_ACC + 2)
-        m1 = m0
-        hm = have_max and not _GENERAL
-    else:
-        m0 = np.int64(ROW_ACC + 3)
-        m1 = np.int64(ROW_ACC + 4)
-        hm = have_max
-    g0, g1, n0, n1 = _gradient2(buf, m0, m1, p0, p1)
+    g0, g1, n0, n1 = _gradient2(buf, p0, p1)
     grad[e0] += g0
     if n0 > 0 and not t0:
         _rescale(buf, pre0 + pslot[c0 - n_taxa] * KR, KR, np.int64(ROW_ACC + 3), p0, p1,
-                 no_track, hm)
+                 no_track, have_max)
     if c1 >= 0:
         grad[e1] += g1
         if n1 > 0 and not t1:
             _rescale(buf, pre0 + pslot[c1 - n_taxa] * KR, KR, np.int64(ROW_ACC + 4), p0, p1,
-                     no_track, hm)
+                     no_track, have_max)
 
 
 def _traverse(tips, weights, inv, mv, topo, slot, pslot, t, Pm, buf, site_ll, grad, bounds,
