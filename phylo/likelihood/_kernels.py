@@ -64,7 +64,10 @@ are rescaled freely per pattern without bookkeeping.  At a binary node with chil
 one loop over patterns gives both edges' numerators, their common denominator
 (:math:`u_x^T e_x = u_y^T e_y = q_a^T (e_x \\odot e_y)`) and both children's pre-order
 partials; for F81-type models :math:`u^T Q e = \\mu((\\pi \\cdot e) \\sum u - u^T e)` and
-:math:`P^T u = a u + (1 - a)(\\sum u) \\pi` avoid the 4 x 4 products.
+:math:`P^T u = a u + (1 - a)(\\sum u) \\pi` avoid the 4 x 4 products, and for the others
+the rows of Q summing to zero give :math:`u^T Q e = \\sum_{j \\ge 1} (e_j - e_0)
+(Q^T u)_j`, three columns of Q instead of four.  (Those loops are limited by arithmetic,
+so what counts is the number of multiplications and fused multiply-adds per pattern.)
 
 References
 ----------
@@ -95,10 +98,11 @@ _llvm.set_option("", "-runtime-memory-check-threshold=64")
 _llvm.set_option("", "-vectorize-memory-check-threshold=256")
 
 # Work rows of the buffer of :func:`evaluate`: per-pattern maxima, log scalers (units of
-# log 2), variable-site shares, 5 gradient accumulators (two numerators, the common
-# denominator, the totals of two children's pre-order partials), then for K categories the
-# edge partials of up to 3 tips (12 K rows), 4 K rows of scratch, 4 K rows of ones and
-# 4 K rows written but never read; the partials follow from row 8 + 24 K.
+# log 2), variable-site shares (for the pre-order pass, times the pattern weights), 5
+# gradient accumulators (two numerators, the common denominator, the totals of two
+# children's pre-order partials), then for K categories the edge partials of up to 3 tips
+# (12 K rows), 4 K rows of scratch, 4 K rows of ones and 4 K rows written but never read;
+# the partials follow from row 8 + 24 K.
 ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_TIP = 0, 1, 2, 3, 8
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
