@@ -64,7 +64,10 @@ are rescaled freely per pattern without bookkeeping.  At a binary node with chil
 one loop over patterns gives both edges' numerators, their common denominator
 (:math:`u_x^T e_x = u_y^T e_y = q_a^T (e_x \\odot e_y)`) and both children's pre-order
 partials; for F81-type models :math:`u^T Q e = \\mu((\\pi \\cdot e) \\sum u - u^T e)` and
-:math:`P^T u = a u + (1 - a)(\\sum u) \\pi` avoid the 4 x 4 products.
+:math:`P^T u = a u + (1 - a)(\\sum u) \\pi` avoid the 4 x 4 products, and for the others
+the rows of Q summing to zero give :math:`u^T Q e = \\sum_{j \\ge 1} (e_j - e_0)
+(Q^T u)_j`, three columns of Q instead of four.  (Those loops are limited by arithmetic,
+so what counts is the number of multiplications and fused multiply-adds per pattern.)
 
 References
 ----------
@@ -78,6 +81,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import mmap
 import sys
 import threading
 
@@ -96,10 +100,11 @@ _llvm.set_option("", "-runtime-memory-check-threshold=64")
 _llvm.set_option("", "-vectorize-memory-check-threshold=256")
 
 # Work rows of the buffer of :func:`evaluate`: per-pattern maxima, log scalers (units of
-# log 2), variable-site shares, 5 gradient accumulators (two numerators, the common
-# denominator, the totals of two children's pre-order partials), then for K categories the
-# edge partials of up to 3 tips (12 K rows), 4 K rows of scratch, 4 K rows of ones and
-# 4 K rows written but never read; the partials follow from row 8 + 24 K.
+# log 2), variable-site shares (for the pre-order pass, times the pattern weights), 5
+# gradient accumulators (two numerators, the common denominator, the totals of two
+# children's pre-order partials), then for K categories the edge partials of up to 3 tips
+# (12 K rows), 4 K rows of scratch, 4 K rows of ones and 4 K rows written but never read;
+# the partials follow from row 8 + 24 K.
 ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_TIP = 0, 1, 2, 3, 8
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
@@ -767,8 +772,9 @@ def _down2(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
     that of u, found without the matrix and within a factor 4 K of the largest entry,
     which is all the rescaling needs.  For F81-type Q,
     :math:`u^T Q x = \\mu((\\pi \\cdot x) \\sum u - u^T x)` and
-    :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.  (For two tips, the second's edge
-    partials go through rows :data:`ROW_TIP` first.)
+    :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.  For two tips the general family has
+    a loop of its own (no pre-order partial to compute); the F81 one passes the second
+    tip's edge partials through rows :data:`ROW_TIP` first.
     """
     K = Pm.shape[1]
     # plain int64 arguments: literal ones would compile extra specialisations
@@ -779,11 +785,13 @@ def _down2(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
     if yt and not xt:
         xt, xr, ex, vx, nxr, mxr, yt, yr, ey, vy, nyr, myr = \
             yt, yr, ey, vy, nyr, myr, xt, xr, ex, vx, nxr, mxr
-    if yt:
+    if yt and not _GENERAL:
         _edge_partials(mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
         yr = np.int64(ROW_TIP)
     for k in range(K):
-        if xt:
+        if yt and _GENERAL:
+            _D_TT(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
+        elif xt:
             _D_TI(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
         else:
             _D_II(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
@@ -888,86 +896,84 @@ def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         buf[myr, p] = (o4 if more else 0.0) + sv
 
 
+@njit(inline="always")
+def _p(m, e, k):
+    """The 16 entries of Pm[e, k] (row-major), as separate values."""
+    return (m[e, k, 0, 0], m[e, k, 0, 1], m[e, k, 0, 2], m[e, k, 0, 3],
+            m[e, k, 1, 0], m[e, k, 1, 1], m[e, k, 1, 2], m[e, k, 1, 3],
+            m[e, k, 2, 0], m[e, k, 2, 1], m[e, k, 2, 2], m[e, k, 2, 3],
+            m[e, k, 3, 0], m[e, k, 3, 1], m[e, k, 3, 2], m[e, k, 3, 3])
+
+
+@njit(inline="always")
+def _g(mv, K, k):
+    """Columns 1..3 of rho_k Q (row-major, 12 values): the rows of Q sum to zero, so
+    :math:`\\rho\\, u^T Q x = \\sum_{j \\ge 1} (x_j - x_0) (\\rho\\, Q^T u)_j`."""
+    r = mv[_RATES + k]
+    return (r * mv[_Q + 1], r * mv[_Q + 2], r * mv[_Q + 3],
+            r * mv[_Q + 5], r * mv[_Q + 6], r * mv[_Q + 7],
+            r * mv[_Q + 9], r * mv[_Q + 10], r * mv[_Q + 11],
+            r * mv[_Q + 13], r * mv[_Q + 14], r * mv[_Q + 15])
+
+
+# The general pre-order loops below are limited by the multiplications and fused
+# multiply-adds (80 per pattern): the children's pre-order partials (two 4 x 4 products),
+# the two numerators through three columns of Q each (the rows of Q sum to zero), the
+# common denominator; the totals for rescaling are additions only.  The category weight
+# w_k is carried by the pre-order partials of category k (the root's are w_k pi), so the
+# loops do not apply it.
+
 @njit(fastmath=_FM)
 def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
-    Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
-    Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
-    Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
-    Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
-    rk = mv[_RATES + k]
-    w = mv[_RATES + K + k]
-    wr = w * rk
     q = qr + 4 * k
     x = xr + 4 * k
     y = yr + 4 * k
     vxk = vx + 4 * k
     vyk = vy + 4 * k
-    b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
-    b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
-    b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
-    b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
-    a00 = Pm[ex, k, 0, 0]; a01 = Pm[ex, k, 0, 1]; a02 = Pm[ex, k, 0, 2]; a03 = Pm[ex, k, 0, 3]
-    a10 = Pm[ex, k, 1, 0]; a11 = Pm[ex, k, 1, 1]; a12 = Pm[ex, k, 1, 2]; a13 = Pm[ex, k, 1, 3]
-    a20 = Pm[ex, k, 2, 0]; a21 = Pm[ex, k, 2, 1]; a22 = Pm[ex, k, 2, 2]; a23 = Pm[ex, k, 2, 3]
-    a30 = Pm[ex, k, 3, 0]; a31 = Pm[ex, k, 3, 1]; a32 = Pm[ex, k, 3, 2]; a33 = Pm[ex, k, 3, 3]
+    g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = _g(mv, K, k)
+    a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33 = \
+        _p(Pm, ex, k)
+    b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
+        _p(Pm, ey, k)
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
         u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
         v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
-        gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
-        gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
-        gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
-        gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
-        gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
-        gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
-        gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
-        buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
-        buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
-        buf[ROW_ACC + 2, p] += w * den
-        zx0 = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
-        zx1 = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
-        zx2 = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
-        zx3 = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-        buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
-        buf[vxk + 3, p] = zx3
+        h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
+        h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
+        h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
+        buf[nxr, p] = buf[nxr, p] + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
+        h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
+        h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
+        buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+        buf[ROW_ACC + 2, p] = buf[ROW_ACC + 2, p] + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        buf[vxk, p] = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
+        buf[vxk + 1, p] = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
+        buf[vxk + 2, p] = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
+        buf[vxk + 3, p] = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
         buf[mxr, p] += u0 + u1 + u2 + u3
-        zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
-        zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
-        zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
-        zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
-        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
-        buf[vyk + 3, p] = zy3
         buf[myr, p] += v0 + v1 + v2 + v3
+        buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
+        buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
+        buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
+        buf[vyk + 3, p] = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
 
 
 @njit(fastmath=_FM)
 def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
     K = Pm.shape[1]
-    Q00 = mv[_Q + 0]; Q01 = mv[_Q + 1]; Q02 = mv[_Q + 2]; Q03 = mv[_Q + 3]
-    Q10 = mv[_Q + 4]; Q11 = mv[_Q + 5]; Q12 = mv[_Q + 6]; Q13 = mv[_Q + 7]
-    Q20 = mv[_Q + 8]; Q21 = mv[_Q + 9]; Q22 = mv[_Q + 10]; Q23 = mv[_Q + 11]
-    Q30 = mv[_Q + 12]; Q31 = mv[_Q + 13]; Q32 = mv[_Q + 14]; Q33 = mv[_Q + 15]
-    rk = mv[_RATES + k]
-    w = mv[_RATES + K + k]
-    wr = w * rk
     q = qr + 4 * k
-    x = xr + 4 * k
     y = yr + 4 * k
-    vxk = vx + 4 * k
     vyk = vy + 4 * k
-    b00 = Pm[ey, k, 0, 0]; b01 = Pm[ey, k, 0, 1]; b02 = Pm[ey, k, 0, 2]; b03 = Pm[ey, k, 0, 3]
-    b10 = Pm[ey, k, 1, 0]; b11 = Pm[ey, k, 1, 1]; b12 = Pm[ey, k, 1, 2]; b13 = Pm[ey, k, 1, 3]
-    b20 = Pm[ey, k, 2, 0]; b21 = Pm[ey, k, 2, 1]; b22 = Pm[ey, k, 2, 2]; b23 = Pm[ey, k, 2, 3]
-    b30 = Pm[ey, k, 3, 0]; b31 = Pm[ey, k, 3, 1]; b32 = Pm[ey, k, 3, 2]; b33 = Pm[ey, k, 3, 3]
-    c00 = Pm[ex, k, 0, 0]; c01 = Pm[ex, k, 0, 1]; c02 = Pm[ex, k, 0, 2]; c03 = Pm[ex, k, 0, 3]
-    c10 = Pm[ex, k, 1, 0]; c11 = Pm[ex, k, 1, 1]; c12 = Pm[ex, k, 1, 2]; c13 = Pm[ex, k, 1, 3]
-    c20 = Pm[ex, k, 2, 0]; c21 = Pm[ex, k, 2, 1]; c22 = Pm[ex, k, 2, 2]; c23 = Pm[ex, k, 2, 3]
-    c30 = Pm[ex, k, 3, 0]; c31 = Pm[ex, k, 3, 1]; c32 = Pm[ex, k, 3, 2]; c33 = Pm[ex, k, 3, 3]
+    g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = _g(mv, K, k)
+    c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 = \
+        _p(Pm, ex, k)
+    b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
+        _p(Pm, ey, k)
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
@@ -978,29 +984,58 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
         u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
         v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        gx0 = Q00 * x0 + Q01 * x1 + Q02 * x2 + Q03 * x3
-        gx1 = Q10 * x0 + Q11 * x1 + Q12 * x2 + Q13 * x3
-        gx2 = Q20 * x0 + Q21 * x1 + Q22 * x2 + Q23 * x3
-        gx3 = Q30 * x0 + Q31 * x1 + Q32 * x2 + Q33 * x3
-        gy0 = Q00 * y0 + Q01 * y1 + Q02 * y2 + Q03 * y3
-        gy1 = Q10 * y0 + Q11 * y1 + Q12 * y2 + Q13 * y3
-        gy2 = Q20 * y0 + Q21 * y1 + Q22 * y2 + Q23 * y3
-        gy3 = Q30 * y0 + Q31 * y1 + Q32 * y2 + Q33 * y3
-        buf[nxr, p] += wr * (u0 * gx0 + u1 * gx1 + u2 * gx2 + u3 * gx3)
-        buf[nyr, p] += wr * (v0 * gy0 + v1 * gy1 + v2 * gy2 + v3 * gy3)
-        buf[ROW_ACC + 2, p] += w * den
-        zy0 = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
-        zy1 = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
-        zy2 = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
-        zy3 = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
-        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
-        buf[vyk + 3, p] = zy3
+        h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
+        h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
+        h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
+        buf[nxr, p] = buf[nxr, p] + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
+        h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
+        h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
+        buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+        buf[ROW_ACC + 2, p] = buf[ROW_ACC + 2, p] + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
         buf[myr, p] += v0 + v1 + v2 + v3
+        buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
+        buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
+        buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
+        buf[vyk + 3, p] = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
+
+
+@njit(fastmath=_FM)
+def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+    K = Pm.shape[1]
+    q = qr + 4 * k
+    g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = _g(mv, K, k)
+    c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 = \
+        _p(Pm, ex, k)
+    b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
+        _p(Pm, ey, k)
+    for p in range(uint64(p0), uint64(p1)):
+        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
+        x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
+        x1 = c10 * t0 + c11 * t1 + c12 * t2 + c13 * t3
+        x2 = c20 * t0 + c21 * t1 + c22 * t2 + c23 * t3
+        x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
+        t0 = tips[yr, p]; t1 = tips[yr + 1, p]; t2 = tips[yr + 2, p]; t3 = tips[yr + 3, p]
+        y0 = b00 * t0 + b01 * t1 + b02 * t2 + b03 * t3
+        y1 = b10 * t0 + b11 * t1 + b12 * t2 + b13 * t3
+        y2 = b20 * t0 + b21 * t1 + b22 * t2 + b23 * t3
+        y3 = b30 * t0 + b31 * t1 + b32 * t2 + b33 * t3
+        q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
+        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+        h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
+        h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
+        h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
+        buf[nxr, p] = buf[nxr, p] + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
+        h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
+        h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
+        buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+        buf[ROW_ACC + 2, p] = buf[ROW_ACC + 2, p] + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
 
 
 @njit(inline="always")
-def _down2_one(mv, t, Pm, buf, tips, weights, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
+def _down2_one(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
     """:func:`_down2` and :func:`_gradient2` in one loop, for F81-type models with one
     category: the gradient terms are summed in the loop instead of going through five
     rows of sums, about a third of the memory traffic of the pre-order.  Returns what
@@ -1016,16 +1051,16 @@ def _down2_one(mv, t, Pm, buf, tips, weights, qr, xt, xr, ex, vx, yt, yr, ey, vy
                            np.int64(0))
         yr = np.int64(ROW_TIP)
     if xt:
-        g0, g1, c0, c1 = _down1_f81_ti(mv, t, buf, tips, weights, qr, xr, ex, yr, ey, vy, p0, p1)
+        g0, g1, c0, c1 = _down1_f81_ti(mv, t, buf, tips, qr, xr, ex, yr, ey, vy, p0, p1)
     else:
-        g0, g1, c0, c1 = _down1_f81_ii(mv, t, buf, weights, qr, xr, ex, vx, yr, ey, vy, p0, p1)
+        g0, g1, c0, c1 = _down1_f81_ii(mv, t, buf, qr, xr, ex, vx, yr, ey, vy, p0, p1)
     if swap:
         return g1, g0, c1, c0
     return g0, g1, c0, c1
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _down1_f81_ii(mv, t, buf, weights, qr, xr, ex, vx, yr, ey, vy, p0, p1):
+def _down1_f81_ii(mv, t, buf, qr, xr, ex, vx, yr, ey, vy, p0, p1):
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 3]
     rk = mv[_RATES]
@@ -1050,7 +1085,7 @@ def _down1_f81_ii(mv, t, buf, weights, qr, xr, ex, vx, yr, ey, vy, p0, p1):
         sv = v0 + v1 + v2 + v3
         px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
         py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        f = weights[p] * buf[ROW_FRAC, p] / (w * den)
+        f = buf[ROW_FRAC, p] / (w * den)     # the row holds w_p frac_p
         g0 += f * (wmu * (px * su - den))
         g1 += f * (wmu * (py * sv - den))
         c = bx * su
@@ -1065,7 +1100,7 @@ def _down1_f81_ii(mv, t, buf, weights, qr, xr, ex, vx, yr, ey, vy, p0, p1):
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _down1_f81_ti(mv, t, buf, tips, weights, qr, xr, ex, yr, ey, vy, p0, p1):
+def _down1_f81_ti(mv, t, buf, tips, qr, xr, ex, yr, ey, vy, p0, p1):
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 3]
     rk = mv[_RATES]
@@ -1091,7 +1126,7 @@ def _down1_f81_ti(mv, t, buf, tips, weights, qr, xr, ex, yr, ey, vy, p0, p1):
         sv = v0 + v1 + v2 + v3
         px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
         py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        f = weights[p] * buf[ROW_FRAC, p] / (w * den)
+        f = buf[ROW_FRAC, p] / (w * den)     # the row holds w_p frac_p
         g0 += f * (wmu * (px * su - den))
         g1 += f * (wmu * (py * sv - den))
         c = by * sv
@@ -1102,15 +1137,16 @@ def _down1_f81_ti(mv, t, buf, tips, weights, qr, xr, ex, yr, ey, vy, p0, p1):
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _gradient2(w, buf, p0, p1):
-    """The two gradient terms of a binary node's children, sum_p w_p frac_p num / den,
-    and how many patterns of each child's pre-order partial need rescaling."""
+def _gradient2(buf, p0, p1):
+    """The two gradient terms of a binary node's children, sum_p w_p frac_p num / den
+    (row :data:`ROW_FRAC` holds w_p frac_p), and how many patterns of each child's
+    pre-order partial need rescaling."""
     g0 = 0.0
     g1 = 0.0
     c0 = 0
     c1 = 0
     for p in range(uint64(p0), uint64(p1)):
-        f = w[p] * buf[ROW_FRAC, p] / buf[ROW_ACC + 2, p]
+        f = buf[ROW_FRAC, p] / buf[ROW_ACC + 2, p]
         g0 += f * buf[ROW_ACC, p]
         g1 += f * buf[ROW_ACC + 1, p]
         c0 += buf[ROW_ACC + 3, p] < SCALE_THRESHOLD
@@ -1141,13 +1177,15 @@ def _product(buf, dr, nrows, n, xr, yr, zr, p0, p1):
 # own, so a session pays for compiling only the family it uses.  (Same source file, so
 # numba's cache is invalidated by any edit of it; distinct module names, so the two
 # families' cache files are distinct.)
-if _FAMILY == "general":
-    _EP, _U_II, _U_TI, _D_II, _D_TI = (_edge_partials_gen, _up2_gen_ii, _up2_gen_ti,
-                                       _down2_gen_ii, _down2_gen_ti)
+_GENERAL = _FAMILY == "general"
+if _GENERAL:
+    _EP, _U_II, _U_TI, _D_II, _D_TI, _D_TT = (_edge_partials_gen, _up2_gen_ii, _up2_gen_ti,
+                                              _down2_gen_ii, _down2_gen_ti, _down2_gen_tt)
     _UC = _up2c_gen
 else:
-    _EP, _U_II, _U_TI, _D_II, _D_TI = (_edge_partials_f81, _up2_f81_ii, _up2_f81_ti,
-                                       _down2_f81_ii, _down2_f81_ti)
+    # (_D_TT is not called in this family: two tips go through _D_TI)
+    _EP, _U_II, _U_TI, _D_II, _D_TI, _D_TT = (_edge_partials_f81, _up2_f81_ii, _up2_f81_ti,
+                                              _down2_f81_ii, _down2_f81_ti, _down2_f81_ti)
     _UC = _up2c_f81
 
 
@@ -1183,7 +1221,7 @@ def _child_up(j, idx, topo, tips, slot, buf, t, Pm, mv, p0, p1, compress, ncols,
 
 
 @njit(inline="always")
-def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, part0, pre0,
+def _pair(mv, t, Pm, buf, tips, slot, pslot, grad, qr, c0, e0, c1, e1, part0, pre0,
           p0, p1, no_track, have_max):
     """The pre-order step for children c0, c1 (edges e0, e1) below a pre-order partial at
     rows qr..: gradient terms added to ``grad``, the children's pre-order partials stored
@@ -1203,17 +1241,17 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, qr, c0, e0, c1, e1, 
         vy = dummy if t1 else pre0 + pslot[c1 - n_taxa] * KR
     xr = 4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR
     vx = dummy if t0 else pre0 + pslot[c0 - n_taxa] * KR
-    one_pass = _FAMILY != "general" and K == 1
+    one_pass = not _GENERAL and K == 1
     if one_pass:
-        g0, g1, n0, n1 = _down2_one(mv, t, Pm, buf, tips, weights, qr, t0, xr, e0, vx, t1, yr,
-                                    e1, vy, p0, p1)
+        g0, g1, n0, n1 = _down2_one(mv, t, Pm, buf, tips, qr, t0, xr, e0, vx, t1, yr, e1, vy,
+                                    p0, p1)
     else:
-        if _FAMILY == "general":     # the F81-type kernels write these sums in category 0
+        if _GENERAL:     # the F81-type kernels write these sums in category 0
             for i in range(5):
                 for p in range(uint64(p0), uint64(p1)):
                     buf[ROW_ACC + i, p] = 0.0
         _down2(mv, t, Pm, buf, tips, qr, t0, xr, e0, vx, t1, yr, e1, vy, p0, p1)
-        g0, g1, n0, n1 = _gradient2(weights, buf, p0, p1)
+        g0, g1, n0, n1 = _gradient2(buf, p0, p1)
     maxima = have_max and not one_pass          # the one-pass kernels keep no totals
     grad[e0] += g0
     if n0 > 0 and not t0:
@@ -1353,8 +1391,13 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf
         if not want_grad:
             continue
         # ---- pre-order partials and the gradient (Ji et al. 2020)
+        for p in range(uint64(p0), uint64(p1)):
+            buf[ROW_FRAC, p] *= weights[p]      # the pattern weights, once for every edge
         for r in range(KR):
             f = mv[_PI + r % 4]
+            if _GENERAL:
+                # the general loops take category k's weight from its pre-order partials
+                f *= mv[_RATES + K + r // 4]
             for p in range(uint64(p0), uint64(p1)):
                 buf[pre0 + pslot[root - n_taxa] * KR + r, p] = f
         for idx in range(n_int - 1, -1, -1):
@@ -1388,7 +1431,7 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf
                         c0 = topo[idx, 4]
                         e0 = topo[idx, 7]
                         e1 = e0
-                _pair(mv, t, Pm, buf, tips, slot, pslot, weights, grad, q, c0, e0, c1, e1,
+                _pair(mv, t, Pm, buf, tips, slot, pslot, grad, q, c0, e0, c1, e1,
                       part0, pre0, p0, p1, no_track, have_max)
     return total
 
@@ -1450,9 +1493,39 @@ def buffer_rows(n_slots: int, n_pre_slots: int, n_categories: int) -> int:
     return ROW_TIP + 24 * n_categories + 4 * n_categories * (n_slots + n_pre_slots)
 
 
+#: Size of a transparent huge page (x86-64); buffers of at least this size use them.
+HUGE_PAGE_BYTES = 1 << 21
+
+
+def _zeros(shape) -> np.ndarray:
+    """``np.zeros(shape)``; an array of a huge page or more is given its own anonymous
+    mapping aligned to 2 MiB and advised to use transparent huge pages (Linux).
+
+    Each row of a buffer is a page or more apart from the next, and one traversal touches
+    every row: with 4 KiB pages the gradient's buffer (all edge partials) needs more
+    translations than the TLB holds, and the page walks cost about a tenth of the
+    gradient; and a likelihood buffer about the size of the L2 cache runs 15-20 % slower
+    in some processes than in others, depending on where its 4 KiB pages happen to lie
+    (cache set conflicts), which contiguous 2 MiB pages avoid.  Where huge pages are not
+    available this is an ordinary zeroed array.
+    """
+    n = int(np.prod(shape)) * 8
+    if n < HUGE_PAGE_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return np.zeros(shape)
+    try:
+        m = mmap.mmap(-1, n + HUGE_PAGE_BYTES,
+                      flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        m.madvise(mmap.MADV_HUGEPAGE)
+    except (OSError, ValueError):
+        return np.zeros(shape)
+    raw = np.frombuffer(m, dtype=np.uint8)     # anonymous mappings are zero-filled
+    off = -raw.ctypes.data % HUGE_PAGE_BYTES
+    return raw[off:off + n].view(np.float64).reshape(shape)
+
+
 def new_buffer(rows: int, n_patterns: int, n_categories: int) -> np.ndarray:
     """A zeroed buffer with its rows of ones set."""
-    buf = np.zeros((rows, n_patterns))
+    buf = _zeros((rows, n_patterns))
     ones = ROW_TIP + 16 * n_categories
     buf[ones:ones + 4 * n_categories] = 1.0
     return buf
