@@ -157,8 +157,15 @@ def test_threads_split_patterns_like_one_thread(monkeypatch):
     one = TreeLikelihood(aln, tree, model)
     monkeypatch.setattr(tl_module, "SPLIT_MIN_UPDATES", 0)
     monkeypatch.setattr(tl_module, "SPLIT_MIN_PATTERNS", 1)
-    two = TreeLikelihood(aln, tree, model, threads=2)
+    two = TreeLikelihood(aln, tree, model, threads=2, site_repeats=False)
     assert len(two._thread_bounds) == 2 and len(two._thread_lbounds) == 2
+    # with site repeats the likelihood stays in one thread, the gradient is split
+    two_sr = TreeLikelihood(aln, tree, model, threads=2)
+    assert len(two_sr._thread_bounds) == 2 and len(two_sr._thread_lbounds) == 1
+    assert two_sr._ncols.any()
+    ref = one.log_likelihood(t)
+    assert abs(two_sr.log_likelihood(t) - ref) < 1e-12 * abs(ref)
+    assert np.allclose(two_sr.gradient(t)[1], one.gradient(t)[1], rtol=1e-10, atol=1e-10)
     ll1, g1 = one.gradient(t)
     ll2, g2 = two.gradient(t)
     assert abs(ll1 - ll2) < 1e-10 * abs(ll1)
