@@ -665,39 +665,22 @@ def log_array(x, out, p0, p1):
                 out[p] = math.log(v) if v > 0.0 else (-np.inf if v == 0.0 else np.nan)
 
 
-@njit(fastmath=_FM)
-def _root_sum(mv, buf, r0, r1, r2, K, p0, p1):
-    """Row :data:`ROW_FRAC` = sum_k w_k sum_s pi_s x y z over patterns p0..p1, from the
-    edge partials of the root's children (rows r0, r1, r2 + 4k + s; a missing child: the
-    rows of ones): the site likelihoods, scaled.  Returns how many fall below
-    :data:`DBL_MIN` * 2^100 (the caller then takes the rescaling path instead)."""
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    c = 0
-    for k in range(K):
-        w = mv[_RATES + K + k]
-        more = k > 0
-        a = r0 + 4 * k
-        b = r1 + 4 * k
-        d = r2 + 4 * k
-        for p in range(uint64(p0), uint64(p1)):
-            v = w * (pi0 * buf[a, p] * buf[b, p] * buf[d, p]
-                     + pi1 * buf[a + 1, p] * buf[b + 1, p] * buf[d + 1, p]
-                     + pi2 * buf[a + 2, p] * buf[b + 2, p] * buf[d + 2, p]
-                     + pi3 * buf[a + 3, p] * buf[b + 3, p] * buf[d + 3, p])
-            o = buf[ROW_FRAC, p]
-            v += o if more else 0.0
-            buf[ROW_FRAC, p] = v
-            c += not (v >= DBL_MIN * 1.2676506002282294e30)     # NaN included
-    return c
-
-
 @njit(fastmath=_FM, error_model="numpy")
 def _root_logs(weights, buf, site_ll, p0, p1):
-    """site_ll[p] = log(row :data:`ROW_FRAC`) + the pattern's log scaler (the values are
-    positive normal numbers, see :func:`_root_sum`); returns sum_p w_p site_ll[p]
-    (four running sums: the dependent chain of one would cost more than the logs)."""
+    """Without invariant sites, when every site likelihood (``site_ll``, scaled) is a
+    positive normal number: ``site_ll[p]`` = its log plus the pattern's log scaler, row
+    :data:`ROW_FRAC` = 1; returns sum_p w_p site_ll[p] (four running sums: the dependent
+    chain of one would cost more than the logs), or NaN, touching nothing, when some
+    site likelihood is not a positive normal number."""
+    bad = 0
     for p in range(uint64(p0), uint64(p1)):
-        site_ll[p] = _log_normal(buf[ROW_FRAC, p]) + buf[ROW_LOGSCALE, p] * LN2
+        v = site_ll[p]
+        bad += not (v >= DBL_MIN and v <= 1.7976931348623157e308)
+    if bad:
+        return np.nan
+    for p in range(uint64(p0), uint64(p1)):
+        site_ll[p] = _log_normal(site_ll[p]) + buf[ROW_LOGSCALE, p] * LN2
+        buf[ROW_FRAC, p] = 1.0
     s0 = 0.0; s1 = 0.0; s2 = 0.0; s3 = 0.0
     p = p0
     while p + 4 <= p1:
@@ -731,6 +714,10 @@ def _root(mv, weights, inv, buf, r0, K, site_ll, p0, p1):
         for p in range(uint64(p0), uint64(p1)):
             site_ll[p] += w * (pi0 * buf[r, p] + pi1 * buf[r + 1, p] + pi2 * buf[r + 2, p]
                                + pi3 * buf[r + 3, p])
+    if pinv == 0.0:
+        fast = _root_logs(weights, buf, site_ll, p0, p1)   # logs that vectorise
+        if fast == fast:
+            return fast
     for p in range(uint64(p0), uint64(p1)):
         lv = site_ll[p]
         if lv > 0.0:
@@ -1264,9 +1251,12 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, grad, qr, c0, e0, c1, e1, part0, pr
                      no_track, maxima)
 
 
-def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf, site_ll, grad,
-              bounds, compute_P, want_grad):
-    """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient.
+def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi, Pm, buf, site_ll,
+              grads, out, bounds, compute_P, want_grad):
+    """Log-likelihoods ``out[b]`` of the branch-length vectors ``t = T[b]``, rows ``lo..hi``
+    of a batch, and with ``want_grad`` their gradients ``grads[b]``.  The one compiled
+    entry point of a model family: batches are evaluated in one call (a call from Python
+    costs microseconds), one evaluation is a batch of one (:func:`_one_by_rows`).
 
     Every per-pattern array lives in rows of one buffer ``buf`` (see :func:`buffer_rows`),
     so the kernels take row numbers, never array views: the work rows, then one slot of
@@ -1284,8 +1274,8 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf
 
     The traversals run once per pattern block ``bounds[b]..bounds[b+1]`` (cache blocking);
     with ``compute_P`` False the transition matrices ``Pm`` are taken as already set.
-    ``site_ll`` receives per-pattern log-likelihoods and ``grad`` (when wanted)
-    :math:`\\partial \\log L / \\partial t_e` summed over the blocks.  The GIL is released,
+    ``site_ll`` receives the last vector's per-pattern log-likelihoods and ``grads[b]``
+    (when wanted) :math:`\\partial \\log L / \\partial t_e` summed over the blocks.  The GIL is released,
     so threads may evaluate disjoint blocks of one problem, or separate buffers, at once.
     """
     n_taxa = tips.shape[0] // 4
@@ -1308,150 +1298,139 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf
     for idx in range(n_int):
         for j in range(topo[idx, 1]):
             up[topo[idx, 2 + j]] = topo[idx, 5 + j]
-    if compute_P and _FAMILY == "general":      # F81-type kernels use closed forms only
-        transition_matrices(mv, t, Pm)
-    if want_grad:
-        for e in range(grad.shape[0]):
-            grad[e] = 0.0
-    total = 0.0
     P = site_ll.shape[0]
     compress = (ncols.shape[0] > 0 and not want_grad and bounds.shape[0] == 2
                 and bounds[0] == 0 and bounds[1] == P)
-    for b in range(bounds.shape[0] - 1):
-        p0 = bounds[b]
-        p1 = bounds[b + 1]
-        # ---- post-order (Felsenstein pruning) into edge partials, rescaled per pattern
-        fused = False
-        for p in range(uint64(p0), uint64(p1)):
-            buf[ROW_LOGSCALE, p] = 0.0
-        for idx in range(n_int):
-            v = topo[idx, 0]
-            nk = topo[idx, 1]
-            nr = part0 + slot[v - n_taxa] * KR
-            binary = nk == 2 and v != root
-            if binary:
-                # children's edge partials: a tip's computed on the fly, an internal
-                # node's read from its slot
-                c0 = topo[idx, 2]
-                c1 = topo[idx, 3]
-                t0 = c0 < n_taxa
-                t1 = c1 < n_taxa
-                x0 = 4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR
-                x1 = 4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR
-                if compress:
-                    U = ncols[v - n_taxa]
-                    if U > 0:
-                        low = _up2c(mv, t, Pm, up[v], buf, tips, t0, x0, topo[idx, 5], t1, x1,
-                                    topo[idx, 6], nr, U, cmap, idx)
-                        if low > 0:
-                            _rescale_c(buf, nr, KR, U, cmap, idx, p0, p1, track)
-                        continue
-                    # compressed children are expanded into work rows first
-                    if not t0 and ncols[c0 - n_taxa] > 0:
-                        _expand(buf, x0, KR, ROW_TIP + KR, cmap, idx, np.int64(0), p0, p1)
-                        x0 = ROW_TIP + KR
-                    if not t1 and ncols[c1 - n_taxa] > 0:
-                        _expand(buf, x1, KR, ROW_TIP + 2 * KR, cmap, idx, np.int64(1), p0, p1)
-                        x1 = ROW_TIP + 2 * KR
-                low = _up2(mv, t, Pm, up[v], buf, tips, t0, x0, topo[idx, 5], t1, x1,
-                           topo[idx, 6], nr, p0, p1)
-                if low > 0:
-                    _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max)
-                continue
-            r0 = _child_up(np.int64(0), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1,
-                           compress, ncols, cmap)
-            r1 = r0
-            r2 = r0
-            if nk > 1:
-                r1 = _child_up(np.int64(1), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1,
-                               compress, ncols, cmap)
-            if nk > 2:
-                r2 = _child_up(np.int64(2), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1,
-                               compress, ncols, cmap)
-            if v == root:
-                if not want_grad and mv[_PINV] == 0.0:
-                    # the likelihood alone: the site likelihoods straight from the
-                    # children, no root partial (unless they need rescaling)
-                    ones = np.int64(ROW_TIP + 16 * K)
-                    low = _root_sum(mv, buf, r0, r1 if nk > 1 else ones,
-                                    r2 if nk > 2 else ones, K, p0, p1)
-                    if low == 0:
-                        total += _root_logs(weights, buf, site_ll, p0, p1)
-                        fused = True
-                        break
-                _product(buf, nr, KR, nk, r0, r1, r2, p0, p1)
-            else:   # 1 or 3 children below a non-root node (rare)
-                _product(buf, tmp, KR, nk, r0, r1, r2, p0, p1)
-                _edge_partials(mv, t, Pm, up[v], buf, tmp, 4, buf, nr, p0, p1)
-            _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max)
-        if fused:
-            continue
-        total += _root(mv, weights, inv, buf, part0 + slot[root - n_taxa] * KR, K, site_ll,
-                       p0, p1)
-        if not want_grad:
-            continue
-        # ---- pre-order partials and the gradient (Ji et al. 2020)
-        for p in range(uint64(p0), uint64(p1)):
-            buf[ROW_FRAC, p] *= weights[p]      # the pattern weights, once for every edge
-        for r in range(KR):
-            f = mv[_PI + r % 4]
-            if _GENERAL:
-                # the general loops take category k's weight from its pre-order partials
-                f *= mv[_RATES + K + r // 4]
+    none = np.zeros(0)
+    for row in range(lo, hi):
+        t = T[row]
+        grad = grads[row] if want_grad else none
+        if compute_P and _FAMILY == "general":      # F81-type kernels use closed forms only
+            transition_matrices(mv, t, Pm)
+        if want_grad:
+            for e in range(grad.shape[0]):
+                grad[e] = 0.0
+        total = 0.0
+        for b in range(bounds.shape[0] - 1):
+            p0 = bounds[b]
+            p1 = bounds[b + 1]
+            # ---- post-order (Felsenstein pruning) into edge partials, rescaled per pattern
             for p in range(uint64(p0), uint64(p1)):
-                buf[pre0 + pslot[root - n_taxa] * KR + r, p] = f
-        for idx in range(n_int - 1, -1, -1):
-            a = topo[idx, 0]
-            nk = topo[idx, 1]
-            qa = pre0 + pslot[a - n_taxa] * KR
-            # one or two calls of the pair step (one call site: it is inlined)
-            for j in range(1 if nk < 3 else 2):
-                q = qa
-                c0 = topo[idx, 2]
-                e0 = topo[idx, 5]
-                c1 = np.int64(-1)           # a node with one child: the sibling is all ones
-                e1 = e0
-                if nk >= 2 and j == 0:
+                buf[ROW_LOGSCALE, p] = 0.0
+            for idx in range(n_int):
+                v = topo[idx, 0]
+                nk = topo[idx, 1]
+                nr = part0 + slot[v - n_taxa] * KR
+                binary = nk == 2 and v != root
+                if binary:
+                    # children's edge partials: a tip's computed on the fly, an internal
+                    # node's read from its slot
+                    c0 = topo[idx, 2]
                     c1 = topo[idx, 3]
-                    e1 = topo[idx, 6]
-                if nk == 3:
-                    q = tmp
-                    if j == 0:
-                        # children 0 and 1, the third child's edge partials folded into q
-                        r2 = _child(np.int64(2), idx, topo, tips, slot, buf, t, Pm, mv, p0,
-                                    p1)
-                        _product(buf, tmp, KR, np.int64(2), qa, r2, r2, p0, p1)
-                    else:
-                        # child 2, with those of children 0 and 1 folded into q
-                        r0 = _child(np.int64(0), idx, topo, tips, slot, buf, t, Pm, mv, p0,
-                                    p1)
-                        r1 = _child(np.int64(1), idx, topo, tips, slot, buf, t, Pm, mv, p0,
-                                    p1)
-                        _product(buf, tmp, KR, np.int64(3), qa, r0, r1, p0, p1)
-                        c0 = topo[idx, 4]
-                        e0 = topo[idx, 7]
-                        e1 = e0
-                _pair(mv, t, Pm, buf, tips, slot, pslot, grad, q, c0, e0, c1, e1,
-                      part0, pre0, p0, p1, no_track, have_max)
-    return total
+                    t0 = c0 < n_taxa
+                    t1 = c1 < n_taxa
+                    x0 = 4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR
+                    x1 = 4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR
+                    if compress:
+                        U = ncols[v - n_taxa]
+                        if U > 0:
+                            low = _up2c(mv, t, Pm, up[v], buf, tips, t0, x0, topo[idx, 5], t1, x1,
+                                        topo[idx, 6], nr, U, cmap, idx)
+                            if low > 0:
+                                _rescale_c(buf, nr, KR, U, cmap, idx, p0, p1, track)
+                            continue
+                        # compressed children are expanded into work rows first
+                        if not t0 and ncols[c0 - n_taxa] > 0:
+                            _expand(buf, x0, KR, ROW_TIP + KR, cmap, idx, np.int64(0), p0, p1)
+                            x0 = ROW_TIP + KR
+                        if not t1 and ncols[c1 - n_taxa] > 0:
+                            _expand(buf, x1, KR, ROW_TIP + 2 * KR, cmap, idx, np.int64(1), p0, p1)
+                            x1 = ROW_TIP + 2 * KR
+                    low = _up2(mv, t, Pm, up[v], buf, tips, t0, x0, topo[idx, 5], t1, x1,
+                               topo[idx, 6], nr, p0, p1)
+                    if low > 0:
+                        _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max)
+                    continue
+                r0 = _child_up(np.int64(0), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1,
+                               compress, ncols, cmap)
+                r1 = r0
+                r2 = r0
+                if nk > 1:
+                    r1 = _child_up(np.int64(1), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1,
+                                   compress, ncols, cmap)
+                if nk > 2:
+                    r2 = _child_up(np.int64(2), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1,
+                                   compress, ncols, cmap)
+                if v == root:
+                    _product(buf, nr, KR, nk, r0, r1, r2, p0, p1)
+                else:   # 1 or 3 children below a non-root node (rare)
+                    _product(buf, tmp, KR, nk, r0, r1, r2, p0, p1)
+                    _edge_partials(mv, t, Pm, up[v], buf, tmp, 4, buf, nr, p0, p1)
+                _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max)
+            total += _root(mv, weights, inv, buf, part0 + slot[root - n_taxa] * KR, K, site_ll,
+                           p0, p1)
+            if not want_grad:
+                continue
+            # ---- pre-order partials and the gradient (Ji et al. 2020)
+            for p in range(uint64(p0), uint64(p1)):
+                buf[ROW_FRAC, p] *= weights[p]      # the pattern weights, once for every edge
+            for r in range(KR):
+                f = mv[_PI + r % 4]
+                if _GENERAL:
+                    # the general loops take category k's weight from its pre-order partials
+                    f *= mv[_RATES + K + r // 4]
+                for p in range(uint64(p0), uint64(p1)):
+                    buf[pre0 + pslot[root - n_taxa] * KR + r, p] = f
+            for idx in range(n_int - 1, -1, -1):
+                a = topo[idx, 0]
+                nk = topo[idx, 1]
+                qa = pre0 + pslot[a - n_taxa] * KR
+                # one or two calls of the pair step (one call site: it is inlined)
+                for j in range(1 if nk < 3 else 2):
+                    q = qa
+                    c0 = topo[idx, 2]
+                    e0 = topo[idx, 5]
+                    c1 = np.int64(-1)           # a node with one child: the sibling is all ones
+                    e1 = e0
+                    if nk >= 2 and j == 0:
+                        c1 = topo[idx, 3]
+                        e1 = topo[idx, 6]
+                    if nk == 3:
+                        q = tmp
+                        if j == 0:
+                            # children 0 and 1, the third child's edge partials folded into q
+                            r2 = _child(np.int64(2), idx, topo, tips, slot, buf, t, Pm, mv, p0,
+                                        p1)
+                            _product(buf, tmp, KR, np.int64(2), qa, r2, r2, p0, p1)
+                        else:
+                            # child 2, with those of children 0 and 1 folded into q
+                            r0 = _child(np.int64(0), idx, topo, tips, slot, buf, t, Pm, mv, p0,
+                                        p1)
+                            r1 = _child(np.int64(1), idx, topo, tips, slot, buf, t, Pm, mv, p0,
+                                        p1)
+                            _product(buf, tmp, KR, np.int64(3), qa, r0, r1, p0, p1)
+                            c0 = topo[idx, 4]
+                            e0 = topo[idx, 7]
+                            e1 = e0
+                    _pair(mv, t, Pm, buf, tips, slot, pslot, grad, q, c0, e0, c1, e1,
+                          part0, pre0, p0, p1, no_track, have_max)
+        out[row] = total
 
 
 _traverse = _cached_kernel(_traverse)
 
 
-def _traverse_rows(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi, Pm, buf,
-                   site_ll, grads, out, bounds, want_grad):
-    """:func:`_traverse` for rows ``lo..hi`` of a batch ``T`` of branch-length vectors:
-    ``out[b]`` their log-likelihoods and, with ``want_grad``, ``grads[b]`` their gradients
-    (one call for many evaluations: a call from Python costs microseconds)."""
-    none = np.zeros(0)
-    for b in range(lo, hi):
-        g = grads[b] if want_grad else none
-        out[b] = _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T[b], Pm,
-                           buf, site_ll, g, bounds, True, want_grad)
-
-
-_traverse_rows = _cached_kernel(_traverse_rows)
+def _one_by_rows(rows):
+    """One evaluation through the batch entry point ``rows`` (:func:`_traverse`): the
+    arguments of one branch-length vector ``t`` and its gradient ``grad``; returns the
+    log-likelihood."""
+    def evaluate(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf, site_ll,
+                 grad, bounds, compute_P, want_grad):
+        out = np.empty(1)
+        rows(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t.reshape(1, -1), 0, 1, Pm,
+             buf, site_ll, grad.reshape(1, -1), out, bounds, compute_P, want_grad)
+        return out[0]
+    return evaluate
 
 
 _FAMILIES: dict = {}
@@ -1474,8 +1453,8 @@ def family(mv):
                 mod.__package__ = __package__
                 sys.modules[full] = mod
                 spec.loader.exec_module(mod)
-                mod.evaluate = mod._traverse
-                mod.evaluate_rows = mod._traverse_rows
+                mod.evaluate = _one_by_rows(mod._traverse)
+                mod.evaluate_rows = mod._traverse
                 _FAMILIES[name] = mod
     return mod
 

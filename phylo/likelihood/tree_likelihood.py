@@ -640,11 +640,11 @@ class TreeLikelihood:
             if grads is None:
                 rows(self._tips2, self._weights, self._inv, self._mv, self._topo, self._lslot,
                      self._pslot, self._ncols, self._cmap, T, lo, hi, buf["Pm"], buf["lbuf"],
-                     buf["site"], no_grads, out, lb, False)
+                     buf["site"], no_grads, out, lb, True, False)
             else:
                 rows(self._tips2, self._weights, self._inv, self._mv, self._topo, self._gslot,
                      self._pslot, self._ncols, self._cmap, T, lo, hi, buf["Pm"], buf["gbuf"],
-                     buf["site"], grads, out, gb, True)
+                     buf["site"], grads, out, gb, True, True)
 
         if nt == 1:
             work(0)
