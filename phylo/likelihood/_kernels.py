@@ -923,6 +923,7 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         _p(Pm, ex, k)
     b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
         _p(Pm, ey, k)
+    more = k > 0                     # category 0 writes the sums (no zeroing pass)
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
@@ -932,18 +933,23 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
         h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
         h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
-        buf[nxr, p] = buf[nxr, p] + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        o0 = buf[nxr, p]
+        buf[nxr, p] = (o0 if more else 0.0) + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
         h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
         h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
         h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
-        buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
-        buf[ROW_ACC + 2, p] = buf[ROW_ACC + 2, p] + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        o1 = buf[nyr, p]
+        buf[nyr, p] = (o1 if more else 0.0) + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+        o2 = buf[ROW_ACC + 2, p]
+        buf[ROW_ACC + 2, p] = (o2 if more else 0.0) + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
         buf[vxk, p] = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
         buf[vxk + 1, p] = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
         buf[vxk + 2, p] = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
         buf[vxk + 3, p] = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-        buf[mxr, p] += u0 + u1 + u2 + u3
-        buf[myr, p] += v0 + v1 + v2 + v3
+        o3 = buf[mxr, p]
+        buf[mxr, p] = (o3 if more else 0.0) + (u0 + u1 + u2 + u3)
+        o4 = buf[myr, p]
+        buf[myr, p] = (o4 if more else 0.0) + (v0 + v1 + v2 + v3)
         buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
         buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
         buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
@@ -961,6 +967,7 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         _p(Pm, ex, k)
     b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
         _p(Pm, ey, k)
+    more = k > 0                     # category 0 writes the sums (no zeroing pass)
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
@@ -974,13 +981,17 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
         h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
         h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
-        buf[nxr, p] = buf[nxr, p] + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        o0 = buf[nxr, p]
+        buf[nxr, p] = (o0 if more else 0.0) + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
         h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
         h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
         h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
-        buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
-        buf[ROW_ACC + 2, p] = buf[ROW_ACC + 2, p] + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        buf[myr, p] += v0 + v1 + v2 + v3
+        o1 = buf[nyr, p]
+        buf[nyr, p] = (o1 if more else 0.0) + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+        o2 = buf[ROW_ACC + 2, p]
+        buf[ROW_ACC + 2, p] = (o2 if more else 0.0) + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        o4 = buf[myr, p]
+        buf[myr, p] = (o4 if more else 0.0) + (v0 + v1 + v2 + v3)
         buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
         buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
         buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
@@ -996,6 +1007,7 @@ def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         _p(Pm, ex, k)
     b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
         _p(Pm, ey, k)
+    more = k > 0                     # category 0 writes the sums (no zeroing pass)
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
@@ -1013,12 +1025,15 @@ def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
         h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
         h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
-        buf[nxr, p] = buf[nxr, p] + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        o0 = buf[nxr, p]
+        buf[nxr, p] = (o0 if more else 0.0) + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
         h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
         h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
         h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
-        buf[nyr, p] = buf[nyr, p] + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
-        buf[ROW_ACC + 2, p] = buf[ROW_ACC + 2, p] + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        o1 = buf[nyr, p]
+        buf[nyr, p] = (o1 if more else 0.0) + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+        o2 = buf[ROW_ACC + 2, p]
+        buf[ROW_ACC + 2, p] = (o2 if more else 0.0) + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
 
 
 @njit(inline="always")
@@ -1233,10 +1248,6 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, grad, qr, c0, e0, c1, e1, part0, pr
         g0, g1, n0, n1 = _down2_one(mv, t, Pm, buf, tips, qr, t0, xr, e0, vx, t1, yr, e1, vy,
                                     p0, p1)
     else:
-        if _GENERAL:     # the F81-type kernels write these sums in category 0
-            for i in range(5):
-                for p in range(uint64(p0), uint64(p1)):
-                    buf[ROW_ACC + i, p] = 0.0
         _down2(mv, t, Pm, buf, tips, qr, t0, xr, e0, vx, t1, yr, e1, vy, p0, p1)
         g0, g1, n0, n1 = _gradient2(buf, p0, p1)
     maxima = have_max and not one_pass          # the one-pass kernels keep no totals
