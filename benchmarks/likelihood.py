@@ -148,7 +148,7 @@ def run_problem(label, aln, tree, model, quick, lib):
     B = 32
     T = np.tile(t, (B, 1)) * np.linspace(0.8, 1.2, B)[:, None]
     lik2 = TreeLikelihood(aln, tree, model, threads=2, batch_threads=2)
-    split = len(lik2._thread_lbounds) > 1
+    split = len(lik2._thread_bounds) > 1         # the gradient's patterns split
     # ours and BEAGLE alternate round by round, so that both see the same load
     bg = (_beagle.BeagleLikelihood(lib, lik, threads=1, scaling=False)
           if lib is not None else None)
@@ -176,7 +176,8 @@ def run_problem(label, aln, tree, model, quick, lib):
           f"{tm['p1'] / tm['l1']:4.2f}x)")
     print(f"ours   2 threads: likelihood {tm['l2'] * 1e6:9.1f} us  {g(tm['l2']):6.3f} G updates/s, "
           f"gradient {tm['g2'] * 1e6:9.1f} us "
-          f"({'patterns split between threads' if split else 'too small to split: one thread'})")
+          f"({'gradient patterns split between threads' if split else 'too small to split: one thread'}"
+          f"{'; the likelihood stays in one thread with site repeats' if lik2._ncols.size else ''})")
     print(f"two threads on one evaluation: speed-up {tm['l1'] / tm['l2']:4.2f}x (likelihood), "
           f"{tm['g1'] / tm['g2']:4.2f}x (gradient)")
     print(f"gradient / likelihood: {tm['g1'] / tm['p1']:5.2f} against the likelihood computed "

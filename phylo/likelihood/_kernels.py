@@ -1180,6 +1180,7 @@ def _product(buf, dr, nrows, n, xr, yr, zr, p0, p1):
 # numba's cache is invalidated by any edit of it; distinct module names, so the two
 # families' cache files are distinct.)
 _GENERAL = _FAMILY == "general"
+_F81 = not _GENERAL
 if _GENERAL:
     _EP, _U_II, _U_TI, _D_II, _D_TI, _D_TT = (_edge_partials_gen, _up2_gen_ii, _up2_gen_ti,
                                               _down2_gen_ii, _down2_gen_ti, _down2_gen_tt)
@@ -1243,11 +1244,14 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, grad, qr, c0, e0, c1, e1, part0, pr
         vy = dummy if t1 else pre0 + pslot[c1 - n_taxa] * KR
     xr = 4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR
     vx = dummy if t0 else pre0 + pslot[c0 - n_taxa] * KR
-    one_pass = not _GENERAL and K == 1
-    if one_pass:
-        g0, g1, n0, n1 = _down2_one(mv, t, Pm, buf, tips, qr, t0, xr, e0, vx, t1, yr, e1, vy,
-                                    p0, p1)
-    else:
+    one_pass = False
+    g0, g1, n0, n1 = 0.0, 0.0, 0, 0
+    if _F81:            # a global constant: the general family does not compile this branch
+        if K == 1:
+            one_pass = True
+            g0, g1, n0, n1 = _down2_one(mv, t, Pm, buf, tips, qr, t0, xr, e0, vx, t1, yr, e1,
+                                        vy, p0, p1)
+    if not one_pass:
         _down2(mv, t, Pm, buf, tips, qr, t0, xr, e0, vx, t1, yr, e1, vy, p0, p1)
         g0, g1, n0, n1 = _gradient2(buf, p0, p1)
     maxima = have_max and not one_pass          # the one-pass kernels keep no totals
@@ -1316,8 +1320,9 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi,
     for row in range(lo, hi):
         t = T[row]
         grad = grads[row] if want_grad else none
-        if compute_P and _FAMILY == "general":      # F81-type kernels use closed forms only
-            transition_matrices(mv, t, Pm)
+        if _GENERAL:                # F81-type kernels use closed forms only
+            if compute_P:
+                transition_matrices(mv, t, Pm)
         if want_grad:
             for e in range(grad.shape[0]):
                 grad[e] = 0.0
