@@ -2,9 +2,12 @@
 
 Plain functions over arrays (float64 values, int64 indices); the typed, documented
 interface is :class:`phylo.likelihood.tree_likelihood.TreeLikelihood`.  There is one
-compiled entry point per model family, ``family(mv).evaluate`` (likelihood, or likelihood
-and gradient; :func:`evaluate` picks the family), plus :func:`transition_matrices`; both
-release the GIL, so batches and pattern blocks run on ordinary threads.  The two families,
+compiled entry point per model family, :func:`_traverse` (``family(mv).evaluate_rows``:
+likelihoods, or likelihoods and gradients, of a batch of branch-length vectors;
+``family(mv).evaluate`` and :func:`evaluate` run a batch of one), plus
+:func:`transition_matrices`; both release the GIL, so batches and pattern blocks run on
+ordinary threads.  For the likelihood alone, nodes with few distinct patterns below them
+are computed once per distinct pattern (site repeats, :func:`_up2c`).  The two families,
 F81-type models (JC69, F81 and their +G, +I) and all others, compile and are cached
 separately (:func:`family`), so a session compiles only the kernels it uses.
 
