@@ -473,21 +473,20 @@ class TreeLikelihood:
                 or P < SPLIT_MIN_PATTERNS * self.threads):
             n_split = 1
         self._n_split = n_split
-        # site repeats, for the likelihood alone when it runs as one block of patterns in
-        # one thread (they save more than a second thread gives one evaluation, so the
-        # likelihood then stays in one thread; the gradient is split as before); unless
-        # told where to root, the traversal is rooted where they save most
+        # site repeats, for the likelihood alone, unless their column maps are too large.
+        # The likelihood then runs as one block of patterns in one thread: the classes span
+        # all patterns, one block measured no slower than cache-sized ones on 200-1000
+        # taxa, and site repeats save more than a second thread gives one evaluation (the
+        # gradient is split as before).  Unless told where to root, the traversal is
+        # rooted where they save most.
         self._ncols, self._cmap = np.zeros(0, dtype=np.int64), np.zeros((0, 4, 0), np.int32)
-        self._layout(n_split, 1)
-        if (site_repeats and len(self._lbounds) == 2
-                and 16 * n_int * P <= SITE_REPEAT_MAX_BYTES):
+        if site_repeats and 16 * n_int * P <= SITE_REPEAT_MAX_BYTES:
             classes = SubtreeClasses(pats.codes)
             if root is None:
                 _, self._topo = site_repeat_root(parent, self.n_taxa, classes)
-                self._layout(n_split, 1)
-            if len(self._lbounds) == 2:
-                self._ncols, self._cmap = site_repeat_plan(self._topo, classes)
-        if not self._ncols.size and n_split > 1:
+            self._layout(n_split, 1, whole=True)
+            self._ncols, self._cmap = site_repeat_plan(self._topo, classes)
+        if not self._ncols.size:
             self._layout(n_split, n_split)
         self._grads_threads = np.zeros((len(self._thread_bounds), E))
         self.batch_threads = max(1, int(batch_threads or os.cpu_count() or 1))
@@ -497,10 +496,10 @@ class TreeLikelihood:
                                        np.array(default[:E], dtype=np.float64))
 
     # ------------------------------------------------------------------ helpers
-    def _layout(self, n_split: int, n_split_likelihood: int):
+    def _layout(self, n_split: int, n_split_likelihood: int, whole: bool = False):
         """Slots, buffers and pattern blocks for the traversal table ``self._topo``, one
         evaluation's patterns split between ``n_split`` threads for the gradient and
-        ``n_split_likelihood`` for the likelihood."""
+        ``n_split_likelihood`` for the likelihood (``whole``: the likelihood in one block)."""
         kc, P, n_int = self.n_categories, self.n_patterns, self.n_nodes - self.n_taxa
         # the likelihood alone keeps partials in shared slots; the gradient needs them all
         self._lslot, self.n_slots = partial_slots(self._topo, self.n_taxa)
@@ -509,8 +508,9 @@ class TreeLikelihood:
         per_pattern = 8 * 4 * (kc * (n_int + self.n_pre_slots) + self.n_taxa)
         self._bounds = _pattern_blocks(P, per_pattern, n_split)
         self._thread_bounds = _split_blocks(self._bounds, n_split)
-        self._lbounds = _pattern_blocks(P, 8 * 4 * (kc * self.n_slots + self.n_taxa),
-                                        n_split_likelihood, CACHE_BYTES_LIKELIHOOD)
+        self._lbounds = (np.array([0, P], dtype=np.int64) if whole else
+                         _pattern_blocks(P, 8 * 4 * (kc * self.n_slots + self.n_taxa),
+                                         n_split_likelihood, CACHE_BYTES_LIKELIHOOD))
         self._thread_lbounds = _split_blocks(self._lbounds, n_split_likelihood)
 
     def _check(self, branch_lengths) -> np.ndarray:

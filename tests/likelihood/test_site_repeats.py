@@ -127,19 +127,20 @@ def test_rescaling_inside_compressed_nodes(model, monkeypatch):
 
 
 def test_large_problems_fall_back_to_patterns(monkeypatch):
-    """Maps larger than the memory allowance, or a likelihood in several blocks, or split
-    between threads: no site repeats, same numbers."""
+    """Column maps larger than the allowance: no site repeats, the usual blocks, same
+    numbers; with site repeats the likelihood runs as one block whatever the cache size."""
     aln, tree, rng = problem(12, 400, 7)
-    monkeypatch.setattr(tl_module, "SITE_REPEAT_MAX_BYTES", 10)
-    assert not TreeLikelihood(aln, tree, JC69())._ncols.any()
-    monkeypatch.undo()
+    t = tree.branch_lengths[:-1]
+    ref = TreeLikelihood(aln, tree, JC69(), site_repeats=False).log_likelihood(t)
     monkeypatch.setattr(tl_module, "CACHE_BYTES_LIKELIHOOD", 1)
     monkeypatch.setattr(tl_module, "MIN_BLOCK", 64)
+    small = TreeLikelihood(aln, tree, JC69())
+    assert small._ncols.any() and len(small._lbounds) == 2
+    monkeypatch.setattr(tl_module, "SITE_REPEAT_MAX_BYTES", 10)
     lik = TreeLikelihood(aln, tree, JC69())
-    assert len(lik._lbounds) > 2 and not lik._ncols.any()
-    t = tree.branch_lengths[:-1]
-    assert abs(lik.log_likelihood(t) - TreeLikelihood(aln, tree, JC69()).log_likelihood(t)) \
-        < 1e-12 * abs(lik.log_likelihood(t))
+    assert not lik._ncols.size and len(lik._lbounds) > 2
+    for other in (small, lik):
+        assert abs(other.log_likelihood(t) - ref) < 1e-12 * abs(ref)
 
 
 def test_traversal_rooted_where_site_repeats_cost_least():
