@@ -174,10 +174,12 @@ def run_problem(label, aln, tree, model, quick, lib):
     print(f"ours   1 thread, every node for every pattern (no site repeats): likelihood "
           f"{tm['p1'] * 1e6:9.1f} us  {g(tm['p1']):6.3f} G updates/s (site repeats: "
           f"{tm['p1'] / tm['l1']:4.2f}x)")
+    how = ("gradient patterns split between threads" if split
+           else "too small to split: one thread")
+    if lik2._ncols.size:
+        how += "; the likelihood stays in one thread with site repeats"
     print(f"ours   2 threads: likelihood {tm['l2'] * 1e6:9.1f} us  {g(tm['l2']):6.3f} G updates/s, "
-          f"gradient {tm['g2'] * 1e6:9.1f} us "
-          f"({'gradient patterns split between threads' if split else 'too small to split: one thread'}"
-          f"{'; the likelihood stays in one thread with site repeats' if lik2._ncols.size else ''})")
+          f"gradient {tm['g2'] * 1e6:9.1f} us ({how})")
     print(f"two threads on one evaluation: speed-up {tm['l1'] / tm['l2']:4.2f}x (likelihood), "
           f"{tm['g1'] / tm['g2']:4.2f}x (gradient)")
     print(f"gradient / likelihood: {tm['g1'] / tm['p1']:5.2f} against the likelihood computed "

@@ -45,11 +45,11 @@ storage, so that the working set stays in cache.  For F81-type models (JC69, F81
 all exchangeabilities equal) :math:`P(t) = a I + (1 - a) 1 \\pi^T` with
 :math:`a = e^{-\\mu t}`, so :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of
 the arithmetic of a 4 x 4 product; the kernels take that path when the model allows.
-Rescaling: the node loops track each pattern's largest entry (over categories and states; the pre-order
-loops its total, which P^T preserves);
-one vectorised count per node finds whether any is below :data:`SCALE_THRESHOLD`, and
-only then (rarely) are those patterns multiplied by a power of two, which is exact in
-floating point, with the exponent added to the pattern's log scaler.
+Rescaling: the post-order loops track each pattern's largest entry (over categories and
+states) and count in the same loop those below :data:`SCALE_THRESHOLD`; the pre-order
+checks each pattern's total, which P^T preserves.  Only then (rarely) are those patterns
+multiplied by a power of two, which is exact in floating point, with the exponent added
+to the pattern's log scaler.
 
 Gradient (Ji et al. 2020): with pre-order partials :math:`q_a` (probability of the data
 outside the subtree of :math:`a` jointly with the state at :math:`a`) and, for the edge
@@ -244,9 +244,9 @@ def _up2(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, p0, p1):
     node's partial (the product of its children's edge partials x and y) goes straight into
     the edge partial above it (edge ``e``).  Returns how many patterns have their largest
     entry (over categories and states) below :data:`SCALE_THRESHOLD`: each category's loop
-    takes the maximum over states, the running maximum over categories passes through row
-    :data:`ROW_MAX` (not with one category), and the last loop counts (no pass of its own,
-    and no per-pattern maxima written for the common case of nothing to rescale).
+    takes the maximum over states into the running maximum over categories in row
+    :data:`ROW_MAX` and counts, so that no pass of its own checks for rescaling (the last
+    category's count is the one returned).
 
     A child's edge partials are rows xr+4k.. of ``buf`` or, for a tip (``xt``), computed
     on the fly from its partials (rows xr.. of ``tips``) and its edge ``ex`` (for two tips,
@@ -630,6 +630,7 @@ _LG1, _LG2, _LG3, _LG4 = (6.666666666666735130e-01, 3.999999999940941908e-01,
 _LG5, _LG6, _LG7 = 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01
 _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 DBL_MIN = 2.2250738585072014e-308
+DBL_MAX = 1.7976931348623157e308
 
 
 @njit(inline="always", error_model="numpy")
@@ -660,11 +661,11 @@ def log_array(x, out, p0, p1):
     for p in range(uint64(p0), uint64(p1)):
         v = x[p]
         out[p] = _log_normal(v)
-        bad += not (v >= DBL_MIN and v <= 1.7976931348623157e308)
+        bad += not (v >= DBL_MIN and v <= DBL_MAX)
     if bad:
         for p in range(uint64(p0), uint64(p1)):
             v = x[p]
-            if not (v >= DBL_MIN and v <= 1.7976931348623157e308):
+            if not (v >= DBL_MIN and v <= DBL_MAX):
                 out[p] = math.log(v) if v > 0.0 else (-np.inf if v == 0.0 else np.nan)
 
 
@@ -678,7 +679,7 @@ def _root_logs(weights, buf, site_ll, p0, p1):
     bad = 0
     for p in range(uint64(p0), uint64(p1)):
         v = site_ll[p]
-        bad += not (v >= DBL_MIN and v <= 1.7976931348623157e308)
+        bad += not (v >= DBL_MIN and v <= DBL_MAX)
     if bad:
         return np.nan
     for p in range(uint64(p0), uint64(p1)):
@@ -1293,8 +1294,9 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi,
     The traversals run once per pattern block ``bounds[b]..bounds[b+1]`` (cache blocking);
     with ``compute_P`` False the transition matrices ``Pm`` are taken as already set.
     ``site_ll`` receives the last vector's per-pattern log-likelihoods and ``grads[b]``
-    (when wanted) :math:`\\partial \\log L / \\partial t_e` summed over the blocks.  The GIL is released,
-    so threads may evaluate disjoint blocks of one problem, or separate buffers, at once.
+    (when wanted) :math:`\\partial \\log L / \\partial t_e` summed over the blocks.  The GIL
+    is released, so threads may evaluate disjoint blocks of one problem, or separate
+    buffers, at once.
     """
     n_taxa = tips.shape[0] // 4
     K = Pm.shape[1]

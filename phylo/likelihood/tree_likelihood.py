@@ -179,7 +179,7 @@ class SubtreeClasses:
     """
 
     def __init__(self, codes: np.ndarray):
-        self.codes = np.asarray(codes)              # (n_taxa, P) 4-bit state sets
+        self.codes = np.asarray(codes, dtype=np.int64)      # (n_taxa, P) 4-bit state sets
         self.n_taxa, self.P = self.codes.shape
         self._memo: dict = {}
 
@@ -204,7 +204,7 @@ class SubtreeClasses:
     def leaf_or_memo(self, c: int, up: int) -> tuple[np.ndarray, int]:
         """Class ids of child ``c`` (seen from ``up``) and an upper bound on them."""
         if c < self.n_taxa:
-            return self.codes[c].astype(np.int64), 16
+            return self.codes[c], 16
         inv, _, U = self._memo[(c, up)]
         return inv, U
 
@@ -287,13 +287,14 @@ def site_repeat_plan(topo: np.ndarray, classes: SubtreeClasses, ratio: float | N
     return ncols, cmap
 
 
-def site_repeat_root(parent, n_taxa: int, classes: SubtreeClasses,
-                     max_candidates: int = 64) -> tuple[int, np.ndarray]:
+def site_repeat_root(parent, n_taxa: int, classes: SubtreeClasses, max_candidates: int = 64,
+                     topo: np.ndarray | None = None) -> tuple[int, np.ndarray]:
     """The internal node to root the traversal at for the cheapest likelihood with site
     repeats (:func:`site_repeat_cost`), and its traversal table.  Where the traversal is
     rooted changes which nodes have few classes: on DS1 the best of the 25 internal nodes
     is 1.35 times faster than the tree's own root.  Trees with more internal nodes than
-    ``max_candidates`` try that many, spread over the node numbers."""
+    ``max_candidates`` try that many, spread over the node numbers.  ``topo``: the
+    traversal table of the tree's own root, when already at hand."""
     parent = np.asarray(parent, dtype=np.int64)
     N = parent.shape[0]
     default = int(np.flatnonzero(parent < 0)[0])
@@ -302,10 +303,10 @@ def site_repeat_root(parent, n_taxa: int, classes: SubtreeClasses,
         cands = np.unique(np.linspace(n_taxa, N - 1, max_candidates).astype(np.int64))
     best = None
     for r in [default] + [int(c) for c in cands if c != default]:
-        topo = topology_arrays(parent, n_taxa, r)
-        cost = site_repeat_cost(topo, classes)
+        rt = topo if (r == default and topo is not None) else topology_arrays(parent, n_taxa, r)
+        cost = site_repeat_cost(rt, classes)
         if best is None or cost < best[0] - 1e-9:
-            best = (cost, r, topo)
+            best = (cost, r, rt)
     return best[1], best[2]
 
 
@@ -402,9 +403,11 @@ class TreeLikelihood:
         them in parallel.
     site_repeats : bool
         For the likelihood alone (not the gradient), compute nodes whose subtree shows few
-        distinct site patterns once per distinct pattern (see :func:`site_repeat_plan`);
-        on by default, used when one evaluation runs as one block of patterns in one
-        thread.  Values agree with ``site_repeats=False`` to rounding.
+        distinct site patterns once per distinct pattern (see :func:`site_repeat_plan`),
+        and, unless ``root`` is given, root the pruning where that saves most; on by
+        default while the column maps take at most :data:`SITE_REPEAT_MAX_BYTES`.  One
+        likelihood then runs as one block of patterns in one thread.  Values agree with
+        ``site_repeats=False`` to rounding.
 
     Notes
     -----
@@ -483,7 +486,8 @@ class TreeLikelihood:
         if site_repeats and 16 * n_int * P <= SITE_REPEAT_MAX_BYTES:
             classes = SubtreeClasses(pats.codes)
             if root is None:
-                _, self._topo = site_repeat_root(parent, self.n_taxa, classes)
+                _, self._topo = site_repeat_root(parent, self.n_taxa, classes,
+                                                 topo=self._topo)
             self._layout(n_split, 1, whole=True)
             self._ncols, self._cmap = site_repeat_plan(self._topo, classes)
         if not self._ncols.size:

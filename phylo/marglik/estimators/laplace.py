@@ -211,7 +211,7 @@ def betaprime_laplus(posterior, opt, boundary: str = "expansion"):
     return a, b, kind
 
 
-def _laplus_estimate(opt, log_q, kinds, name):
+def _laplus_estimate(opt, log_q, kinds):
     diag = {"log_posterior_at_map": opt.value, "map_iterations": opt.iterations,
             "map_converged": opt.converged, "boundary_branches": int(np.sum(kinds == "boundary")),
             "profile_fits": int(np.sum(kinds == "profile"))}
@@ -224,7 +224,7 @@ def _laplus_estimate(opt, log_q, kinds, name):
 def gamma_laplus_estimate(posterior, rng, boundary="expansion"):
     opt = map_estimate(posterior)
     shape, rate, kind = gamma_laplus(posterior, opt, boundary)
-    return _laplus_estimate(opt, gamma_logpdf(opt.t, shape, rate), kind, "gl")
+    return _laplus_estimate(opt, gamma_logpdf(opt.t, shape, rate), kind)
 
 
 @register("ll", FAMILY, "lognormal Laplus: a lognormal per branch matched to the posterior "
@@ -237,7 +237,7 @@ def lognormal_laplus_estimate(posterior, rng, boundary="expansion"):
         lq = np.where(fb, gamma_logpdf(opt.t, shape, rate),
                       lognormal_logpdf(np.maximum(opt.t, 1e-300), mu, sigma))
     kind = np.where(fb, "boundary", "curvature")
-    est = _laplus_estimate(opt, lq, kind, "ll")
+    est = _laplus_estimate(opt, lq, kind)
     est.diagnostics["gamma_fallbacks"] = int(fb.sum())
     return est
 
@@ -248,7 +248,7 @@ def lognormal_laplus_estimate(posterior, rng, boundary="expansion"):
 def betaprime_laplus_estimate(posterior, rng, boundary="expansion"):
     opt = map_estimate(posterior)
     a, b, kind = betaprime_laplus(posterior, opt, boundary)
-    return _laplus_estimate(opt, betaprime_logpdf(opt.t, a, b), kind, "bl")
+    return _laplus_estimate(opt, betaprime_logpdf(opt.t, a, b), kind)
 
 
 # ------------------------------------------------------------------ importance sampling
