@@ -82,6 +82,7 @@ phylogenetics. Mol Biol Evol 37:3047-3060.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import mmap
@@ -92,23 +93,31 @@ import llvmlite.binding as _llvm
 import numpy as np
 from llvmlite import ir as _ir
 from numba import njit, types, uint64
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.extending import intrinsic
 
-# The fused loops read and write many rows of one buffer; LLVM vectorises such a loop
-# behind run-time overlap checks, one per pair of rows, and by default gives up past 8 of
-# them ("too many memory checks needed"), leaving the loops of the pre-order pass scalar.
-# Raising the limits only lets it emit the checks (results are unchanged; the setting is
-# process-wide and matters only when code is compiled, not when it is loaded from cache).
-_llvm.set_option("", "-runtime-memory-check-threshold=64")
-_llvm.set_option("", "-vectorize-memory-check-threshold=256")
+# LLVM settings for compiling these kernels, set only while they compile (see
+# :func:`_cached_kernel`) and then put back to LLVM's defaults:
+# - The fused loops read and write many rows of one buffer; LLVM vectorises such a loop
+#   behind run-time overlap checks, one per pair of rows, and by default gives up past 8
+#   of them ("too many memory checks needed"), leaving the loops of the pre-order pass
+#   scalar.  Raising the limits only lets it emit the checks.
+# - By default LLVM interleaves vectorised loops (unrolls them 2-4 times) to hide
+#   latency; the pre-order loops hold some 50 values live, and interleaved they spend
+#   their time moving registers to and from the stack: one copy of the loop body ran the
+#   64-taxon GTR+G4 gradient about a fifth faster.
+# The settings change how the code is optimised, never its results.
+_LLVM_OPTIONS = ("-runtime-memory-check-threshold=64", "-vectorize-memory-check-threshold=256",
+                 "-force-vector-interleave=1")
+_LLVM_DEFAULTS = ("-runtime-memory-check-threshold=8", "-vectorize-memory-check-threshold=128",
+                  "-force-vector-interleave=0")
 
 # Work rows of the buffer of :func:`evaluate`: per-pattern maxima, log scalers (units of
-# log 2), variable-site shares (for the pre-order pass, times the pattern weights), 5
-# gradient accumulators (two numerators, the common denominator, the totals of two
-# children's pre-order partials), then for K categories the edge partials of up to 3 tips
-# (12 K rows), 4 K rows of scratch, 4 K rows of ones and 4 K rows written but never read;
-# the partials follow from row 8 + 24 K.
-ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_TIP = 0, 1, 2, 3, 8
+# log 2), variable-site shares (then the gradient's pattern factors), a scratch row, the
+# scaled likelihoods of the variable-site component, then for K categories the edge
+# partials of up to 3 tips (12 K rows), 4 K rows of scratch, 4 K rows of ones and 4 K
+# rows written but never read; the partials follow from row 5 + 24 K.
+ROW_MAX, ROW_LOGSCALE, ROW_FRAC, ROW_ACC, ROW_DEN, ROW_TIP = 0, 1, 2, 3, 4, 5
 #: Rescale a pattern when its largest partial falls below this value.
 SCALE_THRESHOLD = 2.0 ** -100
 LN2 = math.log(2.0)
@@ -120,15 +129,43 @@ _FM = {"contract"}
 _FAMILY = globals().get("_FAMILY")
 
 
+_COMPILING = [0]        # depth of kernel compilations in progress (under numba's lock)
+
+
 def _cached_kernel(f):
-    """``njit(cache=True, nogil=True)``, with the family in the name of the cache file.
+    """``njit(cache=True, nogil=True)``, with the family in the name of the cache file,
+    compiled (with every function it calls) under :data:`_LLVM_OPTIONS`.
 
     numba names cache files after the source file and the function's qualified name, not
     the module: without the suffix the copies of this file would load each other's code.
+    The options are set while numba's compiler lock is held, so no other compilation sees
+    them, and LLVM's defaults are restored afterwards; loading from the cache compiles
+    nothing.
     """
     if _FAMILY is not None:
         f.__qualname__ = f"{f.__qualname__}_{_FAMILY}"
-    return njit(cache=True, nogil=True)(f)
+    dispatcher = njit(cache=True, nogil=True)(f)
+    compile_ = dispatcher.compile
+
+    @functools.wraps(compile_)
+    def compile_with_options(sig):
+        with global_compiler_lock:
+            # kernels compile one another: only the outermost sets and restores
+            outer = _COMPILING[0] == 0
+            if outer:
+                for option in _LLVM_OPTIONS:
+                    _llvm.set_option("", option)
+            _COMPILING[0] += 1
+            try:
+                return compile_(sig)
+            finally:
+                _COMPILING[0] -= 1
+                if outer:
+                    for option in _LLVM_DEFAULTS:
+                        _llvm.set_option("", option)
+
+    dispatcher.compile = compile_with_options
+    return dispatcher
 
 # offsets in the model vector
 _LAM, _V, _VI, _Q, _PI, _PINV, _K, _RATES = 0, 4, 20, 36, 52, 56, 57, 58
@@ -562,20 +599,22 @@ def _rescale_c(buf, r0, nrows, U, cmap, idx, p0, p1, track):
             for r in range(r0, r0 + nrows):
                 buf[r, u] *= f
             scaled = True
-        buf[ROW_ACC, u] = ex       # a work row of the gradient, free here
+        buf[ROW_ACC, u] = ex       # a scratch row
     if scaled and track:
         for p in range(uint64(p0), uint64(p1)):
             buf[ROW_LOGSCALE, p] += buf[ROW_ACC, cmap[idx, 3, p]]
 
 
 @njit
-def _rescale(buf, r0, nrows, mrow, p0, p1, track, have_max):
+def _rescale(buf, r0, nrows, mrow, p0, p1, track, have_max, frow):
     """Scale patterns of rows r0..r0+nrows whose largest entry is below the threshold by an
-    exact power of two.
+    exact power of two; returns whether any was.
 
     The per-pattern maxima are in row ``mrow`` (computed here unless ``have_max``); with
     ``track`` the exponents are added to the log scalers (row :data:`ROW_LOGSCALE`, in
-    units of log 2).  Only the check runs at every node; patterns are scaled rarely.
+    units of log 2); with ``frow >= 0``, when patterns are scaled, row ``frow`` receives
+    every pattern's factor (1 where none was applied).  Only the check runs at every node;
+    patterns are scaled rarely.
     """
     if not have_max:
         for p in range(uint64(p0), uint64(p1)):
@@ -589,9 +628,10 @@ def _rescale(buf, r0, nrows, mrow, p0, p1, track, have_max):
     for p in range(uint64(p0), uint64(p1)):
         c += buf[mrow, p] < SCALE_THRESHOLD
     if c == 0:
-        return                      # the common case, checked without branches per pattern
+        return False                # the common case, checked without branches per pattern
     for p in range(uint64(p0), uint64(p1)):
         m = buf[mrow, p]
+        f = 1.0
         if m < SCALE_THRESHOLD and m > 0.0:
             ex = math.frexp(m)[1]
             f = math.ldexp(1.0, -ex)
@@ -599,6 +639,9 @@ def _rescale(buf, r0, nrows, mrow, p0, p1, track, have_max):
                 buf[r, p] *= f
             if track:
                 buf[ROW_LOGSCALE, p] += ex
+        if frow >= 0:
+            buf[frow, p] = f
+    return True
 
 
 # -- a logarithm that vectorises ---------------------------------------------------------
@@ -718,6 +761,8 @@ def _root(mv, weights, inv, buf, r0, K, site_ll, p0, p1):
         for p in range(uint64(p0), uint64(p1)):
             site_ll[p] += w * (pi0 * buf[r, p] + pi1 * buf[r + 1, p] + pi2 * buf[r + 2, p]
                                + pi3 * buf[r + 3, p])
+    for p in range(uint64(p0), uint64(p1)):
+        buf[ROW_DEN, p] = site_ll[p]              # for the gradient's pattern factors
     if pinv == 0.0:
         fast = _root_logs(weights, buf, site_ll, p0, p1)   # logs that vectorise
         if fast == fast:
@@ -749,19 +794,17 @@ def _root(mv, weights, inv, buf, r0, K, site_ll, p0, p1):
 
 @njit(inline="always")
 def _down2(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
-    """The pre-order step at a binary node, for both children and every category, in one
-    loop over patterns p0..p1.
+    """The pre-order step at a binary node, for both children and every category, one loop
+    over patterns p0..p1 per category; returns the two edges' gradient terms.
 
     With the parent's pre-order partial q (rows qr+4k..) and the children's edge partials
     x, y (rows xr+4k.., yr+4k.. of ``buf``; for a tip (``xt``) computed on the fly from
     rows xr.. of ``tips`` and its edge ex), u = q * y and v = q * x are what the rest of
-    the tree contributes above each child's edge.  Summed over categories (weights w_k,
-    rates rho_k), rows :data:`ROW_ACC` + 0, 1, 2 receive w rho u^T Q x, w rho v^T Q y and
-    the common denominator w u^T x (= w v^T y); an internal child's pre-order partial
-    (P_x^T u, P_y^T v) goes to rows vx+4k.. (vy+4k..), and its total over categories and
-    states to row ROW_ACC + 3 (+ 4): the rows of P sum to one, so the total of P^T u is
-    that of u, found without the matrix and within a factor 4 K of the largest entry,
-    which is all the rescaling needs.  For F81-type Q,
+    the tree contributes above each child's edge.  The terms are the sums over patterns
+    and categories of w rho u^T Q x and w rho v^T Q y: the root's pre-order partial of
+    each pattern carries the factor that turns them into terms of d log L / dt (see
+    :func:`_pattern_factors`), so no denominator is formed.  An internal child's pre-order
+    partial (P_x^T u, P_y^T v) goes to rows vx+4k.. (vy+4k..).  For F81-type Q,
     :math:`u^T Q x = \\mu((\\pi \\cdot x) \\sum u - u^T x)` and
     :math:`P^T u = a u + (1 - a)(\\sum u)\\, \\pi`.  For two tips the general family has
     a loop of its own (no pre-order partial to compute); the F81 one passes the second
@@ -769,44 +812,53 @@ def _down2(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
     """
     K = Pm.shape[1]
     # plain int64 arguments: literal ones would compile extra specialisations
-    nxr, mxr = np.int64(ROW_ACC), np.int64(ROW_ACC + 3)
-    nyr, myr = np.int64(ROW_ACC + 1), np.int64(ROW_ACC + 4)
     qr, xr, ex, vx = np.int64(qr), np.int64(xr), np.int64(ex), np.int64(vx)
     yr, ey, vy = np.int64(yr), np.int64(ey), np.int64(vy)
-    if yt and not xt:
-        xt, xr, ex, vx, nxr, mxr, yt, yr, ey, vy, nyr, myr = \
-            yt, yr, ey, vy, nyr, myr, xt, xr, ex, vx, nxr, mxr
+    swap = yt and not xt
+    if swap:
+        xt, xr, ex, vx, yt, yr, ey, vy = yt, yr, ey, vy, xt, xr, ex, vx
     if yt and not _GENERAL:
         _edge_partials(mv, t, Pm, ey, tips, yr, 0, buf, ROW_TIP, p0, p1)
         yr = np.int64(ROW_TIP)
+    g0 = 0.0
+    g1 = 0.0
     for k in range(K):
         if yt and _GENERAL:
-            _D_TT(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
+            a, b = _D_TT(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k)
         elif xt:
-            _D_TI(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
+            a, b = _D_TI(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k)
         else:
-            _D_II(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k)
+            a, b = _D_II(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k)
+        g0 += a
+        g1 += b
+    if swap:
+        return g1, g0
+    return g0, g1
 
 
-@njit(fastmath=_FM)
-def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+# The pre-order loops sum their gradient terms over patterns (reassociation lets LLVM
+# vectorise those sums; their rounding then depends on the vector width, not on data).
+_FMR = {"contract", "reassoc", "nsz"}
+
+
+@njit(fastmath=_FMR)
+def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
     K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
     rk = mv[_RATES + k]
-    w = mv[_RATES + K + k]
-    wr = w * rk
+    wmu = mv[_RATES + K + k] * rk * mu
     q = qr + 4 * k
     x = xr + 4 * k
     y = yr + 4 * k
     vxk = vx + 4 * k
     vyk = vy + 4 * k
-    wmu = wr * mu
     ax = math.exp(-mu * rk * t[ex])
     bx = 1.0 - ax
     ay = math.exp(-mu * rk * t[ey])
     by = 1.0 - ay
-    more = k > 0                     # category 0 writes the sums (no zeroing pass)
+    sx = 0.0
+    sy = 0.0
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
@@ -818,47 +870,33 @@ def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         sv = v0 + v1 + v2 + v3
         px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
         py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        o0 = buf[nxr, p]
-        buf[nxr, p] = (o0 if more else 0.0) + wmu * (px * su - den)
-        o1 = buf[nyr, p]
-        buf[nyr, p] = (o1 if more else 0.0) + wmu * (py * sv - den)
-        o2 = buf[ROW_ACC + 2, p]
-        buf[ROW_ACC + 2, p] = (o2 if more else 0.0) + w * den
+        sx += px * su - den
+        sy += py * sv - den
         c = bx * su
-        zx0 = ax * u0 + c * pi0; zx1 = ax * u1 + c * pi1
-        zx2 = ax * u2 + c * pi2; zx3 = ax * u3 + c * pi3
-        buf[vxk, p] = zx0; buf[vxk + 1, p] = zx1; buf[vxk + 2, p] = zx2
-        buf[vxk + 3, p] = zx3
-        o3 = buf[mxr, p]
-        buf[mxr, p] = (o3 if more else 0.0) + su
+        buf[vxk, p] = ax * u0 + c * pi0; buf[vxk + 1, p] = ax * u1 + c * pi1
+        buf[vxk + 2, p] = ax * u2 + c * pi2; buf[vxk + 3, p] = ax * u3 + c * pi3
         c = by * sv
-        zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
-        zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
-        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
-        buf[vyk + 3, p] = zy3
-        o4 = buf[myr, p]
-        buf[myr, p] = (o4 if more else 0.0) + sv
+        buf[vyk, p] = ay * v0 + c * pi0; buf[vyk + 1, p] = ay * v1 + c * pi1
+        buf[vyk + 2, p] = ay * v2 + c * pi2; buf[vyk + 3, p] = ay * v3 + c * pi3
+    return wmu * sx, wmu * sy
 
 
-@njit(fastmath=_FM)
-def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+@njit(fastmath=_FMR)
+def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
     K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
     rk = mv[_RATES + k]
-    w = mv[_RATES + K + k]
-    wr = w * rk
+    wmu = mv[_RATES + K + k] * rk * mu
     q = qr + 4 * k
-    x = xr + 4 * k
     y = yr + 4 * k
-    vxk = vx + 4 * k
     vyk = vy + 4 * k
-    wmu = wr * mu
     ax = math.exp(-mu * rk * t[ex])
     bx = 1.0 - ax
     ay = math.exp(-mu * rk * t[ey])
     by = 1.0 - ay
-    more = k > 0                     # category 0 writes the sums (no zeroing pass)
+    sx = 0.0
+    sy = 0.0
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
@@ -872,19 +910,12 @@ def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         sv = v0 + v1 + v2 + v3
         px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
         py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        o0 = buf[nxr, p]
-        buf[nxr, p] = (o0 if more else 0.0) + wmu * (px * su - den)
-        o1 = buf[nyr, p]
-        buf[nyr, p] = (o1 if more else 0.0) + wmu * (py * sv - den)
-        o2 = buf[ROW_ACC + 2, p]
-        buf[ROW_ACC + 2, p] = (o2 if more else 0.0) + w * den
+        sx += px * su - den
+        sy += py * sv - den
         c = by * sv
-        zy0 = ay * v0 + c * pi0; zy1 = ay * v1 + c * pi1
-        zy2 = ay * v2 + c * pi2; zy3 = ay * v3 + c * pi3
-        buf[vyk, p] = zy0; buf[vyk + 1, p] = zy1; buf[vyk + 2, p] = zy2
-        buf[vyk + 3, p] = zy3
-        o4 = buf[myr, p]
-        buf[myr, p] = (o4 if more else 0.0) + sv
+        buf[vyk, p] = ay * v0 + c * pi0; buf[vyk + 1, p] = ay * v1 + c * pi1
+        buf[vyk + 2, p] = ay * v2 + c * pi2; buf[vyk + 3, p] = ay * v3 + c * pi3
+    return wmu * sx, wmu * sy
 
 
 @njit(inline="always")
@@ -908,14 +939,13 @@ def _g(mv, K, k):
 
 
 # The general pre-order loops below are limited by the multiplications and fused
-# multiply-adds (80 per pattern): the children's pre-order partials (two 4 x 4 products),
-# the two numerators through three columns of Q each (the rows of Q sum to zero), the
-# common denominator; the totals for rescaling are additions only.  The category weight
-# w_k is carried by the pre-order partials of category k (the root's are w_k pi), so the
-# loops do not apply it.
+# multiply-adds (about 70 per pattern): the children's pre-order partials (two 4 x 4
+# products) and the two numerators through three columns of Q each (the rows of Q sum to
+# zero).  The category weight w_k is carried by the pre-order partials of category k (the
+# root's are w_k pi times the pattern's factor), so the loops do not apply it.
 
-@njit(fastmath=_FM)
-def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+@njit(fastmath=_FMR)
+def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
     K = Pm.shape[1]
     q = qr + 4 * k
     x = xr + 4 * k
@@ -927,7 +957,8 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         _p(Pm, ex, k)
     b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
         _p(Pm, ey, k)
-    more = k > 0                     # category 0 writes the sums (no zeroing pass)
+    sx = 0.0
+    sy = 0.0
     for p in range(uint64(p0), uint64(p1)):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
@@ -937,31 +968,24 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
         h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
         h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
-        o0 = buf[nxr, p]
-        buf[nxr, p] = (o0 if more else 0.0) + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        sx += (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
         h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
         h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
         h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
-        o1 = buf[nyr, p]
-        buf[nyr, p] = (o1 if more else 0.0) + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
-        o2 = buf[ROW_ACC + 2, p]
-        buf[ROW_ACC + 2, p] = (o2 if more else 0.0) + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        sy += (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
         buf[vxk, p] = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
         buf[vxk + 1, p] = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
         buf[vxk + 2, p] = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
         buf[vxk + 3, p] = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
-        o3 = buf[mxr, p]
-        buf[mxr, p] = (o3 if more else 0.0) + (u0 + u1 + u2 + u3)
-        o4 = buf[myr, p]
-        buf[myr, p] = (o4 if more else 0.0) + (v0 + v1 + v2 + v3)
         buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
         buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
         buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
         buf[vyk + 3, p] = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
+    return sx, sy
 
 
-@njit(fastmath=_FM)
-def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+@njit(fastmath=_FMR)
+def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
     K = Pm.shape[1]
     q = qr + 4 * k
     y = yr + 4 * k
@@ -971,7 +995,8 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         _p(Pm, ex, k)
     b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
         _p(Pm, ey, k)
-    more = k > 0                     # category 0 writes the sums (no zeroing pass)
+    sx = 0.0
+    sy = 0.0
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
@@ -985,25 +1010,20 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
         h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
         h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
-        o0 = buf[nxr, p]
-        buf[nxr, p] = (o0 if more else 0.0) + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        sx += (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
         h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
         h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
         h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
-        o1 = buf[nyr, p]
-        buf[nyr, p] = (o1 if more else 0.0) + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
-        o2 = buf[ROW_ACC + 2, p]
-        buf[ROW_ACC + 2, p] = (o2 if more else 0.0) + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        o4 = buf[myr, p]
-        buf[myr, p] = (o4 if more else 0.0) + (v0 + v1 + v2 + v3)
+        sy += (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
         buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
         buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
         buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
         buf[vyk + 3, p] = b03 * v0 + b13 * v1 + b23 * v2 + b33 * v3
+    return sx, sy
 
 
-@njit(fastmath=_FM)
-def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, nyr, myr, p0, p1, k):
+@njit(fastmath=_FMR)
+def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
     K = Pm.shape[1]
     q = qr + 4 * k
     g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = _g(mv, K, k)
@@ -1011,7 +1031,8 @@ def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         _p(Pm, ex, k)
     b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
         _p(Pm, ey, k)
-    more = k > 0                     # category 0 writes the sums (no zeroing pass)
+    sx = 0.0
+    sy = 0.0
     for p in range(uint64(p0), uint64(p1)):
         t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
         x0 = c00 * t0 + c01 * t1 + c02 * t2 + c03 * t3
@@ -1029,135 +1050,30 @@ def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, nxr, mxr, yr, ey, vy, ny
         h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
         h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
         h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
-        o0 = buf[nxr, p]
-        buf[nxr, p] = (o0 if more else 0.0) + (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+        sx += (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
         h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
         h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
         h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
-        o1 = buf[nyr, p]
-        buf[nyr, p] = (o1 if more else 0.0) + (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
-        o2 = buf[ROW_ACC + 2, p]
-        buf[ROW_ACC + 2, p] = (o2 if more else 0.0) + u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+        sy += (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+    return sx, sy
 
 
-@njit(inline="always")
-def _down2_one(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
-    """:func:`_down2` and :func:`_gradient2` in one loop, for F81-type models with one
-    category: the gradient terms are summed in the loop instead of going through five
-    rows of sums, about a third of the memory traffic of the pre-order.  Returns what
-    :func:`_gradient2` returns; pre-order partials that need rescaling are counted, their
-    maxima not stored."""
-    qr, xr, ex, vx = np.int64(qr), np.int64(xr), np.int64(ex), np.int64(vx)
-    yr, ey, vy = np.int64(yr), np.int64(ey), np.int64(vy)
-    swap = yt and not xt
-    if swap:
-        xt, xr, ex, vx, yt, yr, ey, vy = yt, yr, ey, vy, xt, xr, ex, vx
-    if yt:
-        _edge_partials_f81(mv, t, Pm, ey, tips, yr, np.int64(0), buf, np.int64(ROW_TIP), p0, p1,
-                           np.int64(0))
-        yr = np.int64(ROW_TIP)
-    if xt:
-        g0, g1, c0, c1 = _down1_f81_ti(mv, t, buf, tips, qr, xr, ex, yr, ey, vy, p0, p1)
-    else:
-        g0, g1, c0, c1 = _down1_f81_ii(mv, t, buf, qr, xr, ex, vx, yr, ey, vy, p0, p1)
-    if swap:
-        return g1, g0, c1, c0
-    return g0, g1, c0, c1
+@njit(fastmath=_FMR, error_model="numpy")
+def _pattern_factors(weights, buf, p0, p1):
+    """Row :data:`ROW_FRAC` = w_p frac_p / L_p: the factor the root's pre-order partial of
+    pattern p is scaled by (L_p, row :data:`ROW_DEN`, is the scaled likelihood of the
+    variable-site component; frac_p its share of the whole).
 
-
-@njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _down1_f81_ii(mv, t, buf, qr, xr, ex, vx, yr, ey, vy, p0, p1):
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    mu = mv[_RATES + 3]
-    rk = mv[_RATES]
-    w = mv[_RATES + 1]
-    wmu = w * rk * mu
-    ax = math.exp(-mu * rk * t[ex])
-    bx = 1.0 - ax
-    ay = math.exp(-mu * rk * t[ey])
-    by = 1.0 - ay
-    g0 = 0.0
-    g1 = 0.0
-    c0 = 0
-    c1 = 0
+    In exact arithmetic every pre-order step's denominator q_a^T (x * y) is that same L_p
+    (the post-order scalers of every node are in it), so with this factor the step's
+    numerators are already the pattern's terms of d log L / dt, and no pre-order partial
+    ever needs rescaling: each one's total over states is at least its step's denominator
+    (the edge partials are at most one), that is w_p frac_p, the pattern's weight in
+    the gradient.  A pattern of zero share (frac_p = 0) gets factor 0; one of likelihood 0
+    (log-likelihood -inf) gets an infinite factor, and gradients of NaN or infinity."""
     for p in range(uint64(p0), uint64(p1)):
-        x0 = buf[xr, p]; x1 = buf[xr + 1, p]; x2 = buf[xr + 2, p]; x3 = buf[xr + 3, p]
-        y0 = buf[yr, p]; y1 = buf[yr + 1, p]; y2 = buf[yr + 2, p]; y3 = buf[yr + 3, p]
-        q0 = buf[qr, p]; q1 = buf[qr + 1, p]; q2 = buf[qr + 2, p]; q3 = buf[qr + 3, p]
-        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        su = u0 + u1 + u2 + u3
-        sv = v0 + v1 + v2 + v3
-        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
-        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        f = buf[ROW_FRAC, p] / (w * den)     # the row holds w_p frac_p
-        g0 += f * (wmu * (px * su - den))
-        g1 += f * (wmu * (py * sv - den))
-        c = bx * su
-        buf[vx, p] = ax * u0 + c * pi0; buf[vx + 1, p] = ax * u1 + c * pi1
-        buf[vx + 2, p] = ax * u2 + c * pi2; buf[vx + 3, p] = ax * u3 + c * pi3
-        c = by * sv
-        buf[vy, p] = ay * v0 + c * pi0; buf[vy + 1, p] = ay * v1 + c * pi1
-        buf[vy + 2, p] = ay * v2 + c * pi2; buf[vy + 3, p] = ay * v3 + c * pi3
-        c0 += su < SCALE_THRESHOLD
-        c1 += sv < SCALE_THRESHOLD
-    return g0, g1, c0, c1
-
-
-@njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _down1_f81_ti(mv, t, buf, tips, qr, xr, ex, yr, ey, vy, p0, p1):
-    pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
-    mu = mv[_RATES + 3]
-    rk = mv[_RATES]
-    w = mv[_RATES + 1]
-    wmu = w * rk * mu
-    ax = math.exp(-mu * rk * t[ex])
-    bx = 1.0 - ax
-    ay = math.exp(-mu * rk * t[ey])
-    by = 1.0 - ay
-    g0 = 0.0
-    g1 = 0.0
-    c1 = 0
-    for p in range(uint64(p0), uint64(p1)):
-        t0 = tips[xr, p]; t1 = tips[xr + 1, p]; t2 = tips[xr + 2, p]; t3 = tips[xr + 3, p]
-        s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
-        x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
-        y0 = buf[yr, p]; y1 = buf[yr + 1, p]; y2 = buf[yr + 2, p]; y3 = buf[yr + 3, p]
-        q0 = buf[qr, p]; q1 = buf[qr + 1, p]; q2 = buf[qr + 2, p]; q3 = buf[qr + 3, p]
-        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        su = u0 + u1 + u2 + u3
-        sv = v0 + v1 + v2 + v3
-        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
-        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        f = buf[ROW_FRAC, p] / (w * den)     # the row holds w_p frac_p
-        g0 += f * (wmu * (px * su - den))
-        g1 += f * (wmu * (py * sv - den))
-        c = by * sv
-        buf[vy, p] = ay * v0 + c * pi0; buf[vy + 1, p] = ay * v1 + c * pi1
-        buf[vy + 2, p] = ay * v2 + c * pi2; buf[vy + 3, p] = ay * v3 + c * pi3
-        c1 += sv < SCALE_THRESHOLD
-    return g0, g1, 0, c1
-
-
-@njit(fastmath={"reassoc", "nsz", "contract"}, error_model="numpy")
-def _gradient2(buf, p0, p1):
-    """The two gradient terms of a binary node's children, sum_p w_p frac_p num / den
-    (row :data:`ROW_FRAC` holds w_p frac_p), and how many patterns of each child's
-    pre-order partial need rescaling."""
-    g0 = 0.0
-    g1 = 0.0
-    c0 = 0
-    c1 = 0
-    for p in range(uint64(p0), uint64(p1)):
-        f = buf[ROW_FRAC, p] / buf[ROW_ACC + 2, p]
-        g0 += f * buf[ROW_ACC, p]
-        g1 += f * buf[ROW_ACC + 1, p]
-        c0 += buf[ROW_ACC + 3, p] < SCALE_THRESHOLD
-        c1 += buf[ROW_ACC + 4, p] < SCALE_THRESHOLD
-    return g0, g1, c0, c1
+        f = buf[ROW_FRAC, p]
+        buf[ROW_FRAC, p] = weights[p] * f / buf[ROW_DEN, p] if f > 0.0 else 0.0
 
 
 @njit(fastmath=_FM)
@@ -1228,12 +1144,11 @@ def _child_up(j, idx, topo, tips, slot, buf, t, Pm, mv, p0, p1, compress, ncols,
 
 
 @njit(inline="always")
-def _pair(mv, t, Pm, buf, tips, slot, pslot, grad, qr, c0, e0, c1, e1, part0, pre0,
-          p0, p1, no_track, have_max):
+def _pair(mv, t, Pm, buf, tips, slot, pslot, grad, qr, c0, e0, c1, e1, part0, pre0, p0, p1):
     """The pre-order step for children c0, c1 (edges e0, e1) below a pre-order partial at
-    rows qr..: gradient terms added to ``grad``, the children's pre-order partials stored
-    and rescaled when needed.  ``c1 = -1`` stands for a sibling whose partials are all one
-    (a node with one child, or the last child of a node with three)."""
+    rows qr..: gradient terms added to ``grad``, the children's pre-order partials stored.
+    ``c1 = -1`` stands for a sibling whose partials are all one (a node with one child, or
+    the last child of a node with three)."""
     n_taxa = tips.shape[0] // 4
     K = Pm.shape[1]
     KR = 4 * K
@@ -1248,26 +1163,10 @@ def _pair(mv, t, Pm, buf, tips, slot, pslot, grad, qr, c0, e0, c1, e1, part0, pr
         vy = dummy if t1 else pre0 + pslot[c1 - n_taxa] * KR
     xr = 4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR
     vx = dummy if t0 else pre0 + pslot[c0 - n_taxa] * KR
-    one_pass = False
-    g0, g1, n0, n1 = 0.0, 0.0, 0, 0
-    if _F81:            # a global constant: the general family does not compile this branch
-        if K == 1:
-            one_pass = True
-            g0, g1, n0, n1 = _down2_one(mv, t, Pm, buf, tips, qr, t0, xr, e0, vx, t1, yr, e1,
-                                        vy, p0, p1)
-    if not one_pass:
-        _down2(mv, t, Pm, buf, tips, qr, t0, xr, e0, vx, t1, yr, e1, vy, p0, p1)
-        g0, g1, n0, n1 = _gradient2(buf, p0, p1)
-    maxima = have_max and not one_pass          # the one-pass kernels keep no totals
+    g0, g1 = _down2(mv, t, Pm, buf, tips, qr, t0, xr, e0, vx, t1, yr, e1, vy, p0, p1)
     grad[e0] += g0
-    if n0 > 0 and not t0:
-        _rescale(buf, pre0 + pslot[c0 - n_taxa] * KR, KR, np.int64(ROW_ACC + 3), p0, p1,
-                 no_track, maxima)
     if c1 >= 0:
         grad[e1] += g1
-        if n1 > 0 and not t1:
-            _rescale(buf, pre0 + pslot[c1 - n_taxa] * KR, KR, np.int64(ROW_ACC + 4), p0, p1,
-                     no_track, maxima)
 
 
 def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi, Pm, buf, site_ll,
@@ -1308,9 +1207,11 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi,
     pre0 = part0 + n_int * KR        # with want_grad every node has a slot
     # flags as variables, not literals: one compiled signature of _rescale
     track = bounds.shape[0] > 0
-    have_max = track
-    no_track = not track
-    no_max = no_track
+    no_max = not track
+    # with want_grad, the last n_int rows receive the factors the post-order applies to a
+    # node's patterns, when it scales any (scaled[v - n_taxa])
+    frow0 = buf.shape[0] - n_int
+    scaled = np.zeros(n_int, dtype=np.bool_)
     # the edge above every node of this traversal
     up = np.empty(n_taxa + n_int, dtype=np.int64)
     for v in range(n_taxa + n_int):
@@ -1338,6 +1239,7 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi,
             # ---- post-order (Felsenstein pruning) into edge partials, rescaled per pattern
             for p in range(uint64(p0), uint64(p1)):
                 buf[ROW_LOGSCALE, p] = 0.0
+            scaled[:] = False
             for idx in range(n_int):
                 v = topo[idx, 0]
                 nk = topo[idx, 1]
@@ -1370,7 +1272,9 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi,
                     low = _up2(mv, t, Pm, up[v], buf, tips, t0, x0, topo[idx, 5], t1, x1,
                                topo[idx, 6], nr, p0, p1)
                     if low > 0:
-                        _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max)
+                        if _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max,
+                                    frow0 + v - n_taxa if want_grad else np.int64(-1)):
+                            scaled[v - n_taxa] = True
                     continue
                 r0 = _child_up(np.int64(0), idx, topo, tips, slot, buf, t, Pm, mv, p0, p1,
                                compress, ncols, cmap)
@@ -1387,25 +1291,33 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi,
                 else:   # 1 or 3 children below a non-root node (rare)
                     _product(buf, tmp, KR, nk, r0, r1, r2, p0, p1)
                     _edge_partials(mv, t, Pm, up[v], buf, tmp, 4, buf, nr, p0, p1)
-                _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max)
+                if _rescale(buf, nr, KR, np.int64(ROW_MAX), p0, p1, track, no_max,
+                            frow0 + v - n_taxa if want_grad else np.int64(-1)):
+                    scaled[v - n_taxa] = True
             total += _root(mv, weights, inv, buf, part0 + slot[root - n_taxa] * KR, K, site_ll,
                            p0, p1)
             if not want_grad:
                 continue
             # ---- pre-order partials and the gradient (Ji et al. 2020)
-            for p in range(uint64(p0), uint64(p1)):
-                buf[ROW_FRAC, p] *= weights[p]      # the pattern weights, once for every edge
+            _pattern_factors(weights, buf, p0, p1)
             for r in range(KR):
                 f = mv[_PI + r % 4]
                 if _GENERAL:
                     # the general loops take category k's weight from its pre-order partials
                     f *= mv[_RATES + K + r // 4]
                 for p in range(uint64(p0), uint64(p1)):
-                    buf[pre0 + pslot[root - n_taxa] * KR + r, p] = f
+                    buf[pre0 + pslot[root - n_taxa] * KR + r, p] = f * buf[ROW_FRAC, p]
             for idx in range(n_int - 1, -1, -1):
                 a = topo[idx, 0]
                 nk = topo[idx, 1]
                 qa = pre0 + pslot[a - n_taxa] * KR
+                if scaled[a - n_taxa]:
+                    # the factors this node's edge partials were scaled by, so that every
+                    # step's denominator stays the pattern's weight (_pattern_factors)
+                    fr = frow0 + a - n_taxa
+                    for r in range(KR):
+                        for p in range(uint64(p0), uint64(p1)):
+                            buf[qa + r, p] *= buf[fr, p]
                 # one or two calls of the pair step (one call site: it is inlined)
                 for j in range(1 if nk < 3 else 2):
                     q = qa
@@ -1434,7 +1346,7 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi,
                             e0 = topo[idx, 7]
                             e1 = e0
                     _pair(mv, t, Pm, buf, tips, slot, pslot, grad, q, c0, e0, c1, e1,
-                          part0, pre0, p0, p1, no_track, have_max)
+                          part0, pre0, p0, p1)
         out[row] = total
 
 
@@ -1489,12 +1401,17 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf,
 
 
 def buffer_rows(n_slots: int, n_pre_slots: int, n_categories: int) -> int:
-    """Rows of the buffer :func:`evaluate` needs: work rows, partials, pre-order partials."""
-    return ROW_TIP + 24 * n_categories + 4 * n_categories * (n_slots + n_pre_slots)
+    """Rows of the buffer :func:`evaluate` needs: work rows, partials, pre-order partials
+    and (with pre-order partials) one row per node for the factors of its rescaling."""
+    return (ROW_TIP + 24 * n_categories + 4 * n_categories * (n_slots + n_pre_slots)
+            + (n_slots if n_pre_slots else 0))
 
 
 #: Size of a transparent huge page (x86-64); buffers of at least this size use them.
 HUGE_PAGE_BYTES = 1 << 21
+#: Buffers of at least this size are placed on huge pages (the rest of the last page is
+#: unused).
+HUGE_PAGE_MIN_BYTES = 1 << 20
 
 
 def _zeros(shape) -> np.ndarray:
@@ -1510,11 +1427,12 @@ def _zeros(shape) -> np.ndarray:
     available this is an ordinary zeroed array.
     """
     n = int(np.prod(shape)) * 8
-    if n < HUGE_PAGE_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
+    if n < HUGE_PAGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
         return np.zeros(shape)
     try:
-        m = mmap.mmap(-1, n + HUGE_PAGE_BYTES,
-                      flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        # whole huge pages, and one more to align the start
+        size = -(-n // HUGE_PAGE_BYTES) * HUGE_PAGE_BYTES + HUGE_PAGE_BYTES
+        m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         m.madvise(mmap.MADV_HUGEPAGE)
     except (OSError, ValueError):
         return np.zeros(shape)

@@ -182,9 +182,12 @@ def test_small_problems_are_not_split_between_threads():
 
 
 @pytest.mark.parametrize("model", [JC69(), GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5,
-                                              categories=4)])
+                                              categories=4),
+                                   JC69(alpha=0.3, categories=3, pinv=0.2)])
 def test_200_taxa_rescaling_likelihood_and_gradient(model):
-    """Post-order and pre-order partials both fall below the rescaling threshold."""
+    """Post-order partials fall below the rescaling threshold on every path from the
+    root: the pre-order pass must make up for their scaling at every node (its
+    partials would fall below it too)."""
     rng = np.random.default_rng(200)
     tree = random_tree(200, rng, 0.25, 1e-4)
     aln = simulate_alignment(tree, model, 80, rng)

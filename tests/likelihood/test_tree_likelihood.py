@@ -67,6 +67,11 @@ def logspace_pruning(aln, tree, model, t):
             part[v] = acc
         out.append(logsumexp(np.log(model.frequencies)[:, None] + part[N - 1], axis=0))
     site = logsumexp(np.array(out) + np.log(model.category_weights())[:, None], axis=0)
+    if model.pinv > 0:
+        # invariant sites: sum_s pi_s over the states every taxon allows
+        inv = np.einsum("s,sp->p", model.frequencies, pats.tip_partials().prod(axis=0))
+        with np.errstate(divide="ignore"):
+            site = np.logaddexp(np.log1p(-model.pinv) + site, np.log(model.pinv * inv))
     return float(pats.weights @ site)
 
 
