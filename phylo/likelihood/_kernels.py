@@ -46,10 +46,10 @@ all exchangeabilities equal) :math:`P(t) = a I + (1 - a) 1 \\pi^T` with
 :math:`a = e^{-\\mu t}`, so :math:`P x = a x + (1 - a)(\\pi \\cdot x)`, a quarter of
 the arithmetic of a 4 x 4 product; the kernels take that path when the model allows.
 Rescaling: the post-order loops track each pattern's largest entry (over categories and
-states) and count in the same loop those below :data:`SCALE_THRESHOLD`; the pre-order
-checks each pattern's total, which P^T preserves.  Only then (rarely) are those patterns
-multiplied by a power of two, which is exact in floating point, with the exponent added
-to the pattern's log scaler.
+states) and count in the same loop those below :data:`SCALE_THRESHOLD`.  Only then
+(rarely) are those patterns multiplied by a power of two, which is exact in floating
+point, with the exponent added to the pattern's log scaler.  The pre-order partials
+never need rescaling of their own (below).
 
 Gradient (Ji et al. 2020): with pre-order partials :math:`q_a` (probability of the data
 outside the subtree of :math:`a` jointly with the state at :math:`a`) and, for the edge
@@ -62,10 +62,15 @@ u_{e,k}^T P_{e,k} L_{v,k}`, so
         {\\sum_k \\omega_k\\, u_{e,k}^T P_{e,k} L_{v,k}},
    \\qquad q_v = P_e^T u_e .
 
-The ratio does not depend on how :math:`u` and :math:`L` are scaled, so pre-order partials
-are rescaled freely per pattern without bookkeeping.  At a binary node with children x, y
-one loop over patterns gives both edges' numerators, their common denominator
-(:math:`u_x^T e_x = u_y^T e_y = q_a^T (e_x \\odot e_y)`) and both children's pre-order
+The denominator is the same at every edge, the pattern's likelihood: with the post-order
+scaled, it is the root's value :math:`\\tilde L` (row :data:`ROW_DEN`) once each node's
+pre-order partial is multiplied by the factors its own edge partial was scaled by.  So
+the root's pre-order partial of pattern p starts as :math:`w_p f_p / \\tilde L_p`
+(:math:`w_p` its weight, :math:`f_p` the variable sites' share, see
+:func:`_pattern_factors`), and every step's numerators are then the gradient's terms
+themselves: no denominators, no divisions, and no pre-order partial falls below
+:math:`w_p f_p` in total (edge partials are at most one).  At a binary node with children
+x, y one loop over patterns sums both edges' terms and writes both children's pre-order
 partials; for F81-type models :math:`u^T Q e = \\mu((\\pi \\cdot e) \\sum u - u^T e)` and
 :math:`P^T u = a u + (1 - a)(\\sum u) \\pi` avoid the 4 x 4 products, and for the others
 the rows of Q summing to zero give :math:`u^T Q e = \\sum_{j \\ge 1} (e_j - e_0)
@@ -1065,11 +1070,12 @@ def _pattern_factors(weights, buf, p0, p1):
     variable-site component; frac_p its share of the whole).
 
     In exact arithmetic every pre-order step's denominator q_a^T (x * y) is that same L_p
-    (the post-order scalers of every node are in it), so with this factor the step's
-    numerators are already the pattern's terms of d log L / dt, and no pre-order partial
-    ever needs rescaling: each one's total over states is at least its step's denominator
-    (the edge partials are at most one), that is w_p frac_p, the pattern's weight in
-    the gradient.  A pattern of zero share (frac_p = 0) gets factor 0; one of likelihood 0
+    (every node's post-order scaling is in it, once the traversal has multiplied each
+    node's pre-order partial by the factors its own edge partial was scaled by), so with
+    this factor the step's numerators are already the pattern's terms of d log L / dt,
+    and no pre-order partial ever needs rescaling: each one's total over states is at
+    least its step's denominator (the edge partials are at most one), that is w_p frac_p,
+    the pattern's weight in the gradient.  A pattern of zero share (frac_p = 0) gets factor 0; one of likelihood 0
     (log-likelihood -inf) gets an infinite factor, and gradients of NaN or infinity."""
     for p in range(uint64(p0), uint64(p1)):
         f = buf[ROW_FRAC, p]
