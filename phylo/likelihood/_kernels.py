@@ -150,12 +150,17 @@ def _cached_kernel(f):
     if _FAMILY is not None:
         f.__qualname__ = f"{f.__qualname__}_{_FAMILY}"
     dispatcher = njit(cache=True, nogil=True)(f)
-    compile_ = dispatcher.compile
+    dispatcher.compile = _with_llvm_options(dispatcher.compile)
+    return dispatcher
 
+
+def _with_llvm_options(compile_):
+    """``compile_`` (a dispatcher's ``compile``) run under :data:`_LLVM_OPTIONS`, which
+    are set while numba's compiler lock is held and restored to LLVM's defaults after.
+    Kernels compile one another: only the outermost compilation sets and restores."""
     @functools.wraps(compile_)
     def compile_with_options(sig):
         with global_compiler_lock:
-            # kernels compile one another: only the outermost sets and restores
             outer = _COMPILING[0] == 0
             if outer:
                 for option in _LLVM_OPTIONS:
@@ -168,9 +173,7 @@ def _cached_kernel(f):
                 if outer:
                     for option in _LLVM_DEFAULTS:
                         _llvm.set_option("", option)
-
-    dispatcher.compile = compile_with_options
-    return dispatcher
+    return compile_with_options
 
 # offsets in the model vector
 _LAM, _V, _VI, _Q, _PI, _PINV, _K, _RATES = 0, 4, 20, 36, 52, 56, 57, 58
