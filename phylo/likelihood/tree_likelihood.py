@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -118,12 +119,28 @@ def topology_arrays(parent, n_taxa: int, root: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(np.array(rows, dtype=np.int64))
 
 
-#: Bytes of buffers a pattern block of the gradient should fill (cache blocking).  Each
-#: block costs a fixed overhead per node and category (matrices, run-time overlap checks of
-#: the vectorised loops), which outweighs what a cache-sized block saves, so blocks are large.
-CACHE_BYTES = 1 << 24
-#: The same for the likelihood alone, whose single pass streams well from a larger cache.
-CACHE_BYTES_LIKELIHOOD = 1 << 23
+def _last_level_cache_bytes(default: int = 1 << 25) -> int:
+    """Size of the largest CPU cache (Linux sysfs), or ``default`` where it is not known."""
+    best = 0
+    for size in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        try:
+            text = size.read_text().strip().upper()
+            best = max(best, int(text.rstrip("KMG")) << {"K": 10, "M": 20, "G": 30}.get(
+                text[-1:], 0))
+        except (OSError, ValueError):
+            continue
+    return best or default
+
+
+#: Bytes of buffers a pattern block of the gradient should fill (cache blocking): half the
+#: last-level cache, at least 16 MiB.  Each block costs a fixed overhead per node and
+#: category (matrices, run-time overlap checks and short runs of the vectorised loops),
+#: which outweighs what a block sized for a smaller cache saves: a 500-taxon GTR+G4
+#: gradient (2852 patterns) took 66 ms in 12 blocks of 16 MiB and 47 ms in one block
+#: of 320 MB, held by a 480 MB last-level cache.
+CACHE_BYTES = max(1 << 24, _last_level_cache_bytes() // 2)
+#: The same for the likelihood alone (without site repeats).
+CACHE_BYTES_LIKELIHOOD = max(1 << 23, _last_level_cache_bytes() // 2)
 #: A node is computed once per class of alike patterns (site repeats) when it has at most
 #: this share of the patterns as classes: reading children through classes is a gather,
 #: about 2.5 times the cost per column of the vectorised loop over all patterns, and a
@@ -406,7 +423,8 @@ class TreeLikelihood:
         distinct site patterns once per distinct pattern (see :func:`site_repeat_plan`),
         and, unless ``root`` is given, root the pruning where that saves most; on by
         default while the column maps take at most :data:`SITE_REPEAT_MAX_BYTES`.  One
-        likelihood then runs as one block of patterns in one thread.  Values agree with
+        likelihood then runs as one block of patterns, or, split between threads, one
+        block per thread with the classes of its own patterns.  Values agree with
         ``site_repeats=False`` to rounding.
 
     Notes
@@ -479,20 +497,26 @@ class TreeLikelihood:
             n_split = 1
         self._n_split = n_split
         # site repeats, for the likelihood alone, unless their column maps are too large.
-        # The likelihood then runs as one block of patterns in one thread: the classes span
-        # all patterns, one block measured no slower than cache-sized ones on 200-1000
-        # taxa, and site repeats save more than a second thread gives one evaluation (the
-        # gradient is split as before).  Unless told where to root, the traversal is
-        # rooted where they save most.
+        # The likelihood then runs as one block of patterns (one block measured no slower
+        # than cache-sized ones on 200-1000 taxa), or, split between threads, as one block
+        # per thread, each part with the classes of its own patterns (_split_parts).
+        # Unless told where to root, the traversal is rooted where they save most.
         self._ncols, self._cmap = np.zeros(0, dtype=np.int64), np.zeros((0, 4, 0), np.int32)
+        self._part_plans = None
         if site_repeats and 16 * n_int * P <= SITE_REPEAT_MAX_BYTES:
             classes = SubtreeClasses(pats.codes)
             if root is None:
                 _, self._topo = site_repeat_root(parent, self.n_taxa, classes,
                                                  topo=self._topo)
-            self._layout(n_split, 1, whole=True)
+            self._layout(n_split, n_split, whole=n_split == 1)
             self._ncols, self._cmap = site_repeat_plan(self._topo, classes)
+            if n_split > 1:
+                self._part_plans = [
+                    site_repeat_plan(self._topo,
+                                     SubtreeClasses(pats.codes[:, int(b[0]):int(b[-1])]))
+                    for b in self._thread_lbounds]
         if not self._ncols.size:
+            self._part_plans = None
             self._layout(n_split, n_split)
         self._grads_threads = np.zeros((len(self._thread_bounds), E))
         self.batch_threads = max(1, int(batch_threads or os.cpu_count() or 1))
@@ -580,10 +604,10 @@ class TreeLikelihood:
         kernels = self._kernels
 
         def run(i):
-            tips, weights, inv, site, part_buf, bounds = parts[i]
+            tips, weights, inv, site, part_buf, bounds, ncols, cmap = parts[i]
             return kernels.evaluate(tips, weights, inv, self._mv, self._topo, slot, self._pslot,
-                                    self._no_ncols, self._no_cmap, t, self._Pm, part_buf, site,
-                                    g[i], bounds, False, want_grad)
+                                    ncols, cmap, t, self._Pm, part_buf, site, g[i], bounds,
+                                    False, want_grad)
 
         # the first part runs in this thread, the others in the pool
         jobs = [_pool(self.threads).submit(run, i) for i in range(1, len(parts))]
@@ -593,10 +617,12 @@ class TreeLikelihood:
 
     def _split_parts(self, want_grad: bool) -> list:
         """The parts of an evaluation split between threads: each thread's patterns in
-        arrays and a buffer of its own (``tips, weights, inv, site_ll, buf, bounds``, the
-        pattern numbers relative to the part; ``site_ll`` views this object's).  Threads
-        writing to different columns of one buffer ran each other about a quarter slower
-        (the 64-taxon GTR+G4 gradient); with parts of their own they do not meet at all."""
+        arrays and a buffer of its own (``tips, weights, inv, site_ll, buf, bounds, ncols,
+        cmap``, the pattern numbers relative to the part; ``site_ll`` views this object's).
+        Threads writing to different columns of one buffer ran each other about a quarter
+        slower (the 64-taxon GTR+G4 gradient); with parts of their own they do not meet at
+        all.  With site repeats, a likelihood part is one block with the classes of its
+        own patterns."""
         key = "gradient" if want_grad else "likelihood"
         parts = self._parts.get(key)
         if parts is None:
@@ -604,11 +630,17 @@ class TreeLikelihood:
             rows = (K.buffer_rows(n_int, self.n_pre_slots, kc) if want_grad
                     else K.buffer_rows(self.n_slots, 0, kc))
             parts = []
-            for b in (self._thread_bounds if want_grad else self._thread_lbounds):
+            groups = self._thread_bounds if want_grad else self._thread_lbounds
+            for i, b in enumerate(groups):
                 p0, p1 = int(b[0]), int(b[-1])
+                bounds = b - p0
+                ncols, cmap = self._no_ncols, self._no_cmap
+                if self._part_plans is not None and not want_grad:
+                    ncols, cmap = self._part_plans[i]
+                    bounds = np.array([0, p1 - p0], dtype=np.int64)
                 parts.append((np.ascontiguousarray(self._tips2[:, p0:p1]), self._weights[p0:p1],
                               self._inv[p0:p1], self._site[p0:p1],
-                              K.new_buffer(rows, p1 - p0, kc), b - p0))
+                              K.new_buffer(rows, p1 - p0, kc), bounds, ncols, cmap))
             self._parts[key] = parts
         return parts
 
@@ -662,8 +694,9 @@ class TreeLikelihood:
         bufs = self._batch_buffers(grads is not None)
         B = T.shape[0]
         nt = min(self.batch_threads, max(1, B))
-        # whole problems per thread: one block group each
-        lb = self._lbounds
+        # whole problems per thread: one block group each (with site repeats, one block)
+        lb = (np.array([0, self.n_patterns], dtype=np.int64) if self._ncols.size
+              else self._lbounds)
         gb = self._bounds
 
         rows = self._kernels.evaluate_rows

@@ -159,12 +159,17 @@ def test_threads_split_patterns_like_one_thread(monkeypatch):
     monkeypatch.setattr(tl_module, "SPLIT_MIN_PATTERNS", 1)
     two = TreeLikelihood(aln, tree, model, threads=2, site_repeats=False)
     assert len(two._thread_bounds) == 2 and len(two._thread_lbounds) == 2
-    # with site repeats the likelihood stays in one thread, the gradient is split
+    # with site repeats each thread's part has the classes of its own patterns
     two_sr = TreeLikelihood(aln, tree, model, threads=2)
-    assert len(two_sr._thread_bounds) == 2 and len(two_sr._thread_lbounds) == 1
-    assert two_sr._ncols.any()
+    assert len(two_sr._thread_bounds) == 2 and len(two_sr._thread_lbounds) == 2
+    assert two_sr._ncols.any() and all(plan[0].any() for plan in two_sr._part_plans)
     ref = one.log_likelihood(t)
     assert abs(two_sr.log_likelihood(t) - ref) < 1e-12 * abs(ref)
+    assert np.allclose(two_sr.pattern_log_likelihoods(t), one.pattern_log_likelihoods(t),
+                       rtol=1e-12, atol=0.0)
+    T = np.stack([t, 1.3 * t, 0.7 * t])
+    assert np.allclose(two_sr.log_likelihood_batch(T), one.log_likelihood_batch(T),
+                       rtol=1e-12, atol=0.0)
     assert np.allclose(two_sr.gradient(t)[1], one.gradient(t)[1], rtol=1e-10, atol=1e-10)
     ll1, g1 = one.gradient(t)
     ll2, g2 = two.gradient(t)
@@ -305,3 +310,17 @@ def test_llvm_options_hold_only_while_kernels_compile(monkeypatch):
     with pytest.raises(RuntimeError):
         K._with_llvm_options(failing)(None)
     assert state == defaults and K._COMPILING[0] == 0
+
+
+def test_callers_floating_point_flags_are_restored():
+    """The kernels flush subnormal numbers to zero while they run (x86 FTZ/DAZ) and put
+    the caller's flags back: arithmetic after a call still produces subnormals."""
+    tiny = np.array([1e-310])
+    assert (tiny * 0.5)[0] == 5e-311                   # subnormal arithmetic here
+    lik = TreeLikelihood(*_small_problem(GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5,
+                                             categories=4)))
+    t = np.full(lik.n_branches, 0.1)
+    lik.log_likelihood(t)
+    lik.gradient(t)
+    lik.log_likelihood_batch(np.stack([t, t]))
+    assert (tiny * 0.5)[0] == 5e-311 and (tiny + 1e-311)[0] > 1e-310
