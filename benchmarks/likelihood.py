@@ -14,7 +14,7 @@ and read them with the load average printed alongside).
 
 Usage::
 
-    python benchmarks/likelihood.py [--quick]
+    python benchmarks/likelihood.py [--quick] [--no-start] [--large]
 """
 
 from __future__ import annotations
@@ -176,8 +176,8 @@ def run_problem(label, aln, tree, model, quick, lib):
           f"{tm['p1'] / tm['l1']:4.2f}x)")
     how = ("gradient patterns split between threads" if split
            else "too small to split: one thread")
-    if lik2._ncols.size:
-        how += "; the likelihood stays in one thread with site repeats"
+    if lik2._ncols.size and len(lik2._thread_lbounds) == 1:
+        how += "; the likelihood with site repeats stays in one thread at this size"
     print(f"ours   2 threads: likelihood {tm['l2'] * 1e6:9.1f} us  {g(tm['l2']):6.3f} G updates/s, "
           f"gradient {tm['g2'] * 1e6:9.1f} us ({how})")
     print(f"two threads on one evaluation: speed-up {tm['l1'] / tm['l2']:4.2f}x (likelihood), "
@@ -192,7 +192,9 @@ def run_problem(label, aln, tree, model, quick, lib):
     res = dict(label=label, gups=g(tm["p1"]), gups_sr=g(tm["l1"]),
                grad_ratio=tm["g1"] / tm["p1"], grad_ratio_sr=tm["g1"] / tm["l1"],
                split=tm["l1"] / tm["l2"], split_grad=tm["g1"] / tm["g2"],
-               batch=tm["b1"] / tm["b2"], gbatch=tm["gb1"] / tm["gb2"], beagle=None)
+               batch=tm["b1"] / tm["b2"], gbatch=tm["gb1"] / tm["gb2"], beagle=None,
+               split_how=("split between threads" if len(lik2._thread_lbounds) > 1 else
+                          "with site repeats one thread at this size"))
     if bg is None:
         print("BEAGLE: libhmsbeagle.so.1 not found, skipped")
         return res
@@ -217,6 +219,41 @@ def run_problem(label, aln, tree, model, quick, lib):
     return res
 
 
+def large_trees(quick):
+    """Simulated trees of 200, 500 and 1000 taxa (3000 sites), JC69 and GTR+G4: the
+    likelihood with and without site repeats, the gradient, its cost in likelihoods, and
+    one evaluation on two threads."""
+    print("\n== larger trees (simulated, 3000 sites; one evaluation, best of a few)")
+    gtr = GTR([1.2, 3.0, 0.8, 1.1, 3.5, 1.0], [0.3, 0.2, 0.2, 0.3], alpha=0.5, categories=4)
+    rounds = 1 if quick else 2
+    for n in (200, 500, 1000):
+        rng = np.random.default_rng(n)
+        tree = random_tree(n, rng, 0.05, 1e-4)
+        t = np.asarray(tree.branch_lengths[:-1], dtype=np.float64)
+        for model in (JC69(), gtr):
+            aln = simulate_alignment(tree, model, 3000, rng)
+            one = TreeLikelihood(aln, tree, model, batch_threads=1)
+            plain = TreeLikelihood(aln, tree, model, batch_threads=1, site_repeats=False)
+            two = TreeLikelihood(aln, tree, model, batch_threads=1, threads=2)
+            jobs = {"p": lambda: plain.log_likelihood(t), "l1": lambda: one.log_likelihood(t),
+                    "g1": lambda: one.gradient(t), "l2": lambda: two.log_likelihood(t),
+                    "g2": lambda: two.gradient(t)}
+            tm = {}
+            for _ in range(2):
+                for key, f in jobs.items():
+                    tm[key] = min(tm.get(key, np.inf), best_time(f, rounds, 0.02))
+            if one._ncols.size:
+                sr = f"{tm['l1'] * 1e3:7.2f} ms with site repeats"
+                sr_ratio = f" ({tm['g1'] / tm['l1']:4.2f} with site repeats)"
+            else:
+                sr, sr_ratio = "(site repeats off: their maps would be too large)", ""
+            print(f"{n:5d} taxa {model.name:4s} {one.n_patterns:5d} patterns: likelihood "
+                  f"{tm['p'] * 1e3:7.2f} ms every node for every pattern, {sr}; gradient "
+                  f"{tm['g1'] * 1e3:7.2f} ms = {tm['g1'] / tm['p']:4.2f} likelihoods{sr_ratio}; "
+                  f"two threads: likelihood {tm['l1'] / tm['l2']:4.2f}x, gradient "
+                  f"{tm['g1'] / tm['g2']:4.2f}x")
+
+
 def goals(results, starts):
     """One line per goal of the performance work, with the number that decides it."""
     print("\n== goals (load average now %.2f on %d cores)" % (os.getloadavg()[0],
@@ -236,7 +273,7 @@ def goals(results, starts):
     print(f"two threads, larger problem: one gradient {big['split_grad']:.2f}x, batches "
           f"{big['batch']:.2f}x (likelihoods) and {big['gbatch']:.2f}x (gradients) (> 1.2: "
           f"{ok(min(big['split_grad'], big['batch'], big['gbatch']) > 1.2)}); one likelihood "
-          f"{big['split']:.2f}x (with site repeats it stays in one thread)")
+          f"{big['split']:.2f}x ({big['split_how']})")
     if starts:
         cold, cached = starts["cold JC69"][0], starts["cached JC69"][0]
         print(f"start (JC69, as before): cold {cold:.2f} s (<= 10: {ok(cold <= 10)}), "
@@ -249,6 +286,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer timing rounds")
     ap.add_argument("--no-start", action="store_true", help="skip the start-up timing")
+    ap.add_argument("--large", action="store_true",
+                    help="also time simulated trees of 200, 500 and 1000 taxa")
     args = ap.parse_args(argv)
     print(f"numba {numba.__version__}, numpy {np.__version__}, "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
@@ -267,6 +306,8 @@ def main(argv=None):
     rng = np.random.default_rng(1)
     results = [run_problem(*ds1_problem(rng), args.quick, lib),
                run_problem(*big_problem(rng), args.quick, lib)]
+    if args.large:
+        large_trees(args.quick)
     goals(results, st)
 
 

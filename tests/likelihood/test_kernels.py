@@ -157,6 +157,7 @@ def test_threads_split_patterns_like_one_thread(monkeypatch):
     one = TreeLikelihood(aln, tree, model)
     monkeypatch.setattr(tl_module, "SPLIT_MIN_UPDATES", 0)
     monkeypatch.setattr(tl_module, "SPLIT_MIN_PATTERNS", 1)
+    monkeypatch.setattr(tl_module, "SPLIT_MIN_SITE_REPEAT_NS", 0)
     two = TreeLikelihood(aln, tree, model, threads=2, site_repeats=False)
     assert len(two._thread_bounds) == 2 and len(two._thread_lbounds) == 2
     # with site repeats each thread's part has the classes of its own patterns
