@@ -1132,8 +1132,9 @@ def _pattern_factors(weights, buf, p0, p1):
     this factor the step's numerators are already the pattern's terms of d log L / dt,
     and no pre-order partial ever needs rescaling: each one's total over states is at
     least its step's denominator (the edge partials are at most one), that is w_p frac_p,
-    the pattern's weight in the gradient.  A pattern of zero share (frac_p = 0) gets factor 0; one of likelihood 0
-    (log-likelihood -inf) gets an infinite factor, and gradients of NaN or infinity."""
+    the pattern's weight in the gradient.  A pattern of zero share (frac_p = 0) gets
+    factor 0; one of likelihood 0 (log-likelihood -inf) gets an infinite factor, and
+    gradients of NaN or infinity."""
     for p in range(uint64(p0), uint64(p1)):
         f = buf[ROW_FRAC, p]
         buf[ROW_FRAC, p] = weights[p] * f / buf[ROW_DEN, p] if f > 0.0 else 0.0

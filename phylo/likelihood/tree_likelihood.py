@@ -437,11 +437,13 @@ class TreeLikelihood:
     Buffers (partials, transition matrices) are allocated once here; a call allocates
     only its small result.  One object is not safe to call from several threads at
     once; make one per thread (they share nothing but the read-only data).  With
-    ``threads > 1`` one evaluation splits its patterns among pool threads, which pays
-    for large problems only (thousands of patterns times categories); for many
-    evaluations prefer :meth:`log_likelihood_batch` or one object per worker.  The branch order is documented in the module docstring:
-    branch ``i`` is the edge above node ``i``.  The log-likelihood is the plain one; a
-    power posterior's :math:`\\beta` is applied by the caller.
+    ``threads > 1`` one evaluation splits its patterns among pool threads, each with
+    buffers of its own (allocated on the first split evaluation), which pays for large
+    problems only (thousands of patterns times categories); for many evaluations prefer
+    :meth:`log_likelihood_batch` or one object per worker.  The branch order is
+    documented in the module docstring: branch ``i`` is the edge above node ``i``.  The
+    log-likelihood is the plain one; a power posterior's :math:`\\beta` is applied by
+    the caller.
 
     Examples
     --------
