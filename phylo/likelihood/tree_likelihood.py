@@ -535,6 +535,13 @@ class TreeLikelihood:
         self.default_branch_lengths = (None if default is None else
                                        np.array(default[:E], dtype=np.float64))
 
+    def __getstate__(self):
+        # the thread parts view this object's per-pattern results, which a copy would not
+        # share, and are rebuilt on demand; so are the gradient and batch buffers
+        state = self.__dict__.copy()
+        state.update(_parts={}, _gbuf=None, _batch_buf=None)
+        return state
+
     # ------------------------------------------------------------------ helpers
     def _layout(self, n_split: int, n_split_likelihood: int, whole: bool = False):
         """Slots, buffers and pattern blocks for the traversal table ``self._topo``, one

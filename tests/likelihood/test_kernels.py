@@ -240,6 +240,26 @@ def test_pickles_for_worker_processes():
         assert ll2 == ll and np.array_equal(g2, g)
 
 
+def test_split_evaluations_survive_pickling(monkeypatch):
+    """Per-pattern results of an evaluation split between threads, after a round trip
+    through pickle (the parts write their patterns' results into the object's own)."""
+    import pickle
+    monkeypatch.setattr(tl_module, "SPLIT_MIN_UPDATES", 0)
+    monkeypatch.setattr(tl_module, "SPLIT_MIN_PATTERNS", 1)
+    monkeypatch.setattr(tl_module, "SPLIT_MIN_SITE_REPEAT_NS", 0)
+    aln, tree, model = _small_problem(JC69(), n=8, sites=400)
+    t = tree.branch_lengths[:-1]
+    for sr in (True, False):
+        lik = TreeLikelihood(aln, tree, model, threads=2, site_repeats=sr)
+        assert len(lik._thread_lbounds) == 2
+        want = lik.pattern_log_likelihoods(t)
+        lik.gradient(t)
+        other = pickle.loads(pickle.dumps(lik))
+        assert np.allclose(other.pattern_log_likelihoods(1.5 * t),
+                           lik.pattern_log_likelihoods(1.5 * t), rtol=1e-14, atol=0.0)
+        assert np.allclose(other.pattern_log_likelihoods(t), want, rtol=1e-14, atol=0.0)
+
+
 def test_vectorised_log_within_an_ulp_of_math_log():
     from phylo.likelihood import _kernels as K
     rng = np.random.default_rng(5)
