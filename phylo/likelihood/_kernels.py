@@ -99,6 +99,7 @@ import llvmlite.binding as _llvm
 import numpy as np
 from llvmlite import ir as _ir
 from numba import njit, types, uint64
+from numba.core import cgutils
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.extending import intrinsic
 
@@ -691,6 +692,15 @@ _X86 = platform.machine().lower() in ("x86_64", "amd64")
 _FTZ_DAZ = 0x8040
 
 
+def _mxcsr_call(builder, name, slot):
+    """Calls the LLVM intrinsic ``llvm.x86.sse.<name>`` (stmxcsr or ldmxcsr) on the i32 at
+    ``slot``."""
+    fnty = _ir.FunctionType(_ir.VoidType(), [_ir.IntType(8).as_pointer()])
+    full = f"llvm.x86.sse.{name}"
+    fn = builder.module.globals.get(full) or _ir.Function(builder.module, fnty, full)
+    builder.call(fn, [builder.bitcast(slot, _ir.IntType(8).as_pointer())])
+
+
 @intrinsic
 def _mxcsr_or(typingctx, bits):
     """Sets ``bits`` in the x86 MXCSR register (no-op elsewhere); returns its old value."""
@@ -698,18 +708,11 @@ def _mxcsr_or(typingctx, bits):
         i32 = _ir.IntType(32)
         if not _X86:
             return _ir.Constant(i32, 0)
-        slot = builder.alloca(i32)
-        fnty = _ir.FunctionType(_ir.VoidType(), [_ir.IntType(8).as_pointer()])
-        mod = builder.module
-        st = mod.globals.get("llvm.x86.sse.stmxcsr") or _ir.Function(mod, fnty,
-                                                                        "llvm.x86.sse.stmxcsr")
-        ld = mod.globals.get("llvm.x86.sse.ldmxcsr") or _ir.Function(mod, fnty,
-                                                                        "llvm.x86.sse.ldmxcsr")
-        ptr = builder.bitcast(slot, _ir.IntType(8).as_pointer())
-        builder.call(st, [ptr])
+        slot = cgutils.alloca_once(builder, i32)
+        _mxcsr_call(builder, "stmxcsr", slot)
         old = builder.load(slot)
         builder.store(builder.or_(old, builder.trunc(args[0], i32)), slot)
-        builder.call(ld, [ptr])
+        _mxcsr_call(builder, "ldmxcsr", slot)
         return old
     return types.uint32(types.int64), codegen
 
@@ -719,13 +722,9 @@ def _mxcsr_set(typingctx, value):
     """Sets the x86 MXCSR register to ``value`` (no-op elsewhere)."""
     def codegen(context, builder, sig, args):
         if _X86:
-            slot = builder.alloca(_ir.IntType(32))
+            slot = cgutils.alloca_once(builder, _ir.IntType(32))
             builder.store(args[0], slot)
-            fnty = _ir.FunctionType(_ir.VoidType(), [_ir.IntType(8).as_pointer()])
-            mod = builder.module
-            ld = mod.globals.get("llvm.x86.sse.ldmxcsr") or _ir.Function(mod, fnty,
-                                                                            "llvm.x86.sse.ldmxcsr")
-            builder.call(ld, [builder.bitcast(slot, _ir.IntType(8).as_pointer())])
+            _mxcsr_call(builder, "ldmxcsr", slot)
         return context.get_dummy_value()
     return types.none(types.uint32), codegen
 
