@@ -211,6 +211,25 @@ def test_200_taxa_rescaling_likelihood_and_gradient(model):
     assert rel_err(g[pick], _fd_subset(lik, t, pick)) < 1e-6
 
 
+def test_1000_taxa_gtr_gamma_likelihood_and_gradient():
+    """A thousand taxa and sites below e^-1300: post-order scaling on every path, and
+    categories whose partials fall far below the others' (flushed when subnormal)."""
+    rng = np.random.default_rng(1000)
+    model = GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.3, categories=4)
+    tree = random_tree(1000, rng, 0.3, 1e-4)
+    aln = simulate_alignment(tree, model, 120, rng)
+    t = tree.branch_lengths[:-1]
+    lik = TreeLikelihood(aln, tree, model)
+    ll = lik.log_likelihood(t)
+    assert lik.pattern_log_likelihoods(t).min() < -1000
+    assert abs(ll - logspace_pruning(aln, tree, model, t)) < 1e-12 * abs(ll)
+    ll_g, g = lik.gradient(t)
+    assert abs(ll_g - ll) < 1e-12 * abs(ll)
+    pick = np.unique(np.concatenate([rng.choice(lik.n_branches, 8, replace=False),
+                                     [lik.n_branches - 1, 1000, 0]]))
+    assert rel_err(g[pick], _fd_subset(lik, t, pick)) < 1e-6
+
+
 def _fd_subset(lik, t, pick):
     """Five-point central differences for a few branches.  The log-likelihood is large
     here (|log L| ~ 1e4), so steps are larger than the default's to keep rounding
