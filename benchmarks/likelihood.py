@@ -166,7 +166,8 @@ def run_problem(label, aln, tree, model, quick, lib):
     for key in ("b1", "b2", "gb1", "gb2"):
         tm[key] /= B
     g = lambda dt: upd / dt / 1e9  # noqa: E731
-    classes = (f"{int(lik._ncols.sum()) + lik.n_patterns * int((lik._ncols == 0).sum())}"
+    U = lik._ncols[:, 0]
+    classes = (f"{int(U.sum()) + lik.n_patterns * int((U == 0).sum())}"
                if lik._ncols.size else "no")
     print(f"ours   1 thread : likelihood {tm['l1'] * 1e6:9.1f} us  {g(tm['l1']):6.3f} G updates/s "
           f"(site repeats: {classes} node columns of {n_int * lik.n_patterns}), "

@@ -464,30 +464,34 @@ def _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
 #
 # Below a node, many site patterns look alike: a node whose subtree shows only U distinct
 # columns (its classes) needs its partials for U columns, not P.  Such a *compressed* node
-# keeps them in columns 0..U-1 of its rows; ``cmap[idx, j, u]`` is the column of child j
-# that class u reads (a tip's: a pattern where the class occurs; a compressed child's: its
-# class).  A node that is not compressed reads a compressed child through
-# ``cmap[idx, j, p]`` (pattern p -> the child's class), expanded into work rows first so
-# that its own loop stays a plain vectorised one.  ``cmap[idx, 3, p]`` is the node's own
-# class of pattern p, read only to pass a rescaling on to the patterns of a class.
+# keeps them in columns 0..U-1 of its rows.  The column maps lie end to end in ``cmap``
+# (int32), found through the table ``ncols`` (a row per node, see
+# :func:`phylo.likelihood.tree_likelihood.site_repeat_plan`): ``cmap[o + u]`` is the
+# column of a child that class u reads (a tip's: a pattern where the class occurs; a
+# compressed child's: its class).  A node that is not compressed reads a compressed child
+# through ``cmap[o + p]`` (pattern p -> the child's class), expanded into work rows first
+# so that its own loop stays a plain vectorised one.  A compressed node's own map gives
+# the class of each pattern, read only to pass a rescaling on to the patterns of a class.
 # The reading is a gather (not vectorised), so only nodes with few classes are compressed:
 # see :func:`phylo.likelihood.tree_likelihood.site_repeat_plan`.
 
 @njit(inline="always")
-def _up2c(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx):
+def _up2c(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, ox, oy):
     """:func:`_up2` for a compressed node (columns 0..U-1); children's rows as in
-    :func:`_up2` (a tip's in ``tips``, read at the columns ``cmap`` gives)."""
+    :func:`_up2` (a tip's in ``tips``), read at the columns ``cmap[ox + u]`` and
+    ``cmap[oy + u]`` give."""
     K = Pm.shape[1]
     e, xr, ex, yr, ey, dr = np.int64(e), np.int64(xr), np.int64(ex), np.int64(yr), \
         np.int64(ey), np.int64(dr)
+    ox, oy = np.int64(ox), np.int64(oy)
     c = 0
     for k in range(K):
-        c = _UC(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx, k)
+        c = _UC(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, ox, oy, k)
     return c
 
 
 @njit(fastmath=_FM)
-def _up2c_f81(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx, k):
+def _up2c_f81(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, ox, oy, k):
     K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
@@ -503,9 +507,11 @@ def _up2c_f81(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx,
     d = dr + 4 * k
     c = 0
     more = k > 0                     # the running maximum starts at category 0
+    mx = cmap[ox:]                   # views (see _expand)
+    my = cmap[oy:]
     for u in range(U):
-        qx = cmap[idx, 0, u]
-        qy = cmap[idx, 1, u]
+        qx = mx[u]
+        qy = my[u]
         if xt:
             t0 = tips[x, qx]; t1 = tips[x + 1, qx]; t2 = tips[x + 2, qx]; t3 = tips[x + 3, qx]
             s = bx * (pi0 * t0 + pi1 * t1 + pi2 * t2 + pi3 * t3)
@@ -534,7 +540,7 @@ def _up2c_f81(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx,
 
 
 @njit(fastmath=_FM)
-def _up2c_gen(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx, k):
+def _up2c_gen(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, ox, oy, k):
     x = xr if xt else xr + 4 * k
     y = yr if yt else yr + 4 * k
     d = dr + 4 * k
@@ -543,9 +549,11 @@ def _up2c_gen(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx,
     Y = Pm[ey, k]
     c = 0
     more = k > 0                     # the running maximum starts at category 0
+    mx = cmap[ox:]                   # views (see _expand)
+    my = cmap[oy:]
     for u in range(U):
-        qx = cmap[idx, 0, u]
-        qy = cmap[idx, 1, u]
+        qx = mx[u]
+        qy = my[u]
         if xt:
             t0 = tips[x, qx]; t1 = tips[x + 1, qx]; t2 = tips[x + 2, qx]; t3 = tips[x + 3, qx]
             x0 = X[0, 0] * t0 + X[0, 1] * t1 + X[0, 2] * t2 + X[0, 3] * t3
@@ -580,16 +588,17 @@ def _up2c_gen(mv, t, Pm, e, buf, tips, xt, xr, ex, yt, yr, ey, dr, U, cmap, idx,
 
 
 @njit
-def _expand(buf, sr, nrows, dr, cmap, idx, j, p0, p1):
-    """Rows dr..dr+nrows, patterns p0..p1 = rows sr.. of a compressed child j, each
-    pattern's class (``cmap[idx, j, p]``)."""
+def _expand(buf, sr, nrows, dr, cmap, o, p0, p1):
+    """Rows dr..dr+nrows, patterns p0..p1 = rows sr.. of a compressed child, each
+    pattern's class (``cmap[o + p]``)."""
+    m = cmap[o:]                     # a view: indexing cmap[o + p] ran 1.5 times slower
     for r in range(nrows):
         for p in range(uint64(p0), uint64(p1)):
-            buf[dr + r, p] = buf[sr + r, cmap[idx, j, p]]
+            buf[dr + r, p] = buf[sr + r, m[p]]
 
 
 @njit
-def _rescale_c(buf, r0, nrows, U, cmap, idx, p0, p1, track):
+def _rescale_c(buf, r0, nrows, U, cmap, o, p0, p1, track):
     """:func:`_rescale` for a compressed node (columns 0..U-1): each class below the
     threshold is scaled, and its exponent added to the log scalers of its patterns."""
     for u in range(U):
@@ -611,8 +620,9 @@ def _rescale_c(buf, r0, nrows, U, cmap, idx, p0, p1, track):
             scaled = True
         buf[ROW_ACC, u] = ex       # a scratch row
     if scaled and track:
+        own = cmap[o:]
         for p in range(uint64(p0), uint64(p1)):
-            buf[ROW_LOGSCALE, p] += buf[ROW_ACC, cmap[idx, 3, p]]
+            buf[ROW_LOGSCALE, p] += buf[ROW_ACC, own[p]]
 
 
 @njit
@@ -1198,10 +1208,10 @@ def _child_up(j, idx, topo, tips, slot, buf, t, Pm, mv, p0, p1, compress, ncols,
     expanded into rows :data:`ROW_TIP` + 4 K j."""
     n_taxa = tips.shape[0] // 4
     c = topo[idx, 2 + j]
-    if compress and c >= n_taxa and ncols[c - n_taxa] > 0:
+    if compress and c >= n_taxa and ncols[c - n_taxa, 0] > 0:
         KR = 4 * Pm.shape[1]
         _expand(buf, ROW_TIP + 24 * Pm.shape[1] + KR * slot[c - n_taxa], KR, ROW_TIP + KR * j,
-                cmap, idx, j, p0, p1)
+                cmap, ncols[topo[idx, 0] - n_taxa, 1 + j], p0, p1)
         return ROW_TIP + KR * j
     return _child(j, idx, topo, tips, slot, buf, t, Pm, mv, p0, p1)
 
@@ -1249,9 +1259,10 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi,
     partials, rows ``4 c .. 4 c + 3`` for taxon ``c``.
 
     Site repeats (likelihood alone, one pattern block): an internal node ``v`` with
-    ``ncols[v - n_taxa] > 0`` is compressed, its partials computed for that many classes of
-    patterns (see :func:`_up2c`); ``cmap`` holds the columns to read.  Pass an empty
-    ``ncols`` to compute every node for every pattern.
+    ``ncols[v - n_taxa, 0] > 0`` is compressed, its partials computed for that many classes
+    of patterns (see :func:`_up2c`); ``cmap`` holds the columns to read, at the offsets in
+    the rest of the row (see :func:`phylo.likelihood.tree_likelihood.site_repeat_plan`).
+    Pass an empty ``ncols`` (shape (0, 5)) to compute every node for every pattern.
 
     The traversals run once per pattern block ``bounds[b]..bounds[b+1]`` (cache blocking);
     with ``compute_P`` False the transition matrices ``Pm`` are taken as already set.
@@ -1319,19 +1330,22 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi,
                     x0 = 4 * c0 if t0 else part0 + slot[c0 - n_taxa] * KR
                     x1 = 4 * c1 if t1 else part0 + slot[c1 - n_taxa] * KR
                     if compress:
-                        U = ncols[v - n_taxa]
+                        U = ncols[v - n_taxa, 0]
                         if U > 0:
                             low = _up2c(mv, t, Pm, up[v], buf, tips, t0, x0, topo[idx, 5], t1, x1,
-                                        topo[idx, 6], nr, U, cmap, idx)
+                                        topo[idx, 6], nr, U, cmap, ncols[v - n_taxa, 1],
+                                        ncols[v - n_taxa, 2])
                             if low > 0:
-                                _rescale_c(buf, nr, KR, U, cmap, idx, p0, p1, track)
+                                _rescale_c(buf, nr, KR, U, cmap, ncols[v - n_taxa, 4], p0, p1,
+                                           track)
                             continue
                         # compressed children are expanded into work rows first
-                        if not t0 and ncols[c0 - n_taxa] > 0:
-                            _expand(buf, x0, KR, ROW_TIP + KR, cmap, idx, np.int64(0), p0, p1)
+                        if not t0 and ncols[c0 - n_taxa, 0] > 0:
+                            _expand(buf, x0, KR, ROW_TIP + KR, cmap, ncols[v - n_taxa, 1], p0, p1)
                             x0 = ROW_TIP + KR
-                        if not t1 and ncols[c1 - n_taxa] > 0:
-                            _expand(buf, x1, KR, ROW_TIP + 2 * KR, cmap, idx, np.int64(1), p0, p1)
+                        if not t1 and ncols[c1 - n_taxa, 0] > 0:
+                            _expand(buf, x1, KR, ROW_TIP + 2 * KR, cmap, ncols[v - n_taxa, 2], p0,
+                                    p1)
                             x1 = ROW_TIP + 2 * KR
                     low = _up2(mv, t, Pm, up[v], buf, tips, t0, x0, topo[idx, 5], t1, x1,
                                topo[idx, 6], nr, p0, p1)

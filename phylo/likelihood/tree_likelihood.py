@@ -146,7 +146,8 @@ CACHE_BYTES_LIKELIHOOD = max(1 << 23, _last_level_cache_bytes() // 2)
 #: about 2.5 times the cost per column of the vectorised loop over all patterns, and a
 #: node computed per pattern pays for expanding a compressed child (tuned on DS1).
 SITE_REPEAT_RATIO = 0.5
-#: Site repeats are set up only while their column maps take at most this many bytes.
+#: Site repeats are used only while their column maps take at most this many bytes (and
+#: set up only while one int32 per internal node and pattern would).
 SITE_REPEAT_MAX_BYTES = 1 << 25
 #: Fewest patterns per block: shorter loops cost more than the cache saves.
 MIN_BLOCK = 256
@@ -278,35 +279,48 @@ def site_repeat_plan(topo: np.ndarray, classes: SubtreeClasses, ratio: float | N
     a compressed child through its classes costs a gather per pattern, which is why only
     nodes with few classes gain: in practice those near the leaves).
 
-    Returns ``(ncols, cmap)`` as :func:`phylo.likelihood._kernels._traverse` reads them:
-    ``ncols[v - n_taxa]`` the classes of a compressed node (0 otherwise) and ``cmap``
-    (n_internal, 4, P) int32 the columns to read; both empty when nothing is compressed.
+    Returns ``(table, maps)`` as :func:`phylo.likelihood._kernels._traverse` reads them,
+    both empty when nothing is compressed.  ``maps`` (int32) holds the column maps end to
+    end, each only as long as it needs to be; ``table`` (n_internal, 5) int64 has a row
+    per node ``v`` (``table[v - n_taxa]``): its classes U (0: not compressed), the
+    offsets in ``maps`` of the columns it reads of children 0, 1, 2 (a compressed node:
+    U entries, class u -> the column of the child standing for it; a node computed per
+    pattern: P entries, pattern p -> its compressed child's class), and of its own class
+    of each pattern (compressed nodes: P entries).
     """
     ratio = SITE_REPEAT_RATIO if ratio is None else ratio
     P, n_taxa = classes.P, classes.n_taxa
     n_int = topo.shape[0]
-    ncols = np.zeros(n_int, dtype=np.int64)
+    table = np.zeros((n_int, 5), dtype=np.int64)
     walk = _walk_classes(topo, classes)
     small = {}
     for idx, v, kids, (inv, first, U) in walk:
         if len(kids) == 2 and U <= ratio * P:
-            ncols[v - n_taxa] = U
+            table[v - n_taxa, 0] = U
             small[v] = inv
     if not small:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 4, 0), dtype=np.int32)
-    cmap = np.zeros((n_int, 4, P), dtype=np.int32)
+        return np.zeros((0, 5), dtype=np.int64), np.zeros(0, dtype=np.int32)
+    pieces = []
+    end = 0
+
+    def put(column, v, values):
+        nonlocal end
+        table[v - n_taxa, column] = end
+        pieces.append(np.asarray(values, dtype=np.int32))
+        end += pieces[-1].shape[0]
+
     root = topo[-1]
     rows = walk + [(n_int - 1, int(root[0]), [int(c) for c in root[2:2 + root[1]]],
                     (None, None, P))]
     for idx, v, kids, (inv, first, U) in rows:
         for j, c in enumerate(kids):
             if v in small:      # class u reads the child at a pattern of the class
-                cmap[idx, j, :U] = small[c][first] if c in small else first
+                put(1 + j, v, small[c][first] if c in small else first)
             elif c in small:    # pattern p reads the compressed child's class
-                cmap[idx, j] = small[c]
+                put(1 + j, v, small[c])
         if v in small:
-            cmap[idx, 3] = inv
-    return ncols, cmap
+            put(4, v, inv)
+    return table, np.concatenate(pieces)
 
 
 def site_repeat_root(parent, n_taxa: int, classes: SubtreeClasses, max_candidates: int = 64,
@@ -494,7 +508,7 @@ class TreeLikelihood:
         self._site = np.zeros(P)
         self._grad = np.zeros(E)
         self._no1 = np.zeros(0)
-        self._no_ncols, self._no_cmap = np.zeros(0, dtype=np.int64), np.zeros((0, 4, 0), np.int32)
+        self._no_ncols, self._no_cmap = np.zeros((0, 5), dtype=np.int64), np.zeros(0, np.int32)
         self._parts = {}            # evaluations split between threads (_split_parts)
         self.threads = max(1, int(threads))
         # split one evaluation between threads only when the problem is large enough
@@ -508,9 +522,9 @@ class TreeLikelihood:
         # than cache-sized ones on 200-1000 taxa), or, split between threads, as one block
         # per thread, each part with the classes of its own patterns (_split_parts).
         # Unless told where to root, the traversal is rooted where they save most.
-        self._ncols, self._cmap = np.zeros(0, dtype=np.int64), np.zeros((0, 4, 0), np.int32)
+        self._ncols, self._cmap = self._no_ncols, self._no_cmap
         self._part_plans = None
-        if site_repeats and 16 * n_int * P <= SITE_REPEAT_MAX_BYTES:
+        if site_repeats and 4 * n_int * P <= SITE_REPEAT_MAX_BYTES:
             classes = SubtreeClasses(pats.codes)
             if root is None:
                 _, self._topo = site_repeat_root(parent, self.n_taxa, classes,
@@ -525,6 +539,9 @@ class TreeLikelihood:
                     site_repeat_plan(self._topo,
                                      SubtreeClasses(pats.codes[:, int(b[0]):int(b[-1])]))
                     for b in self._thread_lbounds]
+            if self._cmap.nbytes + sum(m.nbytes for _, m in self._part_plans or []) \
+                    > SITE_REPEAT_MAX_BYTES:
+                self._ncols, self._cmap = self._no_ncols, self._no_cmap
         if not self._ncols.size:
             self._part_plans = None
             self._layout(n_split, n_split)

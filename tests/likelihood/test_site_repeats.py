@@ -43,14 +43,20 @@ def test_classes_are_the_distinct_tip_columns_below_each_node(n, seed):
     aln, tree, _ = problem(n, 300, seed)
     lik = TreeLikelihood(aln, tree, JC69(), site_repeats=False)
     topo, tips = lik._topo, lik._tips                       # tips (n, 4, P)
-    ncols, cmap = tl_module.site_repeat_plan(topo, tl_module.SubtreeClasses(lik.patterns.codes),
+    table, maps = tl_module.site_repeat_plan(topo,
+                                             tl_module.SubtreeClasses(lik.patterns.codes),
                                              ratio=1.0)
     below = leaves_below(topo, n)
     P = tips.shape[2]
-    assert ncols.shape[0] == topo.shape[0]
+    assert table.shape == (topo.shape[0], 5)
+
+    def cmap(v, column, length):                           # one map, read from the table
+        o = table[v - n, column]
+        return maps[o:o + length]
+
     for idx, row in enumerate(topo):
         v, nk = int(row[0]), int(row[1])
-        U = ncols[v - n]
+        U = table[v - n, 0]
         if idx == topo.shape[0] - 1 or nk != 2:
             assert U == 0                                   # the root is never compressed
             continue
@@ -58,22 +64,29 @@ def test_classes_are_the_distinct_tip_columns_below_each_node(n, seed):
         cols = tips[below[v]].reshape(-1, P).T              # (P, 4 * leaves)
         distinct, expect = np.unique(cols, axis=0, return_inverse=True)
         assert U == distinct.shape[0]
-        own = cmap[idx, 3]
-        assert own.max() == U - 1
+        own = cmap(v, 4, P)
+        assert own.shape == (P,) and own.max() == U - 1
         # same class <=> same columns: the two partitions of the patterns coincide
         pairs = np.unique(np.stack([own, expect.reshape(-1)]), axis=1)
         assert pairs.shape[1] == U
         # class u reads each child at a column standing for that class's patterns
         for j in range(2):
             c = int(row[2 + j])
+            reads = cmap(v, 1 + j, U)
             for u in range(U):
                 p = np.flatnonzero(own == u)
                 if c < n:
-                    q = cmap[idx, j, u]
+                    q = reads[u]
                     assert (tips[c][:, p] == tips[c][:, [q]]).all()
                 else:
-                    child_idx = int(np.flatnonzero(topo[:, 0] == c)[0])
-                    assert (cmap[child_idx, 3][p] == cmap[idx, j, u]).all()
+                    assert (cmap(c, 4, P)[p] == reads[u]).all()
+    # the maps lie end to end, each as long as it needs: 2 U + P for a compressed node, P
+    # for each compressed child of one that is not
+    compressed = {int(r[0]) for r in topo if table[int(r[0]) - n, 0] > 0}
+    need = sum(2 * table[v - n, 0] + P for v in compressed)
+    need += sum(P for r in topo if int(r[0]) not in compressed
+                for c in r[2:2 + r[1]] if int(c) in compressed)
+    assert maps.shape == (need,)
 
 
 @pytest.mark.parametrize("model", MODELS, ids=["JC", "JC+G4+I", "F81+G3", "GTR+G4+I"])
@@ -84,7 +97,7 @@ def test_site_repeats_give_the_per_pattern_likelihood(model, ratio, n, monkeypat
     aln, tree, rng = problem(n, 200, 10 + n, model, 0.15)
     fast = TreeLikelihood(aln, tree, model, batch_threads=2)
     plain = TreeLikelihood(aln, tree, model, site_repeats=False)
-    assert fast._ncols.any() and not plain._ncols.any()
+    assert fast._ncols[:, 0].any() and not plain._ncols.size
     T = rng.exponential(0.2, size=(4, fast.n_branches))
     T[1, rng.integers(fast.n_branches)] = 0.0
     for t in T:
@@ -101,7 +114,7 @@ def test_site_repeats_give_the_per_pattern_likelihood(model, ratio, n, monkeypat
             < 1e-10 * abs(plain.log_likelihood(T[0]))
     if model.__class__ is not GTR:              # the general kernels on an F81-type model
         slow = general_path(TreeLikelihood(aln, tree, model))
-        assert slow._ncols.any()
+        assert slow._ncols[:, 0].any()
         assert abs(slow.log_likelihood(T[2]) - plain.log_likelihood(T[2])) \
             < 1e-12 * abs(plain.log_likelihood(T[2]))
 
@@ -117,7 +130,7 @@ def test_rescaling_inside_compressed_nodes(model, monkeypatch):
     aln = simulate_alignment(tree, model, 60, rng)
     t = tree.branch_lengths[:-1]
     lik = TreeLikelihood(aln, tree, model)
-    assert lik._ncols.sum() > 0
+    assert lik._ncols[:, 0].sum() > 0
     plain = TreeLikelihood(aln, tree, model, site_repeats=False)
     site = lik.pattern_log_likelihoods(t)
     assert site.min() < -69.4 * 1.5                 # far below 2^-100: rescaled on the way
@@ -135,7 +148,7 @@ def test_large_problems_fall_back_to_patterns(monkeypatch):
     monkeypatch.setattr(tl_module, "CACHE_BYTES_LIKELIHOOD", 1)
     monkeypatch.setattr(tl_module, "MIN_BLOCK", 64)
     small = TreeLikelihood(aln, tree, JC69())
-    assert small._ncols.any() and len(small._lbounds) == 2
+    assert small._ncols[:, 0].any() and len(small._lbounds) == 2
     monkeypatch.setattr(tl_module, "SITE_REPEAT_MAX_BYTES", 10)
     lik = TreeLikelihood(aln, tree, JC69())
     assert not lik._ncols.size and len(lik._lbounds) > 2
