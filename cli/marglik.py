@@ -124,7 +124,8 @@ def loglik(alignment, tree, model_spec, kappa, rates, frequencies, alpha, median
                 raise InputError(f"tree {i} has a negative branch length "
                                  f"({lengths[:-1].min():g})", tree)
             t = Tree(sample.taxa, sample.parents[topo], lengths, sample.rooted)
-            lik = TreeLikelihood(aln, t, model)
+            # one evaluation per tree: setting up site repeats would cost more than they save
+            lik = TreeLikelihood(aln, t, model, site_repeats=False)
             click.echo(f"{i}\t{lik.log_likelihood(lengths[:-1]):.10f}")
     if i == 0:
         raise InputError("no tree found", tree)
