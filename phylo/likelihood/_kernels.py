@@ -912,6 +912,20 @@ def _down2(mv, t, Pm, buf, tips, qr, xt, xr, ex, vx, yt, yr, ey, vy, p0, p1):
 _FMR = {"contract", "reassoc", "nsz"}
 
 
+@njit(inline="always")
+def _f81_terms(q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, pi0, pi1, pi2, pi3):
+    """One pattern and category of an F81-type pre-order step: u = q * y, v = q * x, their
+    totals, and the numerators over mu w rho, (pi . x) sum u - u^T x and its mirror."""
+    u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+    v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+    den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+    su = u0 + u1 + u2 + u3
+    sv = v0 + v1 + v2 + v3
+    px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
+    py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
+    return u0, u1, u2, u3, v0, v1, v2, v3, su, sv, px * su - den, py * sv - den
+
+
 @njit(fastmath=_FMR)
 def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
     K = Pm.shape[1]
@@ -934,15 +948,10 @@ def _down2_f81_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        su = u0 + u1 + u2 + u3
-        sv = v0 + v1 + v2 + v3
-        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
-        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        sx += px * su - den
-        sy += py * sv - den
+        u0, u1, u2, u3, v0, v1, v2, v3, su, sv, nx, ny = _f81_terms(
+            q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, pi0, pi1, pi2, pi3)
+        sx += nx
+        sy += ny
         c = bx * su
         buf[vxk, p] = ax * u0 + c * pi0; buf[vxk + 1, p] = ax * u1 + c * pi1
         buf[vxk + 2, p] = ax * u2 + c * pi2; buf[vxk + 3, p] = ax * u3 + c * pi3
@@ -974,15 +983,10 @@ def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
         x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        den = u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        su = u0 + u1 + u2 + u3
-        sv = v0 + v1 + v2 + v3
-        px = pi0 * x0 + pi1 * x1 + pi2 * x2 + pi3 * x3
-        py = pi0 * y0 + pi1 * y1 + pi2 * y2 + pi3 * y3
-        sx += px * su - den
-        sy += py * sv - den
+        u0, u1, u2, u3, v0, v1, v2, v3, su, sv, nx, ny = _f81_terms(
+            q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, pi0, pi1, pi2, pi3)
+        sx += nx
+        sy += ny
         c = by * sv
         buf[vyk, p] = ay * v0 + c * pi0; buf[vyk + 1, p] = ay * v1 + c * pi1
         buf[vyk + 2, p] = ay * v2 + c * pi2; buf[vyk + 3, p] = ay * v3 + c * pi3
@@ -1009,6 +1013,24 @@ def _g(mv, K, k):
             r * mv[_Q + 13], r * mv[_Q + 14], r * mv[_Q + 15])
 
 
+@njit(inline="always")
+def _gen_terms(q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, g):
+    """One pattern and category of a general pre-order step: u = q * y, v = q * x and the
+    two numerators rho u^T Q x, rho v^T Q y (``g`` from :func:`_g`)."""
+    g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = g
+    u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
+    v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
+    h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
+    h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
+    h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
+    nx = (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
+    h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
+    h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
+    h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
+    ny = (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+    return u0, u1, u2, u3, v0, v1, v2, v3, nx, ny
+
+
 # The general pre-order loops below are limited by the multiplications and fused
 # multiply-adds (about 70 per pattern): the children's pre-order partials (two 4 x 4
 # products) and the two numerators through three columns of Q each (the rows of Q sum to
@@ -1023,7 +1045,7 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
     y = yr + 4 * k
     vxk = vx + 4 * k
     vyk = vy + 4 * k
-    g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = _g(mv, K, k)
+    g = _g(mv, K, k)
     a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33 = \
         _p(Pm, ex, k)
     b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
@@ -1034,16 +1056,10 @@ def _down2_gen_ii(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
         x0 = buf[x, p]; x1 = buf[x + 1, p]; x2 = buf[x + 2, p]; x3 = buf[x + 3, p]
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
-        h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
-        h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
-        sx += (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
-        h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
-        h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
-        h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
-        sy += (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+        u0, u1, u2, u3, v0, v1, v2, v3, nx, ny = _gen_terms(
+            q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, g)
+        sx += nx
+        sy += ny
         buf[vxk, p] = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
         buf[vxk + 1, p] = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
         buf[vxk + 2, p] = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
@@ -1061,7 +1077,7 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
     q = qr + 4 * k
     y = yr + 4 * k
     vyk = vy + 4 * k
-    g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = _g(mv, K, k)
+    g = _g(mv, K, k)
     c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 = \
         _p(Pm, ex, k)
     b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
@@ -1076,16 +1092,10 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
         x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
-        h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
-        h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
-        sx += (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
-        h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
-        h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
-        h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
-        sy += (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+        u0, u1, u2, u3, v0, v1, v2, v3, nx, ny = _gen_terms(
+            q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, g)
+        sx += nx
+        sy += ny
         buf[vyk, p] = b00 * v0 + b10 * v1 + b20 * v2 + b30 * v3
         buf[vyk + 1, p] = b01 * v0 + b11 * v1 + b21 * v2 + b31 * v3
         buf[vyk + 2, p] = b02 * v0 + b12 * v1 + b22 * v2 + b32 * v3
@@ -1097,7 +1107,7 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
 def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
     K = Pm.shape[1]
     q = qr + 4 * k
-    g01, g02, g03, g11, g12, g13, g21, g22, g23, g31, g32, g33 = _g(mv, K, k)
+    g = _g(mv, K, k)
     c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 = \
         _p(Pm, ex, k)
     b00, b01, b02, b03, b10, b11, b12, b13, b20, b21, b22, b23, b30, b31, b32, b33 = \
@@ -1116,16 +1126,10 @@ def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
         y2 = b20 * t0 + b21 * t1 + b22 * t2 + b23 * t3
         y3 = b30 * t0 + b31 * t1 + b32 * t2 + b33 * t3
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0 = q0 * y0; u1 = q1 * y1; u2 = q2 * y2; u3 = q3 * y3
-        v0 = q0 * x0; v1 = q1 * x1; v2 = q2 * x2; v3 = q3 * x3
-        h1 = g01 * u0 + g11 * u1 + g21 * u2 + g31 * u3
-        h2 = g02 * u0 + g12 * u1 + g22 * u2 + g32 * u3
-        h3 = g03 * u0 + g13 * u1 + g23 * u2 + g33 * u3
-        sx += (x1 - x0) * h1 + (x2 - x0) * h2 + (x3 - x0) * h3
-        h1 = g01 * v0 + g11 * v1 + g21 * v2 + g31 * v3
-        h2 = g02 * v0 + g12 * v1 + g22 * v2 + g32 * v3
-        h3 = g03 * v0 + g13 * v1 + g23 * v2 + g33 * v3
-        sy += (y1 - y0) * h1 + (y2 - y0) * h2 + (y3 - y0) * h3
+        u0, u1, u2, u3, v0, v1, v2, v3, nx, ny = _gen_terms(
+            q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, g)
+        sx += nx
+        sy += ny
     return sx, sy
 
 

@@ -140,7 +140,7 @@ def _last_level_cache_bytes(default: int = 1 << 25) -> int:
 #: of 320 MB, held by a 480 MB last-level cache.
 CACHE_BYTES = max(1 << 24, _last_level_cache_bytes() // 2)
 #: The same for the likelihood alone (without site repeats).
-CACHE_BYTES_LIKELIHOOD = max(1 << 23, _last_level_cache_bytes() // 2)
+CACHE_BYTES_LIKELIHOOD = max(1 << 23, CACHE_BYTES)
 #: A node is computed once per class of alike patterns (site repeats) when it has at most
 #: this share of the patterns as classes: reading children through classes is a gather,
 #: about 2.5 times the cost per column of the vectorised loop over all patterns, and a
