@@ -33,9 +33,13 @@ OP_NONE = -1
 
 
 class _Details(ctypes.Structure):
-    _fields_ = [("resourceNumber", ctypes.c_int), ("resourceName", ctypes.c_char_p),
-                ("implName", ctypes.c_char_p), ("implDescription", ctypes.c_char_p),
-                ("flags", ctypes.c_long)]
+    _fields_ = [
+        ("resourceNumber", ctypes.c_int),
+        ("resourceName", ctypes.c_char_p),
+        ("implName", ctypes.c_char_p),
+        ("implDescription", ctypes.c_char_p),
+        ("flags", ctypes.c_long),
+    ]
 
 
 def load():
@@ -49,8 +53,12 @@ def load():
             continue
         lib.beagleGetVersion.restype = ctypes.c_char_p
         lib.beagleCreateInstance.argtypes = [ctypes.c_int] * 9 + [
-            ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_long,
-            ctypes.POINTER(_Details)]
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_long,
+            ctypes.c_long,
+            ctypes.POINTER(_Details),
+        ]
         return lib
     return None
 
@@ -88,41 +96,48 @@ class BeagleLikelihood:
         self.n, self.N, self.P, self.K = n, N, P, kc
         self.topo = lik._topo
         self.scaling = scaling
-        tips = lik._tips                                   # (n, 4, P)
+        tips = lik._tips  # (n, 4, P)
         pref = FLAG_PRECISION_DOUBLE | FLAG_PROCESSOR_CPU | FLAG_VECTOR_SSE | FLAG_EIGEN_REAL
         pref |= FLAG_INVEVEC_STANDARD | FLAG_COMPUTATION_SYNCH | FLAG_FRAMEWORK_CPU
-        pref |= (FLAG_THREADING_CPP if threads > 1 else FLAG_THREADING_NONE)
+        pref |= FLAG_THREADING_CPP if threads > 1 else FLAG_THREADING_NONE
         if scaling:
             pref |= FLAG_SCALING_MANUAL | FLAG_SCALERS_LOG
         req = FLAG_PRECISION_DOUBLE | FLAG_PROCESSOR_CPU
         details = _Details()
         n_scale = (N + 1) if scaling else 0
-        self.inst = lib.beagleCreateInstance(n, N, n, 4, P, 1, N, kc, n_scale, None, 0,
-                                             pref, req, ctypes.byref(details))
+        self.inst = lib.beagleCreateInstance(
+            n, N, n, 4, P, 1, N, kc, n_scale, None, 0, pref, req, ctypes.byref(details)
+        )
         if self.inst < 0:
             raise RuntimeError(f"beagleCreateInstance failed ({self.inst})")
         self.impl = (details.implName or b"").decode()
         if threads > 1 and hasattr(lib, "beagleSetCPUThreadCount"):
             lib.beagleSetCPUThreadCount(self.inst, int(threads))
-        ones = tips.sum(axis=1)                            # allowed states per pattern
+        ones = tips.sum(axis=1)  # allowed states per pattern
         for i in range(n):
             if np.all((ones[i] == 1) | (ones[i] == 4)):
                 states = np.where(ones[i] == 4, 4, np.argmax(tips[i], axis=0)).astype(np.intc)
                 self._check(lib.beagleSetTipStates(self.inst, i, _ip(states)))
             else:
-                part = np.ascontiguousarray(tips[i].T)     # (P, 4)
+                part = np.ascontiguousarray(tips[i].T)  # (P, 4)
                 self._check(lib.beagleSetTipPartials(self.inst, i, _dp(part)))
         w = np.ascontiguousarray(lik._weights)
         self._check(lib.beagleSetPatternWeights(self.inst, _dp(w)))
         arrays = lik.model_arrays()
         self._check(lib.beagleSetStateFrequencies(self.inst, 0, _dp(arrays["frequencies"])))
-        self._check(lib.beagleSetCategoryWeights(self.inst, 0,
-                                                 _dp(arrays["category_weights"].copy())))
+        self._check(
+            lib.beagleSetCategoryWeights(self.inst, 0, _dp(arrays["category_weights"].copy()))
+        )
         self._check(lib.beagleSetCategoryRates(self.inst, _dp(arrays["category_rates"].copy())))
-        self._check(lib.beagleSetEigenDecomposition(
-            self.inst, 0, _dp(np.ascontiguousarray(arrays["eigenvectors"]).ravel()),
-            _dp(np.ascontiguousarray(arrays["inverse"]).ravel()),
-            _dp(arrays["eigenvalues"].copy())))
+        self._check(
+            lib.beagleSetEigenDecomposition(
+                self.inst,
+                0,
+                _dp(np.ascontiguousarray(arrays["eigenvectors"]).ravel()),
+                _dp(np.ascontiguousarray(arrays["inverse"]).ravel()),
+                _dp(arrays["eigenvalues"].copy()),
+            )
+        )
         if arrays["pinv"] > 0:
             raise ValueError("the BEAGLE baseline does not model invariant sites")
         # operations: every internal node but the root combines its two children;
@@ -133,7 +148,7 @@ class BeagleLikelihood:
             v, nk = int(row[0]), int(row[1])
             if nk != 2 and v != int(self.topo[-1, 0]):
                 raise ValueError("the BEAGLE baseline needs a binary tree")
-            sw = (v if scaling else OP_NONE)
+            sw = v if scaling else OP_NONE
             ops.append([v, sw, OP_NONE, int(row[2]), int(row[5]), int(row[3]), int(row[6])])
         self.root = int(self.topo[-1, 0])
         root_row = self.topo[-1]
@@ -145,7 +160,7 @@ class BeagleLikelihood:
         self.n_ops = len(ops)
         self.edges = np.arange(N - 1, dtype=np.intc)
         self.scale_idx = np.array([op[0] for op in ops], dtype=np.intc)
-        self.cum = N                                        # cumulative scale buffer
+        self.cum = N  # cumulative scale buffer
         self.zero = np.zeros(1, dtype=np.intc)
         self._out = ctypes.c_double()
         self._d1 = ctypes.c_double()
@@ -163,18 +178,40 @@ class BeagleLikelihood:
     def log_likelihood(self, t) -> float:
         lib = self.lib
         t = np.ascontiguousarray(t, dtype=np.float64)
-        self._check(lib.beagleUpdateTransitionMatrices(self.inst, 0, _ip(self.edges), None,
-                                                       None, _dp(t), self.N - 1))
-        self._check(lib.beagleUpdatePartials(self.inst, self.ops.ctypes.data_as(ctypes.c_void_p), self.n_ops,
-                                             OP_NONE))
+        self._check(
+            lib.beagleUpdateTransitionMatrices(
+                self.inst, 0, _ip(self.edges), None, None, _dp(t), self.N - 1
+            )
+        )
+        self._check(
+            lib.beagleUpdatePartials(
+                self.inst, self.ops.ctypes.data_as(ctypes.c_void_p), self.n_ops, OP_NONE
+            )
+        )
         if self.scaling:
             self._check(lib.beagleResetScaleFactors(self.inst, self.cum))
-            self._check(lib.beagleAccumulateScaleFactors(self.inst, _ip(self.scale_idx),
-                                                         self.n_ops, self.cum))
-        self._check(lib.beagleCalculateEdgeLogLikelihoods(
-            self.inst, _ip(self._parent), _ip(self._child), _ip(self._mat), None, None,
-            _ip(self.zero), _ip(self.zero), _ip(self._cumarr), 1, ctypes.byref(self._out),
-            ctypes.byref(self._d1), ctypes.byref(self._d2)))
+            self._check(
+                lib.beagleAccumulateScaleFactors(
+                    self.inst, _ip(self.scale_idx), self.n_ops, self.cum
+                )
+            )
+        self._check(
+            lib.beagleCalculateEdgeLogLikelihoods(
+                self.inst,
+                _ip(self._parent),
+                _ip(self._child),
+                _ip(self._mat),
+                None,
+                None,
+                _ip(self.zero),
+                _ip(self.zero),
+                _ip(self._cumarr),
+                1,
+                ctypes.byref(self._out),
+                ctypes.byref(self._d1),
+                ctypes.byref(self._d2),
+            )
+        )
         return self._out.value
 
     def close(self):

@@ -33,11 +33,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _beagle  # noqa: E402
 import numba  # noqa: E402
 
-import _beagle  # noqa: E402
-from phylo.likelihood import (GTR, JC69, Alignment, TreeLikelihood, random_tree,  # noqa: E402
-                              read_alignment, simulate_alignment)
+from phylo.likelihood import (
+    GTR,
+    JC69,
+    Alignment,
+    TreeLikelihood,
+    random_tree,  # noqa: E402
+    read_alignment,
+    simulate_alignment,
+)
 
 SHARED = Path(os.environ.get("PHYLO_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
@@ -72,8 +79,13 @@ def start_times():
             env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(ROOT))
             for label in ("cold", "cached"):
                 t0 = time.perf_counter()
-                res = subprocess.run([sys.executable, "-c", START_SCRIPT, model], env=env,
-                                     capture_output=True, text=True, check=True)
+                res = subprocess.run(
+                    [sys.executable, "-c", START_SCRIPT, model],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 total = time.perf_counter() - t0
                 imp, first, cpu = (float(x) for x in res.stdout.split())
                 out[f"{label} {model}"] = (total, imp, first, cpu)
@@ -123,8 +135,7 @@ def ds1_problem(rng):
 
 
 def big_problem(rng, n_patterns=1000):
-    model = GTR([1.2, 3.0, 0.8, 1.1, 3.5, 1.0], [0.3, 0.2, 0.2, 0.3], alpha=0.5,
-                categories=4)
+    model = GTR([1.2, 3.0, 0.8, 1.1, 3.5, 1.0], [0.3, 0.2, 0.2, 0.3], alpha=0.5, categories=4)
     tree = random_tree(64, rng, 0.05, 1e-4)
     aln = simulate_alignment(tree, model, 3 * n_patterns, rng)
     pats = aln.patterns()
@@ -143,21 +154,28 @@ def run_problem(label, aln, tree, model, quick, lib):
     plain = TreeLikelihood(aln, tree, model, batch_threads=1, site_repeats=False)
     n_int = lik.n_nodes - lik.n_taxa
     upd = n_int * lik.n_patterns * lik.n_categories
-    print(f"\n== {label}: {lik.n_patterns} patterns, {n_int} internal nodes, "
-          f"{lik.n_categories} categories: {upd:,} updates per likelihood")
+    print(
+        f"\n== {label}: {lik.n_patterns} patterns, {n_int} internal nodes, "
+        f"{lik.n_categories} categories: {upd:,} updates per likelihood"
+    )
     B = 32
     T = np.tile(t, (B, 1)) * np.linspace(0.8, 1.2, B)[:, None]
     lik2 = TreeLikelihood(aln, tree, model, threads=2, batch_threads=2)
-    split = len(lik2._thread_bounds) > 1         # the gradient's patterns split
+    split = len(lik2._thread_bounds) > 1  # the gradient's patterns split
     # ours and BEAGLE alternate round by round, so that both see the same load
-    bg = (_beagle.BeagleLikelihood(lib, lik, threads=1, scaling=False)
-          if lib is not None else None)
+    bg = _beagle.BeagleLikelihood(lib, lik, threads=1, scaling=False) if lib is not None else None
     tm = {}
-    jobs = {"l1": lambda: lik.log_likelihood(t), "g1": lambda: lik.gradient(t),
-            "p1": lambda: plain.log_likelihood(t),
-            "l2": lambda: lik2.log_likelihood(t), "g2": lambda: lik2.gradient(t),
-            "b1": lambda: lik.log_likelihood_batch(T), "b2": lambda: lik2.log_likelihood_batch(T),
-            "gb1": lambda: lik.gradient_batch(T), "gb2": lambda: lik2.gradient_batch(T)}
+    jobs = {
+        "l1": lambda: lik.log_likelihood(t),
+        "g1": lambda: lik.gradient(t),
+        "p1": lambda: plain.log_likelihood(t),
+        "l2": lambda: lik2.log_likelihood(t),
+        "g2": lambda: lik2.gradient(t),
+        "b1": lambda: lik.log_likelihood_batch(T),
+        "b2": lambda: lik2.log_likelihood_batch(T),
+        "gb1": lambda: lik.gradient_batch(T),
+        "gb2": lambda: lik2.gradient_batch(T),
+    }
     if bg is not None:
         jobs["beagle"] = lambda: bg.log_likelihood(t)
     for _ in range(3):
@@ -167,35 +185,56 @@ def run_problem(label, aln, tree, model, quick, lib):
         tm[key] /= B
     g = lambda dt: upd / dt / 1e9  # noqa: E731
     U = lik._ncols[:, 0]
-    classes = (f"{int(U.sum()) + lik.n_patterns * int((U == 0).sum())}"
-               if lik._ncols.size else "no")
-    print(f"ours   1 thread : likelihood {tm['l1'] * 1e6:9.1f} us  {g(tm['l1']):6.3f} G updates/s "
-          f"(site repeats: {classes} node columns of {n_int * lik.n_patterns}), "
-          f"gradient {tm['g1'] * 1e6:9.1f} us")
-    print(f"ours   1 thread, every node for every pattern (no site repeats): likelihood "
-          f"{tm['p1'] * 1e6:9.1f} us  {g(tm['p1']):6.3f} G updates/s (site repeats: "
-          f"{tm['p1'] / tm['l1']:4.2f}x)")
-    how = ("gradient patterns split between threads" if split
-           else "too small to split: one thread")
+    classes = f"{int(U.sum()) + lik.n_patterns * int((U == 0).sum())}" if lik._ncols.size else "no"
+    print(
+        f"ours   1 thread : likelihood {tm['l1'] * 1e6:9.1f} us  {g(tm['l1']):6.3f} G updates/s "
+        f"(site repeats: {classes} node columns of {n_int * lik.n_patterns}), "
+        f"gradient {tm['g1'] * 1e6:9.1f} us"
+    )
+    print(
+        f"ours   1 thread, every node for every pattern (no site repeats): likelihood "
+        f"{tm['p1'] * 1e6:9.1f} us  {g(tm['p1']):6.3f} G updates/s (site repeats: "
+        f"{tm['p1'] / tm['l1']:4.2f}x)"
+    )
+    how = "gradient patterns split between threads" if split else "too small to split: one thread"
     if lik2._ncols.size and len(lik2._thread_lbounds) == 1:
         how += "; the likelihood with site repeats stays in one thread at this size"
-    print(f"ours   2 threads: likelihood {tm['l2'] * 1e6:9.1f} us  {g(tm['l2']):6.3f} G updates/s, "
-          f"gradient {tm['g2'] * 1e6:9.1f} us ({how})")
-    print(f"two threads on one evaluation: speed-up {tm['l1'] / tm['l2']:4.2f}x (likelihood), "
-          f"{tm['g1'] / tm['g2']:4.2f}x (gradient)")
-    print(f"gradient / likelihood: {tm['g1'] / tm['p1']:5.2f} against the likelihood computed "
-          f"the same way (every node for every pattern; 1 thread), {tm['g1'] / tm['l1']:5.2f} "
-          f"against the likelihood with site repeats, {tm['g2'] / tm['l2']:5.2f} (2 threads)")
-    print(f"batch of {B}: likelihoods {1 / tm['b1']:9.0f}/s on 1 thread, {1 / tm['b2']:9.0f}/s "
-          f"on 2 "
-          f"(speed-up {tm['b1'] / tm['b2']:4.2f}x); gradients {1 / tm['gb1']:8.0f}/s on 1, "
-          f"{1 / tm['gb2']:8.0f}/s on 2 (speed-up {tm['gb1'] / tm['gb2']:4.2f}x)")
-    res = dict(label=label, gups=g(tm["p1"]), gups_sr=g(tm["l1"]),
-               grad_ratio=tm["g1"] / tm["p1"], grad_ratio_sr=tm["g1"] / tm["l1"],
-               split=tm["l1"] / tm["l2"], split_grad=tm["g1"] / tm["g2"],
-               batch=tm["b1"] / tm["b2"], gbatch=tm["gb1"] / tm["gb2"], beagle=None,
-               split_how=("split between threads" if len(lik2._thread_lbounds) > 1 else
-                          "with site repeats one thread at this size"))
+    print(
+        f"ours   2 threads: likelihood {tm['l2'] * 1e6:9.1f} us  {g(tm['l2']):6.3f} G updates/s, "
+        f"gradient {tm['g2'] * 1e6:9.1f} us ({how})"
+    )
+    print(
+        f"two threads on one evaluation: speed-up {tm['l1'] / tm['l2']:4.2f}x (likelihood), "
+        f"{tm['g1'] / tm['g2']:4.2f}x (gradient)"
+    )
+    print(
+        f"gradient / likelihood: {tm['g1'] / tm['p1']:5.2f} against the likelihood computed "
+        f"the same way (every node for every pattern; 1 thread), {tm['g1'] / tm['l1']:5.2f} "
+        f"against the likelihood with site repeats, {tm['g2'] / tm['l2']:5.2f} (2 threads)"
+    )
+    print(
+        f"batch of {B}: likelihoods {1 / tm['b1']:9.0f}/s on 1 thread, {1 / tm['b2']:9.0f}/s "
+        f"on 2 "
+        f"(speed-up {tm['b1'] / tm['b2']:4.2f}x); gradients {1 / tm['gb1']:8.0f}/s on 1, "
+        f"{1 / tm['gb2']:8.0f}/s on 2 (speed-up {tm['gb1'] / tm['gb2']:4.2f}x)"
+    )
+    res = dict(
+        label=label,
+        gups=g(tm["p1"]),
+        gups_sr=g(tm["l1"]),
+        grad_ratio=tm["g1"] / tm["p1"],
+        grad_ratio_sr=tm["g1"] / tm["l1"],
+        split=tm["l1"] / tm["l2"],
+        split_grad=tm["g1"] / tm["g2"],
+        batch=tm["b1"] / tm["b2"],
+        gbatch=tm["gb1"] / tm["gb2"],
+        beagle=None,
+        split_how=(
+            "split between threads"
+            if len(lik2._thread_lbounds) > 1
+            else "with site repeats one thread at this size"
+        ),
+    )
     if bg is None:
         print("BEAGLE: libhmsbeagle.so.1 not found, skipped")
         return res
@@ -203,20 +242,24 @@ def run_problem(label, aln, tree, model, quick, lib):
     bg.close()
     res["beagle"] = tm["beagle"] / tm["p1"]
     res["beagle_sr"] = tm["beagle"] / tm["l1"]
-    print(f"BEAGLE {bg.impl} 1 thread (no rescaling), run alternately with ours: "
-          f"{tm['beagle'] * 1e6:9.1f} us {g(tm['beagle']):6.3f} G/s; ours/BEAGLE speed "
-          f"{res['beagle']:5.2f}x every node for every pattern, {res['beagle_sr']:5.2f}x with "
-          f"site repeats  (|dlogL| {diff:.1e})")
+    print(
+        f"BEAGLE {bg.impl} 1 thread (no rescaling), run alternately with ours: "
+        f"{tm['beagle'] * 1e6:9.1f} us {g(tm['beagle']):6.3f} G/s; ours/BEAGLE speed "
+        f"{res['beagle']:5.2f}x every node for every pattern, {res['beagle_sr']:5.2f}x with "
+        f"site repeats  (|dlogL| {diff:.1e})"
+    )
     if not quick:
         for scaling in (False, True):
             for th in (2,) if not scaling else (1, 2):
                 bg = _beagle.BeagleLikelihood(lib, lik, threads=th, scaling=scaling)
                 tb = best_time(lambda: bg.log_likelihood(t), rounds)
                 bg.close()
-                print(f"BEAGLE {bg.impl} {th} thread{'s' if th > 1 else ' '} "
-                      f"({'rescaling every node' if scaling else 'no rescaling'}): "
-                      f"{tb * 1e6:9.1f} us {g(tb):6.3f} G/s; ours/BEAGLE speed "
-                      f"{tb / tm['l1']:5.2f}x")
+                print(
+                    f"BEAGLE {bg.impl} {th} thread{'s' if th > 1 else ' '} "
+                    f"({'rescaling every node' if scaling else 'no rescaling'}): "
+                    f"{tb * 1e6:9.1f} us {g(tb):6.3f} G/s; ours/BEAGLE speed "
+                    f"{tb / tm['l1']:5.2f}x"
+                )
     return res
 
 
@@ -236,9 +279,13 @@ def large_trees(quick):
             one = TreeLikelihood(aln, tree, model, batch_threads=1)
             plain = TreeLikelihood(aln, tree, model, batch_threads=1, site_repeats=False)
             two = TreeLikelihood(aln, tree, model, batch_threads=1, threads=2)
-            jobs = {"p": lambda: plain.log_likelihood(t), "l1": lambda: one.log_likelihood(t),
-                    "g1": lambda: one.gradient(t), "l2": lambda: two.log_likelihood(t),
-                    "g2": lambda: two.gradient(t)}
+            jobs = {
+                "p": lambda: plain.log_likelihood(t),
+                "l1": lambda: one.log_likelihood(t),
+                "g1": lambda: one.gradient(t),
+                "l2": lambda: two.log_likelihood(t),
+                "g2": lambda: two.gradient(t),
+            }
             tm = {}
             for _ in range(2):
                 for key, f in jobs.items():
@@ -248,65 +295,82 @@ def large_trees(quick):
                 sr_ratio = f" ({tm['g1'] / tm['l1']:4.2f} with site repeats)"
             else:
                 sr, sr_ratio = "(site repeats off: their maps would be too large)", ""
-            print(f"{n:5d} taxa {model.name:4s} {one.n_patterns:5d} patterns: likelihood "
-                  f"{tm['p'] * 1e3:7.2f} ms every node for every pattern, {sr}; gradient "
-                  f"{tm['g1'] * 1e3:7.2f} ms = {tm['g1'] / tm['p']:4.2f} likelihoods{sr_ratio}; "
-                  f"two threads: likelihood {tm['l1'] / tm['l2']:4.2f}x, gradient "
-                  f"{tm['g1'] / tm['g2']:4.2f}x")
+            print(
+                f"{n:5d} taxa {model.name:4s} {one.n_patterns:5d} patterns: likelihood "
+                f"{tm['p'] * 1e3:7.2f} ms every node for every pattern, {sr}; gradient "
+                f"{tm['g1'] * 1e3:7.2f} ms = {tm['g1'] / tm['p']:4.2f} likelihoods{sr_ratio}; "
+                f"two threads: likelihood {tm['l1'] / tm['l2']:4.2f}x, gradient "
+                f"{tm['g1'] / tm['g2']:4.2f}x"
+            )
 
 
 def goals(results, starts):
     """One line per goal of the performance work, with the number that decides it."""
-    print("\n== goals (load average now %.2f on %d cores)" % (os.getloadavg()[0],
-                                                             os.cpu_count()))
+    print(f"\n== goals (load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")
     ok = lambda c: "met" if c else "NOT met"  # noqa: E731
     for r in results:
         name = r["label"].split(" (")[0].split(":")[0]
-        print(f"{name}: {r['gups']:.3f} G updates/s per core, every node for every pattern "
-              f"(>= 0.35: {ok(r['gups'] >= 0.35)}; {r['gups_sr']:.3f} counted the same way "
-              f"with site repeats); gradient/likelihood {r['grad_ratio']:.2f} (<= 3: "
-              f"{ok(r['grad_ratio'] <= 3)}; {r['grad_ratio_sr']:.2f} against the likelihood "
-              "with site repeats)"
-              + ("" if r["beagle"] is None else
-                 f"; ours/BEAGLE SSE {r['beagle']:.2f}x (>= 1: {ok(r['beagle'] >= 1)}; "
-                 f"{r['beagle_sr']:.2f}x with site repeats)"))
+        print(
+            f"{name}: {r['gups']:.3f} G updates/s per core, every node for every pattern "
+            f"(>= 0.35: {ok(r['gups'] >= 0.35)}; {r['gups_sr']:.3f} counted the same way "
+            f"with site repeats); gradient/likelihood {r['grad_ratio']:.2f} (<= 3: "
+            f"{ok(r['grad_ratio'] <= 3)}; {r['grad_ratio_sr']:.2f} against the likelihood "
+            "with site repeats)"
+            + (
+                ""
+                if r["beagle"] is None
+                else f"; ours/BEAGLE SSE {r['beagle']:.2f}x (>= 1: {ok(r['beagle'] >= 1)}; "
+                f"{r['beagle_sr']:.2f}x with site repeats)"
+            )
+        )
     big = results[-1]
-    print(f"two threads, larger problem: one gradient {big['split_grad']:.2f}x, batches "
-          f"{big['batch']:.2f}x (likelihoods) and {big['gbatch']:.2f}x (gradients) (> 1.2: "
-          f"{ok(min(big['split_grad'], big['batch'], big['gbatch']) > 1.2)}); one likelihood "
-          f"{big['split']:.2f}x ({big['split_how']})")
+    print(
+        f"two threads, larger problem: one gradient {big['split_grad']:.2f}x, batches "
+        f"{big['batch']:.2f}x (likelihoods) and {big['gbatch']:.2f}x (gradients) (> 1.2: "
+        f"{ok(min(big['split_grad'], big['batch'], big['gbatch']) > 1.2)}); one likelihood "
+        f"{big['split']:.2f}x ({big['split_how']})"
+    )
     if starts:
         cold, cached = starts["cold JC69"][0], starts["cached JC69"][0]
-        print(f"start (JC69, as before): cold {cold:.2f} s (<= 10: {ok(cold <= 10)}), "
-              f"cached {cached:.2f} s (<= 1: {ok(cached <= 1)}); GTR+G4: cold "
-              f"{starts['cold GTR'][0]:.2f} s, cached {starts['cached GTR'][0]:.2f} s (its "
-              f"Gamma rates import scipy.stats, about 0.5 s)")
+        print(
+            f"start (JC69, as before): cold {cold:.2f} s (<= 10: {ok(cold <= 10)}), "
+            f"cached {cached:.2f} s (<= 1: {ok(cached <= 1)}); GTR+G4: cold "
+            f"{starts['cold GTR'][0]:.2f} s, cached {starts['cached GTR'][0]:.2f} s (its "
+            f"Gamma rates import scipy.stats, about 0.5 s)"
+        )
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer timing rounds")
     ap.add_argument("--no-start", action="store_true", help="skip the start-up timing")
-    ap.add_argument("--large", action="store_true",
-                    help="also time simulated trees of 200, 500 and 1000 taxa")
+    ap.add_argument(
+        "--large", action="store_true", help="also time simulated trees of 200, 500 and 1000 taxa"
+    )
     args = ap.parse_args(argv)
-    print(f"numba {numba.__version__}, numpy {np.__version__}, "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
-          "(other processes distort timings; compare ratios)")
+    print(
+        f"numba {numba.__version__}, numpy {np.__version__}, "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+        "(other processes distort timings; compare ratios)"
+    )
     st = None
     if not args.no_start:
         st = start_times()
         for label in ("cold JC69", "cached JC69", "cold GTR", "cached GTR"):
             total, imp, first, cpu = st[label]
-            print(f"{label:11s} start: {total:5.2f} s wall for a new process ({cpu:.2f} s CPU): "
-                  f"import {imp:.2f} s, first likelihood, gradient and batch {first:.2f} s")
+            print(
+                f"{label:11s} start: {total:5.2f} s wall for a new process ({cpu:.2f} s CPU): "
+                f"import {imp:.2f} s, first likelihood, gradient and batch {first:.2f} s"
+            )
         print(f"       (a new process importing only numpy: {st['python+numpy'][0]:.2f} s)")
     lib = _beagle.load()
     if lib is not None:
         print(f"BEAGLE {lib.beagleGetVersion().decode()} found")
     rng = np.random.default_rng(1)
-    results = [run_problem(*ds1_problem(rng), args.quick, lib),
-               run_problem(*big_problem(rng), args.quick, lib)]
+    results = [
+        run_problem(*ds1_problem(rng), args.quick, lib),
+        run_problem(*big_problem(rng), args.quick, lib),
+    ]
     if args.large:
         large_trees(args.quick)
     goals(results, st)

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from phylo.likelihood import read_alignment
+from phylo.marglik.compare import read_topologies
 from phylo.marglik.estimators import run
 from phylo.marglik.posterior import Posterior
-from phylo.marglik.compare import read_topologies
 
 PAPER_SECONDS = 75 * 60
 
@@ -47,17 +47,24 @@ def main():
     for _ in range(reps):
         post.log_likelihood_and_gradient(t)
     per_eval = (time.perf_counter() - t0) / reps
-    print(f"DS1 tree {args.tree}: {post.dim} branches; one likelihood+gradient "
-          f"{per_eval * 1e3:.3f} ms")
-    print(f"{'method':6s} {'log ML':>12s} {'se':>7s} {'wall s':>8s} {'cpu s':>8s} "
-          f"{'evals':>8s} {'s/(evals*grad)':>15s} {'s/paper':>8s}")
+    print(
+        f"DS1 tree {args.tree}: {post.dim} branches; one likelihood+gradient "
+        f"{per_eval * 1e3:.3f} ms"
+    )
+    print(
+        f"{'method':6s} {'log ML':>12s} {'se':>7s} {'wall s':>8s} {'cpu s':>8s} "
+        f"{'evals':>8s} {'s/(evals*grad)':>15s} {'s/paper':>8s}"
+    )
     for m in args.methods.split(","):
         c0 = time.process_time()
         est = run(m, post, np.random.default_rng(args.seed))
         cpu = time.process_time() - c0
-        print(f"{m:6s} {est.log_ml:12.3f} {est.se:7.3f} {est.seconds:8.1f} {cpu:8.1f} "
-              f"{est.n_evaluations:8d} {est.seconds / (est.n_evaluations * per_eval):15.2f} "
-              f"{est.seconds / PAPER_SECONDS:8.3f}", flush=True)
+        print(
+            f"{m:6s} {est.log_ml:12.3f} {est.se:7.3f} {est.seconds:8.1f} {cpu:8.1f} "
+            f"{est.n_evaluations:8d} {est.seconds / (est.n_evaluations * per_eval):15.2f} "
+            f"{est.seconds / PAPER_SECONDS:8.3f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -31,12 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from phylo.likelihood import read_alignment  # noqa: E402
+from phylo.marglik.compare import read_topologies  # noqa: E402
 from phylo.marglik.estimators import run  # noqa: E402
 from phylo.marglik.posterior import Posterior  # noqa: E402
-from phylo.marglik.compare import read_topologies  # noqa: E402
 
 SHARED = Path(os.environ.get("PHYLO_SHARED_DATA", ROOT.parent / "shared" / "data")) / "marglik"
-BASELINE = {"gl": 0.16, "glis": 1.0}          # s per DS1 tree, physher (paper)
+BASELINE = {"gl": 0.16, "glis": 1.0}  # s per DS1 tree, physher (paper)
 GOAL = {"gl": 0.05, "glis": 0.3}
 
 
@@ -55,11 +55,12 @@ def main(argv=None):
     trees, _ = read_topologies(str(set_path), None, args.trees)
     # compile and warm up once
     for name in args.methods.split(","):
-        run(name, Posterior(aln, trees[0], batch_threads=args.threads),
-            np.random.default_rng(0))
+        run(name, Posterior(aln, trees[0], batch_threads=args.threads), np.random.default_rng(0))
     print(f"DS1, {len(trees)} trees, best of {args.repeats}, batch threads {args.threads}")
-    print(f"{'method':8s} {'s/tree':>8s} {'paper s':>8s} {'ratio':>7s} {'goal s':>7s} "
-          f"{'evals':>7s}  tree 0: log ML (se)")
+    print(
+        f"{'method':8s} {'s/tree':>8s} {'paper s':>8s} {'ratio':>7s} {'goal s':>7s} "
+        f"{'evals':>7s}  tree 0: log ML (se)"
+    )
     for name in args.methods.split(","):
         secs, evals, first = [], [], None
         for k, tree in enumerate(trees):
@@ -77,16 +78,20 @@ def main(argv=None):
         ratio = f"{s / base:7.2f}" if base else f"{'-':>7s}"
         basestr = f"{base:8.2f}" if base else f"{'-':>8s}"
         goal = f"{GOAL[name]:7.2f}" if name in GOAL else f"{'-':>7s}"
-        print(f"{name:8s} {s:8.3f} {basestr} {ratio} {goal} {int(np.mean(evals)):7d}  "
-              f"{first.log_ml:.3f} ({first.se:.3f})")
+        print(
+            f"{name:8s} {s:8.3f} {basestr} {ratio} {goal} {int(np.mean(evals)):7d}  "
+            f"{first.log_ml:.3f} ({first.se:.3f})"
+        )
     print("ratio = ours / paper's code (below 1: faster)")
     setup = []
     for tree in trees:
         t0 = time.perf_counter()
         Posterior(aln, tree, batch_threads=args.threads)
         setup.append(time.perf_counter() - t0)
-    print(f"not included above: setting up a tree's posterior (patterns, site-repeat plan, "
-          f"buffers) {1e3 * float(np.mean(setup)):.1f} ms per tree")
+    print(
+        f"not included above: setting up a tree's posterior (patterns, site-repeat plan, "
+        f"buffers) {1e3 * float(np.mean(setup)):.1f} ms per tree"
+    )
 
 
 if __name__ == "__main__":

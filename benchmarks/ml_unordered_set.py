@@ -57,9 +57,11 @@ def timed(fun, repeat):
 
 def main():
     rng = np.random.default_rng(0)
-    log_leave_one_out_ratios(np.log([0.2, 0.3]), method="exact")        # compile
-    print(f"{'k':>3} {'brute (s)':>10} {'exact x':>9} {'quad x':>9} "
-          f"{'max|exact-brute|':>17} {'max|quad-brute|':>16}")
+    log_leave_one_out_ratios(np.log([0.2, 0.3]), method="exact")  # compile
+    print(
+        f"{'k':>3} {'brute (s)':>10} {'exact x':>9} {'quad x':>9} "
+        f"{'max|exact-brute|':>17} {'max|quad-brute|':>16}"
+    )
     for k in [3, 4, 5, 6, 7]:
         w = np.exp(rng.normal(size=k + 5))
         w /= w.sum()
@@ -67,12 +69,19 @@ def main():
         t_b, ref = timed(lambda: brute_force(log_p, log_rest), 1)
         t_e, ex = timed(lambda: log_leave_one_out_ratios(log_p, log_rest, "exact"), 5)
         t_q, qu = timed(lambda: log_leave_one_out_ratios(log_p, log_rest, "quadrature"), 5)
-        err_e = max(abs(ex.log_prob_set - ref[0]), np.abs(ex.log_r1 - ref[1]).max(),
-                    np.abs(ex.log_r2 - ref[2]).max())
-        err_q = max(abs(qu.log_prob_set - ref[0]), np.abs(qu.log_r1 - ref[1]).max(),
-                    np.abs(qu.log_r2 - ref[2]).max())
-        print(f"{k:>3} {t_b:>10.4f} {t_b / t_e:>9.1f} {t_b / t_q:>9.1f} {err_e:>17.2e} "
-              f"{err_q:>16.2e}")
+        err_e = max(
+            abs(ex.log_prob_set - ref[0]),
+            np.abs(ex.log_r1 - ref[1]).max(),
+            np.abs(ex.log_r2 - ref[2]).max(),
+        )
+        err_q = max(
+            abs(qu.log_prob_set - ref[0]),
+            np.abs(qu.log_r1 - ref[1]).max(),
+            np.abs(qu.log_r2 - ref[2]).max(),
+        )
+        print(
+            f"{k:>3} {t_b:>10.4f} {t_b / t_e:>9.1f} {t_b / t_q:>9.1f} {err_e:>17.2e} {err_q:>16.2e}"
+        )
     print("\nlarger samples, exact recursion vs quadrature (ratio = exact time / quadrature time)")
     for k in [10, 14, 16, 20]:
         w = np.exp(rng.normal(size=k + 5))

@@ -129,10 +129,11 @@ def main():
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "phylo-bench"))
     args = ap.parse_args()
     os.makedirs(args.cache, exist_ok=True)
-    warm = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
-                        "example.run1.t")
-    print(f"{'taxa':>5} {'trees':>9} {'MB':>7} {'unique':>7} {'phylo trees/s':>14} "
-          f"{'peak MB':>8} {'dendropy trees/s':>17} {'peak MB':>8} {'ratio':>7}")
+    warm = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "example.run1.t")
+    print(
+        f"{'taxa':>5} {'trees':>9} {'MB':>7} {'unique':>7} {'phylo trees/s':>14} "
+        f"{'peak MB':>8} {'dendropy trees/s':>17} {'peak MB':>8} {'ratio':>7}"
+    )
     for n in args.taxa:
         path = os.path.join(args.cache, f"bench_{n}taxa_{args.trees}.t")
         if not os.path.exists(path):
@@ -144,12 +145,16 @@ def main():
         dp = run_child(DENDROPY.format(path=path, limit=args.dendropy_trees))
         rate = ours["trees"] / ours["seconds"]
         dp_rate = dp["trees"] / dp["seconds"]
-        print(f"{n:>5} {ours['trees']:>9} {size:>7.0f} {ours['unique']:>7} {rate:>14,.0f} "
-              f"{ours['rss_mb']:>8.0f} {dp_rate:>17,.0f} {dp['rss_mb']:>8.0f} "
-              f"{rate / dp_rate:>6.0f}x")
-    print("ratio = phylo trees/s over dendropy trees/s (dendropy on the first "
-          f"{args.dendropy_trees} trees, scaled); goals: >= 50x, and >= 100,000 trees/s "
-          "for 27 taxa on one core")
+        print(
+            f"{n:>5} {ours['trees']:>9} {size:>7.0f} {ours['unique']:>7} {rate:>14,.0f} "
+            f"{ours['rss_mb']:>8.0f} {dp_rate:>17,.0f} {dp['rss_mb']:>8.0f} "
+            f"{rate / dp_rate:>6.0f}x"
+        )
+    print(
+        "ratio = phylo trees/s over dendropy trees/s (dendropy on the first "
+        f"{args.dendropy_trees} trees, scaled); goals: >= 50x, and >= 100,000 trees/s "
+        "for 27 taxa on one core"
+    )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,8 @@ from phylo.trees.sample import RunInfo  # noqa: E402
 
 SHARED = Path(os.environ.get("PHYLO_SHARED_DATA", ROOT.parent / "shared" / "data")) / "ds"
 SHORT = SHARED / "zcrabbit-sbn" / "data" / "short_run_data_DS1-8"
-BASELINE_SA = 4.3      # s, paper code, DS1 rep 5, this machine
-BASELINE_EM = 435.0    # s, paper code, DS1 rep 5, 66 iterations, this machine
+BASELINE_SA = 4.3  # s, paper code, DS1 rep 5, this machine
+BASELINE_EM = 435.0  # s, paper code, DS1 rep 5, 66 iterations, this machine
 BASELINE_EM_ITER = BASELINE_EM / 66
 
 
@@ -102,8 +102,9 @@ def synthetic_sample(n, n_trees, rng, moves=4):
     parents = np.stack(list(seen.values())).astype(np.int32)
     counts = rng.integers(1, 50, size=(n_trees, 1)).astype(float)
     run = RunInfo("<synthetic>", int(counts.sum()), 0, 1, int(counts.sum()), False)
-    return TreeSample(Taxa([f"t{i}" for i in range(n)]), False, parents, counts, [run],
-                      [np.arange(n_trees)])
+    return TreeSample(
+        Taxa([f"t{i}" for i in range(n)]), False, parents, counts, [run], [np.arange(n_trees)]
+    )
 
 
 def per_iteration(sample, iterations=10):
@@ -131,14 +132,22 @@ def main(argv=None) -> int:
         it = m.fit_info["iterations"]
         print(f"DS1 replicate 5 ({s.n_topologies} unique trees, {s.n_taxa} taxa)")
         print(f"  {'':<28}{'phylo':>12}{'paper code':>14}{'speed-up':>11}")
-        print(f"  {'SBN-SA':<28}{t_sa * 1e3:>10.1f}ms{BASELINE_SA:>13.1f}s"
-              f"{BASELINE_SA / t_sa:>10.0f}x")
-        print(f"  {f'SBN-EM ({it} iterations)':<28}{t_em:>11.3f}s{BASELINE_EM:>13.1f}s"
-              f"{BASELINE_EM / t_em:>10.0f}x")
-        print(f"  {'one EM iteration':<28}{t_em / it * 1e3:>10.2f}ms"
-              f"{BASELINE_EM_ITER:>13.2f}s{BASELINE_EM_ITER / (t_em / it):>10.0f}x")
-        print(f"  goals: SA < 20 ms ({'met' if t_sa < 0.02 else 'NOT met'}), "
-              f"EM < 0.5 s ({'met' if t_em < 0.5 else 'NOT met'})")
+        print(
+            f"  {'SBN-SA':<28}{t_sa * 1e3:>10.1f}ms{BASELINE_SA:>13.1f}s"
+            f"{BASELINE_SA / t_sa:>10.0f}x"
+        )
+        print(
+            f"  {f'SBN-EM ({it} iterations)':<28}{t_em:>11.3f}s{BASELINE_EM:>13.1f}s"
+            f"{BASELINE_EM / t_em:>10.0f}x"
+        )
+        print(
+            f"  {'one EM iteration':<28}{t_em / it * 1e3:>10.2f}ms"
+            f"{BASELINE_EM_ITER:>13.2f}s{BASELINE_EM_ITER / (t_em / it):>10.0f}x"
+        )
+        print(
+            f"  goals: SA < 20 ms ({'met' if t_sa < 0.02 else 'NOT met'}), "
+            f"EM < 0.5 s ({'met' if t_em < 0.5 else 'NOT met'})"
+        )
     else:
         print(f"DS1 short runs not found under {SHORT}; skipping the baseline comparison")
     if ds8.exists():
@@ -146,22 +155,35 @@ def main(argv=None) -> int:
         fit(s, "em", max_iter=2)
         t_em, m = best_of(lambda: fit(s, "em"), max(1, r // 2))
         it = m.fit_info["iterations"]
-        print(f"\nDS8 replicate 1 ({s.n_topologies} unique trees, {s.n_taxa} taxa): SBN-EM "
-              f"{t_em:.2f} s ({it} iterations, {t_em / it * 1e3:.1f} ms each); goal < 3 s "
-              f"({'met' if t_em < 3 else 'NOT met'})")
+        print(
+            f"\nDS8 replicate 1 ({s.n_topologies} unique trees, {s.n_taxa} taxa): SBN-EM "
+            f"{t_em:.2f} s ({it} iterations, {t_em / it * 1e3:.1f} ms each); goal < 3 s "
+            f"({'met' if t_em < 3 else 'NOT met'})"
+        )
         t_a, m = best_of(lambda: fit(s, "em-alpha"), max(1, r // 2))
         print(f"  SBN-EM-alpha {t_a:.2f} s ({m.fit_info['iterations']} iterations)")
 
     rng = np.random.default_rng(1)
     print("\nCost of one EM iteration on synthetic samples (trees a few NNIs from one tree)")
     print(f"  {'taxa':>6}{'trees':>8}{'ms / iteration':>16}{'ns / (tree x edge)':>20}")
-    for n, T in [(16, 2000), (32, 2000), (64, 2000), (128, 2000), (256, 2000),
-                 (64, 500), (64, 1000), (64, 4000), (64, 8000)]:
+    for n, T in [
+        (16, 2000),
+        (32, 2000),
+        (64, 2000),
+        (128, 2000),
+        (256, 2000),
+        (64, 500),
+        (64, 1000),
+        (64, 4000),
+        (64, 8000),
+    ]:
         sample = synthetic_sample(n, T, rng)
         t = per_iteration(sample)
         print(f"  {n:>6}{T:>8}{t * 1e3:>16.2f}{t / (T * (2 * n - 3)) * 1e9:>20.1f}")
-    print("  (linear in both: the E-step visits each edge of each unique tree a fixed number "
-          "of times)")
+    print(
+        "  (linear in both: the E-step visits each edge of each unique tree a fixed number "
+        "of times)"
+    )
     return 0
 
 

@@ -37,8 +37,13 @@ SHARED = Path(os.environ.get("PHYLO_SHARED_DATA", ROOT.parent / "shared" / "data
 SBN = SHARED / "zcrabbit-sbn"
 METHODS = ("srf", "ccd", "sa", "em", "em-alpha")
 LABELS = {"srf": "SRF", "ccd": "CCD", "sa": "SBN-SA", "em": "SBN-EM", "em-alpha": "SBN-EM-alpha"}
-COLUMNS = {"srf": "kl_srf", "ccd": "kl_ccd", "sa": "kl_sbn_sa", "em": "kl_sbn_em",
-           "em-alpha": "kl_sbn_em_alpha"}
+COLUMNS = {
+    "srf": "kl_srf",
+    "ccd": "kl_ccd",
+    "sa": "kl_sbn_sa",
+    "em": "kl_sbn_em",
+    "em-alpha": "kl_sbn_em_alpha",
+}
 # Table 1 as printed in the paper (4 decimals)
 PUBLISHED = {
     "DS1": {"srf": 0.0155, "ccd": 0.6027, "sa": 0.0687, "em": 0.0136, "em-alpha": 0.0130},
@@ -61,10 +66,14 @@ def data_sets() -> list[tuple[str, list[Path], list[Path]]]:
     found = []
     for k in range(1, 12):
         ds = f"DS{k}"
-        golden = sorted((SBN / "data" / "raw_data_DS1-4" / ds).glob(f"rep_*/{ds}.trprobs"),
-                        key=lambda p: int(p.parent.name[4:]))
-        short = sorted((SBN / "data" / "short_run_data_DS1-8" / ds).glob(f"rep_*/{ds}.trprobs"),
-                       key=lambda p: int(p.parent.name[4:]))
+        golden = sorted(
+            (SBN / "data" / "raw_data_DS1-4" / ds).glob(f"rep_*/{ds}.trprobs"),
+            key=lambda p: int(p.parent.name[4:]),
+        )
+        short = sorted(
+            (SBN / "data" / "short_run_data_DS1-8" / ds).glob(f"rep_*/{ds}.trprobs"),
+            key=lambda p: int(p.parent.name[4:]),
+        )
         if len(golden) == 10 and short:
             found.append((ds, golden, short))
     return found
@@ -83,19 +92,33 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         reference = read_trees([str(p) for p in golden])
         training = [read_trees([str(p)], taxa=reference.taxa) for p in short]
-        rows = compare_estimators(reference, training, METHODS, trees_per_run=750001,
-                                  alpha=1e-4, max_iter=1000, min_iter=50, tol=1e-5)
+        rows = compare_estimators(
+            reference,
+            training,
+            METHODS,
+            trees_per_run=750001,
+            alpha=1e-4,
+            max_iter=1000,
+            min_iter=50,
+            tol=1e-5,
+        )
         elapsed = time.perf_counter() - t0
         nb = notebook.get(ds, {})
         published = PUBLISHED.get(ds) or (
             {m: float(np.mean([float(r[COLUMNS[m]]) for r in nb.values()])) for m in METHODS}
-            if len(nb) == 10 else {})
-        print(f"\n{ds}: {reference.n_taxa} taxa; ground truth {reference.n_topologies} "
-              f"topologies from {reference.n_runs} golden runs; {len(training)} short runs "
-              f"(mean {np.mean([r['unique_trees'] for r in rows]):.1f} unique trees); "
-              f"{elapsed:.1f} s")
-        print(f"  {'method':<13}{'ours':>10}{'published':>11}{'rel. diff':>11}"
-              f"{'max rel. diff per replicate':>30}{'EM iterations equal':>21}")
+            if len(nb) == 10
+            else {}
+        )
+        print(
+            f"\n{ds}: {reference.n_taxa} taxa; ground truth {reference.n_topologies} "
+            f"topologies from {reference.n_runs} golden runs; {len(training)} short runs "
+            f"(mean {np.mean([r['unique_trees'] for r in rows]):.1f} unique trees); "
+            f"{elapsed:.1f} s"
+        )
+        print(
+            f"  {'method':<13}{'ours':>10}{'published':>11}{'rel. diff':>11}"
+            f"{'max rel. diff per replicate':>30}{'EM iterations equal':>21}"
+        )
         for m in METHODS:
             ours = float(np.mean([r["kl"][m] for r in rows]))
             pub = published.get(m)
@@ -103,13 +126,16 @@ def main(argv=None) -> int:
             per = "-"
             iters = "-"
             if len(nb) == len(rows):
-                diffs = [abs(r["kl"][m] - float(nb[i + 1][COLUMNS[m]]))
-                         / float(nb[i + 1][COLUMNS[m]]) for i, r in enumerate(rows)]
+                diffs = [
+                    abs(r["kl"][m] - float(nb[i + 1][COLUMNS[m]])) / float(nb[i + 1][COLUMNS[m]])
+                    for i, r in enumerate(rows)
+                ]
                 per = f"{max(diffs):.1e}"
                 if m in ("em", "em-alpha"):
                     col = "em_iterations" if m == "em" else "em_alpha_iterations"
-                    same = sum(r["iterations"][m] == int(nb[i + 1][col])
-                               for i, r in enumerate(rows))
+                    same = sum(
+                        r["iterations"][m] == int(nb[i + 1][col]) for i, r in enumerate(rows)
+                    )
                     iters = f"{same}/{len(rows)}"
             pub_s = f"{pub:.4f}" if pub else "-"
             print(f"  {LABELS[m]:<13}{ours:>10.6f}{pub_s:>11}{rel:>11}{per:>30}{iters:>21}")

@@ -25,43 +25,85 @@ class Group(click.Group):
 
 def burnin_option(f):
     return click.option(
-        "--burnin", "-b", default=None, metavar="B",
+        "--burnin",
+        "-b",
+        default=None,
+        metavar="B",
         help="Trees to discard from the start of each run: a fraction below 1 (0.25) or a "
-             "count (1000).  Default: 0.25 for raw samples, 0 for weighted .trprobs.")(f)
+        "count (1000).  Default: 0.25 for raw samples, 0 for weighted .trprobs.",
+    )(f)
 
 
 def thin_option(f):
-    return click.option("--thin", "-t", default=1, show_default=True, type=click.IntRange(1),
-                        metavar="T", help="Keep every T-th tree after burn-in.")(f)
+    return click.option(
+        "--thin",
+        "-t",
+        default=1,
+        show_default=True,
+        type=click.IntRange(1),
+        metavar="T",
+        help="Keep every T-th tree after burn-in.",
+    )(f)
 
 
 def rooted_option(f):
-    return click.option("--rooted/--unrooted", default=False, show_default=True,
-                        help="Treat trees as rooted (e.g. BEAST time trees); by default "
-                             "topologies are unrooted wherever the Newick puts the root.")(f)
+    return click.option(
+        "--rooted/--unrooted",
+        default=False,
+        show_default=True,
+        help="Treat trees as rooted (e.g. BEAST time trees); by default "
+        "topologies are unrooted wherever the Newick puts the root.",
+    )(f)
 
 
 def seed_option(f):
-    return click.option("--seed", type=int, default=None,
-                        help="Seed of the random number generator (default: fresh entropy, "
-                             "printed in the output's provenance).")(f)
+    return click.option(
+        "--seed",
+        type=int,
+        default=None,
+        help="Seed of the random number generator (default: fresh entropy, "
+        "printed in the output's provenance).",
+    )(f)
 
 
 def executor_options(f):
     """--jobs, --executor, --scheduler, --scheduler-file, --shard, --quiet: how the tasks of
     a comparison run (see :mod:`phylo.execution`)."""
     options = [
-        click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
-                     help="Local worker processes."),
-        click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
-                     show_default=True, help="Run tasks locally or on a Dask cluster."),
-        click.option("--scheduler", default=None, metavar="ADDRESS",
-                     help="Dask scheduler address (with --executor dask)."),
-        click.option("--scheduler-file", default=None, type=click.Path(dir_okay=False),
-                     help="Dask scheduler file (with --executor dask)."),
-        click.option("--shard", default=None, metavar="I/N",
-                     help="Run only shard I of N (numbered from 1), e.g. for array jobs; "
-                          "join the shards' tables with the merge command."),
+        click.option(
+            "--jobs",
+            "-j",
+            default=1,
+            show_default=True,
+            type=click.IntRange(1),
+            help="Local worker processes.",
+        ),
+        click.option(
+            "--executor",
+            type=click.Choice(["local", "dask"]),
+            default="local",
+            show_default=True,
+            help="Run tasks locally or on a Dask cluster.",
+        ),
+        click.option(
+            "--scheduler",
+            default=None,
+            metavar="ADDRESS",
+            help="Dask scheduler address (with --executor dask).",
+        ),
+        click.option(
+            "--scheduler-file",
+            default=None,
+            type=click.Path(dir_okay=False),
+            help="Dask scheduler file (with --executor dask).",
+        ),
+        click.option(
+            "--shard",
+            default=None,
+            metavar="I/N",
+            help="Run only shard I of N (numbered from 1), e.g. for array jobs; "
+            "join the shards' tables with the merge command.",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No progress line."),
     ]
     for option in reversed(options):

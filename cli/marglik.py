@@ -34,6 +34,7 @@ def _floats(text, n, what):
         vals = []
     if len(vals) != n:
         from phylo.errors import InputError
+
         raise InputError(f"--{what} needs {n} comma-separated numbers, not {text!r}")
     return vals
 
@@ -41,21 +42,48 @@ def _floats(text, n, what):
 def model_options(f):
     """--model, --kappa, --rates, --frequencies, --alpha, --median, --pinv."""
     options = [
-        click.option("--model", "-m", "model_spec", default="JC69", show_default=True,
-                     help="JC69, K80, HKY or GTR, optionally with +G<k> (Gamma categories), "
-                          "+I (invariant sites), +F (empirical frequencies)."),
-        click.option("--kappa", type=float, default=None, help="K80/HKY transition/"
-                     "transversion rate ratio (default 2)."),
-        click.option("--rates", default=None, metavar="AC,AG,AT,CG,CT,GT",
-                     help="GTR exchangeabilities (default all 1)."),
-        click.option("--frequencies", "-f", default=None, metavar="A,C,G,T|equal|empirical",
-                     help="Base frequencies for HKY/GTR (default empirical)."),
-        click.option("--alpha", "-a", type=float, default=None,
-                     help="Gamma shape (default 1; implies +G4 when no +G is given)."),
-        click.option("--median", is_flag=True, help="Median instead of mean Gamma "
-                     "categories."),
-        click.option("--pinv", type=float, default=None, help="Proportion of invariant sites "
-                     "(with +I; default 0.1)."),
+        click.option(
+            "--model",
+            "-m",
+            "model_spec",
+            default="JC69",
+            show_default=True,
+            help="JC69, K80, HKY or GTR, optionally with +G<k> (Gamma categories), "
+            "+I (invariant sites), +F (empirical frequencies).",
+        ),
+        click.option(
+            "--kappa",
+            type=float,
+            default=None,
+            help="K80/HKY transition/transversion rate ratio (default 2).",
+        ),
+        click.option(
+            "--rates",
+            default=None,
+            metavar="AC,AG,AT,CG,CT,GT",
+            help="GTR exchangeabilities (default all 1).",
+        ),
+        click.option(
+            "--frequencies",
+            "-f",
+            default=None,
+            metavar="A,C,G,T|equal|empirical",
+            help="Base frequencies for HKY/GTR (default empirical).",
+        ),
+        click.option(
+            "--alpha",
+            "-a",
+            type=float,
+            default=None,
+            help="Gamma shape (default 1; implies +G4 when no +G is given).",
+        ),
+        click.option("--median", is_flag=True, help="Median instead of mean Gamma categories."),
+        click.option(
+            "--pinv",
+            type=float,
+            default=None,
+            help="Proportion of invariant sites (with +I; default 0.1).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -65,8 +93,15 @@ def model_options(f):
 def _model_kwargs(model_spec, kappa, rates, frequencies, alpha, median, pinv) -> dict:
     if frequencies is not None and frequencies not in ("equal", "empirical"):
         frequencies = _floats(frequencies, 4, "frequencies")
-    return {"model": model_spec, "kappa": kappa, "rates": _floats(rates, 6, "rates"),
-            "frequencies": frequencies, "alpha": alpha, "pinv": pinv, "median": median}
+    return {
+        "model": model_spec,
+        "kappa": kappa,
+        "rates": _floats(rates, 6, "rates"),
+        "frequencies": frequencies,
+        "alpha": alpha,
+        "pinv": pinv,
+        "median": median,
+    }
 
 
 def _model(kwargs: dict):
@@ -78,14 +113,22 @@ def _model(kwargs: dict):
 
 def prior_option(f):
     return click.option(
-        "--prior", default="exp:10", show_default=True, metavar="exp:RATE|gamma:SHAPE,RATE",
-        help="I.i.d. prior on branch lengths.")(f)
+        "--prior",
+        default="exp:10",
+        show_default=True,
+        metavar="exp:RATE|gamma:SHAPE,RATE",
+        help="I.i.d. prior on branch lengths.",
+    )(f)
 
 
 def settings_option(f):
     return click.option(
-        "--set", "settings", multiple=True, metavar="[METHOD.]KEY=VALUE",
-        help="Override an estimator setting (see `marglik methods`); repeat for several.")(f)
+        "--set",
+        "settings",
+        multiple=True,
+        metavar="[METHOD.]KEY=VALUE",
+        help="Override an estimator setting (see `marglik methods`); repeat for several.",
+    )(f)
 
 
 @main.command("loglik")
@@ -121,8 +164,9 @@ def loglik(alignment, tree, model_spec, kappa, rates, frequencies, alpha, median
             if not np.all(np.isfinite(lengths[:-1])):
                 raise InputError(f"tree {i} has no branch lengths", tree)
             if lengths[:-1].size and lengths[:-1].min() < 0:
-                raise InputError(f"tree {i} has a negative branch length "
-                                 f"({lengths[:-1].min():g})", tree)
+                raise InputError(
+                    f"tree {i} has a negative branch length ({lengths[:-1].min():g})", tree
+                )
             t = Tree(sample.taxa, sample.parents[topo], lengths, sample.rooted)
             # one evaluation per tree: setting up site repeats would cost more than they save
             lik = TreeLikelihood(aln, t, model, site_repeats=False)
@@ -132,8 +176,9 @@ def loglik(alignment, tree, model_spec, kappa, rates, frequencies, alpha, median
 
 
 @main.command("methods")
-@click.option("--format", "fmt", type=click.Choice(["text", "tsv"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "tsv"]), default="text", show_default=True
+)
 def methods(fmt):
     """List the estimators: name, family, cost, whether consistent, default settings."""
     from phylo.marglik.estimators import get, names
@@ -142,8 +187,9 @@ def methods(fmt):
     for name in names():
         s = get(name)
         settings = ",".join(f"{k}={v}" for k, v in s.defaults.items()) or "-"
-        rows.append([s.name, s.family, "yes" if s.consistent else "no", s.cost, settings,
-                     s.description])
+        rows.append(
+            [s.name, s.family, "yes" if s.consistent else "no", s.cost, settings, s.description]
+        )
     header = ["method", "family", "consistent", "cost", "settings", "description"]
     if fmt == "tsv":
         click.echo("\t".join(header))
@@ -163,14 +209,26 @@ def methods(fmt):
 @main.command("estimate")
 @click.argument("alignment", type=click.Path(dir_okay=False))
 @click.argument("tree", type=click.Path(dir_okay=False))
-@click.option("--method", "method", required=True, help="An estimator (see `marglik "
-              "methods`).")
+@click.option("--method", "method", required=True, help="An estimator (see `marglik methods`).")
 @settings_option
 @prior_option
 @model_options
 @seed_option
-def estimate(alignment, tree, method, settings, prior, model_spec, kappa, rates, frequencies,
-             alpha, median, pinv, seed):
+def estimate(
+    alignment,
+    tree,
+    method,
+    settings,
+    prior,
+    model_spec,
+    kappa,
+    rates,
+    frequencies,
+    alpha,
+    median,
+    pinv,
+    seed,
+):
     """Log marginal likelihood of each topology in TREE given ALIGNMENT.
 
     TREE is a Newick or NEXUS tree file (its branch lengths, if any, are starting values)
@@ -189,11 +247,12 @@ def estimate(alignment, tree, method, settings, prior, model_spec, kappa, rates,
     method_list = C.check_methods(method)
     if len(method_list) != 1:
         from phylo.errors import InputError
+
         raise InputError("--method takes one estimator (use `marglik compare` for several)")
     name = method_list[0]
     opts = C.parse_settings(settings, [name])[name]
     mkw = _model_kwargs(model_spec, kappa, rates, frequencies, alpha, median, pinv)
-    _model(mkw)                                   # check the model before any work
+    _model(mkw)  # check the model before any work
     from phylo.marglik.posterior import parse_prior
 
     parse_prior(prior)
@@ -232,39 +291,101 @@ def _print_summary(rows, reference, output, plot, per_tree):
 
 @main.command("compare")
 @click.argument("alignment", type=click.Path(dir_okay=False))
-@click.option("--trees", "trees_path", required=True, type=click.Path(dir_okay=False),
-              help="The topologies: a credible set ('frequency<TAB>newick'), or a Newick or "
-                   "NEXUS tree file.")
-@click.option("--methods", default="gl,glis", show_default=True,
-              help="Comma-separated estimators, or 'all' (see `marglik methods`).")
-@click.option("--max-trees", type=click.IntRange(1), default=None,
-              help="Only the first N topologies of --trees (e.g. the most probable of a "
-                   "MrBayes .trprobs file).")
-@click.option("--replicates", "-r", default=1, show_default=True, type=click.IntRange(1),
-              help="Independent runs of each method on each tree.")
-@click.option("--reference", default=None, type=click.Path(dir_okay=False),
-              help="Topology frequencies: a credible set ('frequency<TAB>newick') or a tree "
-                   "sample such as a MrBayes .trprobs from long runs; the summary adds "
-                   "KL(reference || estimate) over the trees it holds.")
-@click.option("--output", "-o", default=None,
-              help="Results table (TSV), written as tasks finish; rerun the same command "
-                   "to resume.  Default: the table goes nowhere, the summary to stdout.")
-@click.option("--plot", default=None, type=click.Path(dir_okay=False),
-              help="Draw the estimates per tree and method with their spread (PNG; needs "
-                   "the plot extra).")
-@click.option("--per-tree/--no-per-tree", default=True, show_default=True,
-              help="Print the per-tree part of the summary.")
-@click.option("--threads", type=click.IntRange(1), default=None,
-              help="Threads per task for batched likelihoods (default: the CPUs divided by "
-                   "--jobs locally, 1 on Dask).  Results do not depend on it.")
+@click.option(
+    "--trees",
+    "trees_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The topologies: a credible set ('frequency<TAB>newick'), or a Newick or NEXUS tree file.",
+)
+@click.option(
+    "--methods",
+    default="gl,glis",
+    show_default=True,
+    help="Comma-separated estimators, or 'all' (see `marglik methods`).",
+)
+@click.option(
+    "--max-trees",
+    type=click.IntRange(1),
+    default=None,
+    help="Only the first N topologies of --trees (e.g. the most probable of a "
+    "MrBayes .trprobs file).",
+)
+@click.option(
+    "--replicates",
+    "-r",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Independent runs of each method on each tree.",
+)
+@click.option(
+    "--reference",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Topology frequencies: a credible set ('frequency<TAB>newick') or a tree "
+    "sample such as a MrBayes .trprobs from long runs; the summary adds "
+    "KL(reference || estimate) over the trees it holds.",
+)
+@click.option(
+    "--output",
+    "-o",
+    default=None,
+    help="Results table (TSV), written as tasks finish; rerun the same command "
+    "to resume.  Default: the table goes nowhere, the summary to stdout.",
+)
+@click.option(
+    "--plot",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Draw the estimates per tree and method with their spread (PNG; needs the plot extra).",
+)
+@click.option(
+    "--per-tree/--no-per-tree",
+    default=True,
+    show_default=True,
+    help="Print the per-tree part of the summary.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="Threads per task for batched likelihoods (default: the CPUs divided by "
+    "--jobs locally, 1 on Dask).  Results do not depend on it.",
+)
 @settings_option
 @prior_option
 @model_options
 @seed_option
 @executor_options
-def compare(alignment, trees_path, max_trees, methods, replicates, reference, output, plot,
-            per_tree, threads, settings, prior, model_spec, kappa, rates, frequencies, alpha,
-            median, pinv, seed, jobs, executor, scheduler, scheduler_file, shard, quiet):
+def compare(
+    alignment,
+    trees_path,
+    max_trees,
+    methods,
+    replicates,
+    reference,
+    output,
+    plot,
+    per_tree,
+    threads,
+    settings,
+    prior,
+    model_spec,
+    kappa,
+    rates,
+    frequencies,
+    alpha,
+    median,
+    pinv,
+    seed,
+    jobs,
+    executor,
+    scheduler,
+    scheduler_file,
+    shard,
+    quiet,
+):
     """Estimate log p(ALIGNMENT | tree) for every tree x method x replicate.
 
     Each (tree, method, replicate) is one task with its own random stream derived from
@@ -285,8 +406,14 @@ def compare(alignment, trees_path, max_trees, methods, replicates, reference, ou
     import os
 
     from phylo.errors import InputError
-    from phylo.execution import (ResultStore, fresh_seed, parse_shard, read_table, run_into,
-                                 select_shard)
+    from phylo.execution import (
+        ResultStore,
+        fresh_seed,
+        parse_shard,
+        read_table,
+        run_into,
+        select_shard,
+    )
     from phylo.marglik import compare as C
     from phylo.marglik.posterior import parse_prior
     from phylo.provenance import file_digest, record, tsv_header
@@ -303,40 +430,60 @@ def compare(alignment, trees_path, max_trees, methods, replicates, reference, ou
 
     aln = read_alignment(alignment)
     trees, _ = C.read_topologies(trees_path, None, max_trees)
-    for i, t in enumerate(trees):              # the taxa must match before any task runs
+    for i, t in enumerate(trees):  # the taxa must match before any task runs
         from phylo.likelihood.alignment import check_same_taxa
 
-        check_same_taxa(aln.taxa, tuple(t.taxa), alignment, "the alignment",
-                        f"tree {i + 1} of {trees_path}")
+        check_same_taxa(
+            aln.taxa, tuple(t.taxa), alignment, "the alignment", f"tree {i + 1} of {trees_path}"
+        )
     ref = C.reference_frequencies(reference, trees) if reference else None
     if ref is not None and not ref.any():
         raise InputError("none of the trees is in the reference", reference)
     if seed is None and output is not None and os.path.exists(output):
         seed = _seed_of_table(output)
     seed = fresh_seed() if seed is None else seed
-    identity = [f"alignment={file_digest(alignment)[:16]}",
-                f"trees={file_digest(trees_path)[:16]}",
-                f"max_trees={max_trees}",
-                f"methods={','.join(method_list)}", f"replicates={replicates}",
-                f"settings={_settings_text(opts)}", f"model={_settings_text(mkw)}",
-                f"prior={prior}", f"seed={seed}"]
+    identity = [
+        f"alignment={file_digest(alignment)[:16]}",
+        f"trees={file_digest(trees_path)[:16]}",
+        f"max_trees={max_trees}",
+        f"methods={','.join(method_list)}",
+        f"replicates={replicates}",
+        f"settings={_settings_text(opts)}",
+        f"model={_settings_text(mkw)}",
+        f"prior={prior}",
+        f"seed={seed}",
+    ]
     token = hashlib.sha256("|".join(identity).encode()).hexdigest()
-    prov = record(inputs=[alignment, trees_path], seed=seed,
-                  parameters={"methods": ",".join(method_list), "replicates": replicates,
-                              "shard": shard})
-    store = ResultStore(output, C.COLUMNS, C.N_KEY, header=tsv_header(prov).splitlines(),
-                        identity=identity)
+    prov = record(
+        inputs=[alignment, trees_path],
+        seed=seed,
+        parameters={"methods": ",".join(method_list), "replicates": replicates, "shard": shard},
+    )
+    store = ResultStore(
+        output, C.COLUMNS, C.N_KEY, header=tsv_header(prov).splitlines(), identity=identity
+    )
     if store.dropped and not quiet:
-        click.echo(f"note: {store.dropped} damaged line(s) in {output}; their tasks run "
-                   f"again", err=True)
+        click.echo(
+            f"note: {store.dropped} damaged line(s) in {output}; their tasks run again", err=True
+        )
     keys = select_shard(C.task_keys(len(trees), method_list, replicates), shard_spec)
     if threads is None:
         threads = C.default_batch_threads(jobs) if executor == "local" else 1
     args = (alignment, trees_path, mkw, prior, opts, seed, threads, max_trees)
     with Progress("estimating", unit="tasks", quiet=quiet) as bar:
-        run_into(store, keys, C.run_task, C.setup, args, progress=bar, jobs=jobs,
-                 executor=executor, scheduler=scheduler, scheduler_file=scheduler_file,
-                 token=token)
+        run_into(
+            store,
+            keys,
+            C.run_task,
+            C.setup,
+            args,
+            progress=bar,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            scheduler_file=scheduler_file,
+            token=token,
+        )
     rows = store.records() if output is None else read_table(output)[2]
     _print_summary(rows, ref, "stdout", plot, per_tree)
 
@@ -363,12 +510,25 @@ def _seed_of_table(path):
 @main.command()
 @click.argument("tables", nargs=-1, required=True, metavar="TABLES...")
 @click.option("--output", "-o", default="-", show_default=True, help="The merged table.")
-@click.option("--reference", default=None, type=click.Path(dir_okay=False),
-              help="Topology frequencies for the KL column of the summary.")
-@click.option("--trees", "trees_path", default=None, type=click.Path(dir_okay=False),
-              help="The --trees file of the run (needed with --reference).")
-@click.option("--plot", default=None, type=click.Path(dir_okay=False),
-              help="Draw the estimates (PNG; needs the plot extra).")
+@click.option(
+    "--reference",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Topology frequencies for the KL column of the summary.",
+)
+@click.option(
+    "--trees",
+    "trees_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The --trees file of the run (needed with --reference).",
+)
+@click.option(
+    "--plot",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Draw the estimates (PNG; needs the plot extra).",
+)
 @click.option("--per-tree/--no-per-tree", default=True, show_default=True)
 def merge(tables, output, reference, trees_path, plot, per_tree):
     """Join the tables of the shards of one `marglik compare` run (--shard i/n).
@@ -383,8 +543,9 @@ def merge(tables, output, reference, trees_path, plot, per_tree):
 
     if reference and not trees_path:
         raise InputError("--reference needs --trees (the run's --trees file)")
-    header, columns, rows = merge_tables(expand_patterns(tables), C.N_KEY,
-                                         ignore=list(C.TIMING_COLUMNS))
+    header, columns, rows = merge_tables(
+        expand_patterns(tables), C.N_KEY, ignore=list(C.TIMING_COLUMNS)
+    )
     write_table(output, header, columns, rows)
     if rows:
         ref = None

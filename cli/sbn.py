@@ -9,8 +9,15 @@ import click
 from phylo.outputs import atomic_open
 from phylo.progress import Progress
 
-from .common import (Group, burnin_option, executor_options, expand_patterns, rooted_option,
-                     seed_option, thin_option)
+from .common import (
+    Group,
+    burnin_option,
+    executor_options,
+    expand_patterns,
+    rooted_option,
+    seed_option,
+    thin_option,
+)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,8 +41,7 @@ def _read(files, burnin, thin, rooted, quiet=False):
     from phylo.trees import read_trees
 
     with Progress("reading trees", unit="trees", quiet=quiet) as bar:
-        return read_trees(list(files), burnin=burnin, thin=thin, rooted=rooted,
-                          progress=bar.update)
+        return read_trees(list(files), burnin=burnin, thin=thin, rooted=rooted, progress=bar.update)
 
 
 @main.command()
@@ -43,17 +49,42 @@ def _read(files, burnin, thin, rooted, quiet=False):
 @burnin_option
 @thin_option
 @rooted_option
-@click.option("--top", "-k", default=10, show_default=True, type=click.IntRange(0),
-              help="How many of the most frequent topologies to list.")
-@click.option("--min-freq", default=0.1, show_default=True, type=click.FloatRange(0, 1),
-              help="Splits below this frequency in every run are left out of the ASDSF.")
-@click.option("--format", "fmt", type=click.Choice(["text", "tsv", "json"]), default="text",
-              show_default=True, help="Output for people (text) or pipelines (tsv, json).")
-@click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Draw split frequencies of run 1 against run 2 to this PNG (needs the "
-                   "'plot' extra).")
-@click.option("--output", "-o", default="-", show_default=True,
-              help="Write the summary here ('-' is standard output).")
+@click.option(
+    "--top",
+    "-k",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0),
+    help="How many of the most frequent topologies to list.",
+)
+@click.option(
+    "--min-freq",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Splits below this frequency in every run are left out of the ASDSF.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "tsv", "json"]),
+    default="text",
+    show_default=True,
+    help="Output for people (text) or pipelines (tsv, json).",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Draw split frequencies of run 1 against run 2 to this PNG (needs the 'plot' extra).",
+)
+@click.option(
+    "--output",
+    "-o",
+    default="-",
+    show_default=True,
+    help="Write the summary here ('-' is standard output).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet):
     """Summarise tree samples: taxa, runs, unique topologies, ASDSF.
@@ -73,8 +104,9 @@ def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet
     if plot:
         plot_split_frequencies(sample, plot)
     if fmt == "json":
-        s["provenance"] = record(inputs=files, parameters={"burnin": burnin, "thin": thin,
-                                                           "rooted": rooted})
+        s["provenance"] = record(
+            inputs=files, parameters={"burnin": burnin, "thin": thin, "rooted": rooted}
+        )
         text = json.dumps(s, indent=2) + "\n"
     elif fmt == "tsv":
         text = format_tsv(s)
@@ -112,32 +144,67 @@ def _fmt(x: float) -> str:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILES...")
-@click.option("--method", "-m", type=click.Choice(["srf", "ccd", "sa", "em", "em-alpha"]),
-              default="em-alpha", show_default=True,
-              help="srf: sample relative frequencies; ccd: conditional clade distribution; "
-                   "sa/em/em-alpha: subsplit Bayesian network by simple averaging, EM, or EM "
-                   "with a Dirichlet prior of strength --alpha.")
-@click.option("--alpha", type=click.FloatRange(0), default=1e-4, show_default=True,
-              help="Prior strength of em-alpha.")
-@click.option("--alpha-form", type=click.Choice(["paper", "bito"]), default="paper",
-              show_default=True,
-              help="paper: simple-average counts of each parent spread evenly over the "
-                   "children seen under it (Zhang & Matsen's code); bito: each subsplit's own "
-                   "count under uniform rootings (the bito library).")
+@click.option(
+    "--method",
+    "-m",
+    type=click.Choice(["srf", "ccd", "sa", "em", "em-alpha"]),
+    default="em-alpha",
+    show_default=True,
+    help="srf: sample relative frequencies; ccd: conditional clade distribution; "
+    "sa/em/em-alpha: subsplit Bayesian network by simple averaging, EM, or EM "
+    "with a Dirichlet prior of strength --alpha.",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0),
+    default=1e-4,
+    show_default=True,
+    help="Prior strength of em-alpha.",
+)
+@click.option(
+    "--alpha-form",
+    type=click.Choice(["paper", "bito"]),
+    default="paper",
+    show_default=True,
+    help="paper: simple-average counts of each parent spread evenly over the "
+    "children seen under it (Zhang & Matsen's code); bito: each subsplit's own "
+    "count under uniform rootings (the bito library).",
+)
 @burnin_option
 @thin_option
 @rooted_option
-@click.option("--max-iter", default=1000, show_default=True, type=click.IntRange(1),
-              help="Most EM iterations.")
-@click.option("--min-iter", default=50, show_default=True, type=click.IntRange(0),
-              help="EM runs at least this many iterations before it may stop.")
-@click.option("--tol", default=1e-5, show_default=True, type=click.FloatRange(0),
-              help="EM stops when the objective changes by less than this.")
-@click.option("--output", "-o", default="-", show_default=True,
-              help="Write the model (JSON) here ('-' is standard output).")
+@click.option(
+    "--max-iter",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Most EM iterations.",
+)
+@click.option(
+    "--min-iter",
+    default=50,
+    show_default=True,
+    type=click.IntRange(0),
+    help="EM runs at least this many iterations before it may stop.",
+)
+@click.option(
+    "--tol",
+    default=1e-5,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="EM stops when the objective changes by less than this.",
+)
+@click.option(
+    "--output",
+    "-o",
+    default="-",
+    show_default=True,
+    help="Write the model (JSON) here ('-' is standard output).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress line or summary.")
-def fit(files, method, alpha, alpha_form, burnin, thin, rooted, max_iter, min_iter, tol, output,
-        quiet):
+def fit(
+    files, method, alpha, alpha_form, burnin, thin, rooted, max_iter, min_iter, tol, output, quiet
+):
     """Fit a tree distribution (default: SBN-EM-alpha) to tree samples.
 
     Each FILE is one run (MrBayes .t/.trprobs, BEAST .trees, Newick; '-' reads standard
@@ -154,9 +221,14 @@ def fit(files, method, alpha, alpha_form, burnin, thin, rooted, max_iter, min_it
     with Progress(f"fitting {method}", unit="EM iterations", quiet=quiet) as bar:
         kwargs = {}
         if method in ("sa", "em", "em-alpha"):
-            kwargs = dict(alpha=alpha, alpha_form=alpha_form, max_iter=max_iter,
-                          min_iter=min_iter, tol=tol,
-                          progress=lambda k, obj: bar.update(1))
+            kwargs = dict(
+                alpha=alpha,
+                alpha_form=alpha_form,
+                max_iter=max_iter,
+                min_iter=min_iter,
+                tol=tol,
+                progress=lambda k, obj: bar.update(1),
+            )
         model = fit_model(sample, method, **kwargs)
     params = {"method": method, "burnin": burnin, "thin": thin, "rooted": rooted}
     if method in ("em", "em-alpha"):
@@ -171,14 +243,19 @@ def fit(files, method, alpha, alpha_form, burnin, thin, rooted, max_iter, min_it
 
 def _fit_summary(model, sample) -> str:
     kind = "rooted" if sample.rooted else "unrooted"
-    head = (f"{model.method}: {sample.n_topologies} {kind} topologies of {sample.n_taxa} taxa "
-            f"from {sample.n_trees} trees in {sample.n_runs} run(s)")
+    head = (
+        f"{model.method}: {sample.n_topologies} {kind} topologies of {sample.n_taxa} taxa "
+        f"from {sample.n_trees} trees in {sample.n_runs} run(s)"
+    )
     if model.kind == "srf":
         return head
     s = model.support
     info = model.fit_info
-    out = [head, f"support: {s.n_rootsplits} root splits, {s.n_params - s.n_rootsplits} "
-                 f"conditional subsplit probabilities under {s.n_keys - 1} parents"]
+    out = [
+        head,
+        f"support: {s.n_rootsplits} root splits, {s.n_params - s.n_rootsplits} "
+        f"conditional subsplit probabilities under {s.n_keys - 1} parents",
+    ]
     if "iterations" in info:
         obj = info["objective"][-1] if info.get("objective") else float("nan")
         out.append(f"EM: {info['iterations']} iterations, objective {obj:.6f}")
@@ -188,12 +265,20 @@ def _fit_summary(model, sample) -> str:
 @main.command()
 @click.argument("model_path", metavar="MODEL")
 @click.argument("files", nargs=-1, required=True, metavar="FILES...")
-@click.option("--burnin", "-b", default="0", show_default=True, metavar="B",
-              help="Trees to discard from the start of each file (fraction or count).")
+@click.option(
+    "--burnin",
+    "-b",
+    default="0",
+    show_default=True,
+    metavar="B",
+    help="Trees to discard from the start of each file (fraction or count).",
+)
 @thin_option
-@click.option("--unique", is_flag=True,
-              help="One line per unique topology (with its frequency and Newick) instead of "
-                   "one per tree.")
+@click.option(
+    "--unique",
+    is_flag=True,
+    help="One line per unique topology (with its frequency and Newick) instead of one per tree.",
+)
 @click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 def prob(model_path, files, burnin, thin, unique, output, quiet):
@@ -211,15 +296,19 @@ def prob(model_path, files, burnin, thin, unique, output, quiet):
 
     model = _load_model(model_path)
     with Progress("reading trees", unit="trees", quiet=quiet) as bar:
-        sample = read_for_model(list(files), model.taxa, model.rooted, burnin=burnin,
-                                thin=thin, progress=bar.update)
+        sample = read_for_model(
+            list(files), model.taxa, model.rooted, burnin=burnin, thin=thin, progress=bar.update
+        )
     logp = model.log_prob(sample)
-    header = record(inputs=[model_path, *files],
-                    parameters={"burnin": burnin, "thin": thin, "unique": unique})
+    header = record(
+        inputs=[model_path, *files], parameters={"burnin": burnin, "thin": thin, "unique": unique}
+    )
     if unique:
         freq = sample.frequencies()
-        rows = ([str(i + 1), _fmt(freq[i]), _fmt(logp[i]), sample.newick(i)]
-                for i in range(sample.n_topologies))
+        rows = (
+            [str(i + 1), _fmt(freq[i]), _fmt(logp[i]), sample.newick(i)]
+            for i in range(sample.n_topologies)
+        )
         _write_table(output, header, ["topology", "frequency", "log_prob", "newick"], rows)
         return
 
@@ -233,18 +322,33 @@ def prob(model_path, files, burnin, thin, unique, output, quiet):
 
 @main.command()
 @click.argument("model_path", metavar="MODEL")
-@click.option("--reference", "-r", "references", multiple=True, required=True,
-              metavar="FILE", help="A reference run (repeat, or give a glob's files); runs "
-                                   "are pooled.")
+@click.option(
+    "--reference",
+    "-r",
+    "references",
+    multiple=True,
+    required=True,
+    metavar="FILE",
+    help="A reference run (repeat, or give a glob's files); runs are pooled.",
+)
 @click.argument("more", nargs=-1, metavar="[FILES...]")
 @burnin_option
 @thin_option
-@click.option("--trees-per-run", type=click.IntRange(1), default=None,
-              help="For weighted .trprobs references: pool the runs as counts "
-                   "round(w * N) per run, as Zhang & Matsen did with N = 750001.  Default: "
-                   "average the runs' frequencies.")
-@click.option("--floor", default=2.22e-16, show_default=True, type=click.FloatRange(0),
-              help="Probability used for reference trees the model cannot produce.")
+@click.option(
+    "--trees-per-run",
+    type=click.IntRange(1),
+    default=None,
+    help="For weighted .trprobs references: pool the runs as counts "
+    "round(w * N) per run, as Zhang & Matsen did with N = 750001.  Default: "
+    "average the runs' frequencies.",
+)
+@click.option(
+    "--floor",
+    default=2.22e-16,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Probability used for reference trees the model cannot produce.",
+)
 @click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output, quiet):
@@ -267,28 +371,40 @@ def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output,
     model = _load_model(model_path)
     files = list(references) + list(more)
     with Progress("reading reference trees", unit="trees", quiet=quiet) as bar:
-        ref = read_for_model(files, model.taxa, model.rooted, burnin=burnin, thin=thin,
-                             progress=bar.update)
+        ref = read_for_model(
+            files, model.taxa, model.rooted, burnin=burnin, thin=thin, progress=bar.update
+        )
     p = pooled_frequencies(ref, trees_per_run)
     q = model.prob(ref)
     value = kl_divergence(p, q, floor)
     covered = float(p[q > 0].sum())
-    header = record(inputs=[model_path, *files],
-                    parameters={"burnin": burnin, "thin": thin, "trees_per_run": trees_per_run,
-                                "floor": floor})
-    _write_table(output, header,
-                 ["kl", "reference_topologies", "reference_mass_in_model_support",
-                  "model_mass_on_reference"],
-                 [[_fmt(value), str(int(np.count_nonzero(p > 0))), _fmt(covered),
-                   _fmt(float(q.sum()))]])
+    header = record(
+        inputs=[model_path, *files],
+        parameters={"burnin": burnin, "thin": thin, "trees_per_run": trees_per_run, "floor": floor},
+    )
+    _write_table(
+        output,
+        header,
+        [
+            "kl",
+            "reference_topologies",
+            "reference_mass_in_model_support",
+            "model_mass_on_reference",
+        ],
+        [[_fmt(value), str(int(np.count_nonzero(p > 0))), _fmt(covered), _fmt(float(q.sum()))]],
+    )
 
 
 @main.command()
 @click.argument("model_path", metavar="MODEL")
 @click.option("-n", "count", type=click.IntRange(1), required=True, help="Number of trees.")
 @seed_option
-@click.option("--log-prob", "with_logp", is_flag=True,
-              help="Write TSV lines 'log_prob<TAB>newick' instead of plain Newick.")
+@click.option(
+    "--log-prob",
+    "with_logp",
+    is_flag=True,
+    help="Write TSV lines 'log_prob<TAB>newick' instead of plain Newick.",
+)
 @click.option("--output", "-o", default="-", show_default=True, help="Output file.")
 def sample(model_path, count, seed, with_logp, output):
     """Draw trees exactly from a fitted model, as Newick (one per line).
@@ -306,7 +422,7 @@ def sample(model_path, count, seed, with_logp, output):
 
     model = _load_model(model_path)
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        seed = int(np.random.SeedSequence().entropy % (2**63))
         click.echo(f"seed: {seed}", err=True)
     rng = np.random.default_rng(seed)
     parents, logp = model.sample(count, rng)
@@ -319,16 +435,24 @@ def sample(model_path, count, seed, with_logp, output):
 
 @main.command()
 @click.argument("model_path", metavar="MODEL")
-@click.option("-k", "k", type=click.IntRange(1), default=10, show_default=True,
-              help="How many topologies.")
-@click.option("--entropy", "with_entropy", is_flag=True,
-              help="Also report the model's entropy (exact when the model has few enough "
-                   "topologies, otherwise a Monte Carlo estimate drawn with --seed).")
+@click.option(
+    "-k", "k", type=click.IntRange(1), default=10, show_default=True, help="How many topologies."
+)
+@click.option(
+    "--entropy",
+    "with_entropy",
+    is_flag=True,
+    help="Also report the model's entropy (exact when the model has few enough "
+    "topologies, otherwise a Monte Carlo estimate drawn with --seed).",
+)
 @seed_option
-@click.option("--max-derivations", type=click.IntRange(1), default=2_000_000,
-              show_default=True,
-              help="Give up proving the top k of an unrooted SBN after this many rooted "
-                   "trees.")
+@click.option(
+    "--max-derivations",
+    type=click.IntRange(1),
+    default=2_000_000,
+    show_default=True,
+    help="Give up proving the top k of an unrooted SBN after this many rooted trees.",
+)
 @click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
 def top(model_path, k, with_entropy, seed, max_derivations, output):
     """The K most probable topologies of a fitted model, with their probabilities.
@@ -348,12 +472,11 @@ def top(model_path, k, with_entropy, seed, max_derivations, output):
     from phylo.provenance import record
 
     model = _load_model(model_path)
-    best = model.top(k, max_derivations=max_derivations) if model.kind == "sbn" else \
-        model.top(k)
+    best = model.top(k, max_derivations=max_derivations) if model.kind == "sbn" else model.top(k)
     params = {"k": k}
     if with_entropy:
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+            seed = int(np.random.SeedSequence().entropy % (2**63))
         ent = model.entropy(rng=np.random.default_rng(seed))
         params["entropy"] = str(ent)
         if ent.exact:
@@ -365,30 +488,69 @@ def top(model_path, k, with_entropy, seed, max_derivations, output):
         p = math.exp(best.log_prob[i])
         cum += p
         rows.append([str(i + 1), _fmt(p), _fmt(cum), _fmt(best.log_prob[i]), best.newick(i)])
-    _write_table(output, header, ["rank", "probability", "cumulative", "log_prob", "newick"],
-                 rows)
+    _write_table(output, header, ["rank", "probability", "cumulative", "log_prob", "newick"], rows)
 
 
 @main.command()
 @click.argument("training", nargs=-1, required=True, metavar="TRAINING...")
-@click.option("--reference", "-r", "references", multiple=True, required=True,
-              help="Reference runs (e.g. golden runs' .trprobs), pooled: repeat the option, "
-                   "or give a quoted pattern such as 'golden/rep_*/DS1.trprobs'.")
-@click.option("--methods", "-m", default="srf,ccd,sa,em,em-alpha", show_default=True,
-              help="Comma-separated estimators.")
+@click.option(
+    "--reference",
+    "-r",
+    "references",
+    multiple=True,
+    required=True,
+    help="Reference runs (e.g. golden runs' .trprobs), pooled: repeat the option, "
+    "or give a quoted pattern such as 'golden/rep_*/DS1.trprobs'.",
+)
+@click.option(
+    "--methods",
+    "-m",
+    default="srf,ccd,sa,em,em-alpha",
+    show_default=True,
+    help="Comma-separated estimators.",
+)
 @click.option("--alpha", type=float, default=None, help="em-alpha strength (default 1e-4).")
-@click.option("--trees-per-run", type=click.IntRange(1), default=None,
-              help="Pool weighted reference runs as counts round(w * N) (the paper: 750001).")
-@click.option("--floor", type=float, default=2.22e-16, show_default=True,
-              help="Probability used for reference trees an estimate cannot produce.")
+@click.option(
+    "--trees-per-run",
+    type=click.IntRange(1),
+    default=None,
+    help="Pool weighted reference runs as counts round(w * N) (the paper: 750001).",
+)
+@click.option(
+    "--floor",
+    type=float,
+    default=2.22e-16,
+    show_default=True,
+    help="Probability used for reference trees an estimate cannot produce.",
+)
 @burnin_option
 @thin_option
 @rooted_option
-@click.option("--output", "-o", default=None,
-              help="Results table (TSV), written as tasks finish; rerun to resume.")
+@click.option(
+    "--output",
+    "-o",
+    default=None,
+    help="Results table (TSV), written as tasks finish; rerun to resume.",
+)
 @executor_options
-def compare(training, references, methods, alpha, trees_per_run, floor, burnin, thin, rooted,
-            output, jobs, executor, scheduler, scheduler_file, shard, quiet):
+def compare(
+    training,
+    references,
+    methods,
+    alpha,
+    trees_per_run,
+    floor,
+    burnin,
+    thin,
+    rooted,
+    output,
+    jobs,
+    executor,
+    scheduler,
+    scheduler_file,
+    shard,
+    quiet,
+):
     """KL(reference || estimate) of estimators fitted to each TRAINING file.
 
     Every TRAINING file is one replicate (e.g. a short MCMC run); the reference files are
@@ -413,22 +575,49 @@ def compare(training, references, methods, alpha, trees_per_run, floor, burnin, 
     burnin_value = parse_burnin(burnin)
     shard_spec = parse_shard(shard)
     keys = select_shard(C.task_keys(len(training), method_list), shard_spec)
-    identity = [f"reference={','.join(file_digest(p)[:16] for p in references)}",
-                f"training={','.join(file_digest(p)[:16] for p in training)}",
-                f"methods={','.join(method_list)}", f"alpha={alpha}", f"burnin={burnin}",
-                f"thin={thin}", f"rooted={rooted}", f"trees_per_run={trees_per_run}",
-                f"floor={floor}"]
+    identity = [
+        f"reference={','.join(file_digest(p)[:16] for p in references)}",
+        f"training={','.join(file_digest(p)[:16] for p in training)}",
+        f"methods={','.join(method_list)}",
+        f"alpha={alpha}",
+        f"burnin={burnin}",
+        f"thin={thin}",
+        f"rooted={rooted}",
+        f"trees_per_run={trees_per_run}",
+        f"floor={floor}",
+    ]
     token = hashlib.sha256("|".join(identity).encode()).hexdigest()
-    prov = record(inputs=[*references, *training],
-                  parameters={"methods": ",".join(method_list), "shard": shard})
-    store = ResultStore(output, C.COLUMNS, C.N_KEY, header=tsv_header(prov).splitlines(),
-                        identity=identity)
-    args = (tuple(references), tuple(training), burnin_value, thin, rooted, trees_per_run,
-            floor, fit_options)
+    prov = record(
+        inputs=[*references, *training],
+        parameters={"methods": ",".join(method_list), "shard": shard},
+    )
+    store = ResultStore(
+        output, C.COLUMNS, C.N_KEY, header=tsv_header(prov).splitlines(), identity=identity
+    )
+    args = (
+        tuple(references),
+        tuple(training),
+        burnin_value,
+        thin,
+        rooted,
+        trees_per_run,
+        floor,
+        fit_options,
+    )
     with Progress("fitting", unit="tasks", quiet=quiet) as bar:
-        run_into(store, keys, C.run_task, C.setup, args, progress=bar, jobs=jobs,
-                 executor=executor, scheduler=scheduler, scheduler_file=scheduler_file,
-                 token=token)
+        run_into(
+            store,
+            keys,
+            C.run_task,
+            C.setup,
+            args,
+            progress=bar,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            scheduler_file=scheduler_file,
+            token=token,
+        )
     rows = store.records() if output is None else read_table(output)[2]
     click.echo("method\treplicates\tmean_kl\tsd_kl")
     for s in C.summarise(rows, method_list):
@@ -447,14 +636,15 @@ def merge(tables, output):
     from phylo.execution import merge_tables, write_table
     from phylo.sbn import compare as C
 
-    header, columns, rows = merge_tables(expand_patterns(tables), C.N_KEY,
-                                         ignore=["seconds"])
+    header, columns, rows = merge_tables(expand_patterns(tables), C.N_KEY, ignore=["seconds"])
     write_table(output, header, columns, rows)
     methods = list(dict.fromkeys(r["method"] for r in rows))
     click.echo("method\treplicates\tmean_kl\tsd_kl", err=output == "-")
     for s in C.summarise(rows, methods):
-        click.echo(f"{s['method']}\t{s['replicates']}\t{_fmt(s['mean_kl'])}\t{_fmt(s['sd_kl'])}",
-                   err=output == "-")
+        click.echo(
+            f"{s['method']}\t{s['replicates']}\t{_fmt(s['mean_kl'])}\t{_fmt(s['sd_kl'])}",
+            err=output == "-",
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -69,8 +69,7 @@ def simulate(seed):
         if node < N_TAXA:
             return names[node]
         a, b = children[node]
-        return (f"({newick(a)}:{ages[node] - ages[a]:.6f},"
-                f"{newick(b)}:{ages[node] - ages[b]:.6f})")
+        return f"({newick(a)}:{ages[node] - ages[a]:.6f},{newick(b)}:{ages[node] - ages[b]:.6f})"
 
     letters = np.array(list("ACGT"))
     rows = ["".join(letters[seqs[i]]) for i in range(N_TAXA)]

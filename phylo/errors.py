@@ -26,21 +26,29 @@ class InputError(PhyloError, ValueError):
         1-based position of the problem, when known.
     """
 
-    def __init__(self, message: str, path: str | None = None, line: int | None = None,
-                 column: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.path = path
         self.line = line
         self.column = column
 
-    def located(self, path: str | None = None, line: int | None = None,
-                column: int | None = None) -> "InputError":
+    def located(
+        self, path: str | None = None, line: int | None = None, column: int | None = None
+    ) -> InputError:
         """Return a copy with missing location fields filled in."""
-        return InputError(self.message,
-                          self.path if self.path is not None else path,
-                          self.line if self.line is not None else line,
-                          self.column if self.column is not None else column)
+        return InputError(
+            self.message,
+            self.path if self.path is not None else path,
+            self.line if self.line is not None else line,
+            self.column if self.column is not None else column,
+        )
 
     def __str__(self) -> str:
         where = ""

@@ -21,9 +21,10 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,11 +35,12 @@ Key = tuple
 
 # -- random streams ------------------------------------------------------------------------
 
+
 def key_words(key: Key) -> tuple[int, ...]:
     """A task key as 32-bit words, stable across machines and Python versions."""
     text = "\x1f".join(f"{type(k).__name__}:{k}" for k in key).encode("utf-8")
     digest = hashlib.sha256(text).digest()
-    return tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4))
+    return tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4))
 
 
 def task_seed_sequence(seed: int, key: Key) -> np.random.SeedSequence:
@@ -58,6 +60,7 @@ def fresh_seed() -> int:
 
 # -- shards --------------------------------------------------------------------------------
 
+
 def parse_shard(text: str | None) -> tuple[int, int] | None:
     """``"i/n"`` -> ``(i, n)`` with ``1 <= i <= n``."""
     if text is None:
@@ -67,8 +70,12 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         raise InputError(f"--shard must look like i/n (e.g. 3/10), got {text!r}") from None
     if n < 1 or not 1 <= i <= n:
-        hint = " (shards are numbered from 1; with SLURM array ids from 0 use " \
-               "$((SLURM_ARRAY_TASK_ID + 1))/n)" if i == 0 else ""
+        hint = (
+            " (shards are numbered from 1; with SLURM array ids from 0 use "
+            "$((SLURM_ARRAY_TASK_ID + 1))/n)"
+            if i == 0
+            else ""
+        )
         raise InputError(f"--shard {text}: need 1 <= i <= n{hint}")
     return i, n
 
@@ -79,7 +86,7 @@ def select_shard(tasks: Sequence[Key], shard: tuple[int, int] | None) -> list[Ke
     if shard is None:
         return ordered
     i, n = shard
-    return ordered[i - 1::n]
+    return ordered[i - 1 :: n]
 
 
 def sort_key(key: Key) -> tuple:
@@ -87,6 +94,7 @@ def sort_key(key: Key) -> tuple:
 
 
 # -- result store --------------------------------------------------------------------------
+
 
 def _format(value: Any) -> str:
     if value is None:
@@ -131,8 +139,14 @@ class ResultStore:
 
     CHECK = "check"
 
-    def __init__(self, path: str | None, columns: Sequence[str], n_key: int,
-                 header: Sequence[str] = (), identity: Sequence[str] = ()):
+    def __init__(
+        self,
+        path: str | None,
+        columns: Sequence[str],
+        n_key: int,
+        header: Sequence[str] = (),
+        identity: Sequence[str] = (),
+    ):
         self.path = path
         self.columns = tuple(columns)
         self.n_key = n_key
@@ -155,13 +169,17 @@ class ResultStore:
             mine = dict(x.split(": ", 1)[1].split("=", 1) for x in self.identity if "=" in x)
             theirs = dict(x.split(": ", 1)[1].split("=", 1) for x in identity if "=" in x)
             diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-            raise InputError(f"this results file was written by a different run "
-                             f"({', '.join(diff) or 'settings'} differ); give another output "
-                             f"file or remove it", self.path)
+            raise InputError(
+                f"this results file was written by a different run "
+                f"({', '.join(diff) or 'settings'} differ); give another output "
+                f"file or remove it",
+                self.path,
+            )
         lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
         if lines and lines[0].split("\t") != list(self.columns) + [self.CHECK]:
-            raise InputError("this results file has other columns; give another output file",
-                             self.path)
+            raise InputError(
+                "this results file has other columns; give another output file", self.path
+            )
         for ln in lines[1:]:
             row = self._parse(ln)
             if row is None:
@@ -181,7 +199,7 @@ class ResultStore:
         return Row(tuple(cells[:-1]))
 
     def _key(self, cells: Sequence[str]) -> Key:
-        return tuple(cells[:self.n_key])
+        return tuple(cells[: self.n_key])
 
     # writing -------------------------------------------------------------------------
     def key_text(self, key: Key) -> Key:
@@ -223,8 +241,13 @@ class ResultStore:
                 fh.write(self._line(row))
 
     def sorted_rows(self) -> list[Row]:
-        return [self.rows[k] for k in sorted(self.rows, key=lambda k: sort_key(
-            tuple(int(x) if x.lstrip("-").isdigit() else x for x in k)))]
+        return [
+            self.rows[k]
+            for k in sorted(
+                self.rows,
+                key=lambda k: sort_key(tuple(int(x) if x.lstrip("-").isdigit() else x for x in k)),
+            )
+        ]
 
     def finish(self) -> None:
         """Close, and rewrite the table sorted by key (atomically)."""
@@ -252,26 +275,31 @@ def read_table(path: str) -> tuple[list[str], list[str], list[dict[str, str]]]:
     except IsADirectoryError:
         raise InputError("is a directory, expected a results table", path) from None
     header = [ln for ln in text.splitlines() if ln.startswith("#")]
-    lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines())
-             if ln and not ln.startswith("#")]
+    lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln and not ln.startswith("#")]
     if not lines:
         raise InputError("not a results table (no column header)", path)
     columns = lines[0][1].split("\t")
     if columns[-1] != ResultStore.CHECK:
-        raise InputError("not a results table written by phylo (no check column)", path,
-                         lines[0][0])
+        raise InputError(
+            "not a results table written by phylo (no check column)", path, lines[0][0]
+        )
     rows = []
     for lineno, ln in lines[1:]:
         cells = ln.split("\t")
         if len(cells) != len(columns) or _checksum(cells[:-1]) != cells[-1]:
-            raise InputError("damaged line (wrong number of fields or checksum); rerun the "
-                             "shard with the same command to repair it", path, lineno)
+            raise InputError(
+                "damaged line (wrong number of fields or checksum); rerun the "
+                "shard with the same command to repair it",
+                path,
+                lineno,
+            )
         rows.append(dict(zip(columns[:-1], cells[:-1])))
     return header, columns[:-1], rows
 
 
-def write_table(path: str, header: Sequence[str], columns: Sequence[str],
-                rows: Sequence[dict[str, str]]) -> None:
+def write_table(
+    path: str, header: Sequence[str], columns: Sequence[str], rows: Sequence[dict[str, str]]
+) -> None:
     """Write a results table (``#`` header lines, columns, rows with their checksums)
     atomically; ``"-"`` is standard output."""
     from .outputs import atomic_open
@@ -285,8 +313,9 @@ def write_table(path: str, header: Sequence[str], columns: Sequence[str],
             fh.write("\t".join(cells + [_checksum(cells)]) + "\n")
 
 
-def merge_tables(paths: Sequence[str], n_key: int, ignore: Sequence[str] = ()
-                 ) -> tuple[list[str], list[str], list[dict[str, str]]]:
+def merge_tables(
+    paths: Sequence[str], n_key: int, ignore: Sequence[str] = ()
+) -> tuple[list[str], list[str], list[dict[str, str]]]:
     """Join results tables of shards of one run.
 
     The shards must share their ``# identity:`` lines and columns.  A task found in two
@@ -305,20 +334,23 @@ def merge_tables(paths: Sequence[str], n_key: int, ignore: Sequence[str] = ()
         elif cols != first_cols:
             raise InputError(f"columns differ from those of {paths[0]}", path)
         elif ident != first_ident:
-            raise InputError(f"written by a different run than {paths[0]} (its inputs or "
-                             f"settings differ)", path)
+            raise InputError(
+                f"written by a different run than {paths[0]} (its inputs or settings differ)", path
+            )
         for row in rows:
             key = tuple(row[c] for c in cols[:n_key])
             if key in merged:
                 a, b = merged[key], row
                 diff = [c for c in cols if c not in ignore and a[c] != b[c]]
                 if diff:
-                    raise InputError(f"task {key} appears twice with different "
-                                     f"{', '.join(diff)}", path)
+                    raise InputError(
+                        f"task {key} appears twice with different {', '.join(diff)}", path
+                    )
                 continue
             merged[key] = row
-    keys = sorted(merged, key=lambda k: sort_key(
-        tuple(int(x) if x.lstrip("-").isdigit() else x for x in k)))
+    keys = sorted(
+        merged, key=lambda k: sort_key(tuple(int(x) if x.lstrip("-").isdigit() else x for x in k))
+    )
     return first_header, first_cols, [merged[k] for k in keys]
 
 
@@ -335,8 +367,9 @@ def _worker_run(fn: Callable, key: Key) -> tuple[Key, dict]:
     return key, fn(_CONTEXT["ctx"], key)
 
 
-def _dask_run(fn: Callable, setup: Callable, setup_args: tuple, token: str, key: Key
-              ) -> tuple[Key, dict]:
+def _dask_run(
+    fn: Callable, setup: Callable, setup_args: tuple, token: str, key: Key
+) -> tuple[Key, dict]:
     # Prepared contexts are cached per worker process, keyed by the run's token.
     ctx = _CONTEXT.get(token)
     if ctx is None:
@@ -346,10 +379,17 @@ def _dask_run(fn: Callable, setup: Callable, setup_args: tuple, token: str, key:
     return key, fn(ctx, key)
 
 
-def run_tasks(keys: Iterable[Key], fn: Callable[[Any, Key], dict], setup: Callable,
-              setup_args: tuple = (), jobs: int = 1, executor: str = "local",
-              scheduler: str | None = None, scheduler_file: str | None = None,
-              token: str = "") -> Iterator[tuple[Key, dict]]:
+def run_tasks(
+    keys: Iterable[Key],
+    fn: Callable[[Any, Key], dict],
+    setup: Callable,
+    setup_args: tuple = (),
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    scheduler_file: str | None = None,
+    token: str = "",
+) -> Iterator[tuple[Key, dict]]:
     """Run ``fn(setup(*setup_args), key)`` for every key; yield ``(key, result)`` as they
     finish (in any order).
 
@@ -373,8 +413,12 @@ def run_tasks(keys: Iterable[Key], fn: Callable[[Any, Key], dict], setup: Callab
     import multiprocessing as mp
 
     # 'spawn' keeps workers clear of threads the parent may hold (numba's thread pool).
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                             initializer=_worker_init, initargs=(setup, setup_args)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=mp.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(setup, setup_args),
+    ) as pool:
         pending = set()
         it = iter(keys)
         # keep a bounded number of tasks in flight
@@ -395,28 +439,42 @@ def _run_dask(keys, fn, setup, setup_args, scheduler, scheduler_file, token):
     try:
         from distributed import Client, as_completed
     except ImportError:
-        raise InputError("--executor dask needs the 'cluster' extra: "
-                         "pip install 'phylo[cluster]'") from None
+        raise InputError(
+            "--executor dask needs the 'cluster' extra: pip install 'phylo[cluster]'"
+        ) from None
     if not scheduler and not scheduler_file:
         raise InputError("--executor dask needs --scheduler ADDRESS or --scheduler-file FILE")
     try:
-        client = Client(scheduler, timeout="30s") if scheduler else \
-            Client(scheduler_file=scheduler_file, timeout="30s")
+        client = (
+            Client(scheduler, timeout="30s")
+            if scheduler
+            else Client(scheduler_file=scheduler_file, timeout="30s")
+        )
     except (OSError, TimeoutError, ValueError) as exc:
         raise InputError(f"cannot reach the Dask scheduler: {exc}") from None
     try:
         shared = client.scatter({"args": setup_args}, broadcast=True)["args"]
-        futures = [client.submit(_dask_run, fn, setup, shared, token, key, pure=False,
-                                 key=f"phylo-{token[:16]}-{i}")
-                   for i, key in enumerate(keys)]
+        futures = [
+            client.submit(
+                _dask_run, fn, setup, shared, token, key, pure=False, key=f"phylo-{token[:16]}-{i}"
+            )
+            for i, key in enumerate(keys)
+        ]
         for fut in as_completed(futures):
             yield fut.result()
     finally:
         client.close()
 
 
-def run_into(store: ResultStore, keys: Iterable[Key], fn: Callable[[Any, Key], dict],
-             setup: Callable, setup_args: tuple = (), progress=None, **executor) -> int:
+def run_into(
+    store: ResultStore,
+    keys: Iterable[Key],
+    fn: Callable[[Any, Key], dict],
+    setup: Callable,
+    setup_args: tuple = (),
+    progress=None,
+    **executor,
+) -> int:
     """Run the tasks of ``keys`` not yet in ``store``, appending each result as it finishes,
     then sort the table.  Returns the number of tasks run.  ``executor`` options are those
     of :func:`run_tasks`."""

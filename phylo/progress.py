@@ -23,8 +23,15 @@ class Progress:
     Use as a context manager; call :meth:`update` with the number of units just done.
     """
 
-    def __init__(self, description: str, total: int | None = None, unit: str = "",
-                 quiet: bool = False, stream=None, interval: float = 0.2):
+    def __init__(
+        self,
+        description: str,
+        total: int | None = None,
+        unit: str = "",
+        quiet: bool = False,
+        stream=None,
+        interval: float = 0.2,
+    ):
         self.description = description
         self.total = total
         self.unit = unit
@@ -36,7 +43,7 @@ class Progress:
         self._last = 0.0
         self._width = 0
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -51,8 +58,10 @@ class Progress:
             bar = "#" * int(frac * 20)
             eta = (self.total - self.done) / rate if rate > 0 else float("nan")
             eta_s = _fmt_time(eta) if eta == eta else "?"
-            return (f"{self.description}: [{bar:<20}] {self.done}/{self.total}{unit} "
-                    f"{100 * frac:3.0f}% elapsed {_fmt_time(elapsed)} ETA {eta_s}")
+            return (
+                f"{self.description}: [{bar:<20}] {self.done}/{self.total}{unit} "
+                f"{100 * frac:3.0f}% elapsed {_fmt_time(elapsed)} ETA {eta_s}"
+            )
         return f"{self.description}: {self.done}{unit} ({rate:,.0f}{unit}/s)"
 
     def update(self, n: int = 1) -> None:

@@ -7,8 +7,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
-
-from cli.sbn import main
+from phylo.cli.sbn import main
 
 from .conftest import DATA
 
@@ -45,7 +44,7 @@ def test_tsv_and_json():
     r = run("summary", RUN1, RUN2, "--format", "json", "--thin", "2")
     doc = json.loads(r.stdout)
     assert doc["n_topologies"] > 0 and len(doc["runs"]) == 2
-    assert doc["runs"][0]["used"] == 751   # trees 500, 502, ..., 2000
+    assert doc["runs"][0]["used"] == 751  # trees 500, 502, ..., 2000
     assert doc["provenance"]["inputs"][0]["sha256"]
 
 
@@ -66,12 +65,14 @@ def bad_files(tmp_path):
         p.write_text(text)
         cases[name] = str(p)
 
-    add("truncated.t", good[:len(good) // 3])
+    add("truncated.t", good[: len(good) // 3])
     add("unbalanced.nwk", "((A,B),(C,D);\n")
     add("unknown.nwk", "((A,B),(C,D));\n((A,B),(C,E));\n")
     add("dup_in_tree.nwk", "((A,B),(C,A));\n")
-    add("dup_translate.t", "#NEXUS\nbegin trees;\n translate 1 A, 2 B, 3 A, 4 D;\n"
-                           " tree t = ((1,2),(3,4));\nend;\n")
+    add(
+        "dup_translate.t",
+        "#NEXUS\nbegin trees;\n translate 1 A, 2 B, 3 A, 4 D;\n tree t = ((1,2),(3,4));\nend;\n",
+    )
     add("nonbinary.nwk", "((A,B),(C,D));\n((A,B,C),D);\n")
     add("empty.t", "")
     other = good.replace(" T05,", " T99,")
@@ -82,16 +83,19 @@ def bad_files(tmp_path):
     return cases
 
 
-@pytest.mark.parametrize("case, message, line", [
-    ("truncated.t", "truncated", True),
-    ("unbalanced.nwk", "unbalanced parentheses", True),
-    ("unknown.nwk", "unknown taxon 'E'", True),
-    ("dup_in_tree.nwk", "appears twice", True),
-    ("dup_translate.t", "appears twice in the translate table", True),
-    ("nonbinary.nwk", "not binary", True),
-    ("empty.t", "file is empty", True),
-    ("a_directory", "is a directory", False),
-])
+@pytest.mark.parametrize(
+    "case, message, line",
+    [
+        ("truncated.t", "truncated", True),
+        ("unbalanced.nwk", "unbalanced parentheses", True),
+        ("unknown.nwk", "unknown taxon 'E'", True),
+        ("dup_in_tree.nwk", "appears twice", True),
+        ("dup_translate.t", "appears twice in the translate table", True),
+        ("nonbinary.nwk", "not binary", True),
+        ("empty.t", "file is empty", True),
+        ("a_directory", "is a directory", False),
+    ],
+)
 def test_bad_input_gives_one_line_and_status_2(tmp_path, case, message, line):
     files = bad_files(tmp_path)
     r = run("summary", files[case])
@@ -109,8 +113,11 @@ def test_translate_tables_differing_between_runs(tmp_path):
     files = bad_files(tmp_path)
     r = run("summary", RUN1, files["other_translate.t"])
     assert r.exit_code == 2
-    assert re.match(rf"error: {re.escape(files['other_translate.t'])}:\d+: taxa of the "
-                    r"translate table differ .*'T99'", r.stderr)
+    assert re.match(
+        rf"error: {re.escape(files['other_translate.t'])}:\d+: taxa of the "
+        r"translate table differ .*'T99'",
+        r.stderr,
+    )
 
 
 def test_output_file_is_not_clobbered_on_error(tmp_path):

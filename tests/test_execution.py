@@ -12,8 +12,16 @@ import numpy as np
 import pytest
 
 from phylo.errors import InputError
-from phylo.execution import (ResultStore, merge_tables, parse_shard, read_table, run_into,
-                             run_tasks, select_shard, task_rng)
+from phylo.execution import (
+    ResultStore,
+    merge_tables,
+    parse_shard,
+    read_table,
+    run_into,
+    run_tasks,
+    select_shard,
+    task_rng,
+)
 
 from .conftest import ROOT
 
@@ -28,8 +36,13 @@ def toy_setup(offset):
 def toy_task(ctx, key):
     """A task whose result depends only on its key and the seed: draws from its stream."""
     rng = task_rng(ctx.get("seed", 7), key)
-    return {"item": key[0], "method": key[1], "replicate": key[2],
-            "value": float(rng.normal() + ctx["offset"]), "seconds": 0.0}
+    return {
+        "item": key[0],
+        "method": key[1],
+        "replicate": key[2],
+        "value": float(rng.normal() + ctx["offset"]),
+        "seconds": 0.0,
+    }
 
 
 def slow_task(ctx, key):
@@ -50,8 +63,9 @@ def test_task_streams_depend_on_seed_and_key_only():
     assert np.array_equal(a, task_rng(1, (3, "ss", 0)).random(5))
     assert not np.array_equal(a, task_rng(1, (3, "ss", 1)).random(5))
     assert not np.array_equal(a, task_rng(2, (3, "ss", 0)).random(5))
-    assert not np.array_equal(task_rng(1, (1, "ab")).random(3), task_rng(1, (1, "a", "b"))
-                              .random(3))
+    assert not np.array_equal(
+        task_rng(1, (1, "ab")).random(3), task_rng(1, (1, "a", "b")).random(3)
+    )
 
 
 def test_results_do_not_depend_on_jobs_or_order():
@@ -79,8 +93,8 @@ def test_store_resumes_and_detects_half_written_lines(tmp_path):
     # damage: chop the last line in half and corrupt a value in another
     with open(path) as fh:
         lines = fh.read().splitlines(keepends=True)
-    lines[-1] = lines[-1][:len(lines[-1]) // 2]
-    lines[5] = lines[5][:10] + "9" + lines[5][11:]   # one digit changed: checksum fails
+    lines[-1] = lines[-1][: len(lines[-1]) // 2]
+    lines[5] = lines[5][:10] + "9" + lines[5][11:]  # one digit changed: checksum fails
     with open(path, "w") as fh:
         fh.write("".join(lines))
     store = ResultStore(path, COLUMNS, 3, header=["# test"], identity=["seed=7"])
@@ -89,35 +103,46 @@ def test_store_resumes_and_detects_half_written_lines(tmp_path):
     assert n == len(KEYS) - 8
     _, cols, rows = read_table(path)
     clean = str(tmp_path / "clean.tsv")
-    run_into(ResultStore(clean, COLUMNS, 3, identity=["seed=7"]), KEYS, toy_task, toy_setup,
-             (0.0,))
+    run_into(ResultStore(clean, COLUMNS, 3, identity=["seed=7"]), KEYS, toy_task, toy_setup, (0.0,))
     assert values(rows) == values(read_table(clean)[2])
 
 
 def test_store_refuses_a_different_run(tmp_path):
     path = str(tmp_path / "r.tsv")
-    run_into(ResultStore(path, COLUMNS, 3, identity=["seed=7", "methods=a,bb"]), KEYS[:2],
-             toy_task, toy_setup, (0.0,))
+    run_into(
+        ResultStore(path, COLUMNS, 3, identity=["seed=7", "methods=a,bb"]),
+        KEYS[:2],
+        toy_task,
+        toy_setup,
+        (0.0,),
+    )
     with pytest.raises(InputError, match="seed differ"):
         ResultStore(path, COLUMNS, 3, identity=["seed=8", "methods=a,bb"])
 
 
 def test_shards_merge_into_the_single_run(tmp_path):
     single = str(tmp_path / "all.tsv")
-    run_into(ResultStore(single, COLUMNS, 3, identity=["seed=7"]), KEYS, toy_task, toy_setup,
-             (0.5,))
+    run_into(
+        ResultStore(single, COLUMNS, 3, identity=["seed=7"]), KEYS, toy_task, toy_setup, (0.5,)
+    )
     shards = []
     for i in range(1, 4):
         p = str(tmp_path / f"shard{i}.tsv")
-        run_into(ResultStore(p, COLUMNS, 3, identity=["seed=7"]),
-                 select_shard(KEYS, (i, 3)), toy_task, toy_setup, (0.5,))
+        run_into(
+            ResultStore(p, COLUMNS, 3, identity=["seed=7"]),
+            select_shard(KEYS, (i, 3)),
+            toy_task,
+            toy_setup,
+            (0.5,),
+        )
         shards.append(p)
     _, cols, merged = merge_tables(shards, 3, ignore=["seconds"])
     _, _, rows = read_table(single)
     assert merged == rows
     other = str(tmp_path / "other.tsv")
-    run_into(ResultStore(other, COLUMNS, 3, identity=["seed=8"]), KEYS[:1], toy_task,
-             toy_setup, (0.5,))
+    run_into(
+        ResultStore(other, COLUMNS, 3, identity=["seed=8"]), KEYS[:1], toy_task, toy_setup, (0.5,)
+    )
     with pytest.raises(InputError, match="different run"):
         merge_tables(shards + [other], 3)
 
@@ -151,15 +176,26 @@ def test_sigkill_and_rerun_gives_the_same_table(tmp_path, jobs):
     subprocess.run([sys.executable, "-c", fast], check=True)
     _, _, rows = read_table(path)
     clean = str(tmp_path / "clean.tsv")
-    run_into(ResultStore(clean, COLUMNS, 3, identity=["seed=7"]), KEYS, toy_task, toy_setup,
-             (0.25,))
+    run_into(
+        ResultStore(clean, COLUMNS, 3, identity=["seed=7"]), KEYS, toy_task, toy_setup, (0.25,)
+    )
     assert values(rows) == values(read_table(clean)[2])
 
 
 def test_dask_local_cluster_gives_the_same_results():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        got = dict(run_tasks(KEYS, toy_task, toy_setup, (1.0,), executor="dask",
-                             scheduler=cluster.scheduler_address, token="t1"))
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        got = dict(
+            run_tasks(
+                KEYS,
+                toy_task,
+                toy_setup,
+                (1.0,),
+                executor="dask",
+                scheduler=cluster.scheduler_address,
+                token="t1",
+            )
+        )
     assert got == dict(run_tasks(KEYS, toy_task, toy_setup, (1.0,)))

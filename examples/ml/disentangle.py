@@ -22,8 +22,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     for w, name in ((0.05, "with adversarial term"), (0.0, "without adversarial term")):
         r = train_disentangler(seed=args.seed, adv_weight=w)
-        print(f"{name}: Dec(s(a), z(b)) read as a's class {r.specified_class_rate:.3f}, "
-              f"as b's class {r.unspecified_class_rate:.3f} (judge accuracy {r.classifier_accuracy:.3f})")
+        print(
+            f"{name}: Dec(s(a), z(b)) read as a's class {r.specified_class_rate:.3f}, "
+            f"as b's class {r.unspecified_class_rate:.3f} "
+            f"(judge accuracy {r.classifier_accuracy:.3f})"
+        )
 
 
 if __name__ == "__main__":

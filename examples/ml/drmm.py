@@ -23,8 +23,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     r = train_drmm(seed=args.seed, n_labelled=args.labelled)
     print(f"test accuracy {r.accuracy:.3f}")
-    print(f"squared rendering error per image: own latents {r.recon_error:.3f}, "
-          f"another image's latents {r.shuffled_latent_error:.3f}")
+    print(
+        f"squared rendering error per image: own latents {r.recon_error:.3f}, "
+        f"another image's latents {r.shuffled_latent_error:.3f}"
+    )
 
 
 if __name__ == "__main__":

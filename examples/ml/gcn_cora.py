@@ -27,16 +27,32 @@ def main() -> None:
         perm = rng.permutation(n)
         idx_train = np.concatenate([perm[labels[perm] == c][:5] for c in range(4)])
         rest = np.setdiff1d(perm, idx_train)
-        data = {"a_hat": gcn.normalized_adjacency(edges, n), "features": x, "labels": labels,
-                "idx_train": idx_train, "idx_val": rest[:40], "idx_test": rest[40:]}
+        data = {
+            "a_hat": gcn.normalized_adjacency(edges, n),
+            "features": x,
+            "labels": labels,
+            "idx_train": idx_train,
+            "idx_val": rest[:40],
+            "idx_test": rest[40:],
+        }
     else:
         data = gcn.load_planetoid_npz(args.npz)
     accs = []
     for seed in range(args.seeds):
-        r = gcn.train_gcn(data["a_hat"], data["features"], data["labels"], data["idx_train"],
-                          data["idx_val"], data["idx_test"], np.random.default_rng(seed))
+        r = gcn.train_gcn(
+            data["a_hat"],
+            data["features"],
+            data["labels"],
+            data["idx_train"],
+            data["idx_val"],
+            data["idx_test"],
+            np.random.default_rng(seed),
+        )
         accs.append(r.test_accuracy)
-        print(f"seed {seed}: {r.epochs} epochs, validation {r.val_accuracy:.3f}, test {r.test_accuracy:.3f}")
+        print(
+            f"seed {seed}: {r.epochs} epochs, validation {r.val_accuracy:.3f}, "
+            f"test {r.test_accuracy:.3f}"
+        )
     print(f"mean test accuracy {np.mean(accs):.3f} over {len(accs)} seeds")
 
 

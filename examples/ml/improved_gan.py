@@ -22,11 +22,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     r = train_semi_supervised_gan(n_per_class=args.labelled, seed=args.seed, epochs=40)
-    print(f"semi-supervised GAN with {10 * args.labelled} labels: test accuracy {r.accuracy:.3f} "
-          f"(labels alone {r.supervised_only_accuracy:.3f})")
+    print(
+        f"semi-supervised GAN with {10 * args.labelled} labels: test accuracy {r.accuracy:.3f} "
+        f"(labels alone {r.supervised_only_accuracy:.3f})"
+    )
     _, _, scores = train_minibatch_gan(seed=args.seed, epochs=20)
-    print("inception-style scores (digits classifier): " +
-          ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+    print(
+        "inception-style scores (digits classifier): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
+    )
 
 
 if __name__ == "__main__":

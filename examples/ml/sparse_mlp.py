@@ -23,8 +23,10 @@ def main() -> None:
     for kind, name in (("svd", "sparse variational dropout"), ("bc", "Bayesian compression")):
         r = train_sparse_mlp(kind, seed=args.seed)
         units = ", ".join(f"{u:.2f}" for u in r.unit_sparsity)
-        print(f"{name}: test accuracy {r.accuracy:.3f} (unpruned {r.dense_accuracy:.3f}), "
-              f"weights removed {r.weight_sparsity:.3f}, input units removed per layer [{units}]")
+        print(
+            f"{name}: test accuracy {r.accuracy:.3f} (unpruned {r.dense_accuracy:.3f}), "
+            f"weights removed {r.weight_sparsity:.3f}, input units removed per layer [{units}]"
+        )
         if kind == "bc":
             bits = [layer.bit_precision() for layer in r.model.layers]
             print(f"  bits per kept weight, per layer: {bits}")

@@ -31,7 +31,9 @@ def main() -> None:
     net.fit(tumour.matrix_features(x), y, train_rng, epochs=30, weight_decay=1e-3)
     acc = np.mean(net.predict(tumour.matrix_features(xt)) == yt)
     exact = np.mean((~tumour.batch_is_perfect_phylogeny(xt)).astype(int) == yt)
-    print(f"noise inference: network {acc:.3f}, three-gametes test on the observed matrix {exact:.3f}")
+    print(
+        f"noise inference: network {acc:.3f}, three-gametes test on the observed matrix {exact:.3f}"
+    )
 
     x, y, _ = tumour.branching_inference_data(4000, 10, 10, args.fp, args.fn, train_rng)
     xt, yt, _ = tumour.branching_inference_data(1000, 10, 10, args.fp, args.fn, test_rng)
@@ -39,7 +41,10 @@ def main() -> None:
     net.fit(tumour.matrix_features(x), y, train_rng, epochs=30, weight_decay=1e-3)
     acc = np.mean(net.predict(tumour.matrix_features(xt)) == yt)
     naive = np.mean([(not tumour.is_linear(m)) == bool(t) for m, t in zip(xt, yt)])
-    print(f"branching inference: network {acc:.3f}, exact linear test on the observed matrix {naive:.3f}")
+    print(
+        f"branching inference: network {acc:.3f}, "
+        f"exact linear test on the observed matrix {naive:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,13 @@ from phylo.ml.models.vae_geco import train_vae_geco
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kappa2", type=float, nargs="+", default=[1.5, 2.5],
-                        help="tolerated squared error per image")
+    parser.add_argument(
+        "--kappa2",
+        type=float,
+        nargs="+",
+        default=[1.5, 2.5],
+        help="tolerated squared error per image",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -15,13 +15,37 @@
     Simulation for tests and benchmarks.
 """
 
-from .alignment import (Alignment, SitePatterns, parse_alignment, read_alignment,  # noqa: F401
-                        read_fasta, read_nexus, read_phylip)
+from .alignment import (
+    Alignment,
+    SitePatterns,
+    parse_alignment,
+    read_alignment,  # noqa: F401
+    read_fasta,
+    read_nexus,
+    read_phylip,
+)
 from .models import GTR, HKY, JC69, K80, Model, gamma_rates, parse_model  # noqa: F401
 from .simulate import ArrayTree, random_tree, simulate_alignment  # noqa: F401
 from .tree_likelihood import TreeLikelihood, topology_arrays  # noqa: F401
 
-__all__ = ["Alignment", "SitePatterns", "read_alignment", "parse_alignment", "read_fasta",
-           "read_nexus", "read_phylip", "Model", "JC69", "K80", "HKY", "GTR", "parse_model",
-           "gamma_rates", "TreeLikelihood", "topology_arrays", "ArrayTree", "random_tree",
-           "simulate_alignment"]
+__all__ = [
+    "Alignment",
+    "SitePatterns",
+    "read_alignment",
+    "parse_alignment",
+    "read_fasta",
+    "read_nexus",
+    "read_phylip",
+    "Model",
+    "JC69",
+    "K80",
+    "HKY",
+    "GTR",
+    "parse_model",
+    "gamma_rates",
+    "TreeLikelihood",
+    "topology_arrays",
+    "ArrayTree",
+    "random_tree",
+    "simulate_alignment",
+]

@@ -327,10 +327,6 @@ def _up2_f81_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     rk = mv[_RATES + k]
     a = math.exp(-mu * rk * t[e])
     b = 1.0 - a
-    ax = math.exp(-mu * rk * t[ex])
-    bx = 1.0 - ax
-    ay = math.exp(-mu * rk * t[ey])
-    by = 1.0 - ay
     c = 0
     more = k > 0                     # the running maximum starts at category 0
     for p in range(uint64(p0), uint64(p1)):
@@ -356,7 +352,6 @@ def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     K = Pm.shape[1]
     pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
     mu = mv[_RATES + 2 * K + 1]
-    x = xr + 4 * k
     y = yr + 4 * k
     d = dr + 4 * k
     rk = mv[_RATES + k]
@@ -364,8 +359,6 @@ def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
     b = 1.0 - a
     ax = math.exp(-mu * rk * t[ex])
     bx = 1.0 - ax
-    ay = math.exp(-mu * rk * t[ey])
-    by = 1.0 - ay
     c = 0
     more = k > 0                     # the running maximum starts at category 0
     for p in range(uint64(p0), uint64(p1)):
@@ -390,7 +383,6 @@ def _up2_f81_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
 
 @njit(fastmath=_FM)
 def _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
-    K = Pm.shape[1]
     x = xr + 4 * k
     y = yr + 4 * k
     d = dr + 4 * k
@@ -422,8 +414,6 @@ def _up2_gen_ii(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
 
 @njit(fastmath=_FM)
 def _up2_gen_ti(mv, t, Pm, e, buf, tips, xr, ex, yr, ey, dr, p0, p1, k):
-    K = Pm.shape[1]
-    x = xr + 4 * k
     y = yr + 4 * k
     d = dr + 4 * k
     a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]

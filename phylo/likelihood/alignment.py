@@ -23,26 +23,50 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Alignment", "SitePatterns", "read_alignment", "read_fasta", "read_nexus",
-           "read_phylip", "parse_alignment", "NUCLEOTIDES"]
+__all__ = [
+    "Alignment",
+    "SitePatterns",
+    "read_alignment",
+    "read_fasta",
+    "read_nexus",
+    "read_phylip",
+    "parse_alignment",
+    "NUCLEOTIDES",
+]
 
 NUCLEOTIDES = "ACGT"
 
 #: IUPAC nucleotide codes as 4-bit masks over (A, C, G, T).
 IUPAC = {
-    "A": 1, "C": 2, "G": 4, "T": 8, "U": 8,
-    "R": 1 | 4, "Y": 2 | 8, "S": 2 | 4, "W": 1 | 8, "K": 4 | 8, "M": 1 | 2,
-    "B": 2 | 4 | 8, "D": 1 | 4 | 8, "H": 1 | 2 | 8, "V": 1 | 2 | 4,
-    "N": 15, "X": 15, "-": 15, "?": 15, ".": 15,
+    "A": 1,
+    "C": 2,
+    "G": 4,
+    "T": 8,
+    "U": 8,
+    "R": 1 | 4,
+    "Y": 2 | 8,
+    "S": 2 | 4,
+    "W": 1 | 8,
+    "K": 4 | 8,
+    "M": 1 | 2,
+    "B": 2 | 4 | 8,
+    "D": 1 | 4 | 8,
+    "H": 1 | 2 | 8,
+    "V": 1 | 2 | 4,
+    "N": 15,
+    "X": 15,
+    "-": 15,
+    "?": 15,
+    ".": 15,
 }
-_CODE_TABLE = np.zeros(256, dtype=np.uint8)          # 0 marks an unknown character
+_CODE_TABLE = np.zeros(256, dtype=np.uint8)  # 0 marks an unknown character
 for _ch, _m in IUPAC.items():
     _CODE_TABLE[ord(_ch)] = _m
     _CODE_TABLE[ord(_ch.lower())] = _m
@@ -115,8 +139,9 @@ class Alignment:
         return int(self.codes.shape[1])
 
     @classmethod
-    def from_sequences(cls, names: Sequence[str], sequences: Sequence[str],
-                       path: str | None = None) -> "Alignment":
+    def from_sequences(
+        cls, names: Sequence[str], sequences: Sequence[str], path: str | None = None
+    ) -> Alignment:
         """Build an alignment from names and equal-length strings of IUPAC characters."""
         names = [str(n) for n in names]
         if len(names) != len(sequences):
@@ -126,8 +151,11 @@ class Alignment:
             first = len(sequences[0])
             for n, s in zip(names, sequences):
                 if len(s) != first:
-                    raise InputError(f"sequences of unequal length: {names[0]!r} has {first} "
-                                     f"sites but {n!r} has {len(s)}", path)
+                    raise InputError(
+                        f"sequences of unequal length: {names[0]!r} has {first} "
+                        f"sites but {n!r} has {len(s)}",
+                        path,
+                    )
         rows = [_encode(s, n, path) for n, s in zip(names, sequences)]
         codes = np.vstack(rows) if rows else np.zeros((0, 0), np.uint8)
         return cls(tuple(names), codes, path)
@@ -140,11 +168,16 @@ class Alignment:
     def patterns(self) -> SitePatterns:
         """The compressed site patterns (computed once, then cached)."""
         if not self._patterns:
-            uniq, inverse, counts = np.unique(self.codes.T, axis=0, return_inverse=True,
-                                              return_counts=True)
-            self._patterns.append(SitePatterns(np.ascontiguousarray(uniq.T),
-                                               counts.astype(np.float64),
-                                               inverse.reshape(-1).astype(np.int64)))
+            uniq, inverse, counts = np.unique(
+                self.codes.T, axis=0, return_inverse=True, return_counts=True
+            )
+            self._patterns.append(
+                SitePatterns(
+                    np.ascontiguousarray(uniq.T),
+                    counts.astype(np.float64),
+                    inverse.reshape(-1).astype(np.int64),
+                )
+            )
         return self._patterns[0]
 
     def empirical_frequencies(self) -> np.ndarray:
@@ -162,7 +195,7 @@ class Alignment:
         counts = (ind / ind.sum(axis=1, keepdims=True)).sum(axis=0)
         return counts / counts.sum()
 
-    def take_taxa(self, names: Sequence[str]) -> "Alignment":
+    def take_taxa(self, names: Sequence[str]) -> Alignment:
         """The alignment with rows reordered to ``names`` (which must be exactly its taxa)."""
         check_same_taxa(self.taxa, names, self.path, "the alignment", "the tree")
         index = {t: i for i, t in enumerate(self.taxa)}
@@ -177,8 +210,13 @@ class Alignment:
         return "\n".join(lines) + "\n"
 
 
-def check_same_taxa(have: Iterable[str], want: Iterable[str], path=None,
-                    have_name="the alignment", want_name="the tree") -> None:
+def check_same_taxa(
+    have: Iterable[str],
+    want: Iterable[str],
+    path=None,
+    have_name="the alignment",
+    want_name="the tree",
+) -> None:
     """Raise :class:`InputError` unless two collections hold the same taxon names."""
     have, want = list(have), list(want)
     if len(set(want)) != len(want):
@@ -189,11 +227,15 @@ def check_same_taxa(have: Iterable[str], want: Iterable[str], path=None,
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} taxa of {want_name} are not in {have_name} "
-                         f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
+            parts.append(
+                f"{len(missing)} taxa of {want_name} are not in {have_name} "
+                f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
+            )
         if extra:
-            parts.append(f"{len(extra)} taxa of {have_name} are not in {want_name} "
-                         f"({', '.join(extra[:5])}{', ...' if len(extra) > 5 else ''})")
+            parts.append(
+                f"{len(extra)} taxa of {have_name} are not in {want_name} "
+                f"({', '.join(extra[:5])}{', ...' if len(extra) > 5 else ''})"
+            )
         raise InputError("taxa do not match: " + "; ".join(parts), path)
 
 
@@ -203,8 +245,12 @@ def _encode(seq: str, name: str, path, line=None) -> np.ndarray:
     bad = np.flatnonzero(codes == 0)
     if bad.size:
         ch = seq[bad[0]]
-        raise InputError(f"unknown character {ch!r} at site {bad[0] + 1} of sequence {name!r} "
-                         "(expected IUPAC nucleotide codes, '-', '?' or 'N')", path, line)
+        raise InputError(
+            f"unknown character {ch!r} at site {bad[0] + 1} of sequence {name!r} "
+            "(expected IUPAC nucleotide codes, '-', '?' or 'N')",
+            path,
+            line,
+        )
     return codes
 
 
@@ -223,7 +269,7 @@ def read_alignment(path: str, format: str | None = None) -> Alignment:
         ``"fasta"``, ``"nexus"`` or ``"phylip"`` to skip the guess.
     """
     try:
-        with open(path, "r", encoding="utf-8", errors="replace") as fh:
+        with open(path, encoding="utf-8", errors="replace") as fh:
             text = fh.read()
     except OSError as exc:
         raise InputError(f"cannot read alignment: {exc.strerror}", path) from None
@@ -241,8 +287,13 @@ def parse_alignment(text: str, format: str | None = None, path: str | None = Non
         elif re.match(r"\d+\s+\d+", head):
             format = "phylip"
         else:
-            raise InputError("unrecognised alignment format (expected FASTA '>', '#NEXUS' or "
-                             "a PHYLIP 'ntax nchar' header)", path, 1, 1)
+            raise InputError(
+                "unrecognised alignment format (expected FASTA '>', '#NEXUS' or "
+                "a PHYLIP 'ntax nchar' header)",
+                path,
+                1,
+                1,
+            )
     format = format.lower()
     if format == "fasta":
         return _parse_fasta(text, path)
@@ -294,8 +345,12 @@ def _parse_fasta(text: str, path) -> Alignment:
     joined = ["".join(p) for p in seqs]
     for n, s, ln in zip(names, joined, lines_of):
         if len(s) != len(joined[0]):
-            raise InputError(f"sequences of unequal length: {names[0]!r} has {len(joined[0])} "
-                             f"sites but {n!r} has {len(s)}", path, ln)
+            raise InputError(
+                f"sequences of unequal length: {names[0]!r} has {len(joined[0])} "
+                f"sites but {n!r} has {len(s)}",
+                path,
+                ln,
+            )
         _encode(s, n, path, ln)
     return Alignment.from_sequences(names, joined, path)
 
@@ -347,8 +402,9 @@ def _phylip_sequential(body, ntax, nchar, strict, path):
             seq += "".join(body[k][1].split())
             k += 1
         if len(seq) != nchar:
-            raise InputError(f"sequence {name!r} has {len(seq)} sites, the header says {nchar}",
-                             path, lineno)
+            raise InputError(
+                f"sequence {name!r} has {len(seq)} sites, the header says {nchar}", path, lineno
+            )
         names.append(name)
         seqs.append(seq)
     if k != len(body):
@@ -366,19 +422,22 @@ def _phylip_interleaved(body, ntax, nchar, strict, path):
         seqs.append([seq])
     rest = body[ntax:]
     if len(rest) % ntax:
-        raise InputError("interleaved blocks do not have one line per taxon", path,
-                         rest[-1][0] if rest else None)
-    for j, (lineno, line) in enumerate(rest):
+        raise InputError(
+            "interleaved blocks do not have one line per taxon", path, rest[-1][0] if rest else None
+        )
+    for j, (_, line) in enumerate(rest):
         seqs[j % ntax].append("".join(line.split()))
     joined = ["".join(s) for s in seqs]
     for n, s, (ln, _) in zip(names, joined, body):
         if len(s) != nchar:
-            raise InputError(f"sequence {n!r} has {len(s)} sites, the header says {nchar}",
-                             path, ln)
+            raise InputError(
+                f"sequence {n!r} has {len(s)} sites, the header says {nchar}", path, ln
+            )
     return names, joined
 
 
 # ---------------------------------------------------------------------------- NEXUS
+
 
 def _strip_comments(text: str, path) -> str:
     """Replace NEXUS comments ``[...]`` (nested) by spaces, keeping newlines and positions."""
@@ -462,8 +521,9 @@ def _parse_nexus(text: str, path) -> Alignment:
                 kv = _key_values(cmd[1:])
                 dt = kv.get("DATATYPE", "DNA").upper()
                 if dt not in ("DNA", "RNA", "NUCLEOTIDE", "NUCLEOTIDES"):
-                    raise InputError(f"only DNA/RNA data can be read, not DATATYPE={dt}", path,
-                                     *where(off))
+                    raise InputError(
+                        f"only DNA/RNA data can be read, not DATATYPE={dt}", path, *where(off)
+                    )
                 for key in ("MISSING", "GAP", "MATCHCHAR"):
                     if key in kv:
                         fmt[key] = kv[key].strip("'")
@@ -541,12 +601,11 @@ def _nexus_matrix(clean, start, end, ntax, nchar, fmt, path, where):
                 e = seq.find(close, k)
                 if e < 0:
                     raise InputError(f"unclosed {ch!r} in sequence {name!r}", path, ln)
-                members = seq[k + 1:e].replace(" ", "").replace(",", "").upper()
+                members = seq[k + 1 : e].replace(" ", "").replace(",", "").upper()
                 mask = 0
                 for m in members:
                     if m not in IUPAC:
-                        raise InputError(f"unknown character {m!r} in sequence {name!r}",
-                                         path, ln)
+                        raise InputError(f"unknown character {m!r} in sequence {name!r}", path, ln)
                     mask |= IUPAC[m]
                 inv = {v: c for c, v in IUPAC.items() if c in "ACGTRYSWKMBDHVN"}
                 out.append(inv[mask])
@@ -614,6 +673,7 @@ def _nexus_matrix(clean, start, end, ntax, nchar, fmt, path, where):
 def write_phylip(alignment: Alignment, path: str) -> None:
     """Write ``alignment`` as sequential relaxed PHYLIP."""
     from ..outputs import write_text
+
     write_text(path, alignment.to_phylip())
 
 

@@ -72,7 +72,8 @@ def gamma_rates(alpha: float, k: int, median: bool = False) -> np.ndarray:
         raise InputError(f"the number of rate categories must be at least 1, not {k}")
     if k == 1:
         return np.ones(1)
-    from scipy import special, stats   # imported here: scipy.stats is slow to import
+    from scipy import special, stats  # imported here: scipy.stats is slow to import
+
     dist = stats.gamma(a=alpha, scale=1.0 / alpha)
     if median:
         r = dist.ppf((2.0 * np.arange(k) + 1.0) / (2.0 * k))
@@ -136,11 +137,12 @@ class Model:
         if int(self.categories) != self.categories or self.categories < 1:
             raise InputError(f"categories must be a positive integer, not {self.categories}")
         if not 0.0 <= self.pinv < 1.0:
-            raise InputError(f"the proportion of invariant sites must be in [0, 1), "
-                             f"not {self.pinv}")
+            raise InputError(
+                f"the proportion of invariant sites must be in [0, 1), not {self.pinv}"
+            )
 
     # ------------------------------------------------------------------ parameters
-    def resolve(self, alignment) -> "Model":
+    def resolve(self, alignment) -> Model:
         """This model with ``"empirical"`` frequencies replaced by the alignment's."""
         if isinstance(self.frequencies, str):
             return replace(self, frequencies=alignment.empirical_frequencies())
@@ -207,11 +209,15 @@ class Model:
     def as_dict(self) -> dict:
         """The parameters as plain Python numbers (for JSON and provenance)."""
         f = self.frequencies
-        return {"name": self.name,
-                "exchangeabilities": [float(x) for x in self.exchangeabilities],
-                "frequencies": f if isinstance(f, str) else [float(x) for x in f],
-                "alpha": self.alpha, "categories": int(self.categories),
-                "median": bool(self.median), "pinv": float(self.pinv)}
+        return {
+            "name": self.name,
+            "exchangeabilities": [float(x) for x in self.exchangeabilities],
+            "frequencies": f if isinstance(f, str) else [float(x) for x in f],
+            "alpha": self.alpha,
+            "categories": int(self.categories),
+            "median": bool(self.median),
+            "pinv": float(self.pinv),
+        }
 
 
 def _freq_arg(frequencies):
@@ -220,16 +226,21 @@ def _freq_arg(frequencies):
     if isinstance(frequencies, str):
         if frequencies == "empirical":
             return "empirical"
-        raise InputError(f"frequencies must be 'equal', 'empirical' or 4 numbers, "
-                         f"not {frequencies!r}")
+        raise InputError(
+            f"frequencies must be 'equal', 'empirical' or 4 numbers, not {frequencies!r}"
+        )
     return np.asarray(frequencies, dtype=np.float64)
 
 
 def _rates_kw(alpha, categories, median, pinv):
     if alpha is None:
         categories = 1
-    return dict(alpha=None if alpha is None else float(alpha), categories=int(categories),
-                median=bool(median), pinv=float(pinv))
+    return dict(
+        alpha=None if alpha is None else float(alpha),
+        categories=int(categories),
+        median=bool(median),
+        pinv=float(pinv),
+    )
 
 
 def JC69(*, alpha=None, categories=4, median=False, pinv=0.0) -> Model:
@@ -245,8 +256,9 @@ def K80(kappa: float = 2.0, *, alpha=None, categories=4, median=False, pinv=0.0)
     return Model("K80", r, np.full(4, 0.25), **_rates_kw(alpha, categories, median, pinv))
 
 
-def HKY(kappa: float = 2.0, frequencies="empirical", *, alpha=None, categories=4, median=False,
-        pinv=0.0) -> Model:
+def HKY(
+    kappa: float = 2.0, frequencies="empirical", *, alpha=None, categories=4, median=False, pinv=0.0
+) -> Model:
     """Hasegawa, Kishino & Yano (1985): K80's ``kappa`` with given stationary frequencies.
 
     ``frequencies`` is ``"equal"``, ``"empirical"`` or 4 numbers (A, C, G, T).
@@ -257,22 +269,34 @@ def HKY(kappa: float = 2.0, frequencies="empirical", *, alpha=None, categories=4
     return Model("HKY", r, _freq_arg(frequencies), **_rates_kw(alpha, categories, median, pinv))
 
 
-def GTR(rates=(1, 1, 1, 1, 1, 1), frequencies="empirical", *, alpha=None, categories=4,
-        median=False, pinv=0.0) -> Model:
+def GTR(
+    rates=(1, 1, 1, 1, 1, 1),
+    frequencies="empirical",
+    *,
+    alpha=None,
+    categories=4,
+    median=False,
+    pinv=0.0,
+) -> Model:
     """General time-reversible model (Tavare 1986).
 
     ``rates`` are the six exchangeabilities AC, AG, AT, CG, CT, GT (any scale);
     ``frequencies`` is ``"equal"``, ``"empirical"`` or 4 numbers (A, C, G, T).
     """
-    return Model("GTR", np.asarray(rates, dtype=np.float64), _freq_arg(frequencies),
-                 **_rates_kw(alpha, categories, median, pinv))
+    return Model(
+        "GTR",
+        np.asarray(rates, dtype=np.float64),
+        _freq_arg(frequencies),
+        **_rates_kw(alpha, categories, median, pinv),
+    )
 
 
 _SPEC = re.compile(r"^(JC69|JC|K80|K2P|HKY85|HKY|GTR)((?:\+(?:G\d*|I|F))*)$", re.IGNORECASE)
 
 
-def parse_model(spec: str, *, kappa=None, rates=None, frequencies=None, alpha=None,
-                pinv=None, median=False) -> Model:
+def parse_model(
+    spec: str, *, kappa=None, rates=None, frequencies=None, alpha=None, pinv=None, median=False
+) -> Model:
     """A model from a name such as ``JC69``, ``HKY+G4``, ``GTR+G4+I``.
 
     ``+G<k>`` adds k Gamma categories (shape ``alpha``, default 1.0), ``+I`` invariant
@@ -281,8 +305,10 @@ def parse_model(spec: str, *, kappa=None, rates=None, frequencies=None, alpha=No
     """
     m = _SPEC.match(spec.strip().replace(" ", ""))
     if not m:
-        raise InputError(f"unknown model {spec!r} (expected JC69, K80, HKY or GTR, optionally "
-                         "with +G<k>, +I, +F)")
+        raise InputError(
+            f"unknown model {spec!r} (expected JC69, K80, HKY or GTR, optionally "
+            "with +G<k>, +I, +F)"
+        )
     base = m.group(1).upper()
     mods = [x for x in m.group(2).upper().split("+") if x]
     k, use_i, use_f = None, False, False
@@ -295,9 +321,12 @@ def parse_model(spec: str, *, kappa=None, rates=None, frequencies=None, alpha=No
             use_f = True
     if k is None and alpha is not None:
         k = 4
-    kw = dict(alpha=(alpha if alpha is not None else 1.0) if k else None,
-              categories=k or 1, median=median,
-              pinv=(pinv if pinv is not None else 0.1) if use_i else (pinv or 0.0))
+    kw = dict(
+        alpha=(alpha if alpha is not None else 1.0) if k else None,
+        categories=k or 1,
+        median=median,
+        pinv=(pinv if pinv is not None else 0.1) if use_i else (pinv or 0.0),
+    )
     if base in ("JC69", "JC"):
         if frequencies not in (None, "equal") or kappa is not None or rates is not None:
             raise InputError("JC69 has no kappa, rates or frequencies to set")

@@ -72,7 +72,7 @@ class ArrayTree:
         for v in range(N - 1):
             clades[self.parent[v]] |= clades[v]
         full = clades[N - 1]
-        out = clades[:N - 1].copy()
+        out = clades[: N - 1].copy()
         for v in range(N - 1):
             if out[v, 0] & np.uint64(1):
                 out[v] = full & ~out[v]
@@ -94,6 +94,7 @@ class ArrayTree:
             if self.parent[v] >= 0:
                 s += f":{self.branch_lengths[v]:.{digits}g}"
             return s
+
         return rec(self.n_nodes - 1) + ";"
 
 
@@ -149,8 +150,9 @@ def tree_from_edges(taxa, edges, lengths, root: int | None = None) -> ArrayTree:
     return ArrayTree(tuple(taxa), parent, bl, False)
 
 
-def random_tree(taxa, rng: np.random.Generator, mean_branch_length: float = 0.1,
-                min_branch_length: float = 0.0) -> ArrayTree:
+def random_tree(
+    taxa, rng: np.random.Generator, mean_branch_length: float = 0.1, min_branch_length: float = 0.0
+) -> ArrayTree:
     """A uniformly random unrooted binary topology with Exponential branch lengths.
 
     Parameters
@@ -182,8 +184,9 @@ def random_tree(taxa, rng: np.random.Generator, mean_branch_length: float = 0.1,
     return tree_from_edges(taxa, edges, lengths)
 
 
-def simulate_alignment(tree, model: Model, n_sites: int, rng: np.random.Generator,
-                       branch_lengths=None) -> Alignment:
+def simulate_alignment(
+    tree, model: Model, n_sites: int, rng: np.random.Generator, branch_lengths=None
+) -> Alignment:
     """Sequences at the leaves of ``tree`` evolved under ``model``.
 
     Parameters

@@ -77,8 +77,10 @@ def topology_arrays(parent, n_taxa: int, root: int | None = None) -> np.ndarray:
     if root is None:
         root = int(roots[0])
     if not n_taxa <= root < n:
-        raise InputError(f"the likelihood can be rooted at an internal node "
-                         f"({n_taxa}..{n - 1}), not at node {root}")
+        raise InputError(
+            f"the likelihood can be rooted at an internal node "
+            f"({n_taxa}..{n - 1}), not at node {root}"
+        )
     adj = [[] for _ in range(n)]
     for v in range(n):
         a = int(parent[v])
@@ -99,8 +101,10 @@ def topology_arrays(parent, n_taxa: int, root: int | None = None) -> np.ndarray:
                     raise InputError(f"leaf {v} has children")
                 continue
             if not 1 <= len(kids) <= 3:
-                raise InputError(f"internal node {v} has {len(kids)} children; the likelihood "
-                                 "handles 1 to 3 (resolve polytomies first)")
+                raise InputError(
+                    f"internal node {v} has {len(kids)} children; the likelihood "
+                    "handles 1 to 3 (resolve polytomies first)"
+                )
             row = [v, len(kids), -1, -1, -1, -1, -1, -1]
             for j, (w, e) in enumerate(kids):
                 row[2 + j] = w
@@ -125,8 +129,9 @@ def _last_level_cache_bytes(default: int = 1 << 25) -> int:
     for size in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
         try:
             text = size.read_text().strip().upper()
-            best = max(best, int(text.rstrip("KMG")) << {"K": 10, "M": 20, "G": 30}.get(
-                text[-1:], 0))
+            best = max(
+                best, int(text.rstrip("KMG")) << {"K": 10, "M": 20, "G": 30}.get(text[-1:], 0)
+            )
         except (OSError, ValueError):
             continue
     return best or default
@@ -185,7 +190,7 @@ def partial_slots(topo: np.ndarray, n_taxa: int) -> tuple[np.ndarray, int]:
             s = n_slots
             n_slots += 1
         slot[v - n_taxa] = s
-        for c in row[2:2 + nk]:
+        for c in row[2 : 2 + nk]:
             if c >= n_taxa:
                 free.append(int(slot[c - n_taxa]))
     return slot, n_slots
@@ -202,7 +207,7 @@ class SubtreeClasses:
     """
 
     def __init__(self, codes: np.ndarray):
-        self.codes = np.asarray(codes, dtype=np.int64)      # (n_taxa, P) 4-bit state sets
+        self.codes = np.asarray(codes, dtype=np.int64)  # (n_taxa, P) 4-bit state sets
         self.n_taxa, self.P = self.codes.shape
         self._memo: dict = {}
 
@@ -236,18 +241,19 @@ def _walk_classes(topo: np.ndarray, classes: SubtreeClasses) -> list:
     """(row index, node, children, (inv, first, U)) for every row of ``topo`` but the root."""
     up = {}
     for row in topo:
-        for c in row[2:2 + row[1]]:
+        for c in row[2 : 2 + row[1]]:
             up[int(c)] = int(row[0])
     out = []
     for idx, row in enumerate(topo[:-1]):
         v, nk = int(row[0]), int(row[1])
-        kids = [int(c) for c in row[2:2 + nk]]
+        kids = [int(c) for c in row[2 : 2 + nk]]
         out.append((idx, v, kids, classes.get(v, up[v], kids)))
     return out
 
 
-def site_repeat_cost(topo: np.ndarray, classes: SubtreeClasses,
-                     ratio: float | None = None) -> float:
+def site_repeat_cost(
+    topo: np.ndarray, classes: SubtreeClasses, ratio: float | None = None
+) -> float:
     """Modelled time (ns) of one likelihood with site repeats, rooted as ``topo`` is:
     a compressed node costs 3.6 ns per class, any other node 1.5 ns per pattern, and
     expanding a compressed child for it 1.0 ns per pattern (measured on DS1)."""
@@ -256,7 +262,7 @@ def site_repeat_cost(topo: np.ndarray, classes: SubtreeClasses,
     n_taxa = classes.n_taxa
     small = set()
     cost = 0.0
-    for idx, v, kids, (_, _, U) in _walk_classes(topo, classes):
+    for _, v, kids, (_, _, U) in _walk_classes(topo, classes):
         if len(kids) == 2 and U <= ratio * P:
             small.add(v)
             cost += 3.6 * U
@@ -264,12 +270,13 @@ def site_repeat_cost(topo: np.ndarray, classes: SubtreeClasses,
         cost += 1.5 * P
         cost += sum(1.0 * P for c in kids if c >= n_taxa and c in small)
     root = topo[-1]
-    cost += sum(1.0 * P for c in root[2:2 + root[1]] if c in small)
+    cost += sum(1.0 * P for c in root[2 : 2 + root[1]] if c in small)
     return cost
 
 
-def site_repeat_plan(topo: np.ndarray, classes: SubtreeClasses, ratio: float | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def site_repeat_plan(
+    topo: np.ndarray, classes: SubtreeClasses, ratio: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Which internal nodes of the rooting ``topo`` to compute once per class of alike
     patterns (see :class:`SubtreeClasses`).
 
@@ -294,7 +301,7 @@ def site_repeat_plan(topo: np.ndarray, classes: SubtreeClasses, ratio: float | N
     table = np.zeros((n_int, 5), dtype=np.int64)
     walk = _walk_classes(topo, classes)
     small = {}
-    for idx, v, kids, (inv, first, U) in walk:
+    for _, v, kids, (inv, _, U) in walk:
         if len(kids) == 2 and U <= ratio * P:
             table[v - n_taxa, 0] = U
             small[v] = inv
@@ -310,21 +317,27 @@ def site_repeat_plan(topo: np.ndarray, classes: SubtreeClasses, ratio: float | N
         end += pieces[-1].shape[0]
 
     root = topo[-1]
-    rows = walk + [(n_int - 1, int(root[0]), [int(c) for c in root[2:2 + root[1]]],
-                    (None, None, P))]
-    for idx, v, kids, (inv, first, U) in rows:
+    rows = walk + [
+        (n_int - 1, int(root[0]), [int(c) for c in root[2 : 2 + root[1]]], (None, None, P))
+    ]
+    for _, v, kids, (inv, first, _) in rows:
         for j, c in enumerate(kids):
-            if v in small:      # class u reads the child at a pattern of the class
+            if v in small:  # class u reads the child at a pattern of the class
                 put(1 + j, v, small[c][first] if c in small else first)
-            elif c in small:    # pattern p reads the compressed child's class
+            elif c in small:  # pattern p reads the compressed child's class
                 put(1 + j, v, small[c])
         if v in small:
             put(4, v, inv)
     return table, np.concatenate(pieces)
 
 
-def site_repeat_root(parent, n_taxa: int, classes: SubtreeClasses, max_candidates: int = 64,
-                     topo: np.ndarray | None = None) -> tuple[int, np.ndarray]:
+def site_repeat_root(
+    parent,
+    n_taxa: int,
+    classes: SubtreeClasses,
+    max_candidates: int = 64,
+    topo: np.ndarray | None = None,
+) -> tuple[int, np.ndarray]:
     """The internal node to root the traversal at for the cheapest likelihood with site
     repeats (:func:`site_repeat_cost`), and its traversal table.  Where the traversal is
     rooted changes which nodes have few classes: on DS1 the best of the 25 internal nodes
@@ -361,7 +374,7 @@ def pre_order_slots(topo: np.ndarray, n_taxa: int) -> tuple[np.ndarray, int]:
     n_slots = 1
     for row in topo[::-1]:
         v, nk = int(row[0]), int(row[1])
-        for c in row[2:2 + nk]:
+        for c in row[2 : 2 + nk]:
             if c >= n_taxa:
                 if free:
                     slot[c - n_taxa] = free.pop()
@@ -372,8 +385,9 @@ def pre_order_slots(topo: np.ndarray, n_taxa: int) -> tuple[np.ndarray, int]:
     return slot, n_slots
 
 
-def _pattern_blocks(P: int, bytes_per_pattern: int, min_blocks: int = 1,
-                    cache_bytes: int | None = None) -> np.ndarray:
+def _pattern_blocks(
+    P: int, bytes_per_pattern: int, min_blocks: int = 1, cache_bytes: int | None = None
+) -> np.ndarray:
     """Block boundaries over P patterns so that one block's buffers fit in cache."""
     cache_bytes = CACHE_BYTES if cache_bytes is None else cache_bytes
     size = max(MIN_BLOCK, (cache_bytes // max(1, bytes_per_pattern)) // 16 * 16)
@@ -406,7 +420,7 @@ def _split_blocks(bounds: np.ndarray, parts: int) -> list:
         cuts.append(int(np.argmin(np.abs(bounds - target))))
     cuts.append(nb)
     cuts = sorted(set(cuts))
-    return [np.ascontiguousarray(bounds[a:b + 1]) for a, b in zip(cuts[:-1], cuts[1:])]
+    return [np.ascontiguousarray(bounds[a : b + 1]) for a, b in zip(cuts[:-1], cuts[1:])]
 
 
 class TreeLikelihood:
@@ -466,9 +480,17 @@ class TreeLikelihood:
     >>> logl, grad = lik.gradient(t)                            # doctest: +SKIP
     """
 
-    def __init__(self, alignment: Alignment, tree, model: Model, *, root: int | None = None,
-                 threads: int = 1, batch_threads: int | None = None,
-                 site_repeats: bool = True):
+    def __init__(
+        self,
+        alignment: Alignment,
+        tree,
+        model: Model,
+        *,
+        root: int | None = None,
+        threads: int = 1,
+        batch_threads: int | None = None,
+        site_repeats: bool = True,
+    ):
         taxa = tuple(tree.taxa)
         check_same_taxa(alignment.taxa, taxa, alignment.path, "the alignment", "the tree")
         self.alignment = alignment.take_taxa(taxa) if alignment.taxa != taxa else alignment
@@ -483,18 +505,18 @@ class TreeLikelihood:
             raise InputError("the tree's root must be its last node")
         pats = self.alignment.patterns()
         self.patterns = pats
-        self._tips = np.ascontiguousarray(pats.tip_partials())      # (n_taxa, 4, P)
+        self._tips = np.ascontiguousarray(pats.tip_partials())  # (n_taxa, 4, P)
         self._topo = topology_arrays(parent, self.n_taxa, root)
-        self._tips2 = self._tips.reshape(-1, self._tips.shape[2])   # rows 4c..4c+3
+        self._tips2 = self._tips.reshape(-1, self._tips.shape[2])  # rows 4c..4c+3
         self._weights = np.ascontiguousarray(pats.weights)
         m = self.model
         lam, v, vinv = m.eigen()
         freqs = m.frequencies
-        self._inv = np.ascontiguousarray(
-            np.einsum("s,sp->p", freqs, np.prod(self._tips, axis=0)))
-        self._mv = K.pack_model(lam, v, vinv, m.rate_matrix(), freqs, m.pinv,
-                                m.category_rates(), m.category_weights())
-        K.family(self._mv)          # load the model family's kernels (compiled on first use)
+        self._inv = np.ascontiguousarray(np.einsum("s,sp->p", freqs, np.prod(self._tips, axis=0)))
+        self._mv = K.pack_model(
+            lam, v, vinv, m.rate_matrix(), freqs, m.pinv, m.category_rates(), m.category_weights()
+        )
+        K.family(self._mv)  # load the model family's kernels (compiled on first use)
         self.n_categories = m.n_categories
         P = self._tips.shape[2]
         self.n_patterns = P
@@ -503,18 +525,20 @@ class TreeLikelihood:
         E = self.n_branches
         self._Pm = np.zeros((E, kc, 4, 4))
         self._gslot = np.arange(n_int, dtype=np.int64)
-        self._gbuf = None           # every edge partial and the pre-order partials,
+        self._gbuf = None  # every edge partial and the pre-order partials,
         #                             allocated on the first gradient
         self._site = np.zeros(P)
         self._grad = np.zeros(E)
         self._no1 = np.zeros(0)
         self._no_ncols, self._no_cmap = np.zeros((0, 5), dtype=np.int64), np.zeros(0, np.int32)
-        self._parts = {}            # evaluations split between threads (_split_parts)
+        self._parts = {}  # evaluations split between threads (_split_parts)
         self.threads = max(1, int(threads))
         # split one evaluation between threads only when the problem is large enough
         n_split = self.threads
-        if (n_int * P * kc < SPLIT_MIN_UPDATES * (self.threads - 1)
-                or P < SPLIT_MIN_PATTERNS * self.threads):
+        if (
+            n_int * P * kc < SPLIT_MIN_UPDATES * (self.threads - 1)
+            or P < SPLIT_MIN_PATTERNS * self.threads
+        ):
             n_split = 1
         self._n_split = n_split
         # site repeats, for the likelihood alone, unless their column maps are too large.
@@ -527,8 +551,7 @@ class TreeLikelihood:
         if site_repeats and 4 * n_int * P <= SITE_REPEAT_MAX_BYTES:
             classes = SubtreeClasses(pats.codes)
             if root is None:
-                _, self._topo = site_repeat_root(parent, self.n_taxa, classes,
-                                                 topo=self._topo)
+                _, self._topo = site_repeat_root(parent, self.n_taxa, classes, topo=self._topo)
             split_sr = n_split
             if site_repeat_cost(self._topo, classes) * kc < SPLIT_MIN_SITE_REPEAT_NS:
                 split_sr = 1
@@ -536,11 +559,15 @@ class TreeLikelihood:
             self._ncols, self._cmap = site_repeat_plan(self._topo, classes)
             if split_sr > 1:
                 self._part_plans = [
-                    site_repeat_plan(self._topo,
-                                     SubtreeClasses(pats.codes[:, int(b[0]):int(b[-1])]))
-                    for b in self._thread_lbounds]
-            if self._cmap.nbytes + sum(m.nbytes for _, m in self._part_plans or []) \
-                    > SITE_REPEAT_MAX_BYTES:
+                    site_repeat_plan(
+                        self._topo, SubtreeClasses(pats.codes[:, int(b[0]) : int(b[-1])])
+                    )
+                    for b in self._thread_lbounds
+                ]
+            if (
+                self._cmap.nbytes + sum(m.nbytes for _, m in self._part_plans or [])
+                > SITE_REPEAT_MAX_BYTES
+            ):
                 self._ncols, self._cmap = self._no_ncols, self._no_cmap
         if not self._ncols.size:
             self._part_plans = None
@@ -549,8 +576,9 @@ class TreeLikelihood:
         self.batch_threads = max(1, int(batch_threads or os.cpu_count() or 1))
         self._batch_buf = None
         default = getattr(tree, "branch_lengths", None)
-        self.default_branch_lengths = (None if default is None else
-                                       np.array(default[:E], dtype=np.float64))
+        self.default_branch_lengths = (
+            None if default is None else np.array(default[:E], dtype=np.float64)
+        )
 
     def __getstate__(self):
         # the thread parts view this object's per-pattern results, which a copy would not
@@ -572,9 +600,16 @@ class TreeLikelihood:
         per_pattern = 8 * 4 * (kc * (n_int + self.n_pre_slots) + self.n_taxa)
         self._bounds = _pattern_blocks(P, per_pattern, n_split)
         self._thread_bounds = _split_blocks(self._bounds, n_split)
-        self._lbounds = (np.array([0, P], dtype=np.int64) if whole else
-                         _pattern_blocks(P, 8 * 4 * (kc * self.n_slots + self.n_taxa),
-                                         n_split_likelihood, CACHE_BYTES_LIKELIHOOD))
+        self._lbounds = (
+            np.array([0, P], dtype=np.int64)
+            if whole
+            else _pattern_blocks(
+                P,
+                8 * 4 * (kc * self.n_slots + self.n_taxa),
+                n_split_likelihood,
+                CACHE_BYTES_LIKELIHOOD,
+            )
+        )
         self._thread_lbounds = _split_blocks(self._lbounds, n_split_likelihood)
 
     def _check(self, branch_lengths) -> np.ndarray:
@@ -586,19 +621,23 @@ class TreeLikelihood:
         if not (type(t) is np.ndarray and t.dtype == np.float64 and t.flags.c_contiguous):
             t = np.ascontiguousarray(t, dtype=np.float64)
         if t.shape != (self.n_branches,):
-            raise InputError(f"expected {self.n_branches} branch lengths (the edge above each "
-                             f"non-root node), got shape {t.shape}")
-        if not t.min() >= 0.0 or t.max() == np.inf:      # also catches NaN
+            raise InputError(
+                f"expected {self.n_branches} branch lengths (the edge above each "
+                f"non-root node), got shape {t.shape}"
+            )
+        if not t.min() >= 0.0 or t.max() == np.inf:  # also catches NaN
             bad = int(np.flatnonzero(~(t >= 0.0) | ~np.isfinite(t))[0])
-            raise InputError(f"branch lengths must be finite and non-negative: branch {bad} "
-                             f"has {t[bad]!r}")
+            raise InputError(
+                f"branch lengths must be finite and non-negative: branch {bad} has {t[bad]!r}"
+            )
         return t
 
     def _check_matrix(self, matrix) -> np.ndarray:
         T = np.ascontiguousarray(matrix, dtype=np.float64)
         if T.ndim != 2 or T.shape[1] != self.n_branches:
-            raise InputError(f"expected a (B, {self.n_branches}) matrix of branch lengths, "
-                             f"got shape {T.shape}")
+            raise InputError(
+                f"expected a (B, {self.n_branches}) matrix of branch lengths, got shape {T.shape}"
+            )
         if T.size and (not T.min() >= 0.0 or not np.isfinite(T).all()):
             raise InputError("branch lengths must be finite and non-negative")
         return T
@@ -607,8 +646,9 @@ class TreeLikelihood:
         if self._gbuf is None:
             n_int = self.n_nodes - self.n_taxa
             kc = self.n_categories
-            self._gbuf = K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, kc),
-                                      self.n_patterns, kc)
+            self._gbuf = K.new_buffer(
+                K.buffer_rows(n_int, self.n_pre_slots, kc), self.n_patterns, kc
+            )
 
     @property
     def _kernels(self):
@@ -627,10 +667,25 @@ class TreeLikelihood:
                 self._grad_buffers()
             buf = self._gbuf if want_grad else self._lbuf
             grad = self._grad if want_grad else self._no1
-            ll = self._kernels.evaluate(self._tips2, self._weights, self._inv, self._mv,
-                                        self._topo, slot, self._pslot, self._ncols,
-                                        self._cmap, t, self._Pm, buf,
-                                        self._site, grad, groups[0], True, want_grad)
+            ll = self._kernels.evaluate(
+                self._tips2,
+                self._weights,
+                self._inv,
+                self._mv,
+                self._topo,
+                slot,
+                self._pslot,
+                self._ncols,
+                self._cmap,
+                t,
+                self._Pm,
+                buf,
+                self._site,
+                grad,
+                groups[0],
+                True,
+                want_grad,
+            )
             return ll, (self._grad.copy() if want_grad else None)
         self._kernels.transition_matrices(self._mv, t, self._Pm)
         parts = self._split_parts(want_grad)
@@ -639,9 +694,25 @@ class TreeLikelihood:
 
         def run(i):
             tips, weights, inv, site, part_buf, bounds, ncols, cmap = parts[i]
-            return kernels.evaluate(tips, weights, inv, self._mv, self._topo, slot, self._pslot,
-                                    ncols, cmap, t, self._Pm, part_buf, site, g[i], bounds,
-                                    False, want_grad)
+            return kernels.evaluate(
+                tips,
+                weights,
+                inv,
+                self._mv,
+                self._topo,
+                slot,
+                self._pslot,
+                ncols,
+                cmap,
+                t,
+                self._Pm,
+                part_buf,
+                site,
+                g[i],
+                bounds,
+                False,
+                want_grad,
+            )
 
         # the first part runs in this thread, the others in the pool
         jobs = [_pool(self.threads).submit(run, i) for i in range(1, len(parts))]
@@ -661,8 +732,11 @@ class TreeLikelihood:
         parts = self._parts.get(key)
         if parts is None:
             kc, n_int = self.n_categories, self.n_nodes - self.n_taxa
-            rows = (K.buffer_rows(n_int, self.n_pre_slots, kc) if want_grad
-                    else K.buffer_rows(self.n_slots, 0, kc))
+            rows = (
+                K.buffer_rows(n_int, self.n_pre_slots, kc)
+                if want_grad
+                else K.buffer_rows(self.n_slots, 0, kc)
+            )
             parts = []
             groups = self._thread_bounds if want_grad else self._thread_lbounds
             for i, b in enumerate(groups):
@@ -672,9 +746,18 @@ class TreeLikelihood:
                 if self._part_plans is not None and not want_grad:
                     ncols, cmap = self._part_plans[i]
                     bounds = np.array([0, p1 - p0], dtype=np.int64)
-                parts.append((np.ascontiguousarray(self._tips2[:, p0:p1]), self._weights[p0:p1],
-                              self._inv[p0:p1], self._site[p0:p1],
-                              K.new_buffer(rows, p1 - p0, kc), bounds, ncols, cmap))
+                parts.append(
+                    (
+                        np.ascontiguousarray(self._tips2[:, p0:p1]),
+                        self._weights[p0:p1],
+                        self._inv[p0:p1],
+                        self._site[p0:p1],
+                        K.new_buffer(rows, p1 - p0, kc),
+                        bounds,
+                        ncols,
+                        cmap,
+                    )
+                )
             self._parts[key] = parts
         return parts
 
@@ -716,9 +799,14 @@ class TreeLikelihood:
         nt, kc, P = self.batch_threads, self.n_categories, self.n_patterns
         E, n_int = self.n_branches, self.n_nodes - self.n_taxa
         if self._batch_buf is None:
-            self._batch_buf = [dict(Pm=np.zeros((E, kc, 4, 4)), site=np.zeros(P),
-                                    lbuf=K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P, kc))
-                               for _ in range(nt)]
+            self._batch_buf = [
+                dict(
+                    Pm=np.zeros((E, kc, 4, 4)),
+                    site=np.zeros(P),
+                    lbuf=K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P, kc),
+                )
+                for _ in range(nt)
+            ]
         if gradient and "gbuf" not in self._batch_buf[0]:
             for buf in self._batch_buf:
                 buf.update(gbuf=K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, kc), P, kc))
@@ -729,8 +817,7 @@ class TreeLikelihood:
         B = T.shape[0]
         nt = min(self.batch_threads, max(1, B))
         # whole problems per thread: one block group each (with site repeats, one block)
-        lb = (np.array([0, self.n_patterns], dtype=np.int64) if self._ncols.size
-              else self._lbounds)
+        lb = np.array([0, self.n_patterns], dtype=np.int64) if self._ncols.size else self._lbounds
         gb = self._bounds
 
         rows = self._kernels.evaluate_rows
@@ -740,19 +827,57 @@ class TreeLikelihood:
             buf = bufs[i]
             lo, hi = (B * i) // nt, (B * (i + 1)) // nt
             if grads is None:
-                rows(self._tips2, self._weights, self._inv, self._mv, self._topo, self._lslot,
-                     self._pslot, self._ncols, self._cmap, T, lo, hi, buf["Pm"], buf["lbuf"],
-                     buf["site"], no_grads, out, lb, True, False)
+                rows(
+                    self._tips2,
+                    self._weights,
+                    self._inv,
+                    self._mv,
+                    self._topo,
+                    self._lslot,
+                    self._pslot,
+                    self._ncols,
+                    self._cmap,
+                    T,
+                    lo,
+                    hi,
+                    buf["Pm"],
+                    buf["lbuf"],
+                    buf["site"],
+                    no_grads,
+                    out,
+                    lb,
+                    True,
+                    False,
+                )
             else:
-                rows(self._tips2, self._weights, self._inv, self._mv, self._topo, self._gslot,
-                     self._pslot, self._ncols, self._cmap, T, lo, hi, buf["Pm"], buf["gbuf"],
-                     buf["site"], grads, out, gb, True, True)
+                rows(
+                    self._tips2,
+                    self._weights,
+                    self._inv,
+                    self._mv,
+                    self._topo,
+                    self._gslot,
+                    self._pslot,
+                    self._ncols,
+                    self._cmap,
+                    T,
+                    lo,
+                    hi,
+                    buf["Pm"],
+                    buf["gbuf"],
+                    buf["site"],
+                    grads,
+                    out,
+                    gb,
+                    True,
+                    True,
+                )
 
         if nt == 1:
             work(0)
             return
         jobs = [_pool(nt).submit(work, i) for i in range(1, nt)]
-        work(0)                      # the first chunk in this thread
+        work(0)  # the first chunk in this thread
         for job in jobs:
             job.result()
 
@@ -784,11 +909,20 @@ class TreeLikelihood:
         V^-1 (4, 4), ``category_rates`` (K,), ``category_weights`` (K,), ``pinv``."""
         m = self.model
         lam, v, vinv = m.eigen()
-        return {"frequencies": np.array(m.frequencies), "exchangeabilities":
-                m.exchangeabilities.copy(), "rate_matrix": m.rate_matrix(), "eigenvalues": lam,
-                "eigenvectors": v, "inverse": vinv, "category_rates": m.category_rates(),
-                "category_weights": m.category_weights(), "pinv": float(m.pinv)}
+        return {
+            "frequencies": np.array(m.frequencies),
+            "exchangeabilities": m.exchangeabilities.copy(),
+            "rate_matrix": m.rate_matrix(),
+            "eigenvalues": lam,
+            "eigenvectors": v,
+            "inverse": vinv,
+            "category_rates": m.category_rates(),
+            "category_weights": m.category_weights(),
+            "pinv": float(m.pinv),
+        }
 
     def __repr__(self):
-        return (f"TreeLikelihood({self.n_taxa} taxa, {self.n_patterns} patterns, "
-                f"{self.model.describe()}, {self.n_branches} branches)")
+        return (
+            f"TreeLikelihood({self.n_taxa} taxa, {self.n_patterns} patterns, "
+            f"{self.model.describe()}, {self.n_branches} branches)"
+        )

@@ -16,20 +16,30 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.special import logsumexp
 
 from ..errors import InputError
 
-COLUMNS = ("tree", "method", "replicate", "log_ml", "se", "seconds", "evaluations", "ess",
-           "diagnostics")
+COLUMNS = (
+    "tree",
+    "method",
+    "replicate",
+    "log_ml",
+    "se",
+    "seconds",
+    "evaluations",
+    "ess",
+    "diagnostics",
+)
 N_KEY = 3
 TIMING_COLUMNS = ("seconds",)
 
 
 # -- inputs --------------------------------------------------------------------------------
+
 
 def _is_credible_set(lines: Sequence[str]) -> bool:
     first = next((ln for ln in lines if ln.strip() and not ln.startswith("#")), "")
@@ -77,7 +87,7 @@ def _read_topologies(path: str, taxa=None):
             if not tab or not f >= 0:
                 raise InputError("expected 'frequency<TAB>newick' (a credible set)", path, i)
             tree = parse_newick(newick.strip(), taxa=taxa, path=f"{path}:{i}")
-            taxa = tree.taxa if taxa is None else taxa    # one taxon order for all trees
+            taxa = tree.taxa if taxa is None else taxa  # one taxon order for all trees
             trees.append(tree)
             freqs.append(f)
         if not trees:
@@ -119,8 +129,10 @@ def reference_frequencies(path: str, trees) -> np.ndarray:
         idx = [sample.index_of(t) for t in trees]
         return np.array([f[i] if i >= 0 else 0.0 for i in idx])
     ref_trees, freqs = read_topologies(path, taxa=trees[0].taxa)
-    where = {t.unrooted().topology_key() if t.rooted else t.topology_key(): f
-             for t, f in zip(ref_trees, freqs)}
+    where = {
+        t.unrooted().topology_key() if t.rooted else t.topology_key(): f
+        for t, f in zip(ref_trees, freqs)
+    }
     return np.array([where.get(t.topology_key(), 0.0) for t in trees])
 
 
@@ -150,18 +162,26 @@ def topology_posterior(log_ml: np.ndarray) -> np.ndarray:
 
 # -- tasks ---------------------------------------------------------------------------------
 
+
 class CompareContext:
     """What tasks share in one process: the alignment and the topologies."""
 
-    def __init__(self, alignment, trees, model_spec: dict, prior_spec: str | None,
-                 settings: dict, seed: int, batch_threads: int | None,
-                 max_trees: int | None = None):
+    def __init__(
+        self,
+        alignment,
+        trees,
+        model_spec: dict,
+        prior_spec: str | None,
+        settings: dict,
+        seed: int,
+        batch_threads: int | None,
+        max_trees: int | None = None,
+    ):
         from ..likelihood import read_alignment
 
         # paths (read here, once per worker process) or objects already read
         self.alignment = read_alignment(alignment) if isinstance(alignment, str) else alignment
-        self.trees = read_topologies(trees, None, max_trees)[0] if isinstance(trees, str) \
-            else trees
+        self.trees = read_topologies(trees, None, max_trees)[0] if isinstance(trees, str) else trees
         self.model_spec = dict(model_spec)
         self.prior_spec = prior_spec
         self.settings = {m: dict(s) for m, s in settings.items()}
@@ -174,8 +194,13 @@ class CompareContext:
 
         spec = dict(self.model_spec)
         model = parse_model(spec.pop("model", "JC69"), **spec)
-        return Posterior(self.alignment, self.trees[i], model, parse_prior(self.prior_spec),
-                         batch_threads=self.batch_threads)
+        return Posterior(
+            self.alignment,
+            self.trees[i],
+            model,
+            parse_prior(self.prior_spec),
+            batch_threads=self.batch_threads,
+        )
 
 
 def setup(*args) -> CompareContext:
@@ -205,16 +230,23 @@ def run_task(ctx: CompareContext, key: tuple) -> dict:
     rng = task_rng(ctx.seed, key)
     est = run(method, post, rng, **ctx.settings.get(method, {}))
     ess = est.diagnostics.get("ess", est.diagnostics.get("min_ess"))
-    return {"tree": tree, "method": method, "replicate": rep, "log_ml": float(est.log_ml),
-            "se": None if est.se is None or math.isnan(est.se) else float(est.se),
-            "seconds": round(est.seconds, 4), "evaluations": int(est.n_evaluations),
-            "ess": None if ess is None else float(f"{float(ess):.6g}"),
-            "diagnostics": _diagnostics_text(est.diagnostics)}
+    return {
+        "tree": tree,
+        "method": method,
+        "replicate": rep,
+        "log_ml": float(est.log_ml),
+        "se": None if est.se is None or math.isnan(est.se) else float(est.se),
+        "seconds": round(est.seconds, 4),
+        "evaluations": int(est.n_evaluations),
+        "ess": None if ess is None else float(f"{float(ess):.6g}"),
+        "diagnostics": _diagnostics_text(est.diagnostics),
+    }
 
 
 def task_keys(n_trees: int, methods: Sequence[str], replicates: int) -> list[tuple]:
-    return [(t, m, r) for t in range(1, n_trees + 1) for m in methods
-            for r in range(1, replicates + 1)]
+    return [
+        (t, m, r) for t in range(1, n_trees + 1) for m in methods for r in range(1, replicates + 1)
+    ]
 
 
 def check_methods(text: str) -> list[str]:
@@ -232,7 +264,8 @@ def check_methods(text: str) -> list[str]:
 
 def parse_settings(pairs: Sequence[str], methods: Sequence[str]) -> dict[str, dict]:
     """``METHOD.KEY=VALUE`` (or ``KEY=VALUE`` for every method that has the setting)."""
-    from .estimators import get, parse_settings as check
+    from .estimators import get
+    from .estimators import parse_settings as check
 
     out: dict[str, dict] = {m: {} for m in methods}
     for pair in pairs:
@@ -249,14 +282,16 @@ def parse_settings(pairs: Sequence[str], methods: Sequence[str]) -> dict[str, di
             out[m][key] = value
     for m, s in out.items():
         out[m] = check(get(m), s)
-        out[m] = {k: v for k, v in out[m].items() if k in s}   # only what was set
+        out[m] = {k: v for k, v in out[m].items() if k in s}  # only what was set
     return out
 
 
 # -- summary -------------------------------------------------------------------------------
 
-def estimates(rows: Sequence[dict], methods: Sequence[str], n_trees: int, replicates: int
-              ) -> dict[str, np.ndarray]:
+
+def estimates(
+    rows: Sequence[dict], methods: Sequence[str], n_trees: int, replicates: int
+) -> dict[str, np.ndarray]:
     """method -> (n_trees, replicates) array of log marginal likelihoods (NaN where missing)."""
     out = {m: np.full((n_trees, replicates), np.nan) for m in methods}
     for r in rows:
@@ -272,7 +307,7 @@ def estimates(rows: Sequence[dict], methods: Sequence[str], n_trees: int, replic
 def summarise(rows: Sequence[dict], reference: np.ndarray | None = None) -> dict:
     import warnings
 
-    with warnings.catch_warnings():      # all-NaN rows (trees missing from a shard) are fine
+    with warnings.catch_warnings():  # all-NaN rows (trees missing from a shard) are fine
         warnings.simplefilter("ignore", RuntimeWarning)
         return _summarise(rows, reference)
 
@@ -285,8 +320,9 @@ def _summarise(rows: Sequence[dict], reference: np.ndarray | None = None) -> dic
     from .estimators import names
 
     order = {m: i for i, m in enumerate(names())}
-    methods = sorted(dict.fromkeys(r["method"] for r in rows),
-                     key=lambda m: (order.get(m, len(order)), m))
+    methods = sorted(
+        dict.fromkeys(r["method"] for r in rows), key=lambda m: (order.get(m, len(order)), m)
+    )
     n_trees = max((int(r["tree"]) for r in rows), default=0)
     reps = max((int(r["replicate"]) for r in rows), default=0)
     if reference is not None:
@@ -296,16 +332,22 @@ def _summarise(rows: Sequence[dict], reference: np.ndarray | None = None) -> dic
     for m in methods:
         a = est[m]
         secs = [float(r["seconds"]) for r in rows if r["method"] == m and r["seconds"] != ""]
-        evals = [int(r["evaluations"]) for r in rows if r["method"] == m
-                 and r["evaluations"] not in ("", None)]
+        evals = [
+            int(r["evaluations"])
+            for r in rows
+            if r["method"] == m and r["evaluations"] not in ("", None)
+        ]
         done = np.isfinite(a)
         sd = np.nanstd(a, axis=1, ddof=1) if reps > 1 else np.full(n_trees, np.nan)
-        entry = {"method": m, "trees": int(done.any(axis=1).sum()), "replicates": reps,
-                 "mean_log_ml": float(np.nanmean(a)) if done.any() else math.nan,
-                 "mean_sd": float(np.nanmean(sd)) if reps > 1 and np.isfinite(sd).any()
-                 else math.nan,
-                 "seconds_per_tree": float(np.mean(secs)) if secs else math.nan,
-                 "evaluations_per_tree": float(np.mean(evals)) if evals else math.nan}
+        entry = {
+            "method": m,
+            "trees": int(done.any(axis=1).sum()),
+            "replicates": reps,
+            "mean_log_ml": float(np.nanmean(a)) if done.any() else math.nan,
+            "mean_sd": float(np.nanmean(sd)) if reps > 1 and np.isfinite(sd).any() else math.nan,
+            "seconds_per_tree": float(np.mean(secs)) if secs else math.nan,
+            "evaluations_per_tree": float(np.mean(evals)) if evals else math.nan,
+        }
         if reference is not None:
             kls = [kl_to_reference(reference[:n_trees], a[:, k]) for k in range(reps)]
             kls = np.array(kls)
@@ -318,11 +360,20 @@ def _summarise(rows: Sequence[dict], reference: np.ndarray | None = None) -> dic
         for t in range(n_trees):
             if not done[t].any():
                 continue
-            per_tree.append({"tree": t + 1, "method": m, "mean_log_ml": float(mean[t]),
-                             "sd_log_ml": float(sd[t]) if reps > 1 else math.nan,
-                             "posterior": float(post[t]),
-                             **({"reference": float(reference[t] / reference.sum())}
-                                if reference is not None else {})})
+            per_tree.append(
+                {
+                    "tree": t + 1,
+                    "method": m,
+                    "mean_log_ml": float(mean[t]),
+                    "sd_log_ml": float(sd[t]) if reps > 1 else math.nan,
+                    "posterior": float(post[t]),
+                    **(
+                        {"reference": float(reference[t] / reference.sum())}
+                        if reference is not None
+                        else {}
+                    ),
+                }
+            )
     return {"methods": per_method, "trees": per_tree}
 
 
@@ -339,15 +390,23 @@ def _fmt(x) -> str:
 def format_summary(summary: dict, per_tree: bool = True) -> str:
     lines = []
     has_kl = any("mean_kl" in e for e in summary["methods"])
-    cols = ["method", "trees", "replicates", "mean_log_ml", "mean_sd", "seconds_per_tree",
-            "evaluations_per_tree"] + (["mean_kl", "sd_kl"] if has_kl else [])
+    cols = [
+        "method",
+        "trees",
+        "replicates",
+        "mean_log_ml",
+        "mean_sd",
+        "seconds_per_tree",
+        "evaluations_per_tree",
+    ] + (["mean_kl", "sd_kl"] if has_kl else [])
     lines.append("\t".join(cols))
     for e in summary["methods"]:
         lines.append("\t".join(_fmt(e.get(c)) for c in cols))
     if per_tree and summary["trees"]:
         has_ref = "reference" in summary["trees"][0]
-        tcols = ["tree", "method", "mean_log_ml", "sd_log_ml", "posterior"] + \
-            (["reference"] if has_ref else [])
+        tcols = ["tree", "method", "mean_log_ml", "sd_log_ml", "posterior"] + (
+            ["reference"] if has_ref else []
+        )
         lines.append("")
         lines.append("\t".join(tcols))
         for e in summary["trees"]:
@@ -355,7 +414,7 @@ def format_summary(summary: dict, per_tree: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-OFF_SCALE = 10.0     # log units from the per-tree median: drawn as a note, not a point
+OFF_SCALE = 10.0  # log units from the per-tree median: drawn as a note, not a point
 
 
 def plot(rows: Sequence[dict], path: str, reference: np.ndarray | None = None) -> None:
@@ -364,6 +423,7 @@ def plot(rows: Sequence[dict], path: str, reference: np.ndarray | None = None) -
     topology posterior with the reference frequencies."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -387,11 +447,10 @@ def plot(rows: Sequence[dict], path: str, reference: np.ndarray | None = None) -
             mu = np.nanmean(a, axis=1)
             sd = np.nanstd(a, axis=1, ddof=1) if reps > 1 else np.zeros(n_trees)
         shift = float(np.nanmedian(mu)) if np.isfinite(mu).any() else 0.0
-        if abs(shift) > OFF_SCALE:   # e.g. map, ml, harmonic means: far from the others
+        if abs(shift) > OFF_SCALE:  # e.g. map, ml, harmonic means: far from the others
             off_scale.append(f"{m} ({shift:+.1f})")
             continue
-        ax.errorbar(x - 0.4 + width * (j + 0.5), mu, yerr=sd, fmt="o", ms=3, capsize=2,
-                    label=m)
+        ax.errorbar(x - 0.4 + width * (j + 0.5), mu, yerr=sd, fmt="o", ms=3, capsize=2, label=m)
     if off_scale:
         ax.set_title("off scale (median offset): " + ", ".join(off_scale), fontsize=8)
     ax.axhline(0, color="grey", lw=0.5)

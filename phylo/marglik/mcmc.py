@@ -62,7 +62,7 @@ def effective_sample_size(x) -> float | np.ndarray:
         return float(n)
     rho = acov / acov[0]
     m = (n - 1) // 2
-    pairs = rho[0:2 * m:2] + rho[1:2 * m:2]
+    pairs = rho[0 : 2 * m : 2] + rho[1 : 2 * m : 2]
     # initial positive sequence
     neg = np.flatnonzero(pairs <= 0)
     k = neg[0] if neg.size else pairs.size
@@ -72,7 +72,7 @@ def effective_sample_size(x) -> float | np.ndarray:
     # initial monotone sequence
     pairs = np.minimum.accumulate(pairs)
     tau = -1.0 + 2.0 * pairs.sum()
-    tau = max(tau, 1.0 / math.log10(max(n, 10)))   # as Stan: ESS at most n log10(n)
+    tau = max(tau, 1.0 / math.log10(max(n, 10)))  # as Stan: ESS at most n log10(n)
     return float(n / tau)
 
 
@@ -142,10 +142,10 @@ class PowerTarget:
 class Chain:
     """Draws of one HMC run (after warm-up)."""
 
-    samples: np.ndarray            # (n, dim) log branch lengths
-    log_density: np.ndarray        # (n,) log q_beta
-    records: np.ndarray            # (n,) log L + log p - log r (log L for the power posterior)
-    acceptance: float              # mean acceptance probability after warm-up
+    samples: np.ndarray  # (n, dim) log branch lengths
+    log_density: np.ndarray  # (n,) log q_beta
+    records: np.ndarray  # (n,) log L + log p - log r (log L for the power posterior)
+    acceptance: float  # mean acceptance probability after warm-up
     step_size: float
     inv_mass: np.ndarray
     n_leapfrog: int
@@ -165,10 +165,15 @@ class Chain:
         return float(np.min(effective_sample_size(self.samples)))
 
     def diagnostics(self) -> dict:
-        return {"acceptance": self.acceptance, "step_size": self.step_size,
-                "n_leapfrog": self.n_leapfrog, "ess": self.ess(),
-                "min_ess_branch": self.min_ess(), "divergences": self.divergences,
-                "samples": int(self.samples.shape[0])}
+        return {
+            "acceptance": self.acceptance,
+            "step_size": self.step_size,
+            "n_leapfrog": self.n_leapfrog,
+            "ess": self.ess(),
+            "min_ess_branch": self.min_ess(),
+            "divergences": self.divergences,
+            "samples": int(self.samples.shape[0]),
+        }
 
 
 class DualAveraging:
@@ -201,9 +206,16 @@ class HMC:
     ``target(x) -> (log density, gradient, record)``.
     """
 
-    def __init__(self, target, rng: np.random.Generator, n_leapfrog: int = 10,
-                 step_size: float | None = None, inv_mass: np.ndarray | None = None,
-                 target_accept: float = 0.8, jitter: float = 0.1):
+    def __init__(
+        self,
+        target,
+        rng: np.random.Generator,
+        n_leapfrog: int = 10,
+        step_size: float | None = None,
+        inv_mass: np.ndarray | None = None,
+        target_accept: float = 0.8,
+        jitter: float = 0.1,
+    ):
         self.target = target
         self.rng = rng
         self.n_leapfrog = int(n_leapfrog)
@@ -255,9 +267,10 @@ class HMC:
             h0 = lp - 0.5 * np.sum(self.inv_mass * p * p)
             h1 = lp1 - 0.5 * np.sum(self.inv_mass * p1 * p1)
             return math.exp(min(0.0, h1 - h0))
+
         direction = 1.0 if accept(eps) > 0.5 else -1.0
         for _ in range(60):
-            new = eps * (2.0 ** direction)
+            new = eps * (2.0**direction)
             a = accept(new)
             if (direction > 0 and a < 0.5) or (direction < 0 and a > 0.5):
                 return new if direction < 0 else eps
@@ -332,14 +345,30 @@ class HMC:
                 acc += self.step()
             x, lp, _, rec = self._state
             X[i], LP[i], R[i] = x, lp, rec
-        return Chain(X, LP, R, acc / max(n * thin, 1), float(self.step_size),
-                     self.inv_mass.copy(), self.n_leapfrog, self.divergences - div0)
+        return Chain(
+            X,
+            LP,
+            R,
+            acc / max(n * thin, 1),
+            float(self.step_size),
+            self.inv_mass.copy(),
+            self.n_leapfrog,
+            self.divergences - div0,
+        )
 
 
-def sample_posterior(posterior, rng: np.random.Generator, samples: int = 2000,
-                     warmup: int = 1000, n_leapfrog: int = 10, thin: int = 1,
-                     beta: float = 1.0, reference=None, x0=None,
-                     target_accept: float = 0.8) -> Chain:
+def sample_posterior(
+    posterior,
+    rng: np.random.Generator,
+    samples: int = 2000,
+    warmup: int = 1000,
+    n_leapfrog: int = 10,
+    thin: int = 1,
+    beta: float = 1.0,
+    reference=None,
+    x0=None,
+    target_accept: float = 0.8,
+) -> Chain:
     """HMC draws from the posterior (or the power posterior ``beta``) on log branch lengths.
 
     Starts at ``log(posterior.start)`` unless ``x0`` is given; ``warmup`` iterations tune the
@@ -354,10 +383,19 @@ def sample_posterior(posterior, rng: np.random.Generator, samples: int = 2000,
     return chain
 
 
-def power_posterior_chains(posterior, betas, rng: np.random.Generator, samples: int,
-                           burnin: int, warmup: int, n_leapfrog: int = 10,
-                           reference=None, pilot: Chain | None = None,
-                           target_accept: float = 0.8, need_top: bool = True) -> list:
+def power_posterior_chains(
+    posterior,
+    betas,
+    rng: np.random.Generator,
+    samples: int,
+    burnin: int,
+    warmup: int,
+    n_leapfrog: int = 10,
+    reference=None,
+    pilot: Chain | None = None,
+    target_accept: float = 0.8,
+    need_top: bool = True,
+) -> list:
     """Records of the power posteriors at increasing ``betas`` (first 0, last 1).
 
     The chains run from ``beta = 1`` down to 0, each warm-started from the last state, step
@@ -384,17 +422,29 @@ def power_posterior_chains(posterior, betas, rng: np.random.Generator, samples: 
             pilot = top.sample(max(burnin, 50))
     else:
         if need_top:
-            recs = pilot.records if reference is None else PowerTarget(
-                posterior, 1.0, reference).records(pilot.samples)
+            recs = (
+                pilot.records
+                if reference is None
+                else PowerTarget(posterior, 1.0, reference).records(pilot.samples)
+            )
             out[-1] = {"beta": 1.0, "records": recs, "chain": pilot}
     x = pilot.last
     step = pilot.step_size
-    inv_mass = np.maximum(pilot.samples.var(axis=0), 1e-8) if pilot.samples.shape[0] > 20 \
+    inv_mass = (
+        np.maximum(pilot.samples.var(axis=0), 1e-8)
+        if pilot.samples.shape[0] > 20
         else pilot.inv_mass
+    )
     for k in range(len(betas) - 2, 0, -1):
         target = PowerTarget(posterior, float(betas[k]), reference)
-        hmc = HMC(target, rng, n_leapfrog=n_leapfrog, step_size=step, inv_mass=inv_mass,
-                  target_accept=target_accept)
+        hmc = HMC(
+            target,
+            rng,
+            n_leapfrog=n_leapfrog,
+            step_size=step,
+            inv_mass=inv_mass,
+            target_accept=target_accept,
+        )
         hmc.start(x)
         hmc.warmup(burnin, adapt_mass=False)
         chain = hmc.sample(samples)

@@ -24,8 +24,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Optimum", "distance_start", "maximise", "map_estimate", "ml_estimate", "hessian",
-           "diagonal_curvature", "clear_cache"]
+__all__ = [
+    "Optimum",
+    "distance_start",
+    "maximise",
+    "map_estimate",
+    "ml_estimate",
+    "hessian",
+    "diagonal_curvature",
+    "clear_cache",
+]
 
 #: a branch at or below this length counts as lying on the boundary t = 0
 BOUNDARY = 1e-6
@@ -78,12 +86,13 @@ class Optimum:
         """Full matrix of second derivatives of the objective at :attr:`t` (computed on
         first use from the analytic gradient)."""
         if self._hessian is None:
-            self._hessian = hessian(self.posterior, self.t, self.gradient,
-                                    with_prior=self.kind == "map")
+            self._hessian = hessian(
+                self.posterior, self.t, self.gradient, with_prior=self.kind == "map"
+            )
         return self._hessian
 
 
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def clear_cache(posterior=None) -> None:
@@ -99,16 +108,16 @@ def _pairwise_jc(posterior) -> np.ndarray:
     """JC69 distances between the tips (taxon order of the tree), from the site patterns;
     ambiguous states are left out of each pair's comparison."""
     pats = posterior.likelihood.patterns
-    tips = pats.tip_partials()                               # (n, 4, P)
+    tips = pats.tip_partials()  # (n, 4, P)
     w = np.asarray(pats.weights, dtype=np.float64)
-    exact = tips.sum(axis=1) == 1.0                          # (n, P)
-    same = np.einsum("asp,bsp->abp", tips, tips)             # 1 where the states agree
+    exact = tips.sum(axis=1) == 1.0  # (n, P)
+    same = np.einsum("asp,bsp->abp", tips, tips)  # 1 where the states agree
     both = exact[:, None, :] & exact[None, :, :]
     n_both = np.einsum("abp,p->ab", both, w)
     n_same = np.einsum("abp,p->ab", both * same, w)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(n_both > 0, 1.0 - n_same / np.maximum(n_both, 1.0), 0.0)
-    p = np.minimum(p, 0.70)                                  # keep the log finite
+    p = np.minimum(p, 0.70)  # keep the log finite
     return -0.75 * np.log1p(-4.0 / 3.0 * p)
 
 
@@ -116,10 +125,10 @@ def _edge_incidence(posterior) -> np.ndarray:
     """(pairs, branches) 0/1 matrix: pair (a, b) of tips crosses branch i."""
     lik = posterior.likelihood
     n = lik.n_taxa
-    splits = np.asarray(lik.branch_splits(), dtype=np.uint64)       # (E, W)
+    splits = np.asarray(lik.branch_splits(), dtype=np.uint64)  # (E, W)
     k = np.arange(n)
     bits = (splits[:, k // 64] >> (k % 64).astype(np.uint64)) & np.uint64(1)
-    side = bits.astype(bool)                                         # (E, n)
+    side = bits.astype(bool)  # (E, n)
     a, b = np.triu_indices(n, 1)
     return (side[:, a] != side[:, b]).T.astype(np.float64)
 
@@ -145,12 +154,18 @@ def _objective(posterior, with_prior: bool):
             ll = ll + prior.log_pdf(t)
             g = g + prior.grad_log_pdf(t)
         return -ll, -g
+
     return f
 
 
-def hessian(posterior, t: np.ndarray, gradient: np.ndarray | None = None,
-            with_prior: bool = True, rel_step: float = 1e-5,
-            min_step: float = 1e-8) -> np.ndarray:
+def hessian(
+    posterior,
+    t: np.ndarray,
+    gradient: np.ndarray | None = None,
+    with_prior: bool = True,
+    rel_step: float = 1e-5,
+    min_step: float = 1e-8,
+) -> np.ndarray:
     """Hessian of ``log L(t) [+ log p(t)]`` with respect to ``t`` by forward differences of
     the analytic gradient (one batch of ``dim`` gradients; one more when ``gradient`` at
     ``t`` is not given).  Steps go inwards (``t_i + h_i``), so branches at zero are fine.
@@ -169,8 +184,14 @@ def hessian(posterior, t: np.ndarray, gradient: np.ndarray | None = None,
     return 0.5 * (H + H.T)
 
 
-def diagonal_curvature(posterior, t: np.ndarray, value: float, with_prior: bool = True,
-                       rel_step: float = 1e-3, boundary_step: float = 1e-5) -> np.ndarray:
+def diagonal_curvature(
+    posterior,
+    t: np.ndarray,
+    value: float,
+    with_prior: bool = True,
+    rel_step: float = 1e-3,
+    boundary_step: float = 1e-5,
+) -> np.ndarray:
     """d^2/dt_i^2 of ``log L(t) [+ log p(t)]`` (whose value at ``t`` is ``value``) by
     central second differences, or one-sided second-order ones (2 f0 - 5 f1 + 4 f2 - f3)/h^2
     for branches too close to zero; all points in one batch of likelihoods."""
@@ -194,7 +215,7 @@ def diagonal_curvature(posterior, t: np.ndarray, value: float, with_prior: bool 
     out = np.empty(dim)
     start = 0
     for i in range(dim):
-        v = f[start:where[i]]
+        v = f[start : where[i]]
         if central[i]:
             out[i] = (v[0] - 2.0 * value + v[1]) / h[i] ** 2
         else:
@@ -203,8 +224,16 @@ def diagonal_curvature(posterior, t: np.ndarray, value: float, with_prior: bool 
     return out
 
 
-def minimize_bounded(fun, x0, lower, upper, gtol: float = 1e-6, ftol: float = 1e-14,
-                     max_iterations: int = 2000, memory: int = 10):
+def minimize_bounded(
+    fun,
+    x0,
+    lower,
+    upper,
+    gtol: float = 1e-6,
+    ftol: float = 1e-14,
+    max_iterations: int = 2000,
+    memory: int = 10,
+):
     """Minimise ``fun(x) -> (value, gradient)`` over the box ``lower <= x <= upper`` by a
     projected L-BFGS: variables at a bound whose gradient pushes outwards are held there, the
     others take the two-loop quasi-Newton direction, and a backtracking (Armijo) line search
@@ -246,7 +275,7 @@ def minimize_bounded(fun, x0, lower, upper, gtol: float = 1e-6, ftol: float = 1e
             b = r_ * np.dot(y_, q)
             q += (a - b) * s_
         d = -np.where(held, 0.0, q)
-        if not np.dot(d, pg) < 0:                       # not a descent direction: restart
+        if not np.dot(d, pg) < 0:  # not a descent direction: restart
             S, Y, R = [], [], []
             d = -pg * min(1.0, 0.1 / np.max(np.abs(pg))) * max(1e-3, float(np.max(np.abs(x))))
         step = 1.0
@@ -255,12 +284,13 @@ def minimize_bounded(fun, x0, lower, upper, gtol: float = 1e-6, ftol: float = 1e
             fn, gn = fun(xn)
             # Armijo, with the promised decrease capped: next to a zero branch the gradient
             # can be astronomically large without the objective being able to follow it
-            if np.isfinite(fn) and fn <= f + max(1e-4 * np.dot(g, xn - x),
-                                                 -1e-3 * max(1.0, abs(f))):
+            if np.isfinite(fn) and fn <= f + max(
+                1e-4 * np.dot(g, xn - x), -1e-3 * max(1.0, abs(f))
+            ):
                 break
             step *= 0.25 if not np.isfinite(fn) else 0.5
         else:
-            if S:                                       # forget the curvature, retry
+            if S:  # forget the curvature, retry
                 S, Y, R = [], [], []
                 continue
             message = "line search failed"
@@ -282,8 +312,13 @@ def minimize_bounded(fun, x0, lower, upper, gtol: float = 1e-6, ftol: float = 1e
     return x, f, g, it, converged, message
 
 
-def maximise(posterior, with_prior: bool = True, start: np.ndarray | None = None,
-             gtol: float = 1e-6, max_iterations: int = 2000) -> Optimum:
+def maximise(
+    posterior,
+    with_prior: bool = True,
+    start: np.ndarray | None = None,
+    gtol: float = 1e-6,
+    max_iterations: int = 2000,
+) -> Optimum:
     """Maximise ``log L(t) + log p(t)`` (``with_prior``) or ``log L(t)`` over ``t >= 0`` by
     projected L-BFGS, then compute the curvature there."""
     n0 = posterior.n_evaluations
@@ -291,19 +326,30 @@ def maximise(posterior, with_prior: bool = True, start: np.ndarray | None = None
         start = distance_start(posterior)
     x0 = np.clip(np.asarray(start, dtype=np.float64), 0.0, UPPER)
     f = _objective(posterior, with_prior)
-    t, _, _, nit, ok, message = minimize_bounded(f, x0, 0.0, UPPER, gtol=gtol,
-                                                 max_iterations=max_iterations)
+    t, _, _, nit, ok, message = minimize_bounded(
+        f, x0, 0.0, UPPER, gtol=gtol, max_iterations=max_iterations
+    )
     ll, g = posterior.log_likelihood_and_gradient(t)
     lp = posterior.prior.log_pdf(t)
     if with_prior:
         g = g + posterior.prior.grad_log_pdf(t)
     value = float(ll + lp) if with_prior else float(ll)
     c = diagonal_curvature(posterior, t, value, with_prior=with_prior)
-    return Optimum(kind="map" if with_prior else "ml", t=t, log_likelihood=float(ll),
-                   log_prior=float(lp), value=value, gradient=g, curvature=c,
-                   boundary=t <= BOUNDARY, iterations=int(nit),
-                   evaluations=posterior.n_evaluations - n0, converged=bool(ok),
-                   message=message, posterior=posterior)
+    return Optimum(
+        kind="map" if with_prior else "ml",
+        t=t,
+        log_likelihood=float(ll),
+        log_prior=float(lp),
+        value=value,
+        gradient=g,
+        curvature=c,
+        boundary=t <= BOUNDARY,
+        iterations=int(nit),
+        evaluations=posterior.n_evaluations - n0,
+        converged=bool(ok),
+        message=message,
+        posterior=posterior,
+    )
 
 
 def _cached(posterior, kind: str, with_prior: bool, cache: bool) -> Optimum:

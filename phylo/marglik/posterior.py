@@ -58,20 +58,25 @@ class GammaPrior:
 
     def __init__(self, shape: float, rate: float):
         if not (shape > 0 and rate > 0):
-            raise InputError(f"the gamma prior needs positive shape and rate, not "
-                             f"{shape!r}, {rate!r}")
+            raise InputError(
+                f"the gamma prior needs positive shape and rate, not {shape!r}, {rate!r}"
+            )
         self.shape, self.rate = float(shape), float(rate)
         self._c = self.shape * math.log(self.rate) - special.gammaln(self.shape)
 
     def log_pdf(self, t: np.ndarray) -> float:
         with np.errstate(divide="ignore"):
-            return float(t.size * self._c + (self.shape - 1) * np.sum(np.log(t))
-                         - self.rate * np.sum(t))
+            return float(
+                t.size * self._c + (self.shape - 1) * np.sum(np.log(t)) - self.rate * np.sum(t)
+            )
 
     def log_pdf_rows(self, T: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
-            return (T.shape[-1] * self._c + (self.shape - 1) * np.log(T).sum(axis=-1)
-                    - self.rate * T.sum(axis=-1))
+            return (
+                T.shape[-1] * self._c
+                + (self.shape - 1) * np.log(T).sum(axis=-1)
+                - self.rate * T.sum(axis=-1)
+            )
 
     def grad_log_pdf(self, t: np.ndarray) -> np.ndarray:
         return (self.shape - 1) / t - self.rate
@@ -100,8 +105,7 @@ def parse_prior(text: str | None):
         return ExponentialPrior(vals[0] if vals else 10.0)
     if name == "gamma" and vals is not None and len(vals) == 2:
         return GammaPrior(*vals)
-    raise InputError(f"unknown branch-length prior {text!r}: expected exp:RATE or "
-                     f"gamma:SHAPE,RATE")
+    raise InputError(f"unknown branch-length prior {text!r}: expected exp:RATE or gamma:SHAPE,RATE")
 
 
 class Posterior:
@@ -119,8 +123,15 @@ class Posterior:
         Default i.i.d. Exponential(10).
     """
 
-    def __init__(self, alignment, tree, model=None, prior=None, threads: int = 1,
-                 batch_threads: int | None = None):
+    def __init__(
+        self,
+        alignment,
+        tree,
+        model=None,
+        prior=None,
+        threads: int = 1,
+        batch_threads: int | None = None,
+    ):
         from ..likelihood import JC69, TreeLikelihood
 
         if getattr(tree, "rooted", False):
@@ -129,25 +140,29 @@ class Posterior:
         n = len(tree.taxa)
         counts = np.bincount(parent[parent >= 0], minlength=parent.shape[0])
         internal = counts[n:]
-        if parent.shape[0] != 2 * n - 2 or not (np.all(internal[:-1] == 2)
-                                                 and internal[-1] == 3):
-            raise InputError("the topology must be unrooted and binary (every internal node "
-                             "with three neighbours)")
+        if parent.shape[0] != 2 * n - 2 or not (np.all(internal[:-1] == 2) and internal[-1] == 3):
+            raise InputError(
+                "the topology must be unrooted and binary (every internal node "
+                "with three neighbours)"
+            )
         self.tree = tree
         self.model = model if model is not None else JC69()
         self.prior = prior if prior is not None else ExponentialPrior(10.0)
-        self.likelihood = TreeLikelihood(alignment, tree, self.model, threads=threads,
-                                         batch_threads=batch_threads)
+        self.likelihood = TreeLikelihood(
+            alignment, tree, self.model, threads=threads, batch_threads=batch_threads
+        )
         self.dim = self.likelihood.n_branches
         self.n_sites = int(self.likelihood.pattern_weights.sum())
         self.n_evaluations = 0
         bl = getattr(tree, "branch_lengths", None)
         if bl is not None:
-            start = np.asarray(bl[:self.dim], dtype=np.float64)
+            start = np.asarray(bl[: self.dim], dtype=np.float64)
             if not np.all(start > 0):
                 bad = int(np.flatnonzero(~(start > 0))[0])
-                raise InputError(f"starting branch lengths must be positive: branch {bad} "
-                                 f"has {float(start[bad])!r}")
+                raise InputError(
+                    f"starting branch lengths must be positive: branch {bad} "
+                    f"has {float(start[bad])!r}"
+                )
             self.start = start
         else:
             self.start = np.full(self.dim, 0.1)
@@ -197,5 +212,4 @@ class Posterior:
         return out
 
     def __repr__(self):
-        return (f"Posterior({self.likelihood!r}, prior {self.prior.describe()}, "
-                f"{self.dim} branches)")
+        return f"Posterior({self.likelihood!r}, prior {self.prior.describe()}, {self.dim} branches)"

@@ -12,8 +12,9 @@ import numpy as np
 from phylo.errors import InputError
 
 
-def as_float_array(value, name: str, ndim: int | None = None, allow_neg_inf: bool = False,
-                   allow_nan: bool = False) -> np.ndarray:
+def as_float_array(
+    value, name: str, ndim: int | None = None, allow_neg_inf: bool = False, allow_nan: bool = False
+) -> np.ndarray:
     """Convert to a float64 array, checking dimension and finiteness.
 
     Parameters
@@ -67,8 +68,10 @@ def positive_int(value, name: str) -> int:
 def generator(rng, name: str = "rng") -> np.random.Generator:
     """Insist on an explicit :class:`numpy.random.Generator`."""
     if not isinstance(rng, np.random.Generator):
-        raise InputError(f"{name}: expected a numpy.random.Generator "
-                         f"(e.g. numpy.random.default_rng(seed)), got {type(rng).__name__}")
+        raise InputError(
+            f"{name}: expected a numpy.random.Generator "
+            f"(e.g. numpy.random.default_rng(seed)), got {type(rng).__name__}"
+        )
     return rng
 
 
@@ -80,5 +83,8 @@ def log1mexp(x):
     """
     x = np.asarray(x, dtype=np.float64)
     with np.errstate(divide="ignore"):
-        return np.where(x > -0.6931471805599453, np.log(-np.expm1(np.minimum(x, 0.0))),
-                        np.log1p(-np.exp(np.minimum(x, 0.0))))
+        return np.where(
+            x > -0.6931471805599453,
+            np.log(-np.expm1(np.minimum(x, 0.0))),
+            np.log1p(-np.exp(np.minimum(x, 0.0))),
+        )

@@ -67,7 +67,7 @@ def kl_standard_normal(mu, log_sigma2) -> np.ndarray:
     \tfrac12(\sigma^2 + \mu^2 - 1 - \log\sigma^2)`, elementwise."""
     mu = as_float_array(mu, "mu")
     ls2 = as_float_array(log_sigma2, "log_sigma2")
-    return 0.5 * (np.exp(ls2) + mu ** 2 - 1.0 - ls2)
+    return 0.5 * (np.exp(ls2) + mu**2 - 1.0 - ls2)
 
 
 def kl_lognormal_gamma(mu, log_sigma2, shape: float, rate: float) -> np.ndarray:
@@ -106,12 +106,23 @@ def kl_group_normal_jeffreys(z_mu, z_log_sigma2, w_mu, w_log_sigma2, eps: float 
     """
     z_mu = as_float_array(z_mu, "z_mu", ndim=1)
     z_ls2 = as_float_array(z_log_sigma2, "z_log_sigma2", ndim=1)
-    la = z_ls2 - np.log(z_mu ** 2 + eps)
+    la = z_ls2 - np.log(z_mu**2 + eps)
     return float(np.sum(kl_approximation(la)) + np.sum(kl_standard_normal(w_mu, w_log_sigma2)))
 
 
-def kl_group_horseshoe(sa_mu, sa_log_sigma2, sb_mu, sb_log_sigma2, alpha_mu, alpha_log_sigma2,
-                       beta_mu, beta_log_sigma2, w_mu, w_log_sigma2, tau0: float) -> float:
+def kl_group_horseshoe(
+    sa_mu,
+    sa_log_sigma2,
+    sb_mu,
+    sb_log_sigma2,
+    alpha_mu,
+    alpha_log_sigma2,
+    beta_mu,
+    beta_log_sigma2,
+    w_mu,
+    w_log_sigma2,
+    tau0: float,
+) -> float:
     r"""Total KL of a BC-GHS layer with log-normal posteriors on the scale factors.
 
     ``sa_*`` and ``sb_*`` parameterise :math:`q(s_a)`, :math:`q(s_b)` (scalars);
@@ -119,7 +130,7 @@ def kl_group_horseshoe(sa_mu, sa_log_sigma2, sb_mu, sb_log_sigma2, alpha_mu, alp
     ``w_*`` the Gaussian :math:`q(\tilde w_{ij})`.  ``tau0`` is the global half-Cauchy scale.
     """
     tau0 = positive_scalar(tau0, "tau0")
-    total = kl_lognormal_gamma(sa_mu, sa_log_sigma2, 0.5, tau0 ** -2)
+    total = kl_lognormal_gamma(sa_mu, sa_log_sigma2, 0.5, tau0**-2)
     total = total + kl_lognormal_inverse_gamma(sb_mu, sb_log_sigma2, 0.5, 1.0)
     total = np.sum(total)
     total += np.sum(kl_lognormal_gamma(alpha_mu, alpha_log_sigma2, 0.5, 1.0))
@@ -139,7 +150,7 @@ def posterior_weight_moments(z_mu, z_var, w_mu, w_var):
     w_mu, w_var = as_float_array(w_mu, "w_mu"), as_float_array(w_var, "w_var")
     if (z_var < 0).any() or (w_var < 0).any():
         raise InputError("z_var, w_var: variances must be non-negative")
-    return z_mu * w_mu, z_mu ** 2 * w_var + z_var * w_mu ** 2 + z_var * w_var
+    return z_mu * w_mu, z_mu**2 * w_var + z_var * w_mu**2 + z_var * w_var
 
 
 def unit_round_off(bits) -> np.ndarray:
@@ -157,8 +168,7 @@ def significand_bits(variance, max_bits: int = 23) -> np.ndarray:
     return np.sum(2.0 * v[..., None] < u, axis=-1)
 
 
-def layer_bit_precision(variances, max_abs_weight: float, reduce: str = "mean",
-                        max_bits: int = 23):
+def layer_bit_precision(variances, max_abs_weight: float, reduce: str = "mean", max_bits: int = 23):
     r"""Significand and exponent bits for one layer.
 
     Parameters

@@ -72,8 +72,9 @@ def _square_batch(x, name, allow_neg_inf=False):
     return (x[None] if single else x), single
 
 
-def sinkhorn(log_alpha, temperature: float = 1.0, tol: float = 1e-12,
-             max_iter: int = 100_000) -> np.ndarray:
+def sinkhorn(
+    log_alpha, temperature: float = 1.0, tol: float = 1e-12, max_iter: int = 100_000
+) -> np.ndarray:
     r"""Sinkhorn–Knopp normalisation of :math:`\exp(\log\alpha / \tau)` in log space.
 
     Parameters
@@ -103,8 +104,10 @@ def sinkhorn(log_alpha, temperature: float = 1.0, tol: float = 1e-12,
         if err <= tol:
             break
     else:
-        raise InputError(f"log_alpha: Sinkhorn did not converge in {max_iter} sweeps "
-                         "(is there a doubly stochastic matrix with this zero pattern?)")
+        raise InputError(
+            f"log_alpha: Sinkhorn did not converge in {max_iter} sweeps "
+            "(is there a doubly stochastic matrix with this zero pattern?)"
+        )
     out = np.exp(la)
     return out[0] if single else out
 
@@ -168,8 +171,9 @@ def stick_breaking_from_gaussian(psi, temperature: float):
     return x, logdet + _sigmoid_log_det(psi, tau)
 
 
-def sample_stick_breaking(mu, sigma, temperature: float, rng: np.random.Generator,
-                          size: int | None = None):
+def sample_stick_breaking(
+    mu, sigma, temperature: float, rng: np.random.Generator, size: int | None = None
+):
     r"""Sample :math:`X` from the stick-breaking distribution with Gaussian :math:`\Psi`.
 
     Parameters
@@ -198,7 +202,7 @@ def sample_stick_breaking(mu, sigma, temperature: float, rng: np.random.Generato
     z = rng.standard_normal(shape)
     psi = mu + sigma * z
     x, logdet = stick_breaking_from_gaussian(psi, temperature)
-    log_gauss = np.sum(-0.5 * z ** 2 - np.log(sigma) - 0.5 * _LOG_2PI, axis=(-2, -1))
+    log_gauss = np.sum(-0.5 * z**2 - np.log(sigma) - 0.5 * _LOG_2PI, axis=(-2, -1))
     return x, log_gauss - logdet
 
 
@@ -216,7 +220,7 @@ def stick_breaking_log_density(x, mu, sigma, temperature: float):
     psi = tau * (np.log(beta) - np.log1p(-beta))
     logdet = logdet_b + _sigmoid_log_det(psi, tau)
     z = (psi - mu) / sigma
-    log_gauss = np.sum(-0.5 * z ** 2 - np.log(sigma) - 0.5 * _LOG_2PI, axis=(-2, -1))
+    log_gauss = np.sum(-0.5 * z**2 - np.log(sigma) - 0.5 * _LOG_2PI, axis=(-2, -1))
     return log_gauss - logdet
 
 
@@ -234,8 +238,7 @@ def round_to_permutation(x) -> np.ndarray:
     return out[0] if single else out
 
 
-def sample_rounding(m, v, temperature: float, rng: np.random.Generator,
-                    size: int | None = None):
+def sample_rounding(m, v, temperature: float, rng: np.random.Generator, size: int | None = None):
     r"""Sample :math:`X = \tau\Psi + (1-\tau)\,\mathrm{round}(\Psi)`.
 
     Here :math:`\Psi = \mathrm{Sinkhorn}(M) + V\odot Z` with standard normal :math:`Z`.
@@ -285,7 +288,7 @@ def rounding_log_density(x, m, v, temperature: float):
     p = round_to_permutation(xx)
     psi = (xx - (1.0 - tau) * p) / tau
     z = (psi - m_ds) / v
-    out = np.sum(-0.5 * z ** 2 - np.log(tau * v) - 0.5 * _LOG_2PI, axis=(-2, -1))
+    out = np.sum(-0.5 * z**2 - np.log(tau * v) - 0.5 * _LOG_2PI, axis=(-2, -1))
     outside = np.any(round_to_permutation(psi) != p, axis=(-2, -1))
     out = np.where(outside, -np.inf, out)
     return float(out[0]) if single else out

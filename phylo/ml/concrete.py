@@ -59,8 +59,9 @@ def relaxed_one_hot(logits, temperature: float, gumbels) -> np.ndarray:
     return np.exp(log_softmax((logits + g) / lam, axis=-1))
 
 
-def sample_concrete(logits, temperature: float, rng: np.random.Generator, size=None,
-                    return_gumbels: bool = False):
+def sample_concrete(
+    logits, temperature: float, rng: np.random.Generator, size=None, return_gumbels: bool = False
+):
     r"""Draw Concrete (Gumbel-softmax) samples.
 
     Parameters
@@ -124,9 +125,12 @@ def concrete_log_density(x, logits, temperature: float, log_x=None) -> np.ndarra
             raise InputError(f"log_x: last axis must have length {n}")
         if not np.allclose(logsumexp(log_x, axis=-1), 0.0, rtol=0, atol=1e-9):
             raise InputError("log_x: expected logarithms of points summing to one")
-    return (gammaln(n) + (n - 1) * np.log(lam)
-            + np.sum(logits - (lam + 1.0) * log_x, axis=-1)
-            - n * logsumexp(logits - lam * log_x, axis=-1))
+    return (
+        gammaln(n)
+        + (n - 1) * np.log(lam)
+        + np.sum(logits - (lam + 1.0) * log_x, axis=-1)
+        - n * logsumexp(logits - lam * log_x, axis=-1)
+    )
 
 
 def binary_concrete_log_density(x, logit: float, temperature: float) -> np.ndarray:
@@ -141,12 +145,17 @@ def binary_concrete_log_density(x, logit: float, temperature: float) -> np.ndarr
     if ((x <= 0) | (x >= 1)).any():
         raise InputError("x: expected points in (0, 1)")
     lx, l1x = np.log(x), np.log1p(-x)
-    return (np.log(lam) + phi - (lam + 1.0) * (lx + l1x)
-            - 2.0 * np.logaddexp(phi - lam * lx, -lam * l1x))
+    return (
+        np.log(lam)
+        + phi
+        - (lam + 1.0) * (lx + l1x)
+        - 2.0 * np.logaddexp(phi - lam * lx, -lam * l1x)
+    )
 
 
-def sample_binary_concrete(logit: float, temperature: float, rng: np.random.Generator,
-                           size=None) -> np.ndarray:
+def sample_binary_concrete(
+    logit: float, temperature: float, rng: np.random.Generator, size=None
+) -> np.ndarray:
     r"""Binary Concrete samples :math:`\sigma((\phi + L)/\lambda)`, :math:`L` standard logistic."""
     rng = generator(rng)
     lam = positive_scalar(temperature, "temperature")

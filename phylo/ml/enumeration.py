@@ -105,9 +105,14 @@ def unordered_samples_without_replacement(log_p, k: int):
     if k > n:
         raise InputError(f"k: cannot draw {k} distinct categories from {n}")
     sets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
-    logp = np.array([np.logaddexp.reduce([_plackett_luce(log_p, np.array(order))
-                                          for order in itertools.permutations(s)])
-                     for s in sets])
+    logp = np.array(
+        [
+            np.logaddexp.reduce(
+                [_plackett_luce(log_p, np.array(order)) for order in itertools.permutations(s)]
+            )
+            for s in sets
+        ]
+    )
     return sets, logp
 
 
@@ -143,6 +148,10 @@ def exact_moments(log_prob, estimates):
     return mean, cov
 
 
-__all__ = ["plackett_luce_log_prob", "samples_with_replacement",
-           "ordered_samples_without_replacement", "unordered_samples_without_replacement",
-           "exact_moments"]
+__all__ = [
+    "plackett_luce_log_prob",
+    "samples_with_replacement",
+    "ordered_samples_without_replacement",
+    "unordered_samples_without_replacement",
+    "exact_moments",
+]

@@ -67,8 +67,11 @@ def normalized_adjacency(adjacency, n_nodes: int | None = None) -> sp.csr_matrix
         :math:`\\hat A_{ij} = (A+I)_{ij} / \\sqrt{\\tilde d_i \\tilde d_j}` with
         :math:`\\tilde d_i = 1 + \\sum_j A_{ij}`.
     """
-    if sp.issparse(adjacency) or (np.ndim(adjacency) == 2 and np.shape(adjacency)[0] == np.shape(adjacency)[1]
-                                  and n_nodes is None):
+    if sp.issparse(adjacency) or (
+        np.ndim(adjacency) == 2
+        and np.shape(adjacency)[0] == np.shape(adjacency)[1]
+        and n_nodes is None
+    ):
         a = sp.csr_matrix(adjacency, dtype=np.float64)
         if a.shape[0] != a.shape[1]:
             raise InputError(f"adjacency must be square, got shape {a.shape}")
@@ -89,8 +92,10 @@ def normalized_adjacency(adjacency, n_nodes: int | None = None) -> sp.csr_matrix
             raise InputError(f"edge endpoints must lie in 0..{n_nodes - 1}")
         keep = edges[:, 0] != edges[:, 1]
         u, v = edges[keep, 0], edges[keep, 1]
-        a = sp.coo_matrix((np.ones(2 * len(u)), (np.concatenate([u, v]), np.concatenate([v, u]))),
-                          shape=(n_nodes, n_nodes)).tocsr()
+        a = sp.coo_matrix(
+            (np.ones(2 * len(u)), (np.concatenate([u, v]), np.concatenate([v, u]))),
+            shape=(n_nodes, n_nodes),
+        ).tocsr()
         a.data[:] = 1.0  # duplicate edges count once
     n = a.shape[0]
     a_tilde = a + sp.identity(n, format="csr")
@@ -147,8 +152,14 @@ class Adam:
         \\quad \\theta \\leftarrow \\theta - \\eta \\frac{m / (1-\\beta_1^t)}{\\sqrt{v/(1-\\beta_2^t)} + \\epsilon}
     """
 
-    def __init__(self, params: dict, lr: float = 0.01, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8):
+    def __init__(
+        self,
+        params: dict,
+        lr: float = 0.01,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+    ):
         self.params = params
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
@@ -157,8 +168,8 @@ class Adam:
 
     def step(self, grads: dict) -> None:
         self.t += 1
-        c1 = 1.0 - self.beta1 ** self.t
-        c2 = 1.0 - self.beta2 ** self.t
+        c1 = 1.0 - self.beta1**self.t
+        c2 = 1.0 - self.beta2**self.t
         for k, g in grads.items():
             self.m[k] *= self.beta1
             self.m[k] += (1.0 - self.beta1) * g
@@ -179,8 +190,10 @@ class GCN:
     """
 
     def __init__(self, n_features: int, n_hidden: int, n_classes: int, rng: np.random.Generator):
-        self.params = {"W1": _glorot(rng, n_features, n_hidden),
-                       "W2": _glorot(rng, n_hidden, n_classes)}
+        self.params = {
+            "W1": _glorot(rng, n_features, n_hidden),
+            "W2": _glorot(rng, n_hidden, n_classes),
+        }
 
     def logits(self, a_hat, x) -> np.ndarray:
         """:math:`\\hat A\\,\\mathrm{ReLU}(\\hat A X W_1) W_2` without dropout."""
@@ -191,8 +204,16 @@ class GCN:
         """Most probable class of every node."""
         return np.argmax(self.logits(a_hat, x), axis=1)
 
-    def loss_and_gradients(self, a_hat, x, labels, idx, weight_decay: float = 5e-4,
-                           dropout: float = 0.0, rng: np.random.Generator | None = None):
+    def loss_and_gradients(
+        self,
+        a_hat,
+        x,
+        labels,
+        idx,
+        weight_decay: float = 5e-4,
+        dropout: float = 0.0,
+        rng: np.random.Generator | None = None,
+    ):
         """Loss and its gradients with respect to ``W1`` and ``W2``.
 
         With :math:`\\tilde X` the (dropped-out) features, :math:`P_1 = \\tilde X W_1`,
@@ -270,9 +291,21 @@ def _ce(logits, labels, idx) -> float:
     return float(-logp[np.arange(len(idx)), labels[idx]].mean())
 
 
-def train_gcn(a_hat, features, labels, idx_train, idx_val, idx_test, rng: np.random.Generator,
-              n_hidden: int = 16, lr: float = 0.01, weight_decay: float = 5e-4, dropout: float = 0.5,
-              epochs: int = 200, early_stopping: int = 10) -> TrainResult:
+def train_gcn(
+    a_hat,
+    features,
+    labels,
+    idx_train,
+    idx_val,
+    idx_test,
+    rng: np.random.Generator,
+    n_hidden: int = 16,
+    lr: float = 0.01,
+    weight_decay: float = 5e-4,
+    dropout: float = 0.5,
+    epochs: int = 200,
+    early_stopping: int = 10,
+) -> TrainResult:
     """Train a two-layer GCN with the paper's recipe and report test accuracy.
 
     Early stopping follows the reference implementation: training stops once the validation
@@ -292,12 +325,38 @@ def train_gcn(a_hat, features, labels, idx_train, idx_val, idx_test, rng: np.ran
         Generator for initialisation and dropout.
     """
     with _single_thread_blas():
-        return _train_gcn(a_hat, features, labels, idx_train, idx_val, idx_test, rng, n_hidden, lr,
-                          weight_decay, dropout, epochs, early_stopping)
+        return _train_gcn(
+            a_hat,
+            features,
+            labels,
+            idx_train,
+            idx_val,
+            idx_test,
+            rng,
+            n_hidden,
+            lr,
+            weight_decay,
+            dropout,
+            epochs,
+            early_stopping,
+        )
 
 
-def _train_gcn(a_hat, features, labels, idx_train, idx_val, idx_test, rng, n_hidden, lr,
-               weight_decay, dropout, epochs, early_stopping):
+def _train_gcn(
+    a_hat,
+    features,
+    labels,
+    idx_train,
+    idx_val,
+    idx_test,
+    rng,
+    n_hidden,
+    lr,
+    weight_decay,
+    dropout,
+    epochs,
+    early_stopping,
+):
     labels = np.asarray(labels, dtype=np.int64)
     n_classes = int(labels.max()) + 1
     model = GCN(features.shape[1], n_hidden, n_classes, rng)
@@ -305,17 +364,27 @@ def _train_gcn(a_hat, features, labels, idx_train, idx_val, idx_test, rng, n_hid
     train_losses, val_losses = [], []
     epoch = 0
     for epoch in range(1, epochs + 1):
-        loss, grads = model.loss_and_gradients(a_hat, features, labels, idx_train, weight_decay,
-                                               dropout, rng)
+        loss, grads = model.loss_and_gradients(
+            a_hat, features, labels, idx_train, weight_decay, dropout, rng
+        )
         opt.step(grads)
         train_losses.append(loss)
         val_losses.append(_ce(model.logits(a_hat, features), labels, idx_val))
-        if early_stopping and epoch > early_stopping and \
-                val_losses[-1] > np.mean(val_losses[-(early_stopping + 1):-1]):
+        if (
+            early_stopping
+            and epoch > early_stopping
+            and val_losses[-1] > np.mean(val_losses[-(early_stopping + 1) : -1])
+        ):
             break
     pred = model.predict(a_hat, features)
-    return TrainResult(model, epoch, _accuracy(pred, labels, idx_test), _accuracy(pred, labels, idx_val),
-                       train_losses, val_losses)
+    return TrainResult(
+        model,
+        epoch,
+        _accuracy(pred, labels, idx_test),
+        _accuracy(pred, labels, idx_val),
+        train_losses,
+        val_losses,
+    )
 
 
 def load_planetoid_npz(path) -> dict:
@@ -329,22 +398,45 @@ def load_planetoid_npz(path) -> dict:
         d = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read a .npz archive: {exc}", str(path)) from None
-    need = ["features_data", "features_indices", "features_indptr", "features_shape", "labels",
-            "edges", "idx_train", "idx_val", "idx_test"]
+    need = [
+        "features_data",
+        "features_indices",
+        "features_indptr",
+        "features_shape",
+        "labels",
+        "edges",
+        "idx_train",
+        "idx_val",
+        "idx_test",
+    ]
     missing = [k for k in need if k not in d.files]
     if missing:
         raise InputError(f"missing arrays {missing}", str(path))
     shape = tuple(int(s) for s in d["features_shape"])
-    x = sp.csr_matrix((d["features_data"].astype(np.float64), d["features_indices"], d["features_indptr"]),
-                      shape=shape)
+    x = sp.csr_matrix(
+        (d["features_data"].astype(np.float64), d["features_indices"], d["features_indptr"]),
+        shape=shape,
+    )
     n = shape[0]
-    return {"a_hat": normalized_adjacency(d["edges"], n), "features": row_normalize(x),
-            "labels": d["labels"].astype(np.int64), "idx_train": d["idx_train"].astype(np.int64),
-            "idx_val": d["idx_val"].astype(np.int64), "idx_test": d["idx_test"].astype(np.int64)}
+    return {
+        "a_hat": normalized_adjacency(d["edges"], n),
+        "features": row_normalize(x),
+        "labels": d["labels"].astype(np.int64),
+        "idx_train": d["idx_train"].astype(np.int64),
+        "idx_val": d["idx_val"].astype(np.int64),
+        "idx_test": d["idx_test"].astype(np.int64),
+    }
 
 
-def planted_partition(n_blocks: int, block_size: int, p_in: float, p_out: float, n_features: int,
-                      feature_signal: float, rng: np.random.Generator):
+def planted_partition(
+    n_blocks: int,
+    block_size: int,
+    p_in: float,
+    p_out: float,
+    n_features: int,
+    feature_signal: float,
+    rng: np.random.Generator,
+):
     """A planted-partition (stochastic block model) graph with weakly informative features.
 
     Nodes of block ``b`` link to each other with probability ``p_in`` and to other blocks with

@@ -87,9 +87,16 @@ class Geco:
     ...     theta -= 0.05 * (2 * theta + lam * 2 * (theta - 3.0))
     """
 
-    def __init__(self, alpha: float = 0.99, step_size: float = 1.0, lambda_init=1.0,
-                 update_every: int = 1, factor_bounds=None, lambda_bounds=None,
-                 warmup: int = 0):
+    def __init__(
+        self,
+        alpha: float = 0.99,
+        step_size: float = 1.0,
+        lambda_init=1.0,
+        update_every: int = 1,
+        factor_bounds=None,
+        lambda_bounds=None,
+        warmup: int = 0,
+    ):
         alpha = float(alpha)
         if not 0.0 <= alpha < 1.0:
             raise InputError(f"alpha: expected a number in [0, 1), got {alpha!r}")
@@ -120,10 +127,13 @@ class Geco:
             compatible = c.shape == np.broadcast_shapes(c.shape, self.multiplier.shape)
         except ValueError:
             compatible = False
-        if not compatible or (self.constraint_ma is not None
-                              and c.shape != self.constraint_ma.shape):
-            raise InputError(f"constraint: shape {c.shape} does not match the multipliers "
-                             f"{self.multiplier.shape}")
+        if not compatible or (
+            self.constraint_ma is not None and c.shape != self.constraint_ma.shape
+        ):
+            raise InputError(
+                f"constraint: shape {c.shape} does not match the multipliers "
+                f"{self.multiplier.shape}"
+            )
         if self.constraint_ma is None:
             self.constraint_ma = c.copy()
         else:

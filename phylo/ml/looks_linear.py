@@ -37,7 +37,7 @@ def _block(n_out, n_in, rng, kind, gain):
     if kind == "orthogonal":
         a = rng.standard_normal((max(n_out, n_in), min(n_out, n_in)))
         q, r = np.linalg.qr(a)
-        q = q * np.sign(np.diag(r))          # Haar-distributed (Mezzadri 2007)
+        q = q * np.sign(np.diag(r))  # Haar-distributed (Mezzadri 2007)
         w = q if n_out >= n_in else q.T
         return gain * w
     if kind == "gaussian":
@@ -45,8 +45,9 @@ def _block(n_out, n_in, rng, kind, gain):
     raise InputError(f"kind: expected 'orthogonal' or 'gaussian', got {kind!r}")
 
 
-def looks_linear_weights(n_out: int, n_in: int, rng: np.random.Generator,
-                         kind: str = "orthogonal", gain: float = 1.0):
+def looks_linear_weights(
+    n_out: int, n_in: int, rng: np.random.Generator, kind: str = "orthogonal", gain: float = 1.0
+):
     r"""Mirrored weights :math:`[\widetilde W, -\widetilde W]` for a layer after a CReLU.
 
     Parameters
@@ -92,8 +93,9 @@ class LooksLinearNetwork:
         As for :func:`looks_linear_weights`.
     """
 
-    def __init__(self, sizes, rng: np.random.Generator, kind: str = "orthogonal",
-                 gain: float = 1.0):
+    def __init__(
+        self, sizes, rng: np.random.Generator, kind: str = "orthogonal", gain: float = 1.0
+    ):
         rng = generator(rng)
         sizes = [positive_int(s, "sizes[i]") for s in sizes]
         if len(sizes) < 2:

@@ -35,8 +35,9 @@ from phylo.errors import InputError
 from phylo.ml._checks import as_float_array, generator, log1mexp, positive_int
 
 
-def sum_and_sample(summed_log_p, summed_estimates, sample_estimate=None,
-                   log_rest: float | None = None):
+def sum_and_sample(
+    summed_log_p, summed_estimates, sample_estimate=None, log_rest: float | None = None
+):
     r"""Combine summed states and one complement sample: :math:`\sum_C q(c) g(c) + q(C^c) g(\hat z)`.
 
     Parameters
@@ -68,8 +69,14 @@ def sum_and_sample(summed_log_p, summed_estimates, sample_estimate=None,
     return out
 
 
-def sum_and_sample_gradient(summed_log_p, summed_values, summed_scores, sample_value=None,
-                            sample_score=None, log_rest: float | None = None) -> np.ndarray:
+def sum_and_sample_gradient(
+    summed_log_p,
+    summed_values,
+    summed_scores,
+    sample_value=None,
+    sample_score=None,
+    log_rest: float | None = None,
+) -> np.ndarray:
     r"""Rao–Blackwellised REINFORCE: :func:`sum_and_sample` with :math:`g(z) = f(z)\nabla\log q(z)`.
 
     Parameters

@@ -33,7 +33,7 @@ Two views of the same distribution are used:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.special import logsumexp
@@ -79,7 +79,7 @@ class SBNDistribution:
     def n_params(self) -> int:
         return self.model.n_params
 
-    def with_logits(self, phi: np.ndarray) -> "SBNDistribution":
+    def with_logits(self, phi: np.ndarray) -> SBNDistribution:
         return SBNDistribution(self.model, phi)
 
     # -- unrooted topologies ---------------------------------------------------------------
@@ -155,7 +155,7 @@ class SBNDistribution:
         n = self.n_taxa
         par = np.empty((len(prefixes), 2 * n - 1), np.int32)
         for t, p in enumerate(prefixes):
-            stack = [n]          # nodes whose subsplit comes next, depth first
+            stack = [n]  # nodes whose subsplit comes next, depth first
             nxt = n + 1
             par[t, n] = -1
             for m in p:
@@ -178,6 +178,7 @@ class SBNDistribution:
 
 # -- estimators ----------------------------------------------------------------------------
 
+
 def _values(f: Callable, parents) -> np.ndarray:
     v = np.asarray(f(parents), dtype=np.float64).reshape(-1)
     if v.shape[0] != len(parents):
@@ -185,15 +186,21 @@ def _values(f: Callable, parents) -> np.ndarray:
     return v
 
 
-def reinforce_gradient(dist: SBNDistribution, f: Callable, n_samples: int,
-                       rng: np.random.Generator, baseline="leave-one-out") -> np.ndarray:
+def reinforce_gradient(
+    dist: SBNDistribution,
+    f: Callable,
+    n_samples: int,
+    rng: np.random.Generator,
+    baseline="leave-one-out",
+) -> np.ndarray:
     r"""REINFORCE estimate of :math:`\nabla_\phi \mathbb{E}_{q_\phi}[f(T)]` from
     ``n_samples`` exact draws; ``baseline`` is ``"leave-one-out"`` or a number."""
     return reinforce_from_samples(dist, f, dist.sample(rng, n_samples), baseline)
 
 
-def reinforce_from_samples(dist: SBNDistribution, f: Callable, parents,
-                           baseline="leave-one-out") -> np.ndarray:
+def reinforce_from_samples(
+    dist: SBNDistribution, f: Callable, parents, baseline="leave-one-out"
+) -> np.ndarray:
     """:func:`reinforce_gradient` for given independent draws (canonical parent arrays)."""
     parents = np.atleast_2d(parents)
     values = _values(f, parents)
@@ -205,8 +212,9 @@ def reinforce_from_samples(dist: SBNDistribution, f: Callable, parents,
     return reinforce(values, scores, baseline)
 
 
-def vimco_gradient(dist: SBNDistribution, log_target: Callable, n_samples: int,
-                   rng: np.random.Generator) -> tuple[float, np.ndarray]:
+def vimco_gradient(
+    dist: SBNDistribution, log_target: Callable, n_samples: int, rng: np.random.Generator
+) -> tuple[float, np.ndarray]:
     r"""VIMCO estimate of the multi-sample bound and its gradient.
 
     .. math:: L_K(\phi) = \mathbb{E}\Big[\log \frac1K \sum_{j=1}^K
@@ -218,8 +226,9 @@ def vimco_gradient(dist: SBNDistribution, log_target: Callable, n_samples: int,
     return vimco_from_samples(dist, log_target, dist.sample(rng, n_samples))
 
 
-def vimco_from_samples(dist: SBNDistribution, log_target: Callable, parents
-                       ) -> tuple[float, np.ndarray]:
+def vimco_from_samples(
+    dist: SBNDistribution, log_target: Callable, parents
+) -> tuple[float, np.ndarray]:
     """:func:`vimco_gradient` for given independent draws."""
     parents = np.atleast_2d(parents)
     scores = dist.score(parents)
@@ -227,17 +236,18 @@ def vimco_from_samples(dist: SBNDistribution, log_target: Callable, parents
     return vimco(log_w, scores, log_weight_grads=-scores)
 
 
-def unordered_set_gradient(dist: SBNDistribution, f: Callable, k: int,
-                           rng: np.random.Generator, baseline="builtin") -> np.ndarray:
+def unordered_set_gradient(
+    dist: SBNDistribution, f: Callable, k: int, rng: np.random.Generator, baseline="builtin"
+) -> np.ndarray:
     r"""Unordered set estimate of :math:`\nabla_\phi \mathbb{E}_{q_\phi}[f(T)]` from ``k``
     distinct rooted trees drawn without replacement by stochastic beam search."""
     beam = stochastic_beam_search(dist.expand, positive_int(k, "k"), generator(rng))
-    return unordered_set_from_derivations(dist, f, [tuple(p) for p in beam.sequences],
-                                          baseline)
+    return unordered_set_from_derivations(dist, f, [tuple(p) for p in beam.sequences], baseline)
 
 
-def unordered_set_from_derivations(dist: SBNDistribution, f: Callable, prefixes,
-                                   baseline="builtin") -> np.ndarray:
+def unordered_set_from_derivations(
+    dist: SBNDistribution, f: Callable, prefixes, baseline="builtin"
+) -> np.ndarray:
     """:func:`unordered_set_gradient` for a given set of distinct complete derivations."""
     log_p = dist.derivation_log_prob(prefixes)
     values = _values(f, dist.derivation_topology(prefixes))
@@ -245,9 +255,9 @@ def unordered_set_from_derivations(dist: SBNDistribution, f: Callable, prefixes,
     return _unordered_set(log_p, values, scores, baseline=baseline)
 
 
-def sum_and_sample_gradient(dist: SBNDistribution, f: Callable, k: int,
-                            rng: np.random.Generator, max_draws: int = 1_000_000
-                            ) -> np.ndarray:
+def sum_and_sample_gradient(
+    dist: SBNDistribution, f: Callable, k: int, rng: np.random.Generator, max_draws: int = 1_000_000
+) -> np.ndarray:
     r"""Rao-Blackwellised estimate (Liu et al. 2019): the exact sum over the ``k`` most
     probable topologies (:meth:`phylo.sbn.SBNModel.top`) plus one draw from the rest (by
     rejection: exact draws until one falls outside the top ``k``)."""
@@ -266,8 +276,10 @@ def sum_and_sample_gradient(dist: SBNDistribution, f: Callable, k: int,
             if row.tobytes() not in keys:
                 return sum_and_sample_from(dist, f, summed, top.log_prob, row)
         batch = min(4 * batch, max_draws)
-    raise InputError(f"no draw outside the top {k} topologies in {drawn} draws (their mass is "
-                     f"{np.exp(complement_log_mass(top.log_prob)):.3g}); use a smaller k")
+    raise InputError(
+        f"no draw outside the top {k} topologies in {drawn} draws (their mass is "
+        f"{np.exp(complement_log_mass(top.log_prob)):.3g}); use a smaller k"
+    )
 
 
 def complement_log_mass(summed_log_p) -> float:
@@ -276,8 +288,9 @@ def complement_log_mass(summed_log_p) -> float:
     return float(np.log1p(-np.exp(total))) if total < 0 else -np.inf
 
 
-def sum_and_sample_from(dist: SBNDistribution, f: Callable, summed, summed_log_p,
-                        sample) -> np.ndarray:
+def sum_and_sample_from(
+    dist: SBNDistribution, f: Callable, summed, summed_log_p, sample
+) -> np.ndarray:
     """:func:`sum_and_sample_gradient` for given summed topologies and one complement draw
     (``None`` when the summed topologies hold all the mass)."""
     summed = np.atleast_2d(summed)
@@ -287,9 +300,11 @@ def sum_and_sample_from(dist: SBNDistribution, f: Callable, summed, summed_log_p
     scores = dist.score(summed)
     if sample is None:
         if log_rest > -np.inf:
-            raise InputError("a complement draw is needed: the summed topologies do not hold "
-                             "all the mass")
+            raise InputError(
+                "a complement draw is needed: the summed topologies do not hold all the mass"
+            )
         return _sum_and_sample(log_p, values, scores, log_rest=-np.inf)
     z = np.atleast_2d(sample)
-    return _sum_and_sample(log_p, values, scores, float(_values(f, z)[0]), dist.score(z)[0],
-                           log_rest)
+    return _sum_and_sample(
+        log_p, values, scores, float(_values(f, z)[0]), dist.score(z)[0], log_rest
+    )

@@ -178,7 +178,7 @@ def vimco(log_weights, scores, log_weight_grads=None, control: str = "geometric"
         log_hat = np.array([logsumexp(log_w[others[j]]) for j in range(k)]) - np.log(k - 1)
     else:
         raise InputError(f"control: expected 'geometric' or 'arithmetic', got {control!r}")
-    replaced = np.where(others, log_w[None, :], log_hat[:, None])     # row j: w_j -> f_hat_j
+    replaced = np.where(others, log_w[None, :], log_hat[:, None])  # row j: w_j -> f_hat_j
     local = objective - (logsumexp(replaced, axis=1) - np.log(k))
     grad = local @ scores
     if log_weight_grads is not None:

@@ -61,7 +61,7 @@ def log_alpha(theta, log_sigma2, clip: float = LOG_ALPHA_CLIP, eps: float = 1e-8
     """
     theta = as_float_array(theta, "theta")
     log_sigma2 = as_float_array(log_sigma2, "log_sigma2")
-    out = log_sigma2 - np.log(theta ** 2 + eps)
+    out = log_sigma2 - np.log(theta**2 + eps)
     if clip is not None:
         c = positive_scalar(clip, "clip")
         out = np.clip(out, -c, c)
@@ -88,7 +88,7 @@ def _expected_log_abs(alpha: float) -> float:
     s = np.sqrt(alpha)
     x0 = -1.0 / s
     phi = lambda x: np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)  # noqa: E731
-    smooth = lambda x: phi(x) * np.log(abs(1.0 + s * x))          # noqa: E731
+    smooth = lambda x: phi(x) * np.log(abs(1.0 + s * x))  # noqa: E731
     opts = dict(epsabs=1e-13, epsrel=1e-12, limit=200)
     total = integrate.quad(smooth, -np.inf, x0 - 1.0, **opts)[0]
     total += integrate.quad(smooth, x0 + 1.0, np.inf, **opts)[0]
@@ -107,13 +107,21 @@ def kl_numerical(log_alpha_values) -> np.ndarray:
               + \tfrac12(\gamma + \log 2)
     """
     la = as_float_array(log_alpha_values, "log_alpha")
-    flat = [(-0.5 * a + _expected_log_abs(np.exp(a)) + 0.5 * (_EULER_GAMMA + np.log(2.0)))
-            for a in la.ravel()]
+    flat = [
+        (-0.5 * a + _expected_log_abs(np.exp(a)) + 0.5 * (_EULER_GAMMA + np.log(2.0)))
+        for a in la.ravel()
+    ]
     return np.array(flat).reshape(la.shape)
 
 
-def dense_forward(x, theta, log_sigma2, rng: np.random.Generator | None = None,
-                  threshold: float = THRESHOLD, clip: float = LOG_ALPHA_CLIP) -> np.ndarray:
+def dense_forward(
+    x,
+    theta,
+    log_sigma2,
+    rng: np.random.Generator | None = None,
+    threshold: float = THRESHOLD,
+    clip: float = LOG_ALPHA_CLIP,
+) -> np.ndarray:
     r"""A dense sparse-VD layer, ``x @ W`` with ``W`` of shape ``(d_in, d_out)``.
 
     With ``rng`` (training): the local reparameterisation
@@ -130,5 +138,5 @@ def dense_forward(x, theta, log_sigma2, rng: np.random.Generator | None = None,
         return x @ np.where(keep_mask(la, threshold), theta, 0.0)
     rng = generator(rng)
     mean = x @ theta
-    var = (x * x) @ (np.exp(la) * theta ** 2)
+    var = (x * x) @ (np.exp(la) * theta**2)
     return mean + np.sqrt(var) * rng.standard_normal(mean.shape)

@@ -56,8 +56,9 @@ Sequences and other structured domains are sampled without replacement by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import logsumexp
@@ -90,8 +91,10 @@ def _check_set(log_p, log_rest):
     if log_rest is None:
         total = logsumexp(log_p)
         if total > 1e-12:
-            raise InputError("log_p: the sampled outcomes have probability summing to "
-                             f"{np.exp(total)!r} > 1; pass normalised log-probabilities")
+            raise InputError(
+                "log_p: the sampled outcomes have probability summing to "
+                f"{np.exp(total)!r} > 1; pass normalised log-probabilities"
+            )
         log_rest = float(log1mexp(min(total, 0.0)))
     else:
         log_rest = float(log_rest)
@@ -100,8 +103,9 @@ def _check_set(log_p, log_rest):
     return log_p, log_rest
 
 
-def log_leave_one_out_ratios(log_p, log_rest: float | None = None,
-                             method: str = "auto") -> SetRatios:
+def log_leave_one_out_ratios(
+    log_p, log_rest: float | None = None, method: str = "auto"
+) -> SetRatios:
     r"""Log-probability of the unordered sample and its first- and second-order ratios.
 
     Parameters
@@ -158,11 +162,11 @@ def _ratios_quadrature(log_p, log_rest, step: float = 0.05) -> SetRatios:
     hi = np.log(2.0 * (k + 1) + 60.0)
     x = np.arange(lo, hi + step, step)
     with np.errstate(under="ignore"):
-        terms = log1mexp(-np.exp(c[None, :] + x[:, None]))          # (npts, k)
+        terms = log1mexp(-np.exp(c[None, :] + x[:, None]))  # (npts, k)
     total = x - np.exp(x) + terms.sum(axis=1)
     log_step = np.log(step)
     log_s = log_step + logsumexp(total)
-    without = total[:, None] - terms                                   # (npts, k)
+    without = total[:, None] - terms  # (npts, k)
     log_s1 = log_step + logsumexp(without, axis=0)
     log_r2 = np.zeros((k, k))
     for s in range(k):
@@ -172,8 +176,7 @@ def _ratios_quadrature(log_p, log_rest, step: float = 0.05) -> SetRatios:
     return SetRatios(float(log_s), log_s1 - log_s, log_r2)
 
 
-def unordered_set_estimate(log_p, values, log_rest: float | None = None,
-                           method: str = "auto"):
+def unordered_set_estimate(log_p, values, log_rest: float | None = None, method: str = "auto"):
     r"""The unordered set estimate :math:`\sum_{s\in S} p(s) R(S, s) f(s)` of :math:`\mathbb{E}[f]`.
 
     Parameters
@@ -206,9 +209,15 @@ def builtin_baseline(log_p, values, ratios: SetRatios) -> np.ndarray:
     return np.exp(log_p[None, :] + ratios.log_r2) @ values
 
 
-def unordered_set_gradient(log_p, values, scores, baseline="builtin",
-                           log_rest: float | None = None, value_grads=None,
-                           method: str = "auto") -> np.ndarray:
+def unordered_set_gradient(
+    log_p,
+    values,
+    scores,
+    baseline="builtin",
+    log_rest: float | None = None,
+    value_grads=None,
+    method: str = "auto",
+) -> np.ndarray:
     r"""Unordered set policy-gradient estimate of :math:`\nabla_\theta \mathbb{E}_{p_\theta}[f]`.
 
     .. math:: \hat g(S) = \sum_{s \in S} p(s) R(S, s) \Big[\nabla_\theta \log p(s)\,
@@ -292,8 +301,9 @@ class BeamSample:
     """Their Gumbel-perturbed log-probabilities, decreasing."""
 
 
-def stochastic_beam_search(expand: Callable, k: int, rng: np.random.Generator,
-                           root: tuple = (), tolerance: float = 1e-9) -> BeamSample:
+def stochastic_beam_search(
+    expand: Callable, k: int, rng: np.random.Generator, root: tuple = (), tolerance: float = 1e-9
+) -> BeamSample:
     r"""Sample :math:`k` distinct complete sequences without replacement (Kool et al. 2019).
 
     A sequence model assigns :math:`p(y) = \prod_t p(y_t \mid y_{<t})`.  Stochastic beam
@@ -342,13 +352,15 @@ def stochastic_beam_search(expand: Callable, k: int, rng: np.random.Generator,
                 continue
             log_q = as_float_array(log_q, "expand(...) log_probs", ndim=1, allow_neg_inf=True)
             if log_q.size != len(tokens):
-                raise InputError(f"expand{prefix!r}: {len(tokens)} tokens but "
-                                 f"{log_q.size} log-probabilities")
+                raise InputError(
+                    f"expand{prefix!r}: {len(tokens)} tokens but {log_q.size} log-probabilities"
+                )
             top = log_q.max()
             total = top + np.log(np.sum(np.exp(log_q - top))) if top > -np.inf else -np.inf
             if not abs(total) <= tolerance:
-                raise InputError(f"expand{prefix!r}: conditional probabilities sum to "
-                                 f"{np.exp(total)!r}, not 1")
+                raise InputError(
+                    f"expand{prefix!r}: conditional probabilities sum to {np.exp(total)!r}, not 1"
+                )
             keep = np.isfinite(log_q)
             phi = log_prob + log_q[keep]
             child_keys = truncate(phi + rng.gumbel(size=phi.size), key)
@@ -356,5 +368,6 @@ def stochastic_beam_search(expand: Callable, k: int, rng: np.random.Generator,
                 candidates.append((prefix + (token,), float(ph), float(g), False))
         candidates.sort(key=lambda item: -item[2])
         beam = candidates[:k]
-    return BeamSample([b[0] for b in beam], np.array([b[1] for b in beam]),
-                      np.array([b[2] for b in beam]))
+    return BeamSample(
+        [b[0] for b in beam], np.array([b[1] for b in beam]), np.array([b[2] for b in beam])
+    )

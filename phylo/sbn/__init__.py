@@ -21,14 +21,44 @@ Modules: :mod:`~phylo.sbn.support` (integer ids for root splits, subsplits and P
 from .ccd import fit_ccd
 from .model import Entropy, SBNModel, TopTrees, group_log_softmax, load_model, save_model
 from .reference import KL_FLOOR, compare_estimators, kl_divergence, kl_to_model, pooled_frequencies
-from .sbn import ALPHA_FORMS, DEFAULT_ALPHA, METHODS, Training, expectation_maximization, fit, fit_sbn
+from .sbn import (
+    ALPHA_FORMS,
+    DEFAULT_ALPHA,
+    METHODS,
+    Training,
+    expectation_maximization,
+    fit,
+    fit_sbn,
+)
 from .srf import SRFModel, fit_srf
 from .support import Indexer, Support, index_sample
 from .topologies import read_for_model, topology_arrays
 
-__all__ = ["fit", "fit_sbn", "fit_ccd", "fit_srf", "SBNModel", "SRFModel", "Support",
-           "Indexer", "index_sample", "Training", "expectation_maximization", "load_model",
-           "save_model", "kl_divergence", "kl_to_model", "pooled_frequencies", "KL_FLOOR",
-           "compare_estimators",
-           "METHODS", "ALPHA_FORMS", "DEFAULT_ALPHA", "Entropy", "TopTrees",
-           "group_log_softmax", "read_for_model", "topology_arrays"]
+__all__ = [
+    "fit",
+    "fit_sbn",
+    "fit_ccd",
+    "fit_srf",
+    "SBNModel",
+    "SRFModel",
+    "Support",
+    "Indexer",
+    "index_sample",
+    "Training",
+    "expectation_maximization",
+    "load_model",
+    "save_model",
+    "kl_divergence",
+    "kl_to_model",
+    "pooled_frequencies",
+    "KL_FLOOR",
+    "compare_estimators",
+    "METHODS",
+    "ALPHA_FORMS",
+    "DEFAULT_ALPHA",
+    "Entropy",
+    "TopTrees",
+    "group_log_softmax",
+    "read_for_model",
+    "topology_arrays",
+]

@@ -45,12 +45,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-NA = -1            # no parameter (the directed edge ends in a leaf)
+NA = -1  # no parameter (the directed edge ends in a leaf)
 
 
 # --------------------------------------------------------------------------------------
 # open-addressing hash tables (linear probing; capacity a power of two; -1 = empty slot)
 # --------------------------------------------------------------------------------------
+
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _mix(x):
@@ -128,6 +129,7 @@ def rehash_pairs(store, n, slots):
 # indexing trees: clades -> subsplits -> parent keys -> parameters
 # --------------------------------------------------------------------------------------
 
+
 @nb.njit(cache=True, nogil=True, inline="always")
 def _triple_slot(a, b, c, slots, store):
     """Slot of the triple ``(a, b, c)`` in a table whose store rows start with it."""
@@ -192,8 +194,36 @@ def _new_param(a, clade, lo, hi, j, ss, sst, ks, kst, ms, mst, cnt):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _index_tree(t, parents, full, n_taxa, rooted, clade_mode, add, cs, cst, ss, sst, ks, kst,
-                ms, mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits):
+def _index_tree(
+    t,
+    parents,
+    full,
+    n_taxa,
+    rooted,
+    clade_mode,
+    add,
+    cs,
+    cst,
+    ss,
+    sst,
+    ks,
+    kst,
+    ms,
+    mst,
+    cnt,
+    missing,
+    out,
+    ch,
+    nch,
+    cd,
+    cu,
+    sdx,
+    sdy,
+    sux,
+    suy,
+    comp,
+    bits,
+):
     """Write the parameter ids of tree ``t`` into ``out[t]`` (see :func:`index_trees`);
     the last ten arguments are work arrays."""
     N = parents.shape[1]
@@ -222,13 +252,15 @@ def _index_tree(t, parents, full, n_taxa, rooted, clade_mode, add, cs, cst, ss, 
             x = cd[ch[v, 0]]
             y = cd[ch[v, 1]]
             if v == R:
-                out[t, v, 0] = _param(-1, cd[v], x, y, True, ss, sst, ks, kst, ms, mst,
-                                      cnt, add, missing)
+                out[t, v, 0] = _param(
+                    -1, cd[v], x, y, True, ss, sst, ks, kst, ms, mst, cnt, add, missing
+                )
             else:
                 p = parents[t, v]
                 sib = ch[p, 0] if ch[p, 0] != v else ch[p, 1]
-                out[t, v, 0] = _param(cd[sib], cd[v], x, y, clade_mode, ss, sst, ks, kst,
-                                      ms, mst, cnt, add, missing)
+                out[t, v, 0] = _param(
+                    cd[sib], cd[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst, cnt, add, missing
+                )
         return
     root_id = cd[R]
     for v in range(N - 1):
@@ -251,13 +283,15 @@ def _index_tree(t, parents, full, n_taxa, rooted, clade_mode, add, cs, cst, ss, 
             suy[v] = cu[p]
     for v in range(N - 1):
         p = parents[t, v]
-        out[t, v, 0] = _param(-1, root_id, cd[v], cu[v], True, ss, sst, ks, kst, ms, mst,
-                              cnt, add, missing)
+        out[t, v, 0] = _param(
+            -1, root_id, cd[v], cu[v], True, ss, sst, ks, kst, ms, mst, cnt, add, missing
+        )
         if v >= n_taxa:
             x = sdx[v]
             y = sdy[v]
-            out[t, v, 1] = _param(cu[v], cd[v], x, y, clade_mode, ss, sst, ks, kst, ms,
-                                  mst, cnt, add, missing)
+            out[t, v, 1] = _param(
+                cu[v], cd[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst, cnt, add, missing
+            )
             if p == R:
                 o1, o2 = _others(ch, R, v)
                 sa = cd[o1]
@@ -266,48 +300,181 @@ def _index_tree(t, parents, full, n_taxa, rooted, clade_mode, add, cs, cst, ss, 
                 s = ch[p, 0] if ch[p, 0] != v else ch[p, 1]
                 sa = cd[s]
                 sb = cu[p]
-            out[t, v, 2] = _param(sa, cd[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst,
-                                  cnt, add, missing)
-            out[t, v, 3] = _param(sb, cd[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst,
-                                  cnt, add, missing)
+            out[t, v, 2] = _param(
+                sa, cd[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst, cnt, add, missing
+            )
+            out[t, v, 3] = _param(
+                sb, cd[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst, cnt, add, missing
+            )
         else:
             out[t, v, 1] = NA
             out[t, v, 2] = NA
             out[t, v, 3] = NA
         x = sux[v]
         y = suy[v]
-        out[t, v, 4] = _param(cd[v], cu[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst,
-                              cnt, add, missing)
+        out[t, v, 4] = _param(
+            cd[v], cu[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst, cnt, add, missing
+        )
         if v >= n_taxa:
-            out[t, v, 5] = _param(cd[ch[v, 0]], cu[v], x, y, clade_mode, ss, sst, ks, kst,
-                                  ms, mst, cnt, add, missing)
-            out[t, v, 6] = _param(cd[ch[v, 1]], cu[v], x, y, clade_mode, ss, sst, ks, kst,
-                                  ms, mst, cnt, add, missing)
+            out[t, v, 5] = _param(
+                cd[ch[v, 0]], cu[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst, cnt, add, missing
+            )
+            out[t, v, 6] = _param(
+                cd[ch[v, 1]], cu[v], x, y, clade_mode, ss, sst, ks, kst, ms, mst, cnt, add, missing
+            )
         else:
             out[t, v, 5] = NA
             out[t, v, 6] = NA
 
 
 @nb.njit(cache=True, nogil=True)
-def _lookup_tree(t, parents, full, n_taxa, rooted, clade_mode, cs, cst, ss, sst, ks, kst, ms,
-                 mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits):
+def _lookup_tree(
+    t,
+    parents,
+    full,
+    n_taxa,
+    rooted,
+    clade_mode,
+    cs,
+    cst,
+    ss,
+    sst,
+    ks,
+    kst,
+    ms,
+    mst,
+    cnt,
+    missing,
+    out,
+    ch,
+    nch,
+    cd,
+    cu,
+    sdx,
+    sdy,
+    sux,
+    suy,
+    comp,
+    bits,
+):
     """:func:`_index_tree` without adding: compiled separately, its lookups are not slowed
     down by the insertion code (the tables' stores), which is most of the indexing time."""
-    _index_tree(t, parents, full, n_taxa, rooted, clade_mode, False, cs, cst, ss, sst, ks, kst,
-                ms, mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits)
+    _index_tree(
+        t,
+        parents,
+        full,
+        n_taxa,
+        rooted,
+        clade_mode,
+        False,
+        cs,
+        cst,
+        ss,
+        sst,
+        ks,
+        kst,
+        ms,
+        mst,
+        cnt,
+        missing,
+        out,
+        ch,
+        nch,
+        cd,
+        cu,
+        sdx,
+        sdy,
+        sux,
+        suy,
+        comp,
+        bits,
+    )
 
 
 @nb.njit(cache=True, nogil=True)
-def _add_tree(t, parents, full, n_taxa, rooted, clade_mode, cs, cst, ss, sst, ks, kst, ms,
-              mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits):
+def _add_tree(
+    t,
+    parents,
+    full,
+    n_taxa,
+    rooted,
+    clade_mode,
+    cs,
+    cst,
+    ss,
+    sst,
+    ks,
+    kst,
+    ms,
+    mst,
+    cnt,
+    missing,
+    out,
+    ch,
+    nch,
+    cd,
+    cu,
+    sdx,
+    sdy,
+    sux,
+    suy,
+    comp,
+    bits,
+):
     """:func:`_index_tree`, adding what is new."""
-    _index_tree(t, parents, full, n_taxa, rooted, clade_mode, True, cs, cst, ss, sst, ks, kst,
-                ms, mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits)
+    _index_tree(
+        t,
+        parents,
+        full,
+        n_taxa,
+        rooted,
+        clade_mode,
+        True,
+        cs,
+        cst,
+        ss,
+        sst,
+        ks,
+        kst,
+        ms,
+        mst,
+        cnt,
+        missing,
+        out,
+        ch,
+        nch,
+        cd,
+        cu,
+        sdx,
+        sdy,
+        sux,
+        suy,
+        comp,
+        bits,
+    )
 
 
 @nb.njit(cache=True, nogil=True)
-def index_trees(parents, full, n_taxa, rooted, clade_mode, add, cs, cst, ss, sst, ks, kst, ms,
-                mst, cnt, missing, start, out):
+def index_trees(
+    parents,
+    full,
+    n_taxa,
+    rooted,
+    clade_mode,
+    add,
+    cs,
+    cst,
+    ss,
+    sst,
+    ks,
+    kst,
+    ms,
+    mst,
+    cnt,
+    missing,
+    start,
+    out,
+):
     """Write the parameter ids of trees ``start, start+1, ...`` into ``out``.
 
     ``parents`` (T, N) int32; ``full`` the bitset (W words) of all taxa.  ``cs/cst``,
@@ -335,20 +502,79 @@ def index_trees(parents, full, n_taxa, rooted, clade_mode, add, cs, cst, ss, sst
     suy = np.empty(N, np.int64)
     comp = np.empty(W, np.uint64)
     bits = np.zeros((N, W), np.uint64)
-    new = np.int32(-3)          # marks what the lookup did not find (ids are >= -2)
+    new = np.int32(-3)  # marks what the lookup did not find (ids are >= -2)
     for t in range(start, T):
         if not add:
-            _lookup_tree(t, parents, full, n_taxa, rooted, clade_mode, cs, cst, ss, sst, ks,
-                         kst, ms, mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy,
-                         comp, bits)
+            _lookup_tree(
+                t,
+                parents,
+                full,
+                n_taxa,
+                rooted,
+                clade_mode,
+                cs,
+                cst,
+                ss,
+                sst,
+                ks,
+                kst,
+                ms,
+                mst,
+                cnt,
+                missing,
+                out,
+                ch,
+                nch,
+                cd,
+                cu,
+                sdx,
+                sdy,
+                sux,
+                suy,
+                comp,
+                bits,
+            )
             continue
-        if (2 * (cnt[0] + 2 * N) > cs.shape[0] or cnt[0] + 2 * N > cst.shape[0]
-                or 2 * (cnt[1] + 3 * N) > ss.shape[0] or cnt[1] + 3 * N > sst.shape[0]
-                or 2 * (cnt[2] + 7 * N) > ks.shape[0] or cnt[2] + 7 * N > kst.shape[0]
-                or 2 * (cnt[3] + 7 * N) > ms.shape[0] or cnt[3] + 7 * N > mst.shape[0]):
+        if (
+            2 * (cnt[0] + 2 * N) > cs.shape[0]
+            or cnt[0] + 2 * N > cst.shape[0]
+            or 2 * (cnt[1] + 3 * N) > ss.shape[0]
+            or cnt[1] + 3 * N > sst.shape[0]
+            or 2 * (cnt[2] + 7 * N) > ks.shape[0]
+            or cnt[2] + 7 * N > kst.shape[0]
+            or 2 * (cnt[3] + 7 * N) > ms.shape[0]
+            or cnt[3] + 7 * N > mst.shape[0]
+        ):
             return t
-        _lookup_tree(t, parents, full, n_taxa, rooted, clade_mode, cs, cst, ss, sst, ks, kst,
-                     ms, mst, cnt, new, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp, bits)
+        _lookup_tree(
+            t,
+            parents,
+            full,
+            n_taxa,
+            rooted,
+            clade_mode,
+            cs,
+            cst,
+            ss,
+            sst,
+            ks,
+            kst,
+            ms,
+            mst,
+            cnt,
+            new,
+            out,
+            ch,
+            nch,
+            cd,
+            cu,
+            sdx,
+            sdy,
+            sux,
+            suy,
+            comp,
+            bits,
+        )
         seen = True
         rows = out[t]
         for i in range(rows.shape[0]):
@@ -356,9 +582,35 @@ def index_trees(parents, full, n_taxa, rooted, clade_mode, add, cs, cst, ss, sst
                 if rows[i, j] == new:
                     seen = False
         if not seen:
-            _add_tree(t, parents, full, n_taxa, rooted, clade_mode, cs, cst, ss, sst, ks, kst,
-                      ms, mst, cnt, missing, out, ch, nch, cd, cu, sdx, sdy, sux, suy, comp,
-                      bits)
+            _add_tree(
+                t,
+                parents,
+                full,
+                n_taxa,
+                rooted,
+                clade_mode,
+                cs,
+                cst,
+                ss,
+                sst,
+                ks,
+                kst,
+                ms,
+                mst,
+                cnt,
+                missing,
+                out,
+                ch,
+                nch,
+                cd,
+                cu,
+                sdx,
+                sdy,
+                sux,
+                suy,
+                comp,
+                bits,
+            )
     return T
 
 
@@ -377,6 +629,7 @@ def remap(table, perm, missing_old, missing_new):
 # --------------------------------------------------------------------------------------
 # estimators
 # --------------------------------------------------------------------------------------
+
 
 @nb.njit(cache=True, nogil=True)
 def once_counts(table, weights, counts):
@@ -577,9 +830,21 @@ def rooted_logprob(table, logtheta, out):
 # sampling and canonical form
 # --------------------------------------------------------------------------------------
 
+
 @nb.njit(cache=True, nogil=True)
-def sample_rooted(cumprob, offsets, param_sub, sub_clades, sub_keys, clade_leaf, root_key,
-                  n_taxa, uniforms, out_parent, out_params):
+def sample_rooted(
+    cumprob,
+    offsets,
+    param_sub,
+    sub_clades,
+    sub_keys,
+    clade_leaf,
+    root_key,
+    n_taxa,
+    uniforms,
+    out_parent,
+    out_params,
+):
     """Draw rooted trees top-down from an SBN.
 
     ``cumprob`` are the cumulative probabilities within each parameter group (group ``k`` is

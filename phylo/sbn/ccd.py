@@ -32,6 +32,8 @@ def fit_ccd(sample: TreeSample) -> SBNModel:
     """Fit the conditional clade distribution to a sample (rooted or unrooted)."""
     tr = Training(sample, "clade")
     lt = tr.normalise(tr.sa_counts())
-    info = {"n_topologies": int(tr.parents.shape[0]),
-            "log_likelihood": float(tr.weights @ tr.log_likelihoods(lt))}
+    info = {
+        "n_topologies": int(tr.parents.shape[0]),
+        "log_likelihood": float(tr.weights @ tr.log_likelihoods(lt)),
+    }
     return SBNModel(sample.taxa, tr.support, lt[:-1], "ccd", info)

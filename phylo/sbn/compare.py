@@ -10,7 +10,7 @@ the table does not depend on how the work was split.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,13 +25,20 @@ class CompareContext:
     """What every task of one comparison shares: the pooled reference (read once per
     process) and the training samples (read when first needed)."""
 
-    def __init__(self, reference_files: Sequence[str], training_files: Sequence[str],
-                 burnin, thin: int, rooted: bool, trees_per_run: int | None, floor: float,
-                 fit_options: dict):
+    def __init__(
+        self,
+        reference_files: Sequence[str],
+        training_files: Sequence[str],
+        burnin,
+        thin: int,
+        rooted: bool,
+        trees_per_run: int | None,
+        floor: float,
+        fit_options: dict,
+    ):
         from ..trees import read_trees
 
-        self.reference = read_trees(list(reference_files), burnin=burnin, thin=thin,
-                                    rooted=rooted)
+        self.reference = read_trees(list(reference_files), burnin=burnin, thin=thin, rooted=rooted)
         self.p = pooled_frequencies(self.reference, trees_per_run)
         self.training_files = list(training_files)
         self.burnin, self.thin, self.rooted = burnin, thin, rooted
@@ -43,9 +50,13 @@ class CompareContext:
         if i not in self._samples:
             from ..trees import read_trees
 
-            self._samples[i] = read_trees(self.training_files[i], burnin=self.burnin,
-                                          thin=self.thin, rooted=self.rooted,
-                                          taxa=self.reference.taxa)
+            self._samples[i] = read_trees(
+                self.training_files[i],
+                burnin=self.burnin,
+                thin=self.thin,
+                rooted=self.rooted,
+                taxa=self.reference.taxa,
+            )
         return self._samples[i]
 
 
@@ -65,9 +76,15 @@ def run_task(ctx: CompareContext, key: tuple) -> dict:
     seconds = time.perf_counter() - t0
     kl = kl_divergence(ctx.p, model.prob(ctx.reference), ctx.floor)
     iters = getattr(model, "fit_info", {}).get("iterations")
-    return {"replicate": rep + 1, "method": method, "file": ctx.training_files[rep],
-            "unique_trees": sample.n_topologies, "kl": kl, "iterations": iters,
-            "seconds": seconds}
+    return {
+        "replicate": rep + 1,
+        "method": method,
+        "file": ctx.training_files[rep],
+        "unique_trees": sample.n_topologies,
+        "kl": kl,
+        "iterations": iters,
+        "seconds": seconds,
+    }
 
 
 def task_keys(n_training: int, methods: Sequence[str]) -> list[tuple]:
@@ -81,8 +98,14 @@ def summarise(rows: Sequence[dict], methods: Sequence[str]) -> list[dict]:
         vals = np.array([float(r["kl"]) for r in rows if r["method"] == m])
         if vals.size == 0:
             continue
-        out.append({"method": m, "replicates": int(vals.size), "mean_kl": float(vals.mean()),
-                    "sd_kl": float(vals.std(ddof=1)) if vals.size > 1 else float("nan")})
+        out.append(
+            {
+                "method": m,
+                "replicates": int(vals.size),
+                "mean_kl": float(vals.mean()),
+                "sd_kl": float(vals.std(ddof=1)) if vals.size > 1 else float("nan"),
+            }
+        )
     return out
 
 
@@ -93,4 +116,3 @@ def check_methods(methods: Sequence[str]) -> list[str]:
     if bad:
         raise InputError(f"unknown method {bad[0]!r}; choose from {', '.join(known)}")
     return list(dict.fromkeys(methods))
-

@@ -190,8 +190,7 @@ class KBest:
                 a1, a2 = self.root1[sub], self.root2[sub]
             else:
                 a1, a2 = self.add1[sub], self.add2[sub]
-            D.append((-negl, m, j0, j1, (x[1] + y[1] + a1) & MASK64,
-                      (x[2] + y[2] + a2) & MASK64))
+            D.append((-negl, m, j0, j1, (x[1] + y[1] + a1) & MASK64, (x[2] + y[2] + a2) & MASK64))
             for b0, b1 in ((j0 + 1, j1), (j0, j1 + 1)):
                 if (m, b0, b1) in seen:
                     continue
@@ -290,8 +289,9 @@ def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 2
     def finish(keys):
         exact_of(keys)
         keys = sorted(keys, key=lambda c: -exact[c])
-        parents = (np.stack([array_of(c) for c in keys]) if keys
-                   else np.empty((0, 2 * n - 2), np.int32))
+        parents = (
+            np.stack([array_of(c) for c in keys]) if keys else np.empty((0, 2 * n - 2), np.int32)
+        )
         with np.errstate(divide="ignore"):
             logp = np.log(np.array([exact[c] for c in keys]))
         return parents, logp, j
@@ -339,7 +339,8 @@ def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 2
             raise ModelError(
                 f"could not prove the {k} most probable topologies after {j} rooted "
                 f"derivations (the {k}-th has probability {kth:.3g}, another topology might "
-                f"still reach {worst:.3g}); ask for fewer or raise the limit")
+                f"still reach {worst:.3g}); ask for fewer or raise the limit"
+            )
 
 
 def _split_hashes(support) -> tuple[np.ndarray, np.ndarray]:

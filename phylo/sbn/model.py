@@ -36,8 +36,8 @@ from ..trees import Taxa, Tree
 from ..trees.bitsets import n_words
 from . import _kernels as K
 from . import rootings
-from .support import CONDITIONINGS, Indexer, Support
 from .reference import KL_FLOOR, kl_divergence
+from .support import CONDITIONINGS, Indexer, Support
 from .topologies import canonical, topology_arrays
 
 FORMAT = "phylo-sbn-model"
@@ -81,7 +81,7 @@ def logsumexp_groups(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """``log sum exp`` of ``values`` within each group."""
     out = np.empty(offsets.shape[0] - 1)
     for g in range(out.shape[0]):
-        seg = values[offsets[g]:offsets[g + 1]]
+        seg = values[offsets[g] : offsets[g + 1]]
         if seg.size == 0:
             out[g] = -np.inf
             continue
@@ -119,8 +119,15 @@ class SBNModel:
 
     kind = "sbn"
 
-    def __init__(self, taxa, support: Support, log_theta: np.ndarray, method: str = "",
-                 fit_info: dict | None = None, provenance: dict | None = None):
+    def __init__(
+        self,
+        taxa,
+        support: Support,
+        log_theta: np.ndarray,
+        method: str = "",
+        fit_info: dict | None = None,
+        provenance: dict | None = None,
+    ):
         self.taxa = taxa if isinstance(taxa, Taxa) else Taxa(list(taxa))
         if len(self.taxa) != support.n_taxa:
             raise ValueError("taxa and support disagree on the number of taxa")
@@ -161,8 +168,10 @@ class SBNModel:
 
     def __repr__(self) -> str:
         kind = "rooted" if self.rooted else "unrooted"
-        return (f"<SBNModel {self.method or '?'}: {self.n_taxa} taxa, {kind}, "
-                f"{self.support.n_rootsplits} root splits, {self.n_params} parameters>")
+        return (
+            f"<SBNModel {self.method or '?'}: {self.n_taxa} taxa, {kind}, "
+            f"{self.support.n_rootsplits} root splits, {self.n_params} parameters>"
+        )
 
     # -- indexing trees ----------------------------------------------------------------
     @property
@@ -252,8 +261,11 @@ class SBNModel:
         if wrt not in ("logits", "log_theta"):
             raise ValueError("wrt must be 'logits' or 'log_theta'")
         parents = self.topologies(trees)
-        rows = ([self.expected_counts(parents[t:t + 1]) for t in range(parents.shape[0])]
-                if per_tree else [self.expected_counts(parents)])
+        rows = (
+            [self.expected_counts(parents[t : t + 1]) for t in range(parents.shape[0])]
+            if per_tree
+            else [self.expected_counts(parents)]
+        )
         c = np.array(rows).reshape(len(rows), self.n_params)
         if wrt == "log_theta":
             return c if per_tree else c[0]
@@ -264,7 +276,7 @@ class SBNModel:
         g = c - theta[None, :] * np.repeat(tot, sizes, axis=1)
         return g if per_tree else g[0]
 
-    def with_logits(self, phi: np.ndarray) -> "SBNModel":
+    def with_logits(self, phi: np.ndarray) -> SBNModel:
         """The same support with parameters ``softmax(phi)`` within each group."""
         lt = group_log_softmax(phi, self.offsets)
         return SBNModel(self.taxa, self.support, lt, self.method, self.fit_info, None)
@@ -277,11 +289,22 @@ class SBNModel:
         for k in range(s.n_keys):
             a, b = s.offsets[k], s.offsets[k + 1]
             sib, clade = s.keys[k]
-            rows = [(s.clade_string(s.subsplits[s.param_sub[m], 0]),
-                     s.clade_string(s.subsplits[s.param_sub[m], 1]),
-                     float(np.exp(self.log_theta[m]))) for m in range(a, b)]
-            out.append({"key": k, "sibling": None if sib < 0 else s.clade_string(sib),
-                        "clade": s.clade_string(clade), "children": rows})
+            rows = [
+                (
+                    s.clade_string(s.subsplits[s.param_sub[m], 0]),
+                    s.clade_string(s.subsplits[s.param_sub[m], 1]),
+                    float(np.exp(self.log_theta[m])),
+                )
+                for m in range(a, b)
+            ]
+            out.append(
+                {
+                    "key": k,
+                    "sibling": None if sib < 0 else s.clade_string(sib),
+                    "clade": s.clade_string(clade),
+                    "children": rows,
+                }
+            )
         return out
 
     # -- sampling ------------------------------------------------------------------------
@@ -301,12 +324,24 @@ class SBNModel:
         u = rng.random((n, nt - 1))
         par = np.empty((n, 2 * nt - 1), np.int32)
         chosen = np.empty((n, nt - 1), np.int64)
-        bad = K.sample_rooted(cum, s.offsets, s.param_sub.astype(np.int64),
-                              s.subsplits.astype(np.int64), s.sub_keys, s.clade_leaf, 0, nt,
-                              u, par, chosen)
+        bad = K.sample_rooted(
+            cum,
+            s.offsets,
+            s.param_sub.astype(np.int64),
+            s.subsplits.astype(np.int64),
+            s.sub_keys,
+            s.clade_leaf,
+            0,
+            nt,
+            u,
+            par,
+            chosen,
+        )
         if bad:
-            raise ModelError("the model's support has subsplits that cannot be completed "
-                             "into trees; it cannot be sampled")
+            raise ModelError(
+                "the model's support has subsplits that cannot be completed "
+                "into trees; it cannot be sampled"
+            )
         parents = canonical(par, nt, self.rooted)
         if self.rooted:
             logp = self.log_theta[chosen].sum(axis=1)
@@ -330,18 +365,22 @@ class SBNModel:
             return TopTrees(np.empty((0, N), np.int32), np.empty(0), self.taxa, self.rooted)
         if self.rooted:
             par, logp = D.top_rooted(self.support, self.log_theta, k)
-            return TopTrees(canonical(par, self.n_taxa, True), logp, self.taxa, True,
-                            len(logp))
+            return TopTrees(canonical(par, self.n_taxa, True), logp, self.taxa, True, len(logp))
         par, logp, examined = D.top_unrooted(self, k, max_derivations)
         return TopTrees(par, logp, self.taxa, False, examined)
 
-    def entropy(self, rng: np.random.Generator | None = None, n_samples: int = 20000,
-                exact_limit: int = 1_000_000) -> Entropy:
+    def entropy(
+        self,
+        rng: np.random.Generator | None = None,
+        n_samples: int = 20000,
+        exact_limit: int = 1_000_000,
+    ) -> Entropy:
         """Entropy ``-sum_T p(T) log p(T)`` in nats.
 
         Rooted models: exact, by dynamic programming.  Unrooted models: exact by listing
         every rooted derivation and adding up rootings when there are at most
-        ``exact_limit`` of them (see :func:`phylo.sbn.derivations.unrooted_probabilities`); otherwise a Monte Carlo estimate ``-mean log p(T_i)`` over
+        ``exact_limit`` of them (see :func:`phylo.sbn.derivations.unrooted_probabilities`);
+        otherwise a Monte Carlo estimate ``-mean log p(T_i)`` over
         ``n_samples`` exact draws ``T_i`` (``rng`` required) with exact log probabilities,
         reported with its standard error.
         """
@@ -353,14 +392,21 @@ class SBNModel:
         p = D.unrooted_probabilities(self, exact_limit)
         if p is not None:
             p = p[p > 0]
-            return Entropy(float(-(p * np.log(p)).sum()), 0.0, True,
-                           f"enumeration of {len(p)} topologies")
+            return Entropy(
+                float(-(p * np.log(p)).sum()), 0.0, True, f"enumeration of {len(p)} topologies"
+            )
         if rng is None:
-            raise ModelError("the model has too many topologies for an exact entropy; give a "
-                             "random generator for a Monte Carlo estimate")
+            raise ModelError(
+                "the model has too many topologies for an exact entropy; give a "
+                "random generator for a Monte Carlo estimate"
+            )
         _, logp = self.sample(n_samples, rng)
-        return Entropy(float(-logp.mean()), float(logp.std(ddof=1) / math.sqrt(n_samples)),
-                       False, f"Monte Carlo, {n_samples} exact draws")
+        return Entropy(
+            float(-logp.mean()),
+            float(logp.std(ddof=1) / math.sqrt(n_samples)),
+            False,
+            f"Monte Carlo, {n_samples} exact draws",
+        )
 
     def kl_from(self, parents: np.ndarray, probs: np.ndarray, floor: float = KL_FLOOR) -> float:
         """``KL(p || q) = sum p log p - sum p log max(q, floor)`` for a reference
@@ -382,8 +428,11 @@ class SBNModel:
             "clades": [_bits_to_str(row, s.n_taxa) for row in s.clades],
             "subsplits": s.subsplits.tolist(),
             "keys": s.keys.tolist(),
-            "params": {"key": s.param_key.tolist(), "subsplit": s.param_sub.tolist(),
-                       "log_prob": lt},
+            "params": {
+                "key": s.param_key.tolist(),
+                "subsplit": s.param_sub.tolist(),
+                "log_prob": lt,
+            },
             "fit": _jsonable(self.fit_info),
             "provenance": self.provenance,
         }
@@ -396,6 +445,7 @@ class SBNModel:
 # ----------------------------------------------------------------------------------------
 # files
 # ----------------------------------------------------------------------------------------
+
 
 def _bits_to_str(row: np.ndarray, n: int) -> str:
     chars = ["0"] * n
@@ -443,8 +493,11 @@ def save_model(model, path: str) -> None:
 
     data = model.to_dict()
     if data.get("provenance") is None:
-        settings = {k: v for k, v in data.get("fit", {}).items()
-                    if k not in ("objective",) and not isinstance(v, (list, dict))}
+        settings = {
+            k: v
+            for k, v in data.get("fit", {}).items()
+            if k not in ("objective",) and not isinstance(v, (list, dict))
+        }
         data["provenance"] = record(parameters={"method": model.method, **settings})
     text = json.dumps(data, indent=1, allow_nan=False)
     with atomic_open(path) as fh:
@@ -457,6 +510,7 @@ def load_model(path: str):
     try:
         if path == "-":
             import sys
+
             text = sys.stdin.read()
         else:
             with open(path, encoding="utf-8") as fh:
@@ -468,23 +522,24 @@ def load_model(path: str):
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"not a model file: invalid JSON ({exc.msg})", path, exc.lineno,
-                         exc.colno) from None
+        raise InputError(
+            f"not a model file: invalid JSON ({exc.msg})", path, exc.lineno, exc.colno
+        ) from None
     return model_from_dict(data, path)
 
 
 def model_from_dict(data: Any, path: str = "<model>"):
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InputError(f"not a phylo model file (no \"format\": \"{FORMAT}\")", path)
+        raise InputError(f'not a phylo model file (no "format": "{FORMAT}")', path)
     if data.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"unsupported model format version {data.get('format_version')!r}",
-                         path)
+        raise InputError(f"unsupported model format version {data.get('format_version')!r}", path)
     kind = data.get("kind")
     try:
         if kind == "sbn":
             return _sbn_from_dict(data)
         if kind == "srf":
             from .srf import SRFModel
+
             return SRFModel.from_dict(data)
     except InputError as exc:
         raise exc.located(path) from None
@@ -503,8 +558,9 @@ def _sbn_from_dict(data: dict) -> SBNModel:
     conditioning = data["conditioning"]
     if not isinstance(rooted, bool) or conditioning not in CONDITIONINGS:
         raise ValueError("bad 'rooted' or 'conditioning'")
-    clades = np.array([_str_to_bits(c, n) for c in data["clades"]], np.uint64
-                      ).reshape(-1, n_words(n))
+    clades = np.array([_str_to_bits(c, n) for c in data["clades"]], np.uint64).reshape(
+        -1, n_words(n)
+    )
     subs = np.array(data["subsplits"], np.int64).reshape(-1, 2)
     keys = np.array(data["keys"], np.int64).reshape(-1, 2)
     params = data["params"]
@@ -526,8 +582,12 @@ def _sbn_from_dict(data: dict) -> SBNModel:
             raise ValueError("a subsplit's clades overlap")
     if Kn == 0 or keys[0, 0] != -1 or keys[0, 1] != 0:
         raise ValueError("key 0 must be the root")
-    if keys[:, 1].min() < 0 or keys[:, 1].max() >= C or keys[:, 0].min() < -1 or \
-            keys[:, 0].max() >= C:
+    if (
+        keys[:, 1].min() < 0
+        or keys[:, 1].max() >= C
+        or keys[:, 0].min() < -1
+        or keys[:, 0].max() >= C
+    ):
         raise ValueError("a parent key refers to an unknown clade")
     if ps.shape != (M,) or lt.shape != (M,):
         raise ValueError("parameter arrays have different lengths")
@@ -550,5 +610,4 @@ def _sbn_from_dict(data: dict) -> SBNModel:
     if np.any(np.abs(lse[live]) > 1e-9) or not np.isfinite(lse[0]):
         raise ValueError("the probabilities of a parameter group do not sum to 1")
     fit = data.get("fit") or {}
-    return SBNModel(taxa, support, lt, str(data.get("method", "")), fit,
-                    data.get("provenance"))
+    return SBNModel(taxa, support, lt, str(data.get("method", "")), fit, data.get("provenance"))

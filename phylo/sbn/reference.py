@@ -29,8 +29,9 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, floor: float = KL_FLOOR) -> floa
     p = np.asarray(p, dtype=float)
     q = np.asarray(q, dtype=float)
     mask = p > 0
-    return float(np.sum(p[mask] * np.log(p[mask]))
-                 - np.sum(p[mask] * np.log(np.maximum(q[mask], floor))))
+    return float(
+        np.sum(p[mask] * np.log(p[mask])) - np.sum(p[mask] * np.log(np.maximum(q[mask], floor)))
+    )
 
 
 def pooled_frequencies(sample: TreeSample, trees_per_run: int | None = None) -> np.ndarray:
@@ -56,8 +57,9 @@ def pooled_frequencies(sample: TreeSample, trees_per_run: int | None = None) -> 
     return counts / (sample.n_runs * trees_per_run)
 
 
-def kl_to_model(model, reference: TreeSample, trees_per_run: int | None = None,
-                floor: float = KL_FLOOR) -> float:
+def kl_to_model(
+    model, reference: TreeSample, trees_per_run: int | None = None, floor: float = KL_FLOOR
+) -> float:
     """``KL(reference || model)`` with the paper's floor (see the module docstring).
 
     ``model`` is any fitted distribution (:class:`~phylo.sbn.SBNModel`,
@@ -67,10 +69,14 @@ def kl_to_model(model, reference: TreeSample, trees_per_run: int | None = None,
     return kl_divergence(p, model.prob(reference), floor)
 
 
-def compare_estimators(reference: TreeSample, training, methods=("srf", "ccd", "sa", "em",
-                                                                    "em-alpha"),
-                       trees_per_run: int | None = None, floor: float = KL_FLOOR,
-                       **fit_options) -> list[dict]:
+def compare_estimators(
+    reference: TreeSample,
+    training,
+    methods=("srf", "ccd", "sa", "em", "em-alpha"),
+    trees_per_run: int | None = None,
+    floor: float = KL_FLOOR,
+    **fit_options,
+) -> list[dict]:
     """``KL(reference || estimate)`` of several estimators fitted to each training sample.
 
     Parameters

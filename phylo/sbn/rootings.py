@@ -17,8 +17,9 @@ import numpy as np
 from . import _kernels as K
 
 
-def rooting_log_probs(parents: np.ndarray, table: np.ndarray, log_theta_ext: np.ndarray,
-                      n_taxa: int) -> np.ndarray:
+def rooting_log_probs(
+    parents: np.ndarray, table: np.ndarray, log_theta_ext: np.ndarray, n_taxa: int
+) -> np.ndarray:
     """``(T, 2n-3)``: ``log p(T_t rooted on the edge above node v)``."""
     T, N = parents.shape
     out = np.empty((T, N - 1))

@@ -49,7 +49,7 @@ SBN-EM-alpha (unrooted)
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -78,8 +78,9 @@ class Training:
         Frequencies of the topologies (default: ``sample.frequencies()``).
     """
 
-    def __init__(self, sample: TreeSample, conditioning: str = "pcsp",
-                 weights: np.ndarray | None = None):
+    def __init__(
+        self, sample: TreeSample, conditioning: str = "pcsp", weights: np.ndarray | None = None
+    ):
         self.sample = sample
         self.n_taxa = sample.n_taxa
         self.rooted = sample.rooted
@@ -92,8 +93,9 @@ class Training:
         if self.parents.shape[0] == 0:
             raise InputError("no trees with positive weight to fit a model to")
         self.weights = w / w.sum()
-        self.support, self.table = index_sample(self.parents, self.n_taxa, self.rooted,
-                                                conditioning)
+        self.support, self.table = index_sample(
+            self.parents, self.n_taxa, self.rooted, conditioning
+        )
         self.M = self.support.n_params
         self._sa = None
 
@@ -126,8 +128,9 @@ class Training:
             mask = flat >= 0
             np.add.at(counts, flat[mask], np.repeat(self.weights, mask.sum(axis=1)))
         else:
-            counts, ll = rootings.estep(self.parents, self.table, log_theta_ext, self.weights,
-                                        self.n_taxa)
+            counts, ll = rootings.estep(
+                self.parents, self.table, log_theta_ext, self.weights, self.n_taxa
+            )
         return counts, ll
 
     def log_likelihoods(self, log_theta_ext: np.ndarray) -> np.ndarray:
@@ -150,16 +153,17 @@ class Training:
         if alpha <= 0:
             return beta
         if form == "bito":
-            beta[:] = alpha * (self.uniform_rooting_counts() if not self.rooted
-                               else self.sa_counts())
+            beta[:] = alpha * (
+                self.uniform_rooting_counts() if not self.rooted else self.sa_counts()
+            )
         else:
             m = self.sa_counts()
             off = self.support.offsets
             r = int(off[1])
             beta[:r] = alpha * m[:r]
             sizes = np.diff(off)[1:]
-            tot = np.add.reduceat(m[r:self.M], off[1:-1] - r) if self.M > r else np.empty(0)
-            beta[r:self.M] = alpha * np.repeat(tot / sizes, sizes)
+            tot = np.add.reduceat(m[r : self.M], off[1:-1] - r) if self.M > r else np.empty(0)
+            beta[r : self.M] = alpha * np.repeat(tot / sizes, sizes)
         beta[-1] = 0.0
         return beta
 
@@ -172,10 +176,15 @@ def _objective(weights, ll, beta, lt) -> float:
     return obj
 
 
-def expectation_maximization(training: Training, log_theta0: np.ndarray,
-                             beta: np.ndarray | None = None, max_iter: int = 1000,
-                             min_iter: int = 50, tol: float = 1e-5,
-                             progress: Callable[[int, float], None] | None = None):
+def expectation_maximization(
+    training: Training,
+    log_theta0: np.ndarray,
+    beta: np.ndarray | None = None,
+    max_iter: int = 1000,
+    min_iter: int = 50,
+    tol: float = 1e-5,
+    progress: Callable[[int, float], None] | None = None,
+):
     """Run (MAP) EM from ``log_theta0`` (length ``M + 1``, sentinel last).
 
     Returns ``(log_theta, objective trace)``; the trace has one entry per iteration, the
@@ -195,11 +204,18 @@ def expectation_maximization(training: Training, log_theta0: np.ndarray,
     return lt, trace
 
 
-def fit_sbn(sample: TreeSample, method: str = "em-alpha", alpha: float = DEFAULT_ALPHA,
-            alpha_form: str = "paper", max_iter: int = 1000, min_iter: int = 50,
-            tol: float = 1e-5, conditioning: str = "pcsp",
-            progress: Callable[[int, float], None] | None = None,
-            training: Training | None = None) -> SBNModel:
+def fit_sbn(
+    sample: TreeSample,
+    method: str = "em-alpha",
+    alpha: float = DEFAULT_ALPHA,
+    alpha_form: str = "paper",
+    max_iter: int = 1000,
+    min_iter: int = 50,
+    tol: float = 1e-5,
+    conditioning: str = "pcsp",
+    progress: Callable[[int, float], None] | None = None,
+    training: Training | None = None,
+) -> SBNModel:
     """Fit an SBN (``method`` ``"sa"``, ``"em"`` or ``"em-alpha"``) to a tree sample.
 
     Parameters
@@ -233,8 +249,9 @@ def fit_sbn(sample: TreeSample, method: str = "em-alpha", alpha: float = DEFAULT
         info["log_likelihood"] = float(tr.weights @ tr.log_likelihoods(lt))
     elif method == "em":
         lt, trace = expectation_maximization(tr, sa, None, max_iter, min_iter, tol, progress)
-        info.update(iterations=len(trace), objective=trace, max_iter=max_iter,
-                    min_iter=min_iter, tol=tol)
+        info.update(
+            iterations=len(trace), objective=trace, max_iter=max_iter, min_iter=min_iter, tol=tol
+        )
     else:
         beta = tr.prior(alpha, alpha_form)
         info.update(alpha=alpha, alpha_form=alpha_form)
@@ -242,10 +259,14 @@ def fit_sbn(sample: TreeSample, method: str = "em-alpha", alpha: float = DEFAULT
             lt = tr.normalise(tr.sa_counts() + beta)
         else:
             start = tr.normalise(tr.sa_counts() + beta) if alpha_form == "paper" else sa
-            lt, trace = expectation_maximization(tr, start, beta, max_iter, min_iter, tol,
-                                                 progress)
-            info.update(iterations=len(trace), objective=trace, max_iter=max_iter,
-                        min_iter=min_iter, tol=tol)
+            lt, trace = expectation_maximization(tr, start, beta, max_iter, min_iter, tol, progress)
+            info.update(
+                iterations=len(trace),
+                objective=trace,
+                max_iter=max_iter,
+                min_iter=min_iter,
+                tol=tol,
+            )
     return SBNModel(sample.taxa, tr.support, lt[:-1], method, info)
 
 
@@ -255,9 +276,11 @@ def fit(sample: TreeSample, method: str = "em-alpha", **kwargs):
     (subsplit Bayesian networks).  Keyword arguments go to :func:`fit_sbn`."""
     if method == "srf":
         from .srf import fit_srf
+
         return fit_srf(sample)
     if method == "ccd":
         from .ccd import fit_ccd
+
         return fit_ccd(sample)
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")

@@ -31,8 +31,15 @@ class SRFModel:
     kind = "srf"
     method = "srf"
 
-    def __init__(self, taxa, rooted: bool, parents: np.ndarray, probs: np.ndarray,
-                 fit_info: dict | None = None, provenance: dict | None = None):
+    def __init__(
+        self,
+        taxa,
+        rooted: bool,
+        parents: np.ndarray,
+        probs: np.ndarray,
+        fit_info: dict | None = None,
+        provenance: dict | None = None,
+    ):
         self.taxa = taxa if isinstance(taxa, Taxa) else Taxa(list(taxa))
         self.rooted = bool(rooted)
         probs = np.asarray(probs, dtype=float)
@@ -55,8 +62,13 @@ class SRFModel:
 
     def prob(self, trees) -> np.ndarray:
         parents = self.topologies(trees)
-        return np.array([self.probs[self._index[r.tobytes()]] if r.tobytes() in self._index
-                         else 0.0 for r in parents], float)
+        return np.array(
+            [
+                self.probs[self._index[r.tobytes()]] if r.tobytes() in self._index else 0.0
+                for r in parents
+            ],
+            float,
+        )
 
     def log_prob(self, trees) -> np.ndarray:
         with np.errstate(divide="ignore"):
@@ -77,13 +89,13 @@ class SRFModel:
 
     def top(self, k: int = 10, **_) -> TopTrees:
         k = max(0, min(k, len(self.probs)))
-        return TopTrees(self.parents[:k].copy(), np.log(self.probs[:k]), self.taxa,
-                        self.rooted, k)
+        return TopTrees(self.parents[:k].copy(), np.log(self.probs[:k]), self.taxa, self.rooted, k)
 
     def entropy(self, rng=None, **_) -> Entropy:
         p = self.probs[self.probs > 0]
-        return Entropy(float(-(p * np.log(p)).sum()) + 0.0, 0.0, True,
-                       f"enumeration of {len(p)} topologies")
+        return Entropy(
+            float(-(p * np.log(p)).sum()) + 0.0, 0.0, True, f"enumeration of {len(p)} topologies"
+        )
 
     def kl_from(self, parents, probs, floor: float = KL_FLOOR) -> float:
         return kl_divergence(probs, self.prob(parents), floor)
@@ -96,8 +108,9 @@ class SRFModel:
             "method": self.method,
             "taxa": list(self.taxa.names),
             "rooted": self.rooted,
-            "topologies": [Tree(self.taxa, p, None, self.rooted).to_newick(lengths=False)
-                           for p in self.parents],
+            "topologies": [
+                Tree(self.taxa, p, None, self.rooted).to_newick(lengths=False) for p in self.parents
+            ],
             "probabilities": [float(x) for x in self.probs],
             "fit": self.fit_info,
             "provenance": self.provenance,
@@ -107,7 +120,7 @@ class SRFModel:
         save_model(self, path)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SRFModel":
+    def from_dict(cls, data: dict) -> SRFModel:
         taxa = Taxa([str(x) for x in data["taxa"]])
         rooted = data["rooted"]
         if not isinstance(rooted, bool):
@@ -128,6 +141,10 @@ def fit_srf(sample: TreeSample) -> SRFModel:
     """The sample relative frequencies of a tree sample."""
     f = sample.frequencies()
     keep = f > 0
-    return SRFModel(sample.taxa, sample.rooted, sample.parents[keep], f[keep] / f[keep].sum(),
-                    {"n_topologies": int(keep.sum())})
-
+    return SRFModel(
+        sample.taxa,
+        sample.rooted,
+        sample.parents[keep],
+        f[keep] / f[keep].sum(),
+        {"n_topologies": int(keep.sum())},
+    )

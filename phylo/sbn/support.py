@@ -78,8 +78,7 @@ class Support:
         self.param_sub = np.ascontiguousarray(self.param_sub, dtype=np.int32)
         if np.any(np.diff(self.param_key) < 0):
             raise ValueError("parameters must be sorted by parent key")
-        self.offsets = np.searchsorted(self.param_key, np.arange(self.n_keys + 1)
-                                       ).astype(np.int64)
+        self.offsets = np.searchsorted(self.param_key, np.arange(self.n_keys + 1)).astype(np.int64)
         self._derived = None
 
     # -- sizes -----------------------------------------------------------------------------
@@ -223,8 +222,10 @@ class Indexer:
 
     def _ensure_min(self):
         need = 8 * self.n_nodes
-        while self.cs.shape[0] < 2 * (int(self.cnt.max()) + need) or \
-                self.cst.shape[0] < int(self.cnt.max()) + need:
+        while (
+            self.cs.shape[0] < 2 * (int(self.cnt.max()) + need)
+            or self.cst.shape[0] < int(self.cnt.max()) + need
+        ):
             self._grow()
 
     def _run(self, parents: np.ndarray, add: bool, missing: int) -> np.ndarray:
@@ -239,9 +240,26 @@ class Indexer:
         t = 0
         while t < T:
             (ss, sst), (ks, kst), (ms, mst) = self.pairs
-            t = K.index_trees(parents, self.full, self.n_taxa, self.rooted,
-                              self.conditioning == "clade", add, self.cs, self.cst, ss, sst,
-                              ks, kst, ms, mst, self.cnt, missing, t, out)
+            t = K.index_trees(
+                parents,
+                self.full,
+                self.n_taxa,
+                self.rooted,
+                self.conditioning == "clade",
+                add,
+                self.cs,
+                self.cst,
+                ss,
+                sst,
+                ks,
+                kst,
+                ms,
+                mst,
+                self.cnt,
+                missing,
+                t,
+                out,
+            )
             if t < T:
                 self._grow()
         return out
@@ -267,10 +285,16 @@ class Indexer:
         order = np.argsort(mst[:, 3], kind="stable")
         perm = np.empty(M, np.int64)
         perm[order] = np.arange(M)
-        support = Support(self.n_taxa, self.rooted, self.conditioning,
-                          self.cst[:self.cnt[0]].copy(), self.pairs[0][1][:self.cnt[1]].copy(),
-                          self.pairs[1][1][:self.cnt[2]].copy(), mst[order, 3].copy(),
-                          mst[order, 4].copy())
+        support = Support(
+            self.n_taxa,
+            self.rooted,
+            self.conditioning,
+            self.cst[: self.cnt[0]].copy(),
+            self.pairs[0][1][: self.cnt[1]].copy(),
+            self.pairs[1][1][: self.cnt[2]].copy(),
+            mst[order, 3].copy(),
+            mst[order, 4].copy(),
+        )
         for tab in tables:
             K.remap(tab, perm, -2, M)
         # renumber the parameter table
@@ -282,7 +306,7 @@ class Indexer:
         return support, perm
 
     @classmethod
-    def from_support(cls, support: Support) -> "Indexer":
+    def from_support(cls, support: Support) -> Indexer:
         """An indexer whose ids are those of ``support`` (to look trees up in a model)."""
         self = cls.__new__(cls)
         self.n_taxa = support.n_taxa
@@ -290,8 +314,9 @@ class Indexer:
         self.conditioning = support.conditioning
         self.W = bitsets.n_words(support.n_taxa)
         self.full = bitsets.full(support.n_taxa)
-        self.cnt = np.array([support.n_clades, support.n_subsplits, support.n_keys,
-                             support.n_params], np.int64)
+        self.cnt = np.array(
+            [support.n_clades, support.n_subsplits, support.n_keys, support.n_params], np.int64
+        )
         self.cst = support.clades.copy()
         self.cs = np.full(_pow2(2 * support.n_clades), -1, np.int32)
         K.rehash_clades(self.cst, self.cnt[0], self.cs)
@@ -303,16 +328,19 @@ class Indexer:
             self.pairs.append([slots, store])
         kk = support.keys[support.param_key]
         lo = support.subsplits[support.param_sub].min(axis=1)
-        store = np.ascontiguousarray(np.stack([kk[:, 0], kk[:, 1], lo, support.param_key,
-                                               support.param_sub], axis=1), dtype=np.int32)
+        store = np.ascontiguousarray(
+            np.stack([kk[:, 0], kk[:, 1], lo, support.param_key, support.param_sub], axis=1),
+            dtype=np.int32,
+        )
         slots = np.full(_pow2(2 * store.shape[0]), -1, np.int32)
         K.rehash_params(store, store.shape[0], slots)
         self.pairs.append([slots, store])
         return self
 
 
-def index_sample(parents: np.ndarray, n_taxa: int, rooted: bool,
-                 conditioning: str = "pcsp") -> tuple[Support, np.ndarray]:
+def index_sample(
+    parents: np.ndarray, n_taxa: int, rooted: bool, conditioning: str = "pcsp"
+) -> tuple[Support, np.ndarray]:
     """The support of a set of topologies and their parameter tables.
 
     Parameters

@@ -11,7 +11,7 @@ Used by the tree distributions of Zhang & Matsen (NeurIPS 2018) implemented in
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -47,13 +47,20 @@ def _mismatch(mine: Taxa, other: Taxa, what: str) -> InputError:
     missing = sorted(set(mine.keys) - set(other.keys))
     parts = []
     if extra:
-        parts.append("not in the model: " + ", ".join(repr(x) for x in extra[:8])
-                     + (" ..." if len(extra) > 8 else ""))
+        parts.append(
+            "not in the model: "
+            + ", ".join(repr(x) for x in extra[:8])
+            + (" ..." if len(extra) > 8 else "")
+        )
     if missing:
-        parts.append("missing: " + ", ".join(repr(x) for x in missing[:8])
-                     + (" ..." if len(missing) > 8 else ""))
-    return InputError(f"the taxa of {what} differ from the model's {len(mine)} taxa ("
-                      + "; ".join(parts) + ")")
+        parts.append(
+            "missing: "
+            + ", ".join(repr(x) for x in missing[:8])
+            + (" ..." if len(missing) > 8 else "")
+        )
+    return InputError(
+        f"the taxa of {what} differ from the model's {len(mine)} taxa (" + "; ".join(parts) + ")"
+    )
 
 
 def permutation(source: Taxa, target: Taxa, what: str = "the trees") -> np.ndarray | None:
@@ -76,8 +83,10 @@ def topology_arrays(trees, taxa: Taxa, rooted: bool) -> np.ndarray:
     N = 2 * len(taxa) - 1 if rooted else 2 * len(taxa) - 2
     if isinstance(trees, TreeSample):
         if trees.rooted != rooted:
-            raise InputError(f"the trees are {'rooted' if trees.rooted else 'unrooted'} but "
-                             f"the model is {'rooted' if rooted else 'unrooted'}")
+            raise InputError(
+                f"the trees are {'rooted' if trees.rooted else 'unrooted'} but "
+                f"the model is {'rooted' if rooted else 'unrooted'}"
+            )
         perm = permutation(trees.taxa, taxa)
         return trees.parents if perm is None else relabel(trees.parents, perm, rooted)
     if isinstance(trees, np.ndarray):
@@ -85,8 +94,10 @@ def topology_arrays(trees, taxa: Taxa, rooted: bool) -> np.ndarray:
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != N:
-            raise InputError(f"parent arrays must have {N} nodes for {len(taxa)} "
-                             f"{'rooted' if rooted else 'unrooted'} taxa")
+            raise InputError(
+                f"parent arrays must have {N} nodes for {len(taxa)} "
+                f"{'rooted' if rooted else 'unrooted'} taxa"
+            )
         return arr
     if isinstance(trees, (Tree, str)):
         trees = [trees]
@@ -108,16 +119,18 @@ def topology_arrays(trees, taxa: Taxa, rooted: bool) -> np.ndarray:
     return np.ascontiguousarray(np.stack(rows), dtype=np.int32)
 
 
-def read_for_model(paths: str | Sequence[str], taxa: Taxa, rooted: bool, burnin=None,
-                   thin: int = 1, progress=None) -> TreeSample:
+def read_for_model(
+    paths: str | Sequence[str], taxa: Taxa, rooted: bool, burnin=None, thin: int = 1, progress=None
+) -> TreeSample:
     """Read tree files in the taxon order of a model.
 
     Files whose taxa differ from ``taxa`` give an :class:`InputError` naming the taxa that
     are not in the model and those that are missing.
     """
     try:
-        return read_trees(paths, burnin=burnin, thin=thin, rooted=rooted, taxa=taxa,
-                          progress=progress)
+        return read_trees(
+            paths, burnin=burnin, thin=thin, rooted=rooted, taxa=taxa, progress=progress
+        )
     except InputError as first:
         # find out whether the taxa differ, and say so by name
         try:

@@ -11,5 +11,16 @@ from .splits import SplitTable, asdsf, split_table
 from .taxa import Taxa
 from .tree import Tree
 
-__all__ = ["Taxa", "Tree", "TreeSample", "RunInfo", "SplitTable", "parse_newick",
-           "write_newick", "read_trees", "parse_burnin", "split_table", "asdsf"]
+__all__ = [
+    "Taxa",
+    "Tree",
+    "TreeSample",
+    "RunInfo",
+    "SplitTable",
+    "parse_newick",
+    "write_newick",
+    "read_trees",
+    "parse_burnin",
+    "split_table",
+    "asdsf",
+]

@@ -23,26 +23,26 @@ import numpy as np
 
 # Error codes of the kernels (messages in phylo.trees.newick.ERROR_MESSAGES).
 OK = 0
-E_COMMENT = 1          # unterminated [comment]
-E_SUBTREE = 2          # expected '(' or a taxon name
-E_CLOSE = 3            # ')' without a matching '('
-E_OPEN = 4             # ';' or end with unclosed '('
-E_AFTER_NODE = 5       # expected ',', ')', ':' or ';'
-E_QUOTE = 6            # unterminated quoted label
-E_LENGTH = 7           # ':' not followed by a number
-E_UNKNOWN = 8          # unknown taxon (aux = end of the label)
-E_DUPLICATE = 9        # taxon twice in one tree (aux = taxon index)
-E_MISSING = 10         # fewer taxa than expected (aux = number of leaves)
-E_SINGLE_CHILD = 11    # internal node with one child
-E_POLYTOMY = 12        # node with more children than a binary tree allows
-E_ROOT3 = 13           # rooted reading of a tree whose root has three children
-E_NO_SEMICOLON = 14    # tree statement without a terminating ';'
+E_COMMENT = 1  # unterminated [comment]
+E_SUBTREE = 2  # expected '(' or a taxon name
+E_CLOSE = 3  # ')' without a matching '('
+E_OPEN = 4  # ';' or end with unclosed '('
+E_AFTER_NODE = 5  # expected ',', ')', ':' or ';'
+E_QUOTE = 6  # unterminated quoted label
+E_LENGTH = 7  # ':' not followed by a number
+E_UNKNOWN = 8  # unknown taxon (aux = end of the label)
+E_DUPLICATE = 9  # taxon twice in one tree (aux = taxon index)
+E_MISSING = 10  # fewer taxa than expected (aux = number of leaves)
+E_SINGLE_CHILD = 11  # internal node with one child
+E_POLYTOMY = 12  # node with more children than a binary tree allows
+E_ROOT3 = 13  # rooted reading of a tree whose root has three children
+E_NO_SEMICOLON = 14  # tree statement without a terminating ';'
 E_TOO_MANY_NODES = 15  # more nodes than a binary tree on n taxa has
-E_TRAILING = 16        # text after the tree's closing ')' that is not a label, length or ';'
-E_FEW_TAXA = 17        # fewer than 3 taxa in all
-E_STMT_EQUALS = 20     # tree statement without '='
-E_STMT_COMMAND = 21    # unexpected command in a trees block
-E_STMT_NAME = 22       # tree statement without a name
+E_TRAILING = 16  # text after the tree's closing ')' that is not a label, length or ';'
+E_FEW_TAXA = 17  # fewer than 3 taxa in all
+E_STMT_EQUALS = 20  # tree statement without '='
+E_STMT_COMMAND = 21  # unexpected command in a trees block
+E_STMT_NAME = 22  # tree statement without a name
 
 FNV_OFFSET = np.uint64(14695981039346656037)
 FNV_PRIME = np.uint64(1099511628211)
@@ -51,12 +51,12 @@ FNV_PRIME = np.uint64(1099511628211)
 def _char_classes():
     cls = np.zeros(256, np.uint8)
     for c in (9, 10, 11, 12, 13, 32):
-        cls[c] = 1                      # blank
+        cls[c] = 1  # blank
     for c in range(256):
         if cls[c] == 0 and chr(c) not in "()[]':;,":
-            cls[c] = 2                  # may be part of an unquoted label
+            cls[c] = 2  # may be part of an unquoted label
     for c in b"0123456789.":
-        cls[c] = 6                      # digit or point (also a label character)
+        cls[c] = 6  # digit or point (also a label character)
     return cls
 
 
@@ -189,8 +189,9 @@ def _lookup(key_hashes, key_taxa, h):
 
 
 @nb.njit(cache=True, nogil=True)
-def _parse_raw(buf, start, end, n_taxa, key_hashes, key_taxa, rparent, rtaxon, rnchild, rchild,
-               rlen, seen):
+def _parse_raw(
+    buf, start, end, n_taxa, key_hashes, key_taxa, rparent, rtaxon, rnchild, rchild, rlen, seen
+):
     """Parse one Newick string into raw node arrays (nodes in order of appearance).
 
     Returns ``(error, position, aux, n_raw_nodes)``.  ``rlen[k]`` holds the byte span of the
@@ -211,7 +212,7 @@ def _parse_raw(buf, start, end, n_taxa, key_hashes, key_taxa, rparent, rtaxon, r
     rnchild[0] = 0
     rlen[0, 0] = -1
     rlen[0, 1] = -1
-    cur = 0          # node whose children are being read
+    cur = 0  # node whose children are being read
     i += 1
     n_leaves = 0
     expect_subtree = True
@@ -315,8 +316,26 @@ def _parse_raw(buf, start, end, n_taxa, key_hashes, key_taxa, rparent, rtaxon, r
 
 
 @nb.njit(cache=True, nogil=True)
-def _canonicalise(m, n_taxa, rooted, rparent, rtaxon, rnchild, rchild, adj, deg, edge_a, edge_b,
-                  oparent, order, minleaf, newid, stack, out_parent, out_edge):
+def _canonicalise(
+    m,
+    n_taxa,
+    rooted,
+    rparent,
+    rtaxon,
+    rnchild,
+    rchild,
+    adj,
+    deg,
+    edge_a,
+    edge_b,
+    oparent,
+    order,
+    minleaf,
+    newid,
+    stack,
+    out_parent,
+    out_edge,
+):
     """Canonical parent array of a parsed tree (see the module docstring).
 
     ``out_edge[v, 0]`` (and ``out_edge[v, 1]`` for an edge merged at a suppressed root) give
@@ -401,7 +420,7 @@ def _canonicalise(m, n_taxa, rooted, rparent, rtaxon, rnchild, rchild, adj, deg,
     nxt = n_taxa
     top = 0
     stack[0] = root_raw
-    stack[1] = 0          # state: 0 = children not yet pushed
+    stack[1] = 0  # state: 0 = children not yet pushed
     top = 1
     while top > 0:
         v = stack[2 * (top - 1)]
@@ -484,8 +503,19 @@ def _hash_row(row):
 
 
 @nb.njit(cache=True, nogil=True)
-def parse_trees(buf, starts, ends, n_taxa, key_hashes, key_taxa, rooted, want_lengths,
-                out_parent, out_hash, out_len):
+def parse_trees(
+    buf,
+    starts,
+    ends,
+    n_taxa,
+    key_hashes,
+    key_taxa,
+    rooted,
+    want_lengths,
+    out_parent,
+    out_hash,
+    out_len,
+):
     """Parse ``len(starts)`` Newick strings ``buf[starts[k]:ends[k]+1]`` (each ending at ';').
 
     Writes the canonical parent array of tree ``k`` into ``out_parent[k]`` and its hash into
@@ -516,8 +546,20 @@ def parse_trees(buf, starts, ends, n_taxa, key_hashes, key_taxa, rooted, want_le
     stack = np.empty(2 * cap + 2, np.int64)
     out_edge = np.empty((n_nodes, 2), np.int64)
     for k in range(n_trees):
-        err, pos, aux, m = _parse_raw(buf, starts[k], ends[k] + 1, n_taxa, key_hashes, key_taxa,
-                                      rparent, rtaxon, rnchild, rchild, rlen, seen)
+        err, pos, aux, m = _parse_raw(
+            buf,
+            starts[k],
+            ends[k] + 1,
+            n_taxa,
+            key_hashes,
+            key_taxa,
+            rparent,
+            rtaxon,
+            rnchild,
+            rchild,
+            rlen,
+            seen,
+        )
         if err != OK:
             return k, err, pos, aux
         if rooted and rnchild[0] == 3:
@@ -526,9 +568,26 @@ def parse_trees(buf, starts, ends, n_taxa, key_hashes, key_taxa, rooted, want_le
         if m != expected:
             # a multifurcation somewhere below the root
             return k, E_POLYTOMY, starts[k], 0
-        err = _canonicalise(m, n_taxa, rooted, rparent, rtaxon, rnchild, rchild, adj, deg,
-                            edge_a, edge_b, oparent, order, minleaf, newid, stack,
-                            out_parent[k], out_edge)
+        err = _canonicalise(
+            m,
+            n_taxa,
+            rooted,
+            rparent,
+            rtaxon,
+            rnchild,
+            rchild,
+            adj,
+            deg,
+            edge_a,
+            edge_b,
+            oparent,
+            order,
+            minleaf,
+            newid,
+            stack,
+            out_parent[k],
+            out_edge,
+        )
         if err != OK:
             return k, err, starts[k], 0
         out_hash[k] = _hash_row(out_parent[k])
@@ -755,17 +814,35 @@ def scan_statements(buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end,
                 return n, stmt, 0, 0
             is_tree = False
             is_end = False
-            if wl == 4 and _lower(buf[w0]) == 116 and _lower(buf[w0 + 1]) == 114 and \
-                    _lower(buf[w0 + 2]) == 101 and _lower(buf[w0 + 3]) == 101:
+            if (
+                wl == 4
+                and _lower(buf[w0]) == 116
+                and _lower(buf[w0 + 1]) == 114
+                and _lower(buf[w0 + 2]) == 101
+                and _lower(buf[w0 + 3]) == 101
+            ):
                 is_tree = True
-            elif wl == 5 and _lower(buf[w0]) == 117 and _lower(buf[w0 + 1]) == 116 and \
-                    _lower(buf[w0 + 2]) == 114 and _lower(buf[w0 + 3]) == 101 and \
-                    _lower(buf[w0 + 4]) == 101:
+            elif (
+                wl == 5
+                and _lower(buf[w0]) == 117
+                and _lower(buf[w0 + 1]) == 116
+                and _lower(buf[w0 + 2]) == 114
+                and _lower(buf[w0 + 3]) == 101
+                and _lower(buf[w0 + 4]) == 101
+            ):
                 is_tree = True
-            elif (wl == 3 and _lower(buf[w0]) == 101 and _lower(buf[w0 + 1]) == 110 and
-                  _lower(buf[w0 + 2]) == 100) or \
-                    (wl == 8 and _lower(buf[w0]) == 101 and _lower(buf[w0 + 1]) == 110 and
-                     _lower(buf[w0 + 2]) == 100 and _lower(buf[w0 + 3]) == 98):
+            elif (
+                wl == 3
+                and _lower(buf[w0]) == 101
+                and _lower(buf[w0 + 1]) == 110
+                and _lower(buf[w0 + 2]) == 100
+            ) or (
+                wl == 8
+                and _lower(buf[w0]) == 101
+                and _lower(buf[w0 + 1]) == 110
+                and _lower(buf[w0 + 2]) == 100
+                and _lower(buf[w0 + 3]) == 98
+            ):
                 is_end = True
             if is_end:
                 j = _find_semicolon(buf, i, end)

@@ -13,7 +13,8 @@ import io
 import lzma
 import os
 import sys
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from ..errors import InputError
 
@@ -62,8 +63,9 @@ def read_chunks(path: str, size: int = CHUNK) -> Iterator[bytes]:
             try:
                 block = stream.read(size)
             except (EOFError, OSError, lzma.LZMAError) as exc:
-                raise InputError(f"corrupt or truncated compressed data ({exc})",
-                                 display_name(path)) from None
+                raise InputError(
+                    f"corrupt or truncated compressed data ({exc})", display_name(path)
+                ) from None
             if not block:
                 break
             yield block
@@ -89,7 +91,7 @@ class ChunkReader:
         self.buf = np.empty(size, dtype=np.uint8)
         self.filled = 0
         self.at_eof = False
-        self.lines_before = 0       # newlines in the consumed bytes
+        self.lines_before = 0  # newlines in the consumed bytes
 
     def fill(self) -> None:
         """Read until the buffer is full or the file ends (grow a full buffer first)."""
@@ -99,15 +101,16 @@ class ChunkReader:
             return
         if self.filled == self.buf.shape[0]:
             grown = np.empty(2 * self.buf.shape[0], dtype=np.uint8)
-            grown[:self.filled] = self.buf[:self.filled]
+            grown[: self.filled] = self.buf[: self.filled]
             self.buf = grown
         view = memoryview(self.buf)
         while self.filled < self.buf.shape[0]:
             try:
-                got = self._stream.readinto(view[self.filled:])
+                got = self._stream.readinto(view[self.filled :])
             except (EOFError, OSError, lzma.LZMAError) as exc:
-                raise InputError(f"corrupt or truncated compressed data ({exc})",
-                                 self.name) from None
+                raise InputError(
+                    f"corrupt or truncated compressed data ({exc})", self.name
+                ) from None
             if not got:
                 self.at_eof = True
                 break
@@ -120,12 +123,12 @@ class ChunkReader:
         self.lines_before += int(np.count_nonzero(self.buf[:n] == 10))
         rest = self.filled - n
         if rest:
-            self.buf[:rest] = self.buf[n:self.filled].copy()
+            self.buf[:rest] = self.buf[n : self.filled].copy()
         self.filled = rest
 
     @property
     def data(self):
-        return self.buf[:self.filled]
+        return self.buf[: self.filled]
 
     def close(self) -> None:
         if self.path != "-":
@@ -140,5 +143,5 @@ def read_text(path: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + 1
         raise InputError("not a text file (invalid UTF-8)", display_name(path), line) from None

@@ -30,9 +30,8 @@ ERROR_MESSAGES = {
     K.E_MISSING: "tree lacks some taxa",
     K.E_SINGLE_CHILD: "a node has a single child",
     K.E_POLYTOMY: "tree is not binary (a node has more than two children); "
-                  "a binary tree is required",
-    K.E_ROOT3: "tree is not rooted (its root has three children) but a rooted tree was "
-               "asked for",
+    "a binary tree is required",
+    K.E_ROOT3: "tree is not rooted (its root has three children) but a rooted tree was asked for",
     K.E_NO_SEMICOLON: "truncated: the tree does not end with ';'",
     K.E_TOO_MANY_NODES: "tree has more nodes than a binary tree on these taxa",
     K.E_TRAILING: "unexpected text after the end of the tree",
@@ -49,9 +48,18 @@ def line_of(buf: bytes | np.ndarray, pos: int) -> int:
     return buf.count(b"\n", 0, pos) + 1
 
 
-def kernel_error(code: int, pos: int, aux: int, arr: np.ndarray, taxa: Taxa, path: str,
-                 line_base: int = 0, start: int | None = None, end: int | None = None,
-                 first_path: str | None = None) -> InputError:
+def kernel_error(
+    code: int,
+    pos: int,
+    aux: int,
+    arr: np.ndarray,
+    taxa: Taxa,
+    path: str,
+    line_base: int = 0,
+    start: int | None = None,
+    end: int | None = None,
+    first_path: str | None = None,
+) -> InputError:
     """Turn a kernel's error code into an :class:`InputError` with file and line."""
     line = line_base + line_of(arr, pos)
     msg = ERROR_MESSAGES.get(code, f"malformed tree (code {code})")
@@ -81,15 +89,17 @@ def _labels(arr, start, end, taxa) -> set[int]:
     return found
 
 
-def labels_of(arr: np.ndarray, start: int, end: int, path: str, line_base: int = 0
-              ) -> tuple[list[str], list[str]]:
+def labels_of(
+    arr: np.ndarray, start: int, end: int, path: str, line_base: int = 0
+) -> tuple[list[str], list[str]]:
     """Display names and keys of the leaves of one Newick string (to discover taxa)."""
     cap = max(64, (end - start) // 2 + 4)
     out = np.empty((cap, 3), np.int64)
     n, err, pos = K.leaf_labels(arr, start, end + 1, out)
     if err != K.OK:
-        raise InputError(ERROR_MESSAGES.get(err, "malformed tree"), path,
-                         line_base + line_of(arr, pos))
+        raise InputError(
+            ERROR_MESSAGES.get(err, "malformed tree"), path, line_base + line_of(arr, pos)
+        )
     names, keys = [], []
     seen = {}
     for s, e, q in out[:n]:
@@ -97,19 +107,24 @@ def labels_of(arr: np.ndarray, start: int, end: int, path: str, line_base: int =
         name = text[1:-1].replace("''", "'") if q else text
         key = normalise(name, False)
         if key in seen:
-            raise InputError(f"taxon {name!r} appears twice in one tree", path,
-                             line_base + line_of(arr, s))
+            raise InputError(
+                f"taxon {name!r} appears twice in one tree", path, line_base + line_of(arr, s)
+            )
         seen[key] = len(names)
         names.append(name)
         keys.append(key)
     if len(names) < 3:
-        raise InputError(f"a tree needs at least 3 taxa, found {len(names)}", path,
-                         line_base + line_of(arr, start))
+        raise InputError(
+            f"a tree needs at least 3 taxa, found {len(names)}",
+            path,
+            line_base + line_of(arr, start),
+        )
     return names, keys
 
 
-def spans_to_lengths(arr: np.ndarray, spans: np.ndarray, path: str = "<string>",
-                     line_base: int = 0) -> np.ndarray:
+def spans_to_lengths(
+    arr: np.ndarray, spans: np.ndarray, path: str = "<string>", line_base: int = 0
+) -> np.ndarray:
     """Convert byte spans ``(..., 4)`` of branch lengths to floats (NaN where absent)."""
     flat = spans.reshape(-1, 4)
     out = np.full(flat.shape[0], np.nan)
@@ -118,16 +133,19 @@ def spans_to_lengths(arr: np.ndarray, spans: np.ndarray, path: str = "<string>",
         if not have.any():
             continue
         idx = np.nonzero(have)[0]
-        texts = [bytes(arr[a:b]) for a, b in flat[idx][:, col:col + 2]]
+        texts = [bytes(arr[a:b]) for a, b in flat[idx][:, col : col + 2]]
         try:
             vals = np.array(texts, dtype=np.bytes_).astype(np.float64)
         except ValueError:
-            for (a, _), t in zip(flat[idx][:, col:col + 2], texts):
+            for (a, _), t in zip(flat[idx][:, col : col + 2], texts):
                 try:
                     float(t)
                 except ValueError:
-                    raise InputError(f"bad branch length {t.decode('ascii', 'replace')!r}",
-                                     path, line_base + line_of(arr, int(a))) from None
+                    raise InputError(
+                        f"bad branch length {t.decode('ascii', 'replace')!r}",
+                        path,
+                        line_base + line_of(arr, int(a)),
+                    ) from None
             raise  # pragma: no cover
         if col == 0:
             out[idx] = vals
@@ -176,8 +194,19 @@ def parse_newick(text: str, taxa=None, rooted: bool = False, path: str = "<strin
     parent = np.empty((1, n_nodes), np.int32)
     h = np.empty(1, np.uint64)
     spans = np.empty((1, n_nodes, 4), np.int64)
-    k, err, pos, aux = K.parse_trees(arr, np.array([start], np.int64), np.array([end], np.int64),
-                                     n, hashes, tix, rooted, True, parent, h, spans)
+    k, err, pos, aux = K.parse_trees(
+        arr,
+        np.array([start], np.int64),
+        np.array([end], np.int64),
+        n,
+        hashes,
+        tix,
+        rooted,
+        True,
+        parent,
+        h,
+        spans,
+    )
     if err != K.OK:
         raise kernel_error(err, pos, aux, arr, taxa, path, start=start, end=end)
     lengths = spans_to_lengths(arr, spans[0], path)
@@ -192,8 +221,13 @@ def parse_newick(text: str, taxa=None, rooted: bool = False, path: str = "<strin
     return Tree(taxa, parent[0], bl, rooted)
 
 
-def write_newick(parent: np.ndarray, names, lengths: np.ndarray | None = None,
-                 rooted: bool = False, precision: int | None = None) -> str:
+def write_newick(
+    parent: np.ndarray,
+    names,
+    lengths: np.ndarray | None = None,
+    rooted: bool = False,
+    precision: int | None = None,
+) -> str:
     """Newick string of a canonical tree.
 
     ``lengths[v]`` is the length of the edge above node ``v``; ``precision`` digits after

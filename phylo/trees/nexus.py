@@ -69,7 +69,7 @@ class _Tokens:
         while True:
             m = _TOKEN.match(buf, self.pos)
             if m is None:
-                rest = buf[self.pos:]
+                rest = buf[self.pos :]
                 if rest.strip() == b"":
                     if not self.at_eof:
                         raise NeedMoreData
@@ -151,8 +151,7 @@ def read_header(buf: bytes, path: str, at_eof: bool) -> NexusHeader:
         while True:
             tok = toks.next()
             if tok is None:
-                raise toks.error(f"file ends inside block {name[1]!r} (missing 'end;')",
-                                 len(buf))
+                raise toks.error(f"file ends inside block {name[1]!r} (missing 'end;')", len(buf))
             if tok[1].lower() in ("end", "endblock") and not tok[2]:
                 toks.expect_semicolon("end")
                 break
@@ -236,5 +235,6 @@ def _read_translate(toks: _Tokens) -> tuple[list[str], dict[str, str]]:
         if sep[1] == ";" and not sep[2]:
             return names, table
         if sep[1] != "," or sep[2]:
-            raise toks.error(f"expected ',' or ';' in the translate table, found {sep[1]!r}",
-                             sep[0])
+            raise toks.error(
+                f"expected ',' or ';' in the translate table, found {sep[1]!r}", sep[0]
+            )

@@ -6,8 +6,8 @@ stays bounded by the chunk size plus one row per unique topology and one id per 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -34,12 +34,12 @@ class TopologyIndex:
 
     @property
     def rows(self) -> np.ndarray:
-        return self._rows[:self.count]
+        return self._rows[: self.count]
 
     def _append(self, row: np.ndarray) -> int:
         if self.count == self._rows.shape[0]:
             grown = np.empty((2 * self.count, self.n_nodes), np.int32)
-            grown[:self.count] = self._rows
+            grown[: self.count] = self._rows
             self._rows = grown
         self._rows[self.count] = row
         self.count += 1
@@ -90,11 +90,11 @@ class FileTrees:
     """The trees of one file, in file order."""
 
     path: str
-    ids: np.ndarray                      # topology id of every tree
-    weights: np.ndarray | None           # [&W] weights, or None for a raw sample
-    lengths: np.ndarray | None = None    # (n_trees, n_nodes) branch lengths when asked
-    marked_rooted: int = 0               # trees marked [&R]
-    marked_unrooted: int = 0             # trees marked [&U]
+    ids: np.ndarray  # topology id of every tree
+    weights: np.ndarray | None  # [&W] weights, or None for a raw sample
+    lengths: np.ndarray | None = None  # (n_trees, n_nodes) branch lengths when asked
+    marked_rooted: int = 0  # trees marked [&R]
+    marked_unrooted: int = 0  # trees marked [&U]
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -102,8 +102,13 @@ class FileTrees:
         return int(self.ids.shape[0])
 
 
-def read_file(path: str, state: ReadState, lengths: bool = False, chunk_size: int = CHUNK,
-              progress: Callable[[int], None] | None = None) -> FileTrees:
+def read_file(
+    path: str,
+    state: ReadState,
+    lengths: bool = False,
+    chunk_size: int = CHUNK,
+    progress: Callable[[int], None] | None = None,
+) -> FileTrees:
     """Read every tree of one file into ``state`` (taxa are fixed by the first file)."""
     reader = ChunkReader(path, chunk_size)
     try:
@@ -112,8 +117,9 @@ def read_file(path: str, state: ReadState, lengths: bool = False, chunk_size: in
         reader.close()
 
 
-def _read(reader: ChunkReader, state: ReadState, lengths: bool,
-          progress: Callable[[int], None] | None) -> FileTrees:
+def _read(
+    reader: ChunkReader, state: ReadState, lengths: bool, progress: Callable[[int], None] | None
+) -> FileTrees:
     name = reader.name
     reader.fill()
     if not bytes(reader.data).strip():
@@ -131,7 +137,7 @@ def _read(reader: ChunkReader, state: ReadState, lengths: bool,
                 break
             except NeedMoreData:
                 if reader.at_eof:  # pragma: no cover - read_header reports EOF itself
-                    raise InputError("file ends inside the NEXUS header", name)
+                    raise InputError("file ends inside the NEXUS header", name) from None
                 reader.fill()
         pos = header.trees_start
         if header.translate is not None:
@@ -143,8 +149,14 @@ def _read(reader: ChunkReader, state: ReadState, lengths: bool,
             declared = header.taxlabels
 
     if state.taxa is not None and declared is not None:
-        check_same_taxa(state.taxa, declared[1], state.first_path, name, declared_line,
-                        what="taxa of the translate table" if translate else "taxa")
+        check_same_taxa(
+            state.taxa,
+            declared[1],
+            state.first_path,
+            name,
+            declared_line,
+            what="taxa of the translate table" if translate else "taxa",
+        )
     elif state.taxa is None and declared is not None:
         if len(declared[0]) < 3:
             raise InputError(f"a tree needs at least 3 taxa, found {len(declared[0])}", name)
@@ -169,11 +181,15 @@ def _read(reader: ChunkReader, state: ReadState, lengths: bool,
         nw = np.empty(cap, np.int64)
         ends = np.empty(cap, np.int64)
         flags = np.empty((cap, 3), np.int64)
-        n, resume, status, epos = K.scan_statements(arr, pos, len(arr), nexus, at_eof, stmt, nw,
-                                                    ends, flags)
+        n, resume, status, epos = K.scan_statements(
+            arr, pos, len(arr), nexus, at_eof, stmt, nw, ends, flags
+        )
         if status >= 2:
-            raise InputError(ERROR_MESSAGES.get(status, "malformed trees block"), name,
-                             line_base + line_of(arr, epos))
+            raise InputError(
+                ERROR_MESSAGES.get(status, "malformed trees block"),
+                name,
+                line_base + line_of(arr, epos),
+            )
         if n > 0:
             if state.taxa is None:
                 names, keys = labels_of(arr, int(nw[0]), int(ends[0]), name, line_base)
@@ -189,12 +205,32 @@ def _read(reader: ChunkReader, state: ReadState, lengths: bool,
             rows = np.empty((n, n_nodes), np.int32)
             hashes = np.empty(n, np.uint64)
             spans = np.empty((n if lengths else 1, n_nodes, 4), np.int64)
-            k, err, epos2, aux = K.parse_trees(arr, nw[:n], ends[:n], nt, table[0], table[1],
-                                               state.rooted, lengths, rows, hashes, spans)
+            k, err, epos2, aux = K.parse_trees(
+                arr,
+                nw[:n],
+                ends[:n],
+                nt,
+                table[0],
+                table[1],
+                state.rooted,
+                lengths,
+                rows,
+                hashes,
+                spans,
+            )
             if err != K.OK:
-                raise kernel_error(err, epos2, aux, arr, state.taxa, name, line_base,
-                                   start=int(nw[k]), end=int(ends[k]),
-                                   first_path=state.first_path)
+                raise kernel_error(
+                    err,
+                    epos2,
+                    aux,
+                    arr,
+                    state.taxa,
+                    name,
+                    line_base,
+                    start=int(nw[k]),
+                    end=int(ends[k]),
+                    first_path=state.first_path,
+                )
             ids_parts.append(state.index.add(rows, hashes))
             fl = flags[:n]
             has_w = fl[:, 1] >= 0
@@ -202,17 +238,23 @@ def _read(reader: ChunkReader, state: ReadState, lengths: bool,
             n_plain += int((~has_w).sum())
             if n_weighted and n_plain:
                 bad = int(np.nonzero(~has_w if has_w[0] else has_w)[0][0])
-                raise InputError("some trees carry [&W] weights and others do not", name,
-                                 line_base + line_of(arr, int(stmt[bad])))
+                raise InputError(
+                    "some trees carry [&W] weights and others do not",
+                    name,
+                    line_base + line_of(arr, int(stmt[bad])),
+                )
             if n_weighted:
                 w = np.empty(n)
                 for j in range(n):
-                    text = bytes(arr[fl[j, 1]:fl[j, 2]]).decode("ascii", "replace")
+                    text = bytes(arr[fl[j, 1] : fl[j, 2]]).decode("ascii", "replace")
                     try:
                         w[j] = _weight(text)
                     except ValueError:
-                        raise InputError(f"bad tree weight [&W {text}]", name,
-                                         line_base + line_of(arr, int(stmt[j]))) from None
+                        raise InputError(
+                            f"bad tree weight [&W {text}]",
+                            name,
+                            line_base + line_of(arr, int(stmt[j])),
+                        ) from None
                 w_parts.append(w)
             marked[0] += int((fl[:, 0] == 1).sum())
             marked[1] += int((fl[:, 0] == 0).sum())
@@ -232,8 +274,10 @@ def _read(reader: ChunkReader, state: ReadState, lengths: bool,
         reader.fill()
 
     if nexus and not ended:
-        notes.append(f"{name}: the trees block has no 'end;' (is the run still going?); "
-                     "read every complete tree")
+        notes.append(
+            f"{name}: the trees block has no 'end;' (is the run still going?); "
+            "read every complete tree"
+        )
     ids = np.concatenate(ids_parts) if ids_parts else np.empty(0, np.int64)
     if ids.shape[0] == 0:
         raise InputError("no trees in file", name)

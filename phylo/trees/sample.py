@@ -9,8 +9,8 @@ pooled frequency (ties: first seen first).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -83,8 +83,10 @@ def parse_burnin(value) -> float | int | None:
                     raise InputError(f"burn-in must not be negative, got {text}")
                 return count
         except ValueError:
-            raise InputError(f"burn-in must be a fraction (0.25), a percentage (25%) or a "
-                             f"number of trees (1000), got {text!r}") from None
+            raise InputError(
+                f"burn-in must be a fraction (0.25), a percentage (25%) or a "
+                f"number of trees (1000), got {text!r}"
+            ) from None
     if not (0.0 <= frac < 1.0) or math.isnan(frac):
         raise InputError(f"a burn-in fraction must be in [0, 1), got {value}")
     return float(frac)
@@ -114,9 +116,17 @@ class TreeSample:
         Things the user should know about the input (e.g. a file without ``end;``).
     """
 
-    def __init__(self, taxa: Taxa, rooted: bool, parents: np.ndarray, counts: np.ndarray,
-                 runs: Sequence[RunInfo], traces: Sequence[np.ndarray],
-                 lengths: Sequence[np.ndarray] | None = None, notes: Sequence[str] = ()):
+    def __init__(
+        self,
+        taxa: Taxa,
+        rooted: bool,
+        parents: np.ndarray,
+        counts: np.ndarray,
+        runs: Sequence[RunInfo],
+        traces: Sequence[np.ndarray],
+        lengths: Sequence[np.ndarray] | None = None,
+        notes: Sequence[str] = (),
+    ):
         self.taxa = taxa
         self.rooted = bool(rooted)
         self.parents = np.ascontiguousarray(parents, dtype=np.int32)
@@ -215,8 +225,10 @@ class TreeSample:
         return asdsf(self, min_freq=min_freq)
 
     def __repr__(self) -> str:
-        return (f"<TreeSample: {self.n_taxa} taxa, {self.n_topologies} topologies, "
-                f"{self.n_runs} run(s), {'rooted' if self.rooted else 'unrooted'}>")
+        return (
+            f"<TreeSample: {self.n_taxa} taxa, {self.n_topologies} topologies, "
+            f"{self.n_runs} run(s), {'rooted' if self.rooted else 'unrooted'}>"
+        )
 
 
 def _burnin_count(burnin, ft: FileTrees) -> int:
@@ -224,17 +236,26 @@ def _burnin_count(burnin, ft: FileTrees) -> int:
     if burnin is None:
         burnin = 0 if ft.weights is not None else DEFAULT_BURNIN
     elif ft.weights is not None and burnin != 0:
-        raise InputError("a weighted summary (trees with [&W] weights, e.g. .trprobs) has no "
-                         "burn-in; use --burnin 0", ft.path)
+        raise InputError(
+            "a weighted summary (trees with [&W] weights, e.g. .trprobs) has no "
+            "burn-in; use --burnin 0",
+            ft.path,
+        )
     count = int(burnin * n) if isinstance(burnin, float) else int(burnin)
     if count >= n:
         raise InputError(f"a burn-in of {count} trees leaves none of the {n} trees", ft.path)
     return count
 
 
-def read_trees(paths: str | Sequence[str], burnin=None, thin: int = 1, rooted: bool = False,
-               lengths: bool = False, taxa: Taxa | Sequence[str] | None = None,
-               progress: Callable[[int], None] | None = None) -> TreeSample:
+def read_trees(
+    paths: str | Sequence[str],
+    burnin=None,
+    thin: int = 1,
+    rooted: bool = False,
+    lengths: bool = False,
+    taxa: Taxa | Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> TreeSample:
     """Read tree files (each file one run of the same analysis) into a :class:`TreeSample`.
 
     Parameters
@@ -274,15 +295,26 @@ def read_trees(paths: str | Sequence[str], burnin=None, thin: int = 1, rooted: b
     files = [read_file(p, state, lengths=lengths, progress=progress) for p in paths]
     kinds = {ft.weights is not None for ft in files}
     if len(kinds) > 1:
-        raise InputError("some files are weighted summaries ([&W], e.g. .trprobs) and others "
-                         "raw samples; give one kind")
+        raise InputError(
+            "some files are weighted summaries ([&W], e.g. .trprobs) and others "
+            "raw samples; give one kind"
+        )
     runs, kept_ids, kept_w, kept_len = [], [], [], []
     for ft in files:
         b = _burnin_count(burnin, ft)
         sel = slice(b, None, thin)
         ids = ft.ids[sel]
-        runs.append(RunInfo(ft.path, ft.n_trees, b, thin, int(ids.shape[0]),
-                            ft.weights is not None, ft.marked_rooted))
+        runs.append(
+            RunInfo(
+                ft.path,
+                ft.n_trees,
+                b,
+                thin,
+                int(ids.shape[0]),
+                ft.weights is not None,
+                ft.marked_rooted,
+            )
+        )
         kept_ids.append(ids)
         kept_w.append(ft.weights[sel] if ft.weights is not None else np.ones(ids.shape[0]))
         if lengths:
@@ -296,8 +328,11 @@ def read_trees(paths: str | Sequence[str], burnin=None, thin: int = 1, rooted: b
     used = np.nonzero(counts.sum(axis=1) > 0)[0]
     tot = counts.sum(axis=0, keepdims=True)
     f = np.divide(counts, tot, out=np.zeros_like(counts), where=tot > 0)
-    w = np.ones(R) if files[0].weights is not None else np.array([r.n_used for r in runs],
-                                                                  dtype=float)
+    w = (
+        np.ones(R)
+        if files[0].weights is not None
+        else np.array([r.n_used for r in runs], dtype=float)
+    )
     pooled = f[used] @ (w / w.sum())
     order = used[np.lexsort((used, -pooled))]
     remap = np.full(n_all, -1, np.int64)
@@ -305,7 +340,16 @@ def read_trees(paths: str | Sequence[str], burnin=None, thin: int = 1, rooted: b
     traces = tuple(remap[ids].astype(np.int32) for ids in kept_ids)
     notes = [n for ft in files for n in ft.notes]
     if not rooted and any(ft.marked_rooted for ft in files):
-        notes.append("trees are marked rooted ([&R]); their roots were ignored "
-                     "(use --rooted to keep them)")
-    return TreeSample(state.taxa, rooted, index.rows[order], counts[order], runs, traces,
-                      kept_len if lengths else None, notes)
+        notes.append(
+            "trees are marked rooted ([&R]); their roots were ignored (use --rooted to keep them)"
+        )
+    return TreeSample(
+        state.taxa,
+        rooted,
+        index.rows[order],
+        counts[order],
+        runs,
+        traces,
+        kept_len if lengths else None,
+        notes,
+    )

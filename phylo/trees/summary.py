@@ -29,24 +29,28 @@ def summarise(sample, top: int = 10, min_freq: float = MIN_FREQ) -> dict:
     cum = np.cumsum(f)
     tops = []
     for i in range(k):
-        tops.append({
-            "rank": i + 1,
-            "frequency": float(f[i]),
-            "cumulative": float(cum[i]),
-            "run_frequencies": [float(x) for x in fr[i]],
-            "newick": sample.newick(i),
-        })
+        tops.append(
+            {
+                "rank": i + 1,
+                "frequency": float(f[i]),
+                "cumulative": float(cum[i]),
+                "run_frequencies": [float(x) for x in fr[i]],
+                "newick": sample.newick(i),
+            }
+        )
     runs = []
     for r, info in enumerate(sample.runs):
-        runs.append({
-            "file": info.path,
-            "trees": info.n_trees,
-            "burnin": info.burnin,
-            "thin": info.thin,
-            "used": info.n_used,
-            "weighted": info.weighted,
-            "topologies": int(np.count_nonzero(sample.counts[:, r] > 0)),
-        })
+        runs.append(
+            {
+                "file": info.path,
+                "trees": info.n_trees,
+                "burnin": info.burnin,
+                "thin": info.thin,
+                "used": info.n_used,
+                "weighted": info.weighted,
+                "topologies": int(np.count_nonzero(sample.counts[:, r] > 0)),
+            }
+        )
     asdsf = max_sdsf = float("nan")
     n_splits = 0
     if sample.n_runs >= 2:
@@ -57,8 +61,9 @@ def summarise(sample, top: int = 10, min_freq: float = MIN_FREQ) -> dict:
             asdsf, max_sdsf = float(sd.mean()), float(sd.max())
     credible = {}
     for level in (0.5, 0.9, 0.95, 0.99):
-        credible[str(level)] = int(np.searchsorted(cum, level - 1e-12) + 1) \
-            if sample.n_topologies else 0
+        credible[str(level)] = (
+            int(np.searchsorted(cum, level - 1e-12) + 1) if sample.n_topologies else 0
+        )
     return {
         "taxa": list(sample.taxa.names),
         "rooted": sample.rooted,
@@ -84,17 +89,22 @@ def format_text(s: dict) -> str:
     lines.append(f"Topologies are {'rooted' if s['rooted'] else 'unrooted'}.")
     lines.append("")
     width = max(len("file"), *(len(r["file"]) for r in s["runs"]))
-    lines.append(f"{'run':>3}  {'file':<{width}}  {'trees':>8}  {'burn-in':>8}  {'thin':>4}  "
-                 f"{'used':>8}  {'topologies':>10}")
+    lines.append(
+        f"{'run':>3}  {'file':<{width}}  {'trees':>8}  {'burn-in':>8}  {'thin':>4}  "
+        f"{'used':>8}  {'topologies':>10}"
+    )
     for i, r in enumerate(s["runs"], 1):
-        lines.append(f"{i:>3}  {r['file']:<{width}}  {r['trees']:>8}  {r['burnin']:>8}  "
-                     f"{r['thin']:>4}  {r['used']:>8}  {r['topologies']:>10}")
+        lines.append(
+            f"{i:>3}  {r['file']:<{width}}  {r['trees']:>8}  {r['burnin']:>8}  "
+            f"{r['thin']:>4}  {r['used']:>8}  {r['topologies']:>10}"
+        )
     lines.append("")
     kind = "weighted trees" if s["runs"] and s["runs"][0]["weighted"] else "trees"
     lines.append(f"Unique topologies: {s['n_topologies']} in {s['n_trees']} {kind}")
     cs = s["credible_set_sizes"]
-    lines.append("Credible sets: " + ", ".join(f"{float(k):.0%}: {v}" for k, v in cs.items())
-                 + " topologies")
+    lines.append(
+        "Credible sets: " + ", ".join(f"{float(k):.0%}: {v}" for k, v in cs.items()) + " topologies"
+    )
     lines.append("")
     lines.append("Most frequent topologies:")
     multi = len(s["runs"]) > 1
@@ -114,9 +124,11 @@ def format_text(s: dict) -> str:
         else:
             lines.append(f"ASDSF: no split reaches frequency {s['min_freq']} in any run")
     else:
-        lines.append(f"ASDSF (splits with frequency >= {s['min_freq']:g} in at least one run, "
-                     f"{s['n_splits_asdsf']} splits): {s['asdsf']:.6f}; "
-                     f"maximum {s['max_sdsf']:.6f}")
+        lines.append(
+            f"ASDSF (splits with frequency >= {s['min_freq']:g} in at least one run, "
+            f"{s['n_splits_asdsf']} splits): {s['asdsf']:.6f}; "
+            f"maximum {s['max_sdsf']:.6f}"
+        )
     for note in s["notes"]:
         lines.append(f"note: {note}")
     return "\n".join(lines) + "\n"
@@ -124,11 +136,16 @@ def format_text(s: dict) -> str:
 
 def format_tsv(s: dict) -> str:
     """The topology table as TSV (summary values as ``#`` lines above it)."""
-    lines = [f"# taxa: {len(s['taxa'])}", f"# topologies: {s['n_topologies']}",
-             f"# trees: {s['n_trees']}"]
+    lines = [
+        f"# taxa: {len(s['taxa'])}",
+        f"# topologies: {s['n_topologies']}",
+        f"# trees: {s['n_trees']}",
+    ]
     for i, r in enumerate(s["runs"], 1):
-        lines.append(f"# run {i}: {r['file']} trees={r['trees']} burnin={r['burnin']} "
-                     f"thin={r['thin']} used={r['used']} topologies={r['topologies']}")
+        lines.append(
+            f"# run {i}: {r['file']} trees={r['trees']} burnin={r['burnin']} "
+            f"thin={r['thin']} used={r['used']} topologies={r['topologies']}"
+        )
     lines.append(f"# asdsf: {'' if s['asdsf'] is None else repr(s['asdsf'])}")
     head = ["rank", "frequency", "cumulative"]
     head += [f"run{i + 1}" for i in range(len(s["runs"]))] + ["newick"]
@@ -157,8 +174,7 @@ def plot_split_frequencies(sample, path: str, min_freq: float = 0.0) -> None:
     for band in (0.1, 0.2):
         ax.fill_between([0, 1], [-band, 1 - band], [band, 1 + band], color="0.9", zorder=-1)
     sd = table.sd()
-    ax.scatter(table.freq[:, 0], table.freq[:, 1], s=12, c=sd, cmap="viridis_r",
-               edgecolors="none")
+    ax.scatter(table.freq[:, 0], table.freq[:, 1], s=12, c=sd, cmap="viridis_r", edgecolors="none")
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(f"split frequency, run 1 ({sample.runs[0].path})")

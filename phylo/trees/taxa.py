@@ -9,7 +9,7 @@ for one quote.  Names are shown as they were first written.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -90,11 +90,12 @@ class Taxa:
     def index_of_key(self, key: str) -> int:
         return self._index.get(key, -1)
 
-    def same_set(self, other: "Taxa") -> bool:
+    def same_set(self, other: Taxa) -> bool:
         return set(self.keys) == set(other.keys)
 
-    def lookup_table(self, translate: Mapping[str, str] | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+    def lookup_table(
+        self, translate: Mapping[str, str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Sorted hashes of every label that may appear in a tree, and their taxa.
 
         ``translate`` maps normalised translate keys to normalised taxon names (NEXUS
@@ -117,8 +118,14 @@ class Taxa:
         return hashes, taxa
 
 
-def check_same_taxa(first: Taxa, other_keys: Iterable[str], first_path: str, path: str,
-                    line: int | None = None, what: str = "taxa") -> None:
+def check_same_taxa(
+    first: Taxa,
+    other_keys: Iterable[str],
+    first_path: str,
+    path: str,
+    line: int | None = None,
+    what: str = "taxa",
+) -> None:
     """Raise a clear error when a file's taxa differ from those of the first file."""
     other = set(other_keys)
     mine = set(first.keys)
@@ -128,10 +135,15 @@ def check_same_taxa(first: Taxa, other_keys: Iterable[str], first_path: str, pat
     missing = sorted(mine - other)
     parts = []
     if extra:
-        parts.append("not in the first file: " + ", ".join(repr(x) for x in extra[:5])
-                     + (" ..." if len(extra) > 5 else ""))
+        parts.append(
+            "not in the first file: "
+            + ", ".join(repr(x) for x in extra[:5])
+            + (" ..." if len(extra) > 5 else "")
+        )
     if missing:
-        parts.append("missing here: " + ", ".join(repr(x) for x in missing[:5])
-                     + (" ..." if len(missing) > 5 else ""))
-    raise InputError(f"{what} differ from those of {first_path} ({'; '.join(parts)})",
-                     path, line)
+        parts.append(
+            "missing here: "
+            + ", ".join(repr(x) for x in missing[:5])
+            + (" ..." if len(missing) > 5 else "")
+        )
+    raise InputError(f"{what} differ from those of {first_path} ({'; '.join(parts)})", path, line)

@@ -12,7 +12,7 @@ unrooted tree, ``2n-2`` for a rooted one.  :meth:`Tree.splits` maps branches to 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -38,8 +38,13 @@ class Tree:
 
     __slots__ = ("taxa", "parent", "branch_lengths", "rooted", "_children")
 
-    def __init__(self, taxa, parent: np.ndarray, branch_lengths: np.ndarray | None = None,
-                 rooted: bool = False):
+    def __init__(
+        self,
+        taxa,
+        parent: np.ndarray,
+        branch_lengths: np.ndarray | None = None,
+        rooted: bool = False,
+    ):
         if not isinstance(taxa, Taxa):
             taxa = Taxa(list(taxa))
         self.taxa = taxa
@@ -47,8 +52,10 @@ class Tree:
         n = len(taxa)
         expected = 2 * n - 1 if rooted else 2 * n - 2
         if self.parent.shape != (expected,):
-            raise ValueError(f"parent array of length {self.parent.shape} for {n} taxa "
-                             f"({'rooted' if rooted else 'unrooted'}: {expected} nodes)")
+            raise ValueError(
+                f"parent array of length {self.parent.shape} for {n} taxa "
+                f"({'rooted' if rooted else 'unrooted'}: {expected} nodes)"
+            )
         if branch_lengths is not None:
             branch_lengths = np.array(branch_lengths, dtype=np.float64)
             if branch_lengths.shape == (expected - 1,):
@@ -113,9 +120,12 @@ class Tree:
         """Bytes identifying the topology (equal keys, equal topologies)."""
         return self.parent.tobytes() + (b"R" if self.rooted else b"U")
 
-    def same_topology(self, other: "Tree") -> bool:
-        return (self.taxa == other.taxa and self.rooted == other.rooted
-                and np.array_equal(self.parent, other.parent))
+    def same_topology(self, other: Tree) -> bool:
+        return (
+            self.taxa == other.taxa
+            and self.rooted == other.rooted
+            and np.array_equal(self.parent, other.parent)
+        )
 
     # -- conversions -------------------------------------------------------------------
     def to_newick(self, lengths: bool = True, precision: int | None = None) -> str:
@@ -125,7 +135,7 @@ class Tree:
         bl = self.branch_lengths if lengths else None
         return write_newick(self.parent, self.taxa.names, bl, self.rooted, precision)
 
-    def reorder_taxa(self, names: Sequence[str] | Taxa) -> "Tree":
+    def reorder_taxa(self, names: Sequence[str] | Taxa) -> Tree:
         """The same tree with the taxa renumbered to the order of ``names``.
 
         ``names`` must hold the same taxa (matched as labels are: ``_`` = blank).
@@ -136,23 +146,26 @@ class Tree:
         if not target.same_set(self.taxa):
             extra = sorted(set(target.keys) - set(self.taxa.keys))
             missing = sorted(set(self.taxa.keys) - set(target.keys))
-            raise InputError("taxa of the tree and of the given order differ"
-                             + (f"; not in the tree: {', '.join(extra[:5])}" if extra else "")
-                             + (f"; only in the tree: {', '.join(missing[:5])}"
-                                if missing else ""))
+            raise InputError(
+                "taxa of the tree and of the given order differ"
+                + (f"; not in the tree: {', '.join(extra[:5])}" if extra else "")
+                + (f"; only in the tree: {', '.join(missing[:5])}" if missing else "")
+            )
         if target.keys == self.taxa.keys:
             return Tree(target, self.parent, self.branch_lengths, self.rooted)
-        return parse_newick(self.to_newick(lengths=self.branch_lengths is not None),
-                            taxa=target, rooted=self.rooted)
+        return parse_newick(
+            self.to_newick(lengths=self.branch_lengths is not None), taxa=target, rooted=self.rooted
+        )
 
-    def unrooted(self) -> "Tree":
+    def unrooted(self) -> Tree:
         """The unrooted tree (the root is suppressed, its two branches joined)."""
         if not self.rooted:
             return self
         from .newick import parse_newick
 
-        return parse_newick(self.to_newick(lengths=self.branch_lengths is not None),
-                            taxa=self.taxa, rooted=False)
+        return parse_newick(
+            self.to_newick(lengths=self.branch_lengths is not None), taxa=self.taxa, rooted=False
+        )
 
     def __repr__(self) -> str:
         kind = "rooted" if self.rooted else "unrooted"

@@ -22,17 +22,19 @@ def test_fasta_codes_and_ambiguity():
     assert aln.taxa == ("a", "b", "c")
     # A C G T R=A|G Y=C|T N gap
     assert aln.codes[0].tolist() == [1, 2, 4, 8, 5, 10, 15, 15]
-    assert aln.codes[2, -1] == 15           # '?' is missing data: all states
+    assert aln.codes[2, -1] == 15  # '?' is missing data: all states
 
 
 def test_formats_agree():
-    nexus = ("#NEXUS\n[comment with MATRIX inside]\nBEGIN TAXA; DIMENSIONS NTAX=3;"
-             " TAXLABELS a b c; END;\n"
-             "BEGIN CHARACTERS; [! Matrix URI MATRIX]\n DIMENSIONS NCHAR=8;\n"
-             " FORMAT DATATYPE=DNA MISSING=? GAP=- INTERLEAVE;\nMATRIX\n"
-             "[ ruler 1 2 3 ]\n"
-             "a ACGT\nb ACGT\n'c' TTGT\n\n"
-             "a RYN-\nb ACGT\nc ACG?\n;\nEND;\n")
+    nexus = (
+        "#NEXUS\n[comment with MATRIX inside]\nBEGIN TAXA; DIMENSIONS NTAX=3;"
+        " TAXLABELS a b c; END;\n"
+        "BEGIN CHARACTERS; [! Matrix URI MATRIX]\n DIMENSIONS NCHAR=8;\n"
+        " FORMAT DATATYPE=DNA MISSING=? GAP=- INTERLEAVE;\nMATRIX\n"
+        "[ ruler 1 2 3 ]\n"
+        "a ACGT\nb ACGT\n'c' TTGT\n\n"
+        "a RYN-\nb ACGT\nc ACG?\n;\nEND;\n"
+    )
     phylip_seq = "3 8\na ACGTRYN-\nb ACGTACGT\nc TTGTACG?\n"
     phylip_multi = "3 8\na ACGT\nRYN-\nb ACGT\nACGT\nc TTGT\nACG?\n"
     phylip_inter = "3 8\na ACGT\nb ACGT\nc TTGT\nRYN-\nACGT\nACG?\n"
@@ -46,9 +48,11 @@ def test_formats_agree():
 
 def test_nexus_treebase_symbols_and_sequential_tokens():
     # MISSING=- GAP=? as in the TreeBASE files; sequence split across tokens and lines
-    text = ("#NEXUS\nBEGIN DATA; DIMENSIONS NTAX=2 NCHAR=6;\n"
-            "FORMAT DATATYPE=DNA MISSING=- GAP= ?;\nMATRIX\n"
-            "x AC- \nG?T\ny {AG}CGTA (CT)\n;\nEND;\n")
+    text = (
+        "#NEXUS\nBEGIN DATA; DIMENSIONS NTAX=2 NCHAR=6;\n"
+        "FORMAT DATATYPE=DNA MISSING=- GAP= ?;\nMATRIX\n"
+        "x AC- \nG?T\ny {AG}CGTA (CT)\n;\nEND;\n"
+    )
     aln = parse_alignment(text)
     assert aln.codes.tolist() == [[1, 2, 15, 4, 15, 8], [5, 2, 4, 8, 1, 10]]
 
@@ -71,17 +75,26 @@ def test_empirical_frequencies_share_ambiguity():
     assert np.allclose(aln.empirical_frequencies(), [0.75, 0.0, 0.25, 0.0])
 
 
-@pytest.mark.parametrize("text, message", [
-    (">a\nACGZ\n>b\nACGT\n", "unknown character 'Z'"),
-    (">a\nACGT\n>b\nACG\n", "unequal length"),
-    (">a\nACGT\n>a\nACGT\n", "duplicate taxon name"),
-    ("3 4\na ACGT\nb ACGT\n", "expected 3 sequences"),
-    ("#NEXUS\nBEGIN DATA; DIMENSIONS NTAX=2 NCHAR=4; FORMAT DATATYPE=DNA;\nMATRIX\n"
-     "a ACGT\nb ACG\n;\nEND;\n", "sites"),
-    ("#NEXUS\nBEGIN DATA; DIMENSIONS NTAX=2 NCHAR=4; FORMAT DATATYPE=PROTEIN;\nMATRIX\n"
-     "a ACGT\nb ACGT\n;\nEND;\n", "DNA"),
-    ("hello\n", "unrecognised alignment format"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (">a\nACGZ\n>b\nACGT\n", "unknown character 'Z'"),
+        (">a\nACGT\n>b\nACG\n", "unequal length"),
+        (">a\nACGT\n>a\nACGT\n", "duplicate taxon name"),
+        ("3 4\na ACGT\nb ACGT\n", "expected 3 sequences"),
+        (
+            "#NEXUS\nBEGIN DATA; DIMENSIONS NTAX=2 NCHAR=4; FORMAT DATATYPE=DNA;\nMATRIX\n"
+            "a ACGT\nb ACG\n;\nEND;\n",
+            "sites",
+        ),
+        (
+            "#NEXUS\nBEGIN DATA; DIMENSIONS NTAX=2 NCHAR=4; FORMAT DATATYPE=PROTEIN;\nMATRIX\n"
+            "a ACGT\nb ACGT\n;\nEND;\n",
+            "DNA",
+        ),
+        ("hello\n", "unrecognised alignment format"),
+    ],
+)
 def test_bad_input_is_reported(text, message):
     with pytest.raises(InputError, match=message):
         parse_alignment(text, path="x")
@@ -107,8 +120,10 @@ def test_ds1_nexus_equals_fasta():
     assert np.array_equal(nex.take_taxa(fa.taxa).codes, fa.codes)
 
 
-@pytest.mark.parametrize("name, ntax, nchar", [("DS2", 29, 2520), ("DS3s", 36, 1832),
-                                               ("DS4", 41, 1137), ("DS5", 50, 378)])
+@pytest.mark.parametrize(
+    "name, ntax, nchar",
+    [("DS2", 29, 2520), ("DS3s", 36, 1832), ("DS4", 41, 1137), ("DS5", 50, 378)],
+)
 def test_treebase_nexus_files(name, ntax, nchar):
     aln = read_alignment(str(shared_path(f"marglik/alignments/{name}.nex")))
     assert (aln.n_taxa, aln.n_sites) == (ntax, nchar)

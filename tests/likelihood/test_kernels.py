@@ -7,12 +7,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phylo.likelihood import (GTR, HKY, JC69, Alignment, TreeLikelihood, random_tree,
-                              simulate_alignment)
+from phylo.likelihood import (
+    GTR,
+    HKY,
+    JC69,
+    Alignment,
+    TreeLikelihood,
+    random_tree,
+    simulate_alignment,
+)
 from phylo.likelihood import tree_likelihood as tl_module
-from tests.likelihood.test_tree_likelihood import (fd_gradient, logspace_pruning, rel_err,
-                                                   rooted_version)
 from tests.likelihood._trees import parse_tree
+from tests.likelihood.test_tree_likelihood import (
+    fd_gradient,
+    logspace_pruning,
+    rel_err,
+    rooted_version,
+)
 
 PI = [0.1, 0.2, 0.3, 0.4]
 
@@ -33,29 +44,33 @@ def with_ambiguity(aln, rng, frac=0.05):
     return Alignment.from_sequences(aln.taxa, ["".join(r) for r in seqs])
 
 
-@pytest.mark.parametrize("model", [
-    JC69(),
-    JC69(alpha=0.4, categories=4, pinv=0.1),
-    HKY(1.0, PI, alpha=0.8, categories=3),          # F81 + G3: equal exchangeabilities
-])
+@pytest.mark.parametrize(
+    "model",
+    [
+        JC69(),
+        JC69(alpha=0.4, categories=4, pinv=0.1),
+        HKY(1.0, PI, alpha=0.8, categories=3),  # F81 + G3: equal exchangeabilities
+    ],
+)
 @pytest.mark.parametrize("n", [4, 23])
 def test_f81_fast_path_equals_general_path(model, n):
     rng = np.random.default_rng(100 + n)
     tree = random_tree(n, rng, 0.2, 1e-4)
     aln = with_ambiguity(simulate_alignment(tree, model, 250, rng), rng)
     fast = TreeLikelihood(aln, tree, model)
-    assert fast._mv[-2] == 1.0                      # the model was recognised as F81-type
+    assert fast._mv[-2] == 1.0  # the model was recognised as F81-type
     slow = general_path(TreeLikelihood(aln, tree, model))
     for _ in range(3):
         t = rng.exponential(0.3, size=fast.n_branches)
-        t[rng.integers(t.size)] = 0.0               # a zero-length branch
+        t[rng.integers(t.size)] = 0.0  # a zero-length branch
         ll_f, g_f = fast.gradient(t)
         ll_s, g_s = slow.gradient(t)
         assert abs(ll_f - ll_s) < 1e-10 * abs(ll_s)
         assert abs(fast.log_likelihood(t) - ll_s) < 1e-10 * abs(ll_s)
         assert np.max(np.abs(g_f - g_s) / np.maximum(np.abs(g_s), 1.0)) < 1e-10
-        assert np.allclose(fast.pattern_log_likelihoods(t), slow.pattern_log_likelihoods(t),
-                           rtol=1e-10, atol=0.0)
+        assert np.allclose(
+            fast.pattern_log_likelihoods(t), slow.pattern_log_likelihoods(t), rtol=1e-10, atol=0.0
+        )
 
 
 def test_f81_fast_path_rerooted_and_rooted_trees():
@@ -92,7 +107,7 @@ def test_general_pre_order_steps_match_finite_differences():
         assert lik._mv[-2] == 0.0
         for row in lik._topo:
             nk = int(row[1])
-            kinds.add((nk, int(sum(c < rt.n_taxa for c in row[2:2 + nk]))))
+            kinds.add((nk, int(sum(c < rt.n_taxa for c in row[2 : 2 + nk]))))
         ll, g = lik.gradient(t)
         assert abs(ll - lik.log_likelihood(t)) < 1e-10 * abs(ll)
         assert rel_err(g, fd_gradient(lik, t)) < 1e-6
@@ -119,15 +134,15 @@ def _live_sets_respected(topo, n_taxa, slot, preorder):
         holder[slot[topo[-1, 0] - n_taxa]] = topo[-1, 0]
     for row in rows:
         v, nk = int(row[0]), int(row[1])
-        kids = [int(c) for c in row[2:2 + nk] if c >= n_taxa]
+        kids = [int(c) for c in row[2 : 2 + nk] if c >= n_taxa]
         if preorder:
-            assert holder.get(slot[v - n_taxa]) == v       # v's partial still there
+            assert holder.get(slot[v - n_taxa]) == v  # v's partial still there
             written = kids
             for c in written:
                 assert slot[c - n_taxa] != slot[v - n_taxa]
         else:
             for c in kids:
-                assert holder.get(slot[c - n_taxa]) == c   # children's partials still there
+                assert holder.get(slot[c - n_taxa]) == c  # children's partials still there
             written = [v]
             assert slot[v - n_taxa] not in [slot[c - n_taxa] for c in kids]
         for w in written:
@@ -166,11 +181,13 @@ def test_threads_split_patterns_like_one_thread(monkeypatch):
     assert two_sr._ncols[:, 0].any() and all(plan[0][:, 0].any() for plan in two_sr._part_plans)
     ref = one.log_likelihood(t)
     assert abs(two_sr.log_likelihood(t) - ref) < 1e-12 * abs(ref)
-    assert np.allclose(two_sr.pattern_log_likelihoods(t), one.pattern_log_likelihoods(t),
-                       rtol=1e-12, atol=0.0)
+    assert np.allclose(
+        two_sr.pattern_log_likelihoods(t), one.pattern_log_likelihoods(t), rtol=1e-12, atol=0.0
+    )
     T = np.stack([t, 1.3 * t, 0.7 * t])
-    assert np.allclose(two_sr.log_likelihood_batch(T), one.log_likelihood_batch(T),
-                       rtol=1e-12, atol=0.0)
+    assert np.allclose(
+        two_sr.log_likelihood_batch(T), one.log_likelihood_batch(T), rtol=1e-12, atol=0.0
+    )
     assert np.allclose(two_sr.gradient(t)[1], one.gradient(t)[1], rtol=1e-10, atol=1e-10)
     ll1, g1 = one.gradient(t)
     ll2, g2 = two.gradient(t)
@@ -178,8 +195,9 @@ def test_threads_split_patterns_like_one_thread(monkeypatch):
     assert np.allclose(g1, g2, rtol=1e-10, atol=1e-10)
     assert abs(two.log_likelihood(t) - ll1) < 1e-10 * abs(ll1)
     # (one thread roots the traversal where site repeats pay; the same to rounding)
-    assert np.allclose(two.pattern_log_likelihoods(t), one.pattern_log_likelihoods(t),
-                       rtol=1e-12, atol=0.0)
+    assert np.allclose(
+        two.pattern_log_likelihoods(t), one.pattern_log_likelihoods(t), rtol=1e-12, atol=0.0
+    )
 
 
 def test_small_problems_are_not_split_between_threads():
@@ -187,9 +205,14 @@ def test_small_problems_are_not_split_between_threads():
     assert len(lik._thread_bounds) == 1 and len(lik._thread_lbounds) == 1
 
 
-@pytest.mark.parametrize("model", [JC69(), GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5,
-                                              categories=4),
-                                   JC69(alpha=0.3, categories=3, pinv=0.2)])
+@pytest.mark.parametrize(
+    "model",
+    [
+        JC69(),
+        GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5, categories=4),
+        JC69(alpha=0.3, categories=3, pinv=0.2),
+    ],
+)
 def test_200_taxa_rescaling_likelihood_and_gradient(model):
     """Post-order partials fall below the rescaling threshold on every path from the
     root: the pre-order pass must make up for their scaling at every node (its
@@ -201,13 +224,16 @@ def test_200_taxa_rescaling_likelihood_and_gradient(model):
     lik = TreeLikelihood(aln, tree, model)
     ll = lik.log_likelihood(t)
     site = lik.pattern_log_likelihoods(t)
-    assert np.isfinite(site).all() and site.min() < -69.4       # below 2^-100
+    assert np.isfinite(site).all() and site.min() < -69.4  # below 2^-100
     assert abs(ll - logspace_pruning(aln, tree, model, t)) < 1e-10 * abs(ll)
     ll_g, g = lik.gradient(t)
     assert np.isfinite(g).all() and abs(ll_g - ll) < 1e-10 * abs(ll)
     # finite differences on a sample of branches, tips and deep internal ones alike
-    pick = np.unique(np.concatenate([rng.choice(lik.n_branches, 25, replace=False),
-                                     [lik.n_branches - 1, 200, 0]]))
+    pick = np.unique(
+        np.concatenate(
+            [rng.choice(lik.n_branches, 25, replace=False), [lik.n_branches - 1, 200, 0]]
+        )
+    )
     assert rel_err(g[pick], _fd_subset(lik, t, pick)) < 1e-6
 
 
@@ -225,8 +251,11 @@ def test_1000_taxa_gtr_gamma_likelihood_and_gradient():
     assert abs(ll - logspace_pruning(aln, tree, model, t)) < 1e-12 * abs(ll)
     ll_g, g = lik.gradient(t)
     assert abs(ll_g - ll) < 1e-12 * abs(ll)
-    pick = np.unique(np.concatenate([rng.choice(lik.n_branches, 8, replace=False),
-                                     [lik.n_branches - 1, 1000, 0]]))
+    pick = np.unique(
+        np.concatenate(
+            [rng.choice(lik.n_branches, 8, replace=False), [lik.n_branches - 1, 1000, 0]]
+        )
+    )
     assert rel_err(g[pick], _fd_subset(lik, t, pick)) < 1e-6
 
 
@@ -248,8 +277,10 @@ def _fd_subset(lik, t, pick):
 
 def test_pickles_for_worker_processes():
     import pickle
-    aln, tree, model = _small_problem(GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5,
-                                          categories=2))
+
+    aln, tree, model = _small_problem(
+        GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5, categories=2)
+    )
     for m in (model, JC69()):
         lik = TreeLikelihood(aln, tree, m)
         t = tree.branch_lengths[:-1]
@@ -263,6 +294,7 @@ def test_split_evaluations_survive_pickling(monkeypatch):
     """Per-pattern results of an evaluation split between threads, after a round trip
     through pickle (the parts write their patterns' results into the object's own)."""
     import pickle
+
     monkeypatch.setattr(tl_module, "SPLIT_MIN_UPDATES", 0)
     monkeypatch.setattr(tl_module, "SPLIT_MIN_PATTERNS", 1)
     monkeypatch.setattr(tl_module, "SPLIT_MIN_SITE_REPEAT_NS", 0)
@@ -274,17 +306,28 @@ def test_split_evaluations_survive_pickling(monkeypatch):
         want = lik.pattern_log_likelihoods(t)
         lik.gradient(t)
         other = pickle.loads(pickle.dumps(lik))
-        assert np.allclose(other.pattern_log_likelihoods(1.5 * t),
-                           lik.pattern_log_likelihoods(1.5 * t), rtol=1e-14, atol=0.0)
+        assert np.allclose(
+            other.pattern_log_likelihoods(1.5 * t),
+            lik.pattern_log_likelihoods(1.5 * t),
+            rtol=1e-14,
+            atol=0.0,
+        )
         assert np.allclose(other.pattern_log_likelihoods(t), want, rtol=1e-14, atol=0.0)
 
 
 def test_vectorised_log_within_an_ulp_of_math_log():
     from phylo.likelihood import _kernels as K
+
     rng = np.random.default_rng(5)
-    x = np.concatenate([np.exp(rng.uniform(-708, 709, 100_000)), rng.uniform(0.5, 2.0, 50_000),
-                        1.0 + rng.uniform(-1e-12, 1e-12, 1000), 2.0 ** np.arange(-1022, 1024),
-                        [np.sqrt(2.0), np.nextafter(np.sqrt(2.0), 2.0), np.sqrt(0.5)]])
+    x = np.concatenate(
+        [
+            np.exp(rng.uniform(-708, 709, 100_000)),
+            rng.uniform(0.5, 2.0, 50_000),
+            1.0 + rng.uniform(-1e-12, 1e-12, 1000),
+            2.0 ** np.arange(-1022, 1024),
+            [np.sqrt(2.0), np.nextafter(np.sqrt(2.0), 2.0), np.sqrt(0.5)],
+        ]
+    )
     out = np.empty_like(x)
     K.log_array(x, out, 0, x.size)
     ref = np.log(x)
@@ -312,9 +355,9 @@ def test_impossible_patterns_take_the_rescaling_path(model):
     site = lik.pattern_log_likelihoods(t)
     freqs = model.resolve(aln).frequencies
     for j in range(pats.weights.size):
-        column = pats.tip_partials()[:, :, j]               # (taxa, 4) indicators
+        column = pats.tip_partials()[:, :, j]  # (taxa, 4) indicators
         states = {int(np.argmax(row)) for row in column}
-        if len(states) == 1:                                 # L = pi_s exactly
+        if len(states) == 1:  # L = pi_s exactly
             assert site[j] == pytest.approx(np.log(freqs[states.pop()]), rel=1e-14)
         else:
             assert site[j] == -np.inf
@@ -327,9 +370,11 @@ def test_llvm_options_hold_only_while_kernels_compile(monkeypatch):
     ones included (a kernel compiles the kernels it calls), and LLVM's defaults are back
     afterwards, also when compiling fails."""
     from phylo.likelihood import _kernels as K
+
     state = {}
-    monkeypatch.setattr(K._llvm, "set_option",
-                        lambda _, opt: state.__setitem__(*opt.lstrip("-").split("=")))
+    monkeypatch.setattr(
+        K._llvm, "set_option", lambda _, opt: state.__setitem__(*opt.lstrip("-").split("="))
+    )
     defaults = dict(o.lstrip("-").split("=") for o in K._LLVM_DEFAULTS)
     wanted = dict(o.lstrip("-").split("=") for o in K._LLVM_OPTIONS)
     seen = []
@@ -337,7 +382,7 @@ def test_llvm_options_hold_only_while_kernels_compile(monkeypatch):
 
     def outer_compile(sig):
         inner(sig)
-        seen.append(("outer", dict(state)))     # after the nested compilation returned
+        seen.append(("outer", dict(state)))  # after the nested compilation returned
         return "compiled"
 
     assert K._with_llvm_options(outer_compile)(None) == "compiled"
@@ -356,9 +401,10 @@ def test_callers_floating_point_flags_are_restored():
     """The kernels flush subnormal numbers to zero while they run (x86 FTZ/DAZ) and put
     the caller's flags back: arithmetic after a call still produces subnormals."""
     tiny = np.array([1e-310])
-    assert (tiny * 0.5)[0] == 5e-311                   # subnormal arithmetic here
-    lik = TreeLikelihood(*_small_problem(GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5,
-                                             categories=4)))
+    assert (tiny * 0.5)[0] == 5e-311  # subnormal arithmetic here
+    lik = TreeLikelihood(
+        *_small_problem(GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5, categories=4))
+    )
     t = np.full(lik.n_branches, 0.1)
     lik.log_likelihood(t)
     lik.gradient(t)

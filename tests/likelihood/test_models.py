@@ -26,19 +26,22 @@ def test_k80_closed_form():
     beta = 1.0 / (kappa + 2.0)
     e1 = np.exp(-4 * beta * t)
     e2 = np.exp(-2 * beta * (kappa + 1) * t)
-    assert np.isclose(p[0, 2], 0.25 + 0.25 * e1 - 0.5 * e2)     # transition A->G
-    assert np.isclose(p[0, 1], 0.25 - 0.25 * e1)                  # transversion A->C
+    assert np.isclose(p[0, 2], 0.25 + 0.25 * e1 - 0.5 * e2)  # transition A->G
+    assert np.isclose(p[0, 1], 0.25 - 0.25 * e1)  # transversion A->C
 
 
-@pytest.mark.parametrize("model", [
-    HKY(2.0, [0.1, 0.2, 0.3, 0.4]),
-    GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], [0.3, 0.2, 0.15, 0.35]),
-])
+@pytest.mark.parametrize(
+    "model",
+    [
+        HKY(2.0, [0.1, 0.2, 0.3, 0.4]),
+        GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], [0.3, 0.2, 0.15, 0.35]),
+    ],
+)
 def test_gtr_expm_and_reversibility(model):
     q = model.rate_matrix()
     pi = model.frequencies
     assert np.allclose(q.sum(axis=1), 0)
-    assert np.isclose(-(pi * np.diag(q)).sum(), 1.0)         # one substitution per unit
+    assert np.isclose(-(pi * np.diag(q)).sum(), 1.0)  # one substitution per unit
     assert np.allclose(pi[:, None] * q, (pi[:, None] * q).T)  # detailed balance
     assert np.allclose(pi @ q, 0)
     for t in (0.01, 0.5, 3.0):
@@ -76,23 +79,27 @@ def test_invariant_sites_keep_mean_rate_one():
 
 
 def test_parse_model():
-    m = parse_model("GTR+G4+I", rates=[1, 2, 3, 4, 5, 6], frequencies=[0.1, 0.2, 0.3, 0.4],
-                    alpha=0.3, pinv=0.2)
+    m = parse_model(
+        "GTR+G4+I", rates=[1, 2, 3, 4, 5, 6], frequencies=[0.1, 0.2, 0.3, 0.4], alpha=0.3, pinv=0.2
+    )
     assert m.name == "GTR" and m.n_categories == 4 and m.pinv == 0.2 and m.alpha == 0.3
     assert parse_model("HKY").frequencies == "empirical"
     assert parse_model("JC69").n_categories == 1
     assert parse_model("K80", kappa=5).exchangeabilities[1] == 5
 
 
-@pytest.mark.parametrize("call", [
-    lambda: parse_model("WAG"),
-    lambda: GTR([1, 1, 1, 1, 1], [0.25] * 4),
-    lambda: HKY(2.0, [0.5, 0.5, 0.5, 0.5]),
-    lambda: HKY(-1.0, [0.25] * 4),
-    lambda: JC69(alpha=-1.0),
-    lambda: JC69(pinv=1.0),
-    lambda: parse_model("JC69", kappa=2.0),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: parse_model("WAG"),
+        lambda: GTR([1, 1, 1, 1, 1], [0.25] * 4),
+        lambda: HKY(2.0, [0.5, 0.5, 0.5, 0.5]),
+        lambda: HKY(-1.0, [0.25] * 4),
+        lambda: JC69(alpha=-1.0),
+        lambda: JC69(pinv=1.0),
+        lambda: parse_model("JC69", kappa=2.0),
+    ],
+)
 def test_bad_parameters(call):
     with pytest.raises(InputError):
         call()

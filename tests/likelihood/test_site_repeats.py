@@ -19,7 +19,7 @@ PI = [0.1, 0.2, 0.3, 0.4]
 MODELS = [
     JC69(),
     JC69(alpha=0.4, categories=4, pinv=0.1),
-    HKY(1.0, PI, alpha=0.8, categories=3),              # F81-type with three categories
+    HKY(1.0, PI, alpha=0.8, categories=3),  # F81-type with three categories
     GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5, categories=4, pinv=0.05),
 ]
 
@@ -27,11 +27,12 @@ MODELS = [
 def leaves_below(topo, n_taxa):
     below = {c: [c] for c in range(n_taxa)}
     for row in topo:
-        below[int(row[0])] = sorted(sum((below[int(c)] for c in row[2:2 + row[1]]), []))
+        below[int(row[0])] = sorted(sum((below[int(c)] for c in row[2 : 2 + row[1]]), []))
     return below
 
 
-def problem(n, sites, seed, model=JC69(), mean=0.1):
+def problem(n, sites, seed, model=None, mean=0.1):
+    model = JC69() if model is None else model
     rng = np.random.default_rng(seed)
     tree = random_tree(n, rng, mean, 1e-4)
     aln = with_ambiguity(simulate_alignment(tree, model, sites, rng), rng, 0.03)
@@ -42,26 +43,26 @@ def problem(n, sites, seed, model=JC69(), mean=0.1):
 def test_classes_are_the_distinct_tip_columns_below_each_node(n, seed):
     aln, tree, _ = problem(n, 300, seed)
     lik = TreeLikelihood(aln, tree, JC69(), site_repeats=False)
-    topo, tips = lik._topo, lik._tips                       # tips (n, 4, P)
-    table, maps = tl_module.site_repeat_plan(topo,
-                                             tl_module.SubtreeClasses(lik.patterns.codes),
-                                             ratio=1.0)
+    topo, tips = lik._topo, lik._tips  # tips (n, 4, P)
+    table, maps = tl_module.site_repeat_plan(
+        topo, tl_module.SubtreeClasses(lik.patterns.codes), ratio=1.0
+    )
     below = leaves_below(topo, n)
     P = tips.shape[2]
     assert table.shape == (topo.shape[0], 5)
 
-    def cmap(v, column, length):                           # one map, read from the table
+    def cmap(v, column, length):  # one map, read from the table
         o = table[v - n, column]
-        return maps[o:o + length]
+        return maps[o : o + length]
 
     for idx, row in enumerate(topo):
         v, nk = int(row[0]), int(row[1])
         U = table[v - n, 0]
         if idx == topo.shape[0] - 1 or nk != 2:
-            assert U == 0                                   # the root is never compressed
+            assert U == 0  # the root is never compressed
             continue
         # the definition: patterns alike below v <=> identical tip columns below v
-        cols = tips[below[v]].reshape(-1, P).T              # (P, 4 * leaves)
+        cols = tips[below[v]].reshape(-1, P).T  # (P, 4 * leaves)
         distinct, expect = np.unique(cols, axis=0, return_inverse=True)
         assert U == distinct.shape[0]
         own = cmap(v, 4, P)
@@ -84,8 +85,13 @@ def test_classes_are_the_distinct_tip_columns_below_each_node(n, seed):
     # for each compressed child of one that is not
     compressed = {int(r[0]) for r in topo if table[int(r[0]) - n, 0] > 0}
     need = sum(2 * table[v - n, 0] + P for v in compressed)
-    need += sum(P for r in topo if int(r[0]) not in compressed
-                for c in r[2:2 + r[1]] if int(c) in compressed)
+    need += sum(
+        P
+        for r in topo
+        if int(r[0]) not in compressed
+        for c in r[2 : 2 + r[1]]
+        if int(c) in compressed
+    )
     assert maps.shape == (need,)
 
 
@@ -103,28 +109,33 @@ def test_site_repeats_give_the_per_pattern_likelihood(model, ratio, n, monkeypat
     for t in T:
         ref = plain.log_likelihood(t)
         assert abs(fast.log_likelihood(t) - ref) < 1e-12 * abs(ref)
-        assert np.allclose(fast.pattern_log_likelihoods(t), plain.pattern_log_likelihoods(t),
-                           rtol=1e-12, atol=0.0)
-        ll, g = fast.gradient(t)                # the gradient runs per pattern
+        assert np.allclose(
+            fast.pattern_log_likelihoods(t), plain.pattern_log_likelihoods(t), rtol=1e-12, atol=0.0
+        )
+        ll, g = fast.gradient(t)  # the gradient runs per pattern
         assert abs(ll - ref) < 1e-12 * abs(ref)
-    assert np.allclose(fast.log_likelihood_batch(T), [plain.log_likelihood(t) for t in T],
-                       rtol=1e-12, atol=0.0)
-    if not model.pinv:                          # (the log-space pruning has no +I)
-        assert abs(fast.log_likelihood(T[0]) - logspace_pruning(aln, tree, model, T[0])) \
-            < 1e-10 * abs(plain.log_likelihood(T[0]))
-    if model.__class__ is not GTR:              # the general kernels on an F81-type model
+    assert np.allclose(
+        fast.log_likelihood_batch(T), [plain.log_likelihood(t) for t in T], rtol=1e-12, atol=0.0
+    )
+    if not model.pinv:  # (the log-space pruning has no +I)
+        assert abs(
+            fast.log_likelihood(T[0]) - logspace_pruning(aln, tree, model, T[0])
+        ) < 1e-10 * abs(plain.log_likelihood(T[0]))
+    if model.__class__ is not GTR:  # the general kernels on an F81-type model
         slow = general_path(TreeLikelihood(aln, tree, model))
         assert slow._ncols[:, 0].any()
-        assert abs(slow.log_likelihood(T[2]) - plain.log_likelihood(T[2])) \
-            < 1e-12 * abs(plain.log_likelihood(T[2]))
+        assert abs(slow.log_likelihood(T[2]) - plain.log_likelihood(T[2])) < 1e-12 * abs(
+            plain.log_likelihood(T[2])
+        )
 
 
-@pytest.mark.parametrize("model", [JC69(), GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5,
-                                              categories=4)])
+@pytest.mark.parametrize(
+    "model", [JC69(), GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5, categories=4)]
+)
 def test_rescaling_inside_compressed_nodes(model, monkeypatch):
     """200 taxa, long branches: partials of compressed nodes fall below the threshold and
     their exponents must reach every pattern of the class."""
-    monkeypatch.setattr(tl_module, "SITE_REPEAT_RATIO", 1.0)    # compress all that can be
+    monkeypatch.setattr(tl_module, "SITE_REPEAT_RATIO", 1.0)  # compress all that can be
     rng = np.random.default_rng(201)
     tree = random_tree(200, rng, 0.4, 1e-4)
     aln = simulate_alignment(tree, model, 60, rng)
@@ -133,7 +144,7 @@ def test_rescaling_inside_compressed_nodes(model, monkeypatch):
     assert lik._ncols[:, 0].sum() > 0
     plain = TreeLikelihood(aln, tree, model, site_repeats=False)
     site = lik.pattern_log_likelihoods(t)
-    assert site.min() < -69.4 * 1.5                 # far below 2^-100: rescaled on the way
+    assert site.min() < -69.4 * 1.5  # far below 2^-100: rescaled on the way
     ref = logspace_pruning(aln, tree, model, t)
     assert abs(lik.log_likelihood(t) - ref) < 1e-10 * abs(ref)
     assert np.allclose(site, plain.pattern_log_likelihoods(t), rtol=1e-12, atol=0.0)
@@ -161,11 +172,13 @@ def test_traversal_rooted_where_site_repeats_cost_least():
     lik = TreeLikelihood(aln, tree, JC69())
     classes = tl_module.SubtreeClasses(lik.patterns.codes)
     parent = np.asarray(tree.parent)
-    costs = {r: tl_module.site_repeat_cost(tl_module.topology_arrays(parent, 20, r), classes)
-             for r in range(20, parent.shape[0])}
+    costs = {
+        r: tl_module.site_repeat_cost(tl_module.topology_arrays(parent, 20, r), classes)
+        for r in range(20, parent.shape[0])
+    }
     chosen = int(lik._topo[-1, 0])
     assert costs[chosen] == min(costs.values())
-    assert len(set(costs.values())) > 1                 # the choice mattered here
+    assert len(set(costs.values())) > 1  # the choice mattered here
     # an explicit root is kept, and every rooting gives the same likelihood
     t = tree.branch_lengths[:-1]
     ref = lik.log_likelihood(t)

@@ -10,8 +10,17 @@ import pytest
 from scipy.special import logsumexp
 
 from phylo.errors import InputError
-from phylo.likelihood import (GTR, HKY, JC69, Alignment, ArrayTree, TreeLikelihood,
-                              random_tree, read_alignment, simulate_alignment)
+from phylo.likelihood import (
+    GTR,
+    HKY,
+    JC69,
+    Alignment,
+    ArrayTree,
+    TreeLikelihood,
+    random_tree,
+    read_alignment,
+    simulate_alignment,
+)
 from phylo.likelihood import tree_likelihood as tl_module
 from tests.conftest import shared_path
 from tests.likelihood._trees import parse_tree, read_first_tree
@@ -52,12 +61,13 @@ def logspace_pruning(aln, tree, model, t):
     n, N = aln.n_taxa, len(tree.parent)
     par = np.asarray(tree.parent)
     pats = aln.patterns()
-    logtip = np.log(np.maximum(pats.tip_partials(), 1e-300))       # (n, 4, P)
+    logtip = np.log(np.maximum(pats.tip_partials(), 1e-300))  # (n, 4, P)
     logtip[pats.tip_partials() == 0] = -np.inf
     out = []
     for rate in model.category_rates():
-        logp = [np.log(np.maximum(model.transition_matrix(t[v], rate), 1e-300))
-                for v in range(N - 1)]
+        logp = [
+            np.log(np.maximum(model.transition_matrix(t[v], rate), 1e-300)) for v in range(N - 1)
+        ]
         part = {v: logtip[v] for v in range(n)}
         for v in range(n, N):
             kids = [c for c in range(N - 1) if par[c] == v]
@@ -114,12 +124,15 @@ def test_matches_enumeration(small, model):
     assert abs(lik.log_likelihood(t) - brute_force(aln, tree, model, t)) < 1e-9
 
 
-@pytest.mark.parametrize("n, mean, sites, model, below", [
-    # 128 taxa: patterns fall below the rescaling threshold 2^-100 = e^-69.3
-    (128, 0.2, 300, HKY(2.0, PI, alpha=0.4, categories=2), -69.4),
-    # 600 taxa: site likelihoods below e^-745 would underflow to 0 without rescaling
-    (600, 0.6, 60, JC69(), -745.2),
-])
+@pytest.mark.parametrize(
+    "n, mean, sites, model, below",
+    [
+        # 128 taxa: patterns fall below the rescaling threshold 2^-100 = e^-69.3
+        (128, 0.2, 300, HKY(2.0, PI, alpha=0.4, categories=2), -69.4),
+        # 600 taxa: site likelihoods below e^-745 would underflow to 0 without rescaling
+        (600, 0.6, 60, JC69(), -745.2),
+    ],
+)
 def test_many_taxa_rescaling_matches_logspace(n, mean, sites, model, below):
     rng = np.random.default_rng(n)
     tree = random_tree(n, rng, mean, 1e-5)
@@ -134,8 +147,9 @@ def test_many_taxa_rescaling_matches_logspace(n, mean, sites, model, below):
     assert np.isfinite(g).all() and ll == pytest.approx(ours, rel=1e-12)
 
 
-@pytest.mark.parametrize("model", [JC69(), GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5,
-                                              categories=4, pinv=0.15)])
+@pytest.mark.parametrize(
+    "model", [JC69(), GTR([1.5, 4.0, 0.7, 1.2, 5.0, 1.0], PI, alpha=0.5, categories=4, pinv=0.15)]
+)
 def test_gradient_matches_finite_differences(model):
     rng = np.random.default_rng(5)
     tree = random_tree(16, rng, 0.1, 1e-3)
@@ -173,7 +187,7 @@ def test_rooting_at_any_internal_node():
 
 def rooted_version(tree, edge, fraction):
     """The unrooted tree rooted on the edge above ``edge`` (a new bifurcating root)."""
-    n, N = tree.n_taxa, tree.n_nodes
+    N = tree.n_nodes
     edges = [(v, int(tree.parent[v])) for v in range(N - 1)]
     lengths = list(tree.branch_lengths[:-1])
     a, b = edges[edge]
@@ -183,6 +197,7 @@ def rooted_version(tree, edge, fraction):
     edges += [(a, new), (b, new)]
     lengths += [fraction * tl, (1 - fraction) * tl]
     from phylo.likelihood.simulate import tree_from_edges
+
     rt = tree_from_edges(tree.taxa, edges, lengths, root=new)
     return ArrayTree(rt.taxa, rt.parent, rt.branch_lengths, True)
 
@@ -226,7 +241,7 @@ def test_batches_threads_and_blocks_agree(monkeypatch):
     ll2, g2 = par.gradient(T[0])
     assert ll2 == pytest.approx(singles[0][0], abs=1e-9) and np.allclose(g2, singles[0][1])
     assert par.log_likelihood(T[0]) == pytest.approx(singles[0][0], abs=1e-9)
-    monkeypatch.setattr(tl_module, "CACHE_BYTES", 1)       # many small pattern blocks
+    monkeypatch.setattr(tl_module, "CACHE_BYTES", 1)  # many small pattern blocks
     small = TreeLikelihood(aln, tree, model)
     assert small._bounds.shape[0] > 3
     ll3, g3 = small.gradient(T[0])
@@ -243,8 +258,10 @@ def test_site_log_likelihoods(small):
     one = Alignment.from_sequences(aln.taxa, [s[3] for s in aln.sequences()])
     assert sites[3] == pytest.approx(TreeLikelihood(one, tree, GTR_GI).log_likelihood(t))
     arrays = lik.model_arrays()
-    assert np.allclose(arrays["eigenvectors"] @ np.diag(arrays["eigenvalues"])
-                       @ arrays["inverse"], arrays["rate_matrix"])
+    assert np.allclose(
+        arrays["eigenvectors"] @ np.diag(arrays["eigenvalues"]) @ arrays["inverse"],
+        arrays["rate_matrix"],
+    )
 
 
 def test_taxa_matched_by_name(small):
@@ -252,8 +269,9 @@ def test_taxa_matched_by_name(small):
     t = tree.branch_lengths[:-1]
     ll = TreeLikelihood(aln, tree, JC69()).log_likelihood(t)
     order = [4, 2, 0, 3, 1]
-    shuffled = Alignment.from_sequences([aln.taxa[i] for i in order],
-                                        [aln.sequences()[i] for i in order])
+    shuffled = Alignment.from_sequences(
+        [aln.taxa[i] for i in order], [aln.sequences()[i] for i in order]
+    )
     assert TreeLikelihood(shuffled, tree, JC69()).log_likelihood(t) == pytest.approx(ll)
 
 
@@ -290,8 +308,7 @@ def _split_names(tree):
     names = list(tree.taxa)
     out = []
     for row in np.asarray(tree.splits()):
-        members = [names[i] for i in range(len(names))
-                   if (int(row[i // 64]) >> (i % 64)) & 1]
+        members = [names[i] for i in range(len(names)) if (int(row[i // 64]) >> (i % 64)) & 1]
         out.append(frozenset(members))
     return out
 
@@ -323,6 +340,7 @@ def test_branch_order_maps_to_splits():
 
 def test_rooted_tree_from_newick():
     from phylo.trees import parse_newick
+
     rng = np.random.default_rng(23)
     base = random_tree(7, rng, 0.1)
     aln = simulate_alignment(base, JC69(), 100, rng)
@@ -346,4 +364,4 @@ def test_missing_column_has_likelihood_one(small):
     plain = HKY(2.0, PI)
     lik = TreeLikelihood(aln, tree, model)
     zero = np.exp(TreeLikelihood(aln, tree, plain).pattern_log_likelihoods(np.zeros_like(t)))
-    assert np.allclose(lik._inv, zero, rtol=1e-12, atol=1e-15)   # P(0) = I up to round-off
+    assert np.allclose(lik._inv, zero, rtol=1e-12, atol=1e-15)  # P(0) = I up to round-off

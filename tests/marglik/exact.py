@@ -30,11 +30,10 @@ def site_patterns(seqs: list[str]) -> dict[tuple[int, int, int], int]:
 
 def _p(t: np.ndarray):
     e = np.exp(-4.0 * t / 3.0)
-    return 0.25 + 0.75 * e, 0.25 - 0.25 * e          # same state, different state
+    return 0.25 + 0.75 * e, 0.25 - 0.25 * e  # same state, different state
 
 
-def _log_integrand(seqs: list[str], log_prior, beta: float, lo: float, hi: float,
-                   nodes: int):
+def _log_integrand(seqs: list[str], log_prior, beta: float, lo: float, hi: float, nodes: int):
     """Nodes ``t`` of the Gauss-Legendre rule on log t in [lo, hi] and, on the
     ``nodes^3`` grid, log of (quadrature weights x L(t)^beta x prior x Jacobian t)."""
     if len(seqs) != 3:
@@ -57,8 +56,9 @@ def _log_integrand(seqs: list[str], log_prior, beta: float, lo: float, hi: float
     return t, beta * total + lw[:, None, None] + lw[None, :, None] + lw[None, None, :]
 
 
-def exact_log_ml(seqs: list[str], log_prior, lo: float = -14.0, hi: float = 2.5,
-                 nodes: int = 160) -> float:
+def exact_log_ml(
+    seqs: list[str], log_prior, lo: float = -14.0, hi: float = 2.5, nodes: int = 160
+) -> float:
     """log p(D) for three JC69 sequences and i.i.d. branch-length prior ``log_prior(t)``
     (vectorised), integrating over log t in [lo, hi] with ``nodes`` Gauss-Legendre points
     per branch."""
@@ -70,9 +70,7 @@ def exponential_log_prior(rate: float):
     return lambda t: np.log(rate) - rate * t
 
 
-EXAMPLE = ["ACGTACGTAAGTCCGTACGTTA",
-           "ACGTACCTAAGTCCGAACGTTA",
-           "ACTTACGTAGGTCCGTACCTTA"]
+EXAMPLE = ["ACGTACGTAAGTCCGTACGTTA", "ACGTACCTAAGTCCGAACGTTA", "ACTTACGTAGGTCCGTACCTTA"]
 
 EXAMPLE_NEWICK = "(A,B,C);"
 EXAMPLE_TAXA = ("A", "B", "C")
@@ -91,8 +89,14 @@ def example_posterior(seqs=None, rate: float = 10.0):
     return post, exact_log_ml(seqs, exponential_log_prior(rate))
 
 
-def exact_posterior_moments(seqs: list[str], log_prior, beta: float = 1.0, lo: float = -14.0,
-                            hi: float = 2.5, nodes: int = 120):
+def exact_posterior_moments(
+    seqs: list[str],
+    log_prior,
+    beta: float = 1.0,
+    lo: float = -14.0,
+    hi: float = 2.5,
+    nodes: int = 120,
+):
     """E[t_k] and E[t_k^2] (k = branch of taxon k) under the power posterior
     L(t)^beta prod p(t_k), by the same Gauss-Legendre rule as :func:`exact_log_ml`."""
     t, total = _log_integrand(seqs, log_prior, beta, lo, hi, nodes)

@@ -6,17 +6,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from phylo.cli.marglik import main
 
-from cli.marglik import main
 from phylo.execution import read_table
 
-from ..conftest import ROOT
+from ..conftest import ROOT, cli_command
 
 METHODS = "nmc,gl"
 SETTINGS = ["--set", "nmc.samples=300"]
@@ -35,8 +34,12 @@ def problem(tmp_path_factory):
     fasta = d / "aln.fasta"
     fasta.write_text("".join(f">{n}\n{s}\n" for n, s in zip(aln.taxa, aln.sequences())))
     trees = d / "set.tsv"
-    newicks = ["((t0,t1),(t2,t3),(t4,t5));", "((t0,t2),(t1,t3),(t4,t5));",
-               "((t0,t1),(t2,t4),(t3,t5));", "((t0,t5),(t2,t3),(t4,t1));"]
+    newicks = [
+        "((t0,t1),(t2,t3),(t4,t5));",
+        "((t0,t2),(t1,t3),(t4,t5));",
+        "((t0,t1),(t2,t4),(t3,t5));",
+        "((t0,t5),(t2,t3),(t4,t1));",
+    ]
     trees.write_text("".join(f"{f}\t{n}\n" for f, n in zip([0.5, 0.3, 0.15, 0.05], newicks)))
     return str(fasta), str(trees)
 
@@ -52,8 +55,23 @@ def rows_of(path):
 
 def compare_args(problem, out, *extra):
     aln, trees = problem
-    return ["compare", aln, "--trees", trees, "--methods", METHODS, "--replicates", 2,
-            "--seed", 5, *SETTINGS, "-o", out, "-q", *extra]
+    return [
+        "compare",
+        aln,
+        "--trees",
+        trees,
+        "--methods",
+        METHODS,
+        "--replicates",
+        2,
+        "--seed",
+        5,
+        *SETTINGS,
+        "-o",
+        out,
+        "-q",
+        *extra,
+    ]
 
 
 def test_same_table_for_any_jobs_and_shards(problem, tmp_path):
@@ -76,8 +94,16 @@ def test_same_table_for_any_jobs_and_shards(problem, tmp_path):
         shards.append(p)
     assert sorted(len(rows_of(p)) for p in shards) == [5, 5, 6]
     merged = str(tmp_path / "merged.tsv")
-    r = invoke("merge", str(tmp_path / "shard-*.tsv"), "-o", merged, "--reference",
-               problem[1], "--trees", problem[1])
+    r = invoke(
+        "merge",
+        str(tmp_path / "shard-*.tsv"),
+        "-o",
+        merged,
+        "--reference",
+        problem[1],
+        "--trees",
+        problem[1],
+    )
     assert r.exit_code == 0, r.output
     assert rows_of(merged) == table
     # the summary: one line per method, with KL to the reference
@@ -105,8 +131,9 @@ def test_summary_kl_equals_its_definition(problem, tmp_path):
     lines = r.output.splitlines()
     header = lines[0].split("\t")
     gl = dict(zip(header, next(ln.split("\t") for ln in lines if ln.startswith("gl\t"))))
-    m = np.array([float(x["log_ml"]) for x in rows_of(out)
-                  if x["method"] == "gl" and x["replicate"] == "1"])
+    m = np.array(
+        [float(x["log_ml"]) for x in rows_of(out) if x["method"] == "gl" and x["replicate"] == "1"]
+    )
     p = np.array([0.5, 0.3, 0.15, 0.05])
     q = np.exp(m - logsumexp(m))
     assert float(gl["mean_kl"]) == pytest.approx(float(np.sum(p * np.log(p / q))), rel=1e-5)
@@ -117,24 +144,42 @@ def test_dask_local_cluster_gives_the_same_table(problem, tmp_path):
     local = str(tmp_path / "local.tsv")
     assert invoke(*compare_args(problem, local)).exit_code == 0
     out = str(tmp_path / "dask.tsv")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        r = invoke(*compare_args(problem, out, "--executor", "dask", "--scheduler",
-                                 cluster.scheduler_address))
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        r = invoke(
+            *compare_args(
+                problem, out, "--executor", "dask", "--scheduler", cluster.scheduler_address
+            )
+        )
     assert r.exit_code == 0, r.output
     assert rows_of(out) == rows_of(local)
 
 
 def _cli(*args):
-    return [sys.executable, "-m", "cli.marglik", *[str(a) for a in args]]
+    return cli_command("marglik", *args)
 
 
 def test_sigkill_then_same_command_finishes_the_table(problem, tmp_path):
     aln, trees = problem
     out = str(tmp_path / "killed.tsv")
     # slower tasks, so that the kill lands between them
-    args = _cli("compare", aln, "--trees", trees, "--methods", "nmc", "--replicates", 6,
-                "--seed", 9, "--set", "nmc.samples=40000", "-o", out)
+    args = _cli(
+        "compare",
+        aln,
+        "--trees",
+        trees,
+        "--methods",
+        "nmc",
+        "--replicates",
+        6,
+        "--seed",
+        9,
+        "--set",
+        "nmc.samples=40000",
+        "-o",
+        out,
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(args, cwd=str(ROOT), env=env, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -144,7 +189,7 @@ def test_sigkill_then_same_command_finishes_the_table(problem, tmp_path):
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     _, err = proc.communicate()
-    assert err == b""                         # no progress bar: stderr is not a terminal
+    assert err == b""  # no progress bar: stderr is not a terminal
     with open(out) as fh:
         lines = [ln for ln in fh if ln.strip() and not ln.startswith("#")]
     done_before = len(lines) - 1
@@ -156,14 +201,15 @@ def test_sigkill_then_same_command_finishes_the_table(problem, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "damaged" in r.stderr
     clean = str(tmp_path / "clean.tsv")
-    r2 = subprocess.run(args[:-1] + [clean], cwd=str(ROOT), env=env, capture_output=True,
-                        text=True)
+    r2 = subprocess.run(args[:-1] + [clean], cwd=str(ROOT), env=env, capture_output=True, text=True)
     assert r2.returncode == 0
     assert rows_of(out) == rows_of(clean)
     # the summaries agree too, apart from the timings
     mean_col = r.stdout.splitlines()[0].split("\t").index("mean_log_ml")
-    assert r.stdout.splitlines()[1].split("\t")[:mean_col + 2] == \
-        r2.stdout.splitlines()[1].split("\t")[:mean_col + 2]
+    assert (
+        r.stdout.splitlines()[1].split("\t")[: mean_col + 2]
+        == r2.stdout.splitlines()[1].split("\t")[: mean_col + 2]
+    )
 
 
 def test_progress_shows_on_a_terminal_only(problem, tmp_path):
@@ -174,7 +220,7 @@ def test_progress_shows_on_a_terminal_only(problem, tmp_path):
     code, text = _stderr_on_a_terminal(args, env)
     assert code == 0
     assert "4/4" in text and "tasks" in text
-    code, text = _stderr_on_a_terminal(args + ["--quiet"], env)   # --quiet: nothing
+    code, text = _stderr_on_a_terminal(args + ["--quiet"], env)  # --quiet: nothing
     assert code == 0 and text == ""
 
 
@@ -183,8 +229,7 @@ def _stderr_on_a_terminal(args, env):
     import pty
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen(args, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL,
-                            stderr=slave)
+    proc = subprocess.Popen(args, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=slave)
     os.close(slave)
     chunks = []
     while True:
@@ -200,12 +245,15 @@ def _stderr_on_a_terminal(args, env):
     return proc.returncode, b"".join(chunks).decode(errors="replace")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--methods", "magic"], "unknown method 'magic'"),
-    (["--set", "nmc.nothing=3"], "no setting 'nothing'"),
-    (["--shard", "0/3"], "numbered from 1"),
-    (["--prior", "weird"], "unknown branch-length prior"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--methods", "magic"], "unknown method 'magic'"),
+        (["--set", "nmc.nothing=3"], "no setting 'nothing'"),
+        (["--shard", "0/3"], "numbered from 1"),
+        (["--prior", "weird"], "unknown branch-length prior"),
+    ],
+)
 def test_bad_options_exit_2(problem, tmp_path, args, message):
     aln, trees = problem
     r = invoke("compare", aln, "--trees", trees, "--methods", "nmc", *args, "-q")
@@ -230,10 +278,13 @@ def test_bad_inputs_exit_2(problem, tmp_path):
     r = invoke("estimate", aln, str(zero), "--method", "gl")
     assert r.exit_code == 2 and "must be positive" in r.stderr
     out = str(tmp_path / "t.tsv")
-    assert invoke("compare", aln, "--trees", trees, "--methods", "gl", "-o", out, "--seed", 1,
-                  "-q").exit_code == 0
-    r = invoke("compare", aln, "--trees", trees, "--methods", "gl", "-o", out, "--seed", 2,
-               "-q")
+    assert (
+        invoke(
+            "compare", aln, "--trees", trees, "--methods", "gl", "-o", out, "--seed", 1, "-q"
+        ).exit_code
+        == 0
+    )
+    r = invoke("compare", aln, "--trees", trees, "--methods", "gl", "-o", out, "--seed", 2, "-q")
     assert r.exit_code == 2 and "different run" in r.stderr
 
 
@@ -254,8 +305,27 @@ def test_methods_lists_every_family():
     r = invoke("methods", "--format", "tsv")
     assert r.exit_code == 0
     names = {ln.split("\t")[0] for ln in r.output.splitlines()[1:]}
-    expected = {"ss", "gss", "ps", "psm", "bs", "hm", "shm", "cpo", "ppd", "ns", "nmc",
-                "gl", "ll", "bl", "glis", "vbis", "elbo", "map", "ml"}
+    expected = {
+        "ss",
+        "gss",
+        "ps",
+        "psm",
+        "bs",
+        "hm",
+        "shm",
+        "cpo",
+        "ppd",
+        "ns",
+        "nmc",
+        "gl",
+        "ll",
+        "bl",
+        "glis",
+        "vbis",
+        "elbo",
+        "map",
+        "ml",
+    }
     assert expected <= names
 
 

@@ -3,7 +3,7 @@ average of the project's likelihood over prior draws."""
 
 import numpy as np
 
-from .exact import EXAMPLE, example_posterior, exact_log_ml, exponential_log_prior
+from .exact import EXAMPLE, exact_log_ml, example_posterior, exponential_log_prior
 
 
 def test_quadrature_converged():

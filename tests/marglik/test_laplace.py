@@ -22,15 +22,17 @@ from .exact import EXAMPLE, _p, example_posterior, site_patterns
 
 RATE = 10.0
 # three sequences far enough apart that no branch of the MAP is at zero
-DIVERGENT = ["ACTTACGTAAATCCGTACGTGAGCAT",
-             "ACGAACCTAAGTCCGAACGTTCGCTT",
-             "ACTTACGTAGGTCAGTACCTTAGGAT"]
+DIVERGENT = [
+    "ACTTACGTAAATCCGTACGTGAGCAT",
+    "ACGAACCTAAGTCCGAACGTTCGCTT",
+    "ACTTACGTAGGTCAGTACCTTAGGAT",
+]
 
 
 def log_lik(seqs, T):
     """Independent JC69 log-likelihood of the star tree for each row of T (n, 3)."""
     T = np.atleast_2d(T)
-    same, diff = _p(T)                                       # (n, 3) each
+    same, diff = _p(T)  # (n, 3) each
     total = np.zeros(T.shape[0])
     np.seterr(divide="ignore")
     for (a, b, c), n in site_patterns(seqs).items():
@@ -70,7 +72,7 @@ def curvature(f, t, h=1e-3):
         e[i] = h * t[i]
         if t[i] > 1e-6:
             out[i] = (f(t + e) - 2 * f(t) + f(t - e)) / e[i] ** 2
-        else:                       # one-sided, second order: (2 f0 - 5 f1 + 4 f2 - f3) / h^2
+        else:  # one-sided, second order: (2 f0 - 5 f1 + 4 f2 - f3) / h^2
             e[i] = 1e-4
             out[i] = (2 * f(t) - 5 * f(t + e) + 4 * f(t + 2 * e) - f(t + 3 * e)) / e[i] ** 2
     return out
@@ -98,7 +100,7 @@ def test_map_is_the_brute_force_optimum(problem):
     assert opt.value == pytest.approx(float(log_post(seqs, opt.t)[0]), abs=1e-9)
     interior = opt.t > 1e-6
     assert np.all(np.abs(opt.gradient[interior]) < 1e-3)
-    assert np.all(opt.gradient[~interior] < 0)           # at zero only if it slopes down
+    assert np.all(opt.gradient[~interior] < 0)  # at zero only if it slopes down
 
 
 def test_ml_is_the_brute_force_optimum(problem):
@@ -122,15 +124,16 @@ def test_hessian_matches_finite_differences(problem):
     opt = O.map_estimate(post)
     c = curvature(lambda t: float(log_post(seqs, t)[0]), opt.t)
     assert np.allclose(opt.curvature, c, rtol=2e-3)
-    H = opt.hessian                                  # full, from the analytic gradient
+    H = opt.hessian  # full, from the analytic gradient
     assert np.allclose(H, H.T)
     assert np.allclose(np.diag(H), c, rtol=2e-3)
     e = 1e-4
-    for i in range(3):                               # an off-diagonal entry
+    for i in range(3):  # an off-diagonal entry
         j = (i + 1) % 3
         if opt.t[i] > 10 * e and opt.t[j] > 10 * e:
-            f = lambda di, dj: float(log_post(seqs, opt.t + di * np.eye(3)[i] * e
-                                               + dj * np.eye(3)[j] * e)[0])
+            f = lambda di, dj: float(
+                log_post(seqs, opt.t + di * np.eye(3)[i] * e + dj * np.eye(3)[j] * e)[0]
+            )
             hij = (f(1, 1) - f(1, -1) - f(-1, 1) + f(-1, -1)) / (4 * e * e)
             assert H[i, j] == pytest.approx(hij, rel=2e-3, abs=1e-3)
 
@@ -157,8 +160,7 @@ def _log_norm(logq_unnorm, m, scale):
     """log of int_0^inf exp(logq_unnorm(t) - logq_unnorm(m)) dt by quadrature."""
     f = lambda t: math.exp(logq_unnorm(t) - logq_unnorm(m))
     pts = [m] if m > 0 else None
-    val, _ = integrate.quad(f, 0, 50 * scale + m, points=pts, limit=400, epsabs=0,
-                            epsrel=1e-11)
+    val, _ = integrate.quad(f, 0, 50 * scale + m, points=pts, limit=400, epsabs=0, epsrel=1e-11)
     tail, _ = integrate.quad(f, 50 * scale + m, np.inf, limit=200)
     return math.log(val + tail)
 
@@ -170,9 +172,10 @@ def _matched(logq, m, c, guess):
 
     def eqs(p):
         d1 = (logq(m + h, p) - logq(m - h, p)) / (2 * h)
-        d2 = (logq(m + h, p) - 2 * logq(m, p) + logq(m - h, p)) / h ** 2
+        d2 = (logq(m + h, p) - 2 * logq(m, p) + logq(m - h, p)) / h**2
         return [d1 * m, d2 / c - 1.0]
-    with warnings.catch_warnings():           # slow progress near the root is fine
+
+    with warnings.catch_warnings():  # slow progress near the root is fine
         warnings.simplefilter("ignore", RuntimeWarning)
         sol = optimize.fsolve(eqs, guess, xtol=1e-12)
     assert np.allclose(eqs(sol), 0, atol=1e-6)
@@ -186,7 +189,7 @@ def reference_laplus(seqs, family):
     f = lambda T: log_post(seqs, T)
     m, value = brute_force_max(f)
     post, _ = posterior_of(seqs)
-    m = O.map_estimate(post).t                # the same optimum, to full precision
+    m = O.map_estimate(post).t  # the same optimum, to full precision
     value = float(f(m[None, :])[0])
     c = curvature(lambda t: float(f(t)[0]), m)
     total = value
@@ -195,11 +198,12 @@ def reference_laplus(seqs, family):
             e = np.zeros(3)
             e[i] = 1e-5
             slope = (-3 * value + 4 * float(f(m + e)[0]) - float(f(m + 2 * e)[0])) / 2e-5
-            if c[i] < 0:                      # the one-sided quadratic expansion
-                val, _ = integrate.quad(lambda t: math.exp(slope * t + 0.5 * c[i] * t * t),
-                                        0, np.inf, epsrel=1e-11)
+            if c[i] < 0:  # the one-sided quadratic expansion
+                val, _ = integrate.quad(
+                    lambda t: math.exp(slope * t + 0.5 * c[i] * t * t), 0, np.inf, epsrel=1e-11
+                )
                 total += math.log(val)
-            else:                             # int_0^inf e^{slope t} dt
+            else:  # int_0^inf e^{slope t} dt
                 total += -math.log(abs(slope))
             continue
         sd = math.sqrt(-1 / c[i])
@@ -218,27 +222,28 @@ def reference_laplus(seqs, family):
     return total
 
 
-@pytest.mark.parametrize("name,family", [("gl", "gamma"), ("ll", "lognormal"),
-                                         ("bl", "betaprime")])
+@pytest.mark.parametrize("name,family", [("gl", "gamma"), ("ll", "lognormal"), ("bl", "betaprime")])
 def test_laplus_closed_forms(problem, name, family):
     seqs, post, exact = problem
     est = run(name, post, np.random.default_rng(0))
     ref = reference_laplus(seqs, family)
     assert est.log_ml == pytest.approx(ref, abs=2e-4)
-    assert abs(est.log_ml - exact) < 1.0           # and they are approximations of it
+    assert abs(est.log_ml - exact) < 1.0  # and they are approximations of it
 
 
-@pytest.mark.parametrize("g,c", [(-95.0, -8e5), (-1141.0, -2.7e4), (0.0, -4e5), (-30.0, -1.0),
-                                 (-5.0, 3.0)])
+@pytest.mark.parametrize(
+    "g,c", [(-95.0, -8e5), (-1141.0, -2.7e4), (0.0, -4e5), (-30.0, -1.0), (-5.0, 3.0)]
+)
 def test_boundary_rate_is_the_inverse_integral(g, c):
     from phylo.marglik.estimators.laplace import boundary_rate
+
     if c < 0:
-        val, _ = integrate.quad(lambda t: math.exp(g * t + 0.5 * c * t * t), 0, np.inf,
-                                epsrel=1e-12, epsabs=0)
+        val, _ = integrate.quad(
+            lambda t: math.exp(g * t + 0.5 * c * t * t), 0, np.inf, epsrel=1e-12, epsabs=0
+        )
     else:
         val = 1 / abs(g)
-    assert float(boundary_rate(np.array([g]), np.array([c]))[0]) == pytest.approx(1 / val,
-                                                                                  rel=1e-8)
+    assert float(boundary_rate(np.array([g]), np.array([c]))[0]) == pytest.approx(1 / val, rel=1e-8)
 
 
 # ------------------------------------------------------------------ sampling estimators
@@ -282,6 +287,7 @@ def test_profile_fit_recovers_a_known_shape(family):
     """The mode-fixed least-squares fit used for degenerate branches finds the parameter of a
     profile that is exactly of its family."""
     from phylo.marglik.estimators import laplace as L
+
     mode = 5e-5
     x = L._grid(mode)
     if family == "gamma":
@@ -305,6 +311,6 @@ def test_boundary_rules():
     # the expansion's normaliser: int_0^inf exp(g t + c t^2 / 2) dt, by quadrature
     val, _ = integrate.quad(lambda t: np.exp(g[0] * t + c[0] * t * t / 2), 0, np.inf)
     assert expansion[0] == pytest.approx(1.0 / val, rel=1e-8)
-    assert expansion[1] == pytest.approx(3.0)        # no negative curvature: the slope
+    assert expansion[1] == pytest.approx(3.0)  # no negative curvature: the slope
     with pytest.raises(InputError):
         boundary_rate(g, c, "other")

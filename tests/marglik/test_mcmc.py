@@ -4,18 +4,23 @@ moments of the 3-taxon problem, the gradient of the power-posterior target, dete
 import numpy as np
 import pytest
 
-from phylo.marglik.mcmc import (PowerTarget, effective_sample_size, power_posterior_chains,
-                                sample_posterior)
 from phylo.marglik.estimators.power import IndependentGammas, beta_temperatures
+from phylo.marglik.mcmc import (
+    PowerTarget,
+    effective_sample_size,
+    power_posterior_chains,
+    sample_posterior,
+)
 
-from .exact import EXAMPLE, example_posterior, exact_posterior_moments, exponential_log_prior
+from .exact import EXAMPLE, exact_posterior_moments, example_posterior, exponential_log_prior
 
 
 def ar1(phi, n, rng):
     e = rng.standard_normal(n)
     from scipy.signal import lfilter
+
     e[1:] *= np.sqrt(1 - phi * phi)
-    return lfilter([1.0], [1.0, -phi], e)          # x_i = phi x_{i-1} + e_i, stationary start
+    return lfilter([1.0], [1.0, -phi], e)  # x_i = phi x_{i-1} + e_i, stationary start
 
 
 @pytest.mark.parametrize("phi", [0.0, 0.5, 0.9, -0.5])
@@ -23,8 +28,7 @@ def test_ess_of_ar1(phi):
     # integrated autocorrelation time of AR(1): (1 + phi) / (1 - phi)
     n = 200_000
     expected = n * (1 - phi) / (1 + phi)
-    ess = np.mean([effective_sample_size(ar1(phi, n, np.random.default_rng(s)))
-                   for s in range(3)])
+    ess = np.mean([effective_sample_size(ar1(phi, n, np.random.default_rng(s))) for s in range(3)])
     assert abs(ess / expected - 1) < 0.08
 
 
@@ -40,7 +44,7 @@ def _check_moments(samples, beta):
     mean, second = exact_posterior_moments(EXAMPLE, exponential_log_prior(10.0), beta=beta)
     T = np.exp(samples)
     ess = effective_sample_size(T)
-    sd = np.sqrt(second - mean ** 2)
+    sd = np.sqrt(second - mean**2)
     z = (T.mean(axis=0) - mean) / (sd / np.sqrt(ess))
     assert np.all(np.abs(z) < 4.5), z
     z2 = (np.mean(T * T, axis=0) - second) / (np.std(T * T, axis=0) / np.sqrt(ess))
@@ -50,8 +54,7 @@ def _check_moments(samples, beta):
 
 def test_hmc_matches_exact_posterior_moments():
     post, _ = example_posterior()
-    chain = sample_posterior(post, np.random.default_rng(3), samples=6000, warmup=500,
-                             n_leapfrog=5)
+    chain = sample_posterior(post, np.random.default_rng(3), samples=6000, warmup=500, n_leapfrog=5)
     assert 0.5 < chain.acceptance <= 1.0
     _check_moments(chain.samples, 1.0)
     # the recorded log-likelihoods are the likelihoods of the draws
@@ -60,16 +63,18 @@ def test_hmc_matches_exact_posterior_moments():
 
 def test_hmc_matches_exact_power_posterior_moments():
     post, _ = example_posterior()
-    chain = sample_posterior(post, np.random.default_rng(4), samples=6000, warmup=500,
-                             n_leapfrog=5, beta=0.3)
+    chain = sample_posterior(
+        post, np.random.default_rng(4), samples=6000, warmup=500, n_leapfrog=5, beta=0.3
+    )
     _check_moments(chain.samples, 0.3)
 
 
 def test_warm_started_power_chains_match_exact_moments():
     post, _ = example_posterior()
     betas = beta_temperatures(5)
-    runs = power_posterior_chains(post, betas, np.random.default_rng(5), samples=4000,
-                                  burnin=200, warmup=500, n_leapfrog=5)
+    runs = power_posterior_chains(
+        post, betas, np.random.default_rng(5), samples=4000, burnin=200, warmup=500, n_leapfrog=5
+    )
     for k in (1, 2, 3):
         assert runs[k]["chain"] is not None
         _check_moments(runs[k]["chain"].samples, betas[k])
@@ -85,8 +90,7 @@ def test_power_target_gradient(beta, with_reference):
     x = np.log([0.05, 0.12, 0.2])
     v, g, rec = target(x)
     h = 1e-6
-    num = np.array([(target(x + h * e)[0] - target(x - h * e)[0]) / (2 * h)
-                    for e in np.eye(3)])
+    num = np.array([(target(x + h * e)[0] - target(x - h * e)[0]) / (2 * h) for e in np.eye(3)])
     assert np.allclose(g, num, rtol=1e-5, atol=1e-6)
     # the value is beta*(log L + log p) + (1 - beta)*log r + sum x
     t = np.exp(x)
@@ -104,12 +108,14 @@ def test_gamma_reference_fit_recovers_parameters():
     assert np.allclose(ref.shape, [4.0, 1.5], rtol=0.03)
     assert np.allclose(ref.rate, [50.0, 5.0], rtol=0.03)
     from scipy import stats
+
     t = np.array([0.07, 0.3])
     assert np.isclose(ref.log_pdf(t), stats.gamma.logpdf(t, ref.shape, scale=1 / ref.rate).sum())
 
 
 def test_temperatures_are_beta_quantiles():
     from scipy import stats
+
     b = beta_temperatures(50, 0.3)
     assert b[0] == 0 and b[-1] == 1 and len(b) == 50
     assert np.allclose(b, stats.beta.ppf(np.arange(50) / 49, 0.3, 1.0))

@@ -75,8 +75,9 @@ def test_harmonic_mean_is_biased_upwards():
     # with 440 sites the posterior is far narrower than the prior and the harmonic mean
     # misses the low-likelihood draws that carry its expectation
     post, exact = example_posterior([s * 20 for s in EXAMPLE])
-    values = np.array([run("hm", post, np.random.default_rng(100 + r), **FAST["hm"]).log_ml
-                       for r in range(6)])
+    values = np.array(
+        [run("hm", post, np.random.default_rng(100 + r), **FAST["hm"]).log_ml for r in range(6)]
+    )
     excess = values - exact
     assert excess.mean() > 0
     assert excess.mean() > 2 * values.std(ddof=1), (excess.mean(), values.std(ddof=1))

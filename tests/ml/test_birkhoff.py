@@ -10,9 +10,17 @@ from scipy.special import logit
 from scipy.stats import norm
 
 from phylo.errors import InputError
-from phylo.ml.birkhoff import (inverse_stick_breaking, round_to_permutation, rounding_log_density,
-                               sample_rounding, sample_stick_breaking, sinkhorn, stick_breaking,
-                               stick_breaking_from_gaussian, stick_breaking_log_density)
+from phylo.ml.birkhoff import (
+    inverse_stick_breaking,
+    round_to_permutation,
+    rounding_log_density,
+    sample_rounding,
+    sample_stick_breaking,
+    sinkhorn,
+    stick_breaking,
+    stick_breaking_from_gaussian,
+    stick_breaking_log_density,
+)
 
 
 def assert_doubly_stochastic(x, atol=1e-12):
@@ -28,11 +36,14 @@ def test_sinkhorn_finds_the_diagonal_scaling():
     assert_doubly_stochastic(x)
     # Sinkhorn's theorem: X = D1 A D2, i.e. log X - log A = r_i + c_j
     resid = np.log(x) - la
-    resid = resid - resid.mean(axis=2, keepdims=True) - resid.mean(axis=1, keepdims=True) \
+    resid = (
+        resid
+        - resid.mean(axis=2, keepdims=True)
+        - resid.mean(axis=1, keepdims=True)
         + resid.mean(axis=(1, 2), keepdims=True)
+    )
     assert np.abs(resid).max() < 1e-12
-    np.testing.assert_allclose(sinkhorn(la[0], temperature=0.25), sinkhorn(4.0 * la[0]),
-                               atol=1e-12)
+    np.testing.assert_allclose(sinkhorn(la[0], temperature=0.25), sinkhorn(4.0 * la[0]), atol=1e-12)
 
 
 def test_stick_breaking_samples_are_doubly_stochastic_and_invertible():
@@ -44,8 +55,7 @@ def test_stick_breaking_samples_are_doubly_stochastic_and_invertible():
     back, logdet_back = inverse_stick_breaking(x)
     np.testing.assert_allclose(back, beta, rtol=0, atol=1e-9)
     np.testing.assert_allclose(logdet_back, logdet, rtol=0, atol=1e-9)
-    xs, _ = sample_stick_breaking(rng.normal(size=(4, 4)), np.full((4, 4), 2.0), 0.3, rng,
-                                  size=100)
+    xs, _ = sample_stick_breaking(rng.normal(size=(4, 4)), np.full((4, 4), 2.0), 0.3, rng, size=100)
     assert_doubly_stochastic(xs)
     corners, _ = stick_breaking(np.array([[1.0, 0.0], [0.0, 1.0]]))
     np.testing.assert_allclose(corners, np.eye(3), atol=1e-15)
@@ -71,12 +81,14 @@ def test_log_det_matches_finite_differences(seed):
     rng = np.random.default_rng(seed)
     beta = rng.uniform(0.05, 0.95, size=(4, 4))
     x, logdet = stick_breaking(beta)
-    assert logdet == pytest.approx(numerical_log_det(lambda b: stick_breaking(b)[0], beta),
-                                   abs=1e-6)
+    assert logdet == pytest.approx(
+        numerical_log_det(lambda b: stick_breaking(b)[0], beta), abs=1e-6
+    )
     psi, tau = rng.normal(size=(4, 4)), 0.7
     _, logdet_psi = stick_breaking_from_gaussian(psi, tau)
     assert logdet_psi == pytest.approx(
-        numerical_log_det(lambda p: stick_breaking_from_gaussian(p, tau)[0], psi), abs=1e-6)
+        numerical_log_det(lambda p: stick_breaking_from_gaussian(p, tau)[0], psi), abs=1e-6
+    )
 
 
 def test_stick_breaking_density_for_two_items_is_logit_normal():
@@ -116,15 +128,16 @@ def test_rounding_keeps_the_nearest_permutation(tau):
 def test_rounding_density_vanishes_off_its_image_and_integrates_to_one():
     tau = 0.5
     m, v = np.array([[2.0, 1.0], [1.0, 2.0]]), np.full((2, 2), 0.5)
-    hole = np.array([[0.6, 0.4], [0.4, 0.6]])   # round(X) = I but round(Psi) = swap
+    hole = np.array([[0.6, 0.4], [0.4, 0.6]])  # round(X) = I but round(Psi) = swap
     assert rounding_log_density(hole, m, v, tau) == -np.inf
     # Monte Carlo integral of q over R^{2x2}, proposal: Gaussians around the two permutations
     rng = np.random.default_rng(8)
     n, scale = 40000, 0.35
     centres = np.array([np.eye(2), np.eye(2)[::-1]])
     pts = centres[rng.integers(2, size=n)] + scale * rng.standard_normal((n, 2, 2))
-    log_r = np.logaddexp(*[norm.logpdf(pts, c, scale).sum(axis=(1, 2)) for c in centres]) \
-        - np.log(2.0)
+    log_r = np.logaddexp(*[norm.logpdf(pts, c, scale).sum(axis=(1, 2)) for c in centres]) - np.log(
+        2.0
+    )
     ratio = np.exp(rounding_log_density(pts, m, v, tau) - log_r)
     se = ratio.std() / np.sqrt(n)
     assert se < 0.02

@@ -8,16 +8,24 @@ from scipy import integrate, stats
 from scipy.special import expit, log_expit, log_softmax, logit, softmax
 
 from phylo.errors import InputError
-from phylo.ml.concrete import (binary_concrete_log_density, concrete_log_density, concrete_vjp,
-                               hard_one_hot, relaxed_one_hot, sample_binary_concrete,
-                               sample_concrete, straight_through, straight_through_gradient)
+from phylo.ml.concrete import (
+    binary_concrete_log_density,
+    concrete_log_density,
+    concrete_vjp,
+    hard_one_hot,
+    relaxed_one_hot,
+    sample_binary_concrete,
+    sample_concrete,
+    straight_through,
+    straight_through_gradient,
+)
 
 
 @pytest.mark.parametrize("lam", [0.4, 1.0, 2.5])
 def test_binary_density_integrates_to_one(lam):
     phi = np.array([0.7, -0.4])
 
-    def integrand(t):       # x = sigmoid(t), dx = x (1 - x) dt
+    def integrand(t):  # x = sigmoid(t), dx = x (1 - x) dt
         log_x = np.array([log_expit(t), log_expit(-t)])
         return np.exp(concrete_log_density(None, phi, lam, log_x=log_x) + log_x.sum())
 
@@ -52,16 +60,17 @@ def test_binary_concrete_density_and_cdf_are_consistent(lam):
     x = np.array([0.05, 0.3, 0.5, 0.9])
     two = concrete_log_density(np.stack([x, 1.0 - x], axis=1), np.array([phi, 0.0]), lam)
     np.testing.assert_allclose(binary_concrete_log_density(x, phi, lam), two, rtol=1e-12)
-    for xi in x:   # P(X <= x) = sigmoid(lam * logit(x) - phi)
-        mass = integrate.quad(lambda u: np.exp(binary_concrete_log_density(u, phi, lam)),
-                              0.0, xi, epsabs=1e-13)[0]
+    for xi in x:  # P(X <= x) = sigmoid(lam * logit(x) - phi)
+        mass = integrate.quad(
+            lambda u: np.exp(binary_concrete_log_density(u, phi, lam)), 0.0, xi, epsabs=1e-13
+        )[0]
         assert mass == pytest.approx(expit(lam * logit(xi) - phi), abs=1e-8)
 
 
 def test_samplers_follow_the_binary_concrete_law():
     rng = np.random.default_rng(17)
     phi, lam = 0.6, 0.7
-    cdf = lambda x: expit(lam * logit(x) - phi)   # noqa: E731
+    cdf = lambda x: expit(lam * logit(x) - phi)  # noqa: E731
     xb = sample_binary_concrete(phi, lam, rng, size=4000)
     assert stats.kstest(xb, cdf).pvalue > 1e-3
     x = sample_concrete(np.array([phi + 1.0, 1.0]), lam, rng, size=4000)
@@ -105,8 +114,13 @@ def test_vjp_matches_finite_differences():
     u = rng.normal(size=4)
     x = relaxed_one_hot(phi, lam, g)
     h = 1e-6
-    fd = np.array([(u @ relaxed_one_hot(phi + h * e, lam, g)
-                    - u @ relaxed_one_hot(phi - h * e, lam, g)) / (2 * h) for e in np.eye(4)])
+    fd = np.array(
+        [
+            (u @ relaxed_one_hot(phi + h * e, lam, g) - u @ relaxed_one_hot(phi - h * e, lam, g))
+            / (2 * h)
+            for e in np.eye(4)
+        ]
+    )
     np.testing.assert_allclose(concrete_vjp(x, lam, u), fd, rtol=0, atol=1e-9)
     assert straight_through_gradient(x, lam, u) == pytest.approx(concrete_vjp(x, lam, u))
 

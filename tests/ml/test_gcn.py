@@ -73,12 +73,30 @@ def test_planted_partition_gcn_beats_chance_and_a_graph_blind_network():
     idx_val, idx_test = rest[:40], rest[40:]
     accs, blind = [], []
     for seed in range(2):
-        r = gcn.train_gcn(a_hat, x, labels, idx_train, idx_val, idx_test, np.random.default_rng(seed),
-                          early_stopping=0, epochs=150)
+        r = gcn.train_gcn(
+            a_hat,
+            x,
+            labels,
+            idx_train,
+            idx_val,
+            idx_test,
+            np.random.default_rng(seed),
+            early_stopping=0,
+            epochs=150,
+        )
         accs.append(r.test_accuracy)
         # the same network with the graph replaced by the identity is a plain MLP
-        b = gcn.train_gcn(sp.identity(n, format="csr"), x, labels, idx_train, idx_val, idx_test,
-                          np.random.default_rng(seed), early_stopping=0, epochs=150)
+        b = gcn.train_gcn(
+            sp.identity(n, format="csr"),
+            x,
+            labels,
+            idx_train,
+            idx_val,
+            idx_test,
+            np.random.default_rng(seed),
+            early_stopping=0,
+            epochs=150,
+        )
         blind.append(b.test_accuracy)
     assert np.mean(accs) >= 0.85  # chance is 0.25
     assert np.mean(accs) >= np.mean(blind) + 0.2
@@ -87,9 +105,18 @@ def test_planted_partition_gcn_beats_chance_and_a_graph_blind_network():
 def test_cora_planetoid_split_reaches_published_accuracy():
     data = gcn.load_planetoid_npz(shared_path("cora/cora_planetoid.npz"))
     assert data["features"].shape == (2708, 1433)
-    accs = [gcn.train_gcn(data["a_hat"], data["features"], data["labels"], data["idx_train"],
-                          data["idx_val"], data["idx_test"], np.random.default_rng(seed)).test_accuracy
-            for seed in range(3)]
+    accs = [
+        gcn.train_gcn(
+            data["a_hat"],
+            data["features"],
+            data["labels"],
+            data["idx_train"],
+            data["idx_val"],
+            data["idx_test"],
+            np.random.default_rng(seed),
+        ).test_accuracy
+        for seed in range(3)
+    ]
     # Kipf and Welling (2017) report 81.5%
     assert np.mean(accs) >= 0.80, accs
 
@@ -114,6 +141,8 @@ def test_numpy_parts_of_phylo_ml_do_not_import_torch():
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    code = ("import sys; import phylo.ml, phylo.ml.gcn, phylo.ml.tumour, phylo.ml.models; "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys; import phylo.ml, phylo.ml.gcn, phylo.ml.tumour, phylo.ml.models; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, env=env)

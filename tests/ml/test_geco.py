@@ -33,10 +33,10 @@ def test_clamped_every_k_steps_variant_reaches_the_kkt_point():
 
 def test_one_step_follows_algorithm_one():
     geco = Geco(alpha=0.5, step_size=0.1, lambda_init=2.0)
-    s0 = geco.step(3.0)              # t = 0: the moving average starts at C_0
+    s0 = geco.step(3.0)  # t = 0: the moving average starts at C_0
     assert s0.multiplier == 2.0 and s0.constraint_ma == 3.0
     assert geco.multiplier == pytest.approx(2.0 * np.exp(0.1 * 3.0))
-    s1 = geco.step(-1.0)             # C_ma = 0.5 * 3 + 0.5 * (-1) = 1
+    s1 = geco.step(-1.0)  # C_ma = 0.5 * 3 + 0.5 * (-1) = 1
     assert s1.multiplier == pytest.approx(2.0 * np.exp(0.3))
     assert s1.constraint_ma == pytest.approx(1.0)
     assert geco.multiplier == pytest.approx(2.0 * np.exp(0.3) * np.exp(0.1))

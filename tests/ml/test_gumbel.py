@@ -53,6 +53,6 @@ def test_truncated_gumbels_are_gumbels_conditioned_on_their_maximum():
     keep = g[:, 0] > g[:, 1]
     shifted = np.array([truncate(row, t)[1] for row in g[keep]])
     assert np.all(shifted < t)
-    gumbel_cdf = lambda x: np.exp(-np.exp(phi[1] - x))   # noqa: E731
-    cdf = lambda x: gumbel_cdf(x) / gumbel_cdf(t)        # noqa: E731
+    gumbel_cdf = lambda x: np.exp(-np.exp(phi[1] - x))  # noqa: E731
+    cdf = lambda x: gumbel_cdf(x) / gumbel_cdf(t)  # noqa: E731
     assert stats.kstest(shifted, cdf).pvalue > 1e-3

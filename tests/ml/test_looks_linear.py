@@ -18,8 +18,9 @@ def test_network_is_a_linear_map_at_initialisation(kind):
     np.testing.assert_allclose(net.forward(x), expected, rtol=0, atol=1e-12)
     # linearity itself, without reference to the blocks: f(a x + b y) = a f(x) + b f(y)
     y = rng.normal(size=(100, 6))
-    np.testing.assert_allclose(net.forward(2.0 * x - 3.0 * y),
-                               2.0 * net.forward(x) - 3.0 * net.forward(y), atol=1e-11)
+    np.testing.assert_allclose(
+        net.forward(2.0 * x - 3.0 * y), 2.0 * net.forward(x) - 3.0 * net.forward(y), atol=1e-11
+    )
 
 
 def test_moving_the_halves_apart_breaks_linearity():

@@ -28,6 +28,7 @@ def test_rendering_is_the_transpose_of_inference():
     ones = (torch.ones_like(s1), t1, torch.ones_like(s2), t2)
     u = torch.randn_like(top)
     import torch.nn.functional as F
+
     # bottom-up with the same translations and no switches: conv, gather at t, conv, gather at t
     a1 = m.conv1(x.view(-1, 1, 8, 8))
     h1 = a1.flatten(2).gather(2, t1.flatten(2)).view_as(t1)

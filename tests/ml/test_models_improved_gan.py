@@ -62,7 +62,7 @@ def test_historical_average_penalty():
     h.update()  # average of [1, 2] and [3, 2] is [2, 2]
     with torch.no_grad():
         p.copy_(torch.tensor([5.0, 0.0]))
-    assert float(h.penalty().detach()) == pytest.approx(3.0 ** 2 + 2.0 ** 2)
+    assert float(h.penalty().detach()) == pytest.approx(3.0**2 + 2.0**2)
 
 
 def test_one_sided_label_smoothing_and_feature_matching():
@@ -71,7 +71,9 @@ def test_one_sided_label_smoothing_and_feature_matching():
     expected = -(0.9 * math.log(s) + 0.1 * math.log(1 - s)) - math.log(1 - 1 / (1 + math.exp(1.2)))
     assert float(ig.one_sided_smoothed_loss(r, f)) == pytest.approx(expected, rel=1e-6)
     a, b = torch.randn(10, 4), torch.randn(12, 4)
-    assert float(ig.feature_matching_loss(a, b)) == pytest.approx(float(((a.mean(0) - b.mean(0)) ** 2).sum()))
+    assert float(ig.feature_matching_loss(a, b)) == pytest.approx(
+        float(((a.mean(0) - b.mean(0)) ** 2).sum())
+    )
 
 
 def test_inception_score_bounds():

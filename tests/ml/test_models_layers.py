@@ -17,7 +17,7 @@ def test_geco_finds_the_kkt_point_of_a_toy_problem():
     geco = layers.GECO(alpha=0.9, nu=0.05, lagrange=1.0)
     opt = torch.optim.SGD([t], lr=0.02)
     for _ in range(3000):
-        loss = geco.loss((t ** 2).sum(), (1 - t) + 0.1 * torch.randn(8))
+        loss = geco.loss((t**2).sum(), (1 - t) + 0.1 * torch.randn(8))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -39,11 +39,13 @@ def test_sparse_vd_kl_differences_match_numerical_integration():
     # (Molchanov et al. 2017, eq. 13); the approximation is accurate to about 0.01 nats,
     # so differences between two values of alpha must agree to about 0.02
     xs = np.linspace(-12, 12, 400001)
-    dens = np.exp(-xs ** 2 / 2) / np.sqrt(2 * np.pi)
+    dens = np.exp(-(xs**2) / 2) / np.sqrt(2 * np.pi)
 
     def exact(log_alpha):
         a = math.exp(log_alpha)
-        return -0.5 * log_alpha + np.sum(np.log(np.abs(1 + math.sqrt(a) * xs) + 1e-300) * dens) * (xs[1] - xs[0])
+        return -0.5 * log_alpha + np.sum(np.log(np.abs(1 + math.sqrt(a) * xs) + 1e-300) * dens) * (
+            xs[1] - xs[0]
+        )
 
     ref = 6.0
     approx_ref = float(layers.sparse_vd_kl(torch.tensor(ref)))
@@ -64,8 +66,10 @@ def test_linear_svdo_local_reparameterisation_moments():
     x = torch.randn(1, 5).repeat(20000, 1)
     out = layer(x)
     with torch.no_grad():
-        var = (x[0] ** 2 * torch.exp(layer.log_alpha) * layer.theta ** 2).sum(dim=1)
-    assert torch.allclose(out.mean(0), x[0] @ layer.theta.T + layer.bias, atol=4 * float(var.max().sqrt()) / 100)
+        var = (x[0] ** 2 * torch.exp(layer.log_alpha) * layer.theta**2).sum(dim=1)
+    assert torch.allclose(
+        out.mean(0), x[0] @ layer.theta.T + layer.bias, atol=4 * float(var.max().sqrt()) / 100
+    )
     assert torch.allclose(out.var(0), var, rtol=0.05)
     # in evaluation, weights with log alpha > 3 are dropped
     layer.eval()
@@ -88,4 +92,6 @@ def test_group_nj_kl_weight_term_is_the_gaussian_kl():
     kl = layers.group_nj_kl(za.clamp(-8, 8), mu, ls2) - layers.sparse_vd_kl(za.clamp(-8, 8)).sum()
     q = torch.distributions.Normal(mu, torch.exp(0.5 * ls2))
     p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
-    assert float(kl) == pytest.approx(float(torch.distributions.kl_divergence(q, p).sum()), rel=1e-5)
+    assert float(kl) == pytest.approx(
+        float(torch.distributions.kl_divergence(q, p).sum()), rel=1e-5
+    )

@@ -24,7 +24,7 @@ def test_group_normal_jeffreys_kl_matches_numpy():
     z_ls2 = rng.normal(size=7) - 1
     w_mu = rng.normal(size=(5, 7))
     w_ls2 = rng.normal(size=(5, 7)) - 2
-    z_log_alpha = z_ls2 - np.log(z_mu ** 2 + 1e-8)
+    z_log_alpha = z_ls2 - np.log(z_mu**2 + 1e-8)
     t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
     ours = float(layers.group_nj_kl(t(z_log_alpha), t(w_mu), t(w_ls2)))
     ref = bayesian_compression.kl_group_normal_jeffreys(z_mu, z_ls2, w_mu, w_ls2)

@@ -10,9 +10,13 @@ from scipy.special import logsumexp
 from phylo.errors import InputError
 from phylo.ml.discrete import Categorical
 from phylo.ml.enumeration import exact_moments, ordered_samples_without_replacement
-from phylo.ml.rao_blackwell import (choose_sum_and_sample, stochastic_sum_and_sample,
-                                    stochastic_sum_and_sample_gradient, sum_and_sample,
-                                    sum_and_sample_gradient)
+from phylo.ml.rao_blackwell import (
+    choose_sum_and_sample,
+    stochastic_sum_and_sample,
+    stochastic_sum_and_sample_gradient,
+    sum_and_sample,
+    sum_and_sample_gradient,
+)
 
 
 def complex_step_gradient(fun, theta, h=1e-30):
@@ -45,9 +49,16 @@ def sum_and_sample_space(dist, f, k):
     log_rest = dist.log_mass_outside(summed)
     estimates, log_prob = [], []
     for z in rest:
-        estimates.append(sum_and_sample_gradient(dist.log_probs[summed], f[summed],
-                                                 dist.score(summed), f[z], dist.score([z])[0],
-                                                 log_rest=log_rest))
+        estimates.append(
+            sum_and_sample_gradient(
+                dist.log_probs[summed],
+                f[summed],
+                dist.score(summed),
+                f[z],
+                dist.score([z])[0],
+                log_rest=log_rest,
+            )
+        )
         log_prob.append(dist.log_probs[z] - log_rest)
     return np.array(log_prob), np.array(estimates)
 
@@ -98,8 +109,9 @@ def test_stochastic_sum_and_sample_is_unbiased(problem, k):
     dist, f = problem
     orders, log_prob = ordered_samples_without_replacement(dist.log_probs, k)
     values = np.array([stochastic_sum_and_sample(dist.log_probs[b], f[b]) for b in orders])
-    grads = np.array([stochastic_sum_and_sample_gradient(dist.log_probs[b], f[b], dist.score(b))
-                      for b in orders])
+    grads = np.array(
+        [stochastic_sum_and_sample_gradient(dist.log_probs[b], f[b], dist.score(b)) for b in orders]
+    )
     assert exact_moments(log_prob, values)[0][0] == pytest.approx(dist.probs @ f, abs=1e-12)
     exact = complex_step_gradient(lambda t: expected_value(t, f), dist.logits)
     np.testing.assert_allclose(exact_moments(log_prob, grads)[0], exact, rtol=0, atol=1e-10)

@@ -36,7 +36,7 @@ def all_unrooted_newicks(names):
             elif c == ")":
                 s = starts.pop()
                 if starts:  # not the root
-                    out.append(tree[:s] + "(" + tree[s:i + 1] + f",{leaf})" + tree[i + 1:])
+                    out.append(tree[:s] + "(" + tree[s : i + 1] + f",{leaf})" + tree[i + 1 :])
                 i += 1
             elif c == ",":
                 i += 1
@@ -70,12 +70,14 @@ def setup(tmp_path_factory):
     log_target = rng.normal(size=15) * 2
 
     def f(parents):
-        return np.array([f_table[keys[np.asarray(r, np.int32).tobytes()]]
-                         for r in np.atleast_2d(parents)])
+        return np.array(
+            [f_table[keys[np.asarray(r, np.int32).tobytes()]] for r in np.atleast_2d(parents)]
+        )
 
     def lt(parents):
-        return np.array([log_target[keys[np.asarray(r, np.int32).tobytes()]]
-                         for r in np.atleast_2d(parents)])
+        return np.array(
+            [log_target[keys[np.asarray(r, np.int32).tobytes()]] for r in np.atleast_2d(parents)]
+        )
 
     # every complete rooted derivation, by depth-first expansion
     derivations = []
@@ -88,8 +90,16 @@ def setup(tmp_path_factory):
             walk(prefix + (t,))
 
     walk(())
-    return dict(dist=dist, topologies=topologies, keys=keys, f=f, lt=lt,
-                derivations=derivations, f_table=f_table, log_target=log_target)
+    return dict(
+        dist=dist,
+        topologies=topologies,
+        keys=keys,
+        f=f,
+        lt=lt,
+        derivations=derivations,
+        f_table=f_table,
+        log_target=log_target,
+    )
 
 
 def exact_topology_quantities(s):
@@ -146,8 +156,9 @@ def test_reinforce_is_unbiased(setup):
     for a, b in itertools.product(range(15), repeat=2):
         mean += q[a] * q[b] * G.reinforce_from_samples(dist, s["f"], tops[[a, b]])
     assert np.allclose(mean, exact_gradient(s), atol=1e-10)
-    mean1 = sum(q[a] * G.reinforce_from_samples(dist, s["f"], tops[[a]], baseline=0.0)
-                for a in range(15))
+    mean1 = sum(
+        q[a] * G.reinforce_from_samples(dist, s["f"], tops[[a]], baseline=0.0) for a in range(15)
+    )
     assert np.allclose(mean1, exact_gradient(s), atol=1e-10)
 
 
@@ -160,8 +171,7 @@ def test_unordered_set_is_unbiased(setup):
         sets, log_ps = unordered_samples_without_replacement(log_qd, k)
         mean = np.zeros(dist.n_params)
         for idx, lp in zip(sets, log_ps):
-            mean += np.exp(lp) * G.unordered_set_from_derivations(dist, s["f"],
-                                                                  [d[i] for i in idx])
+            mean += np.exp(lp) * G.unordered_set_from_derivations(dist, s["f"], [d[i] for i in idx])
         assert np.allclose(mean, exact_gradient(s), atol=1e-10), k
 
 
@@ -180,6 +190,7 @@ def test_stochastic_beam_search_samples_sets_with_their_probabilities(setup):
     hits = np.zeros(len(d))
     index = {p: i for i, p in enumerate(d)}
     from phylo.ml.unordered_set import stochastic_beam_search
+
     for _ in range(n):
         beam = stochastic_beam_search(dist.expand, 2, rng)
         for p in beam.sequences:
@@ -199,13 +210,17 @@ def test_sum_and_sample_is_unbiased(setup):
     q_rest = q[rest].sum()
     mean = np.zeros(dist.n_params)
     for i in rest:
-        mean += (q[i] / q_rest) * G.sum_and_sample_from(dist, s["f"], top.parents,
-                                                        top.log_prob, tops[i])
+        mean += (q[i] / q_rest) * G.sum_and_sample_from(
+            dist, s["f"], top.parents, top.log_prob, tops[i]
+        )
     assert np.allclose(mean, exact_gradient(s), atol=1e-10)
     # all the mass summed: no draw needed, the estimate is exact
     full = dist.model.top(15)
-    assert np.allclose(G.sum_and_sample_from(dist, s["f"], full.parents, full.log_prob, None),
-                       exact_gradient(s), atol=1e-10)
+    assert np.allclose(
+        G.sum_and_sample_from(dist, s["f"], full.parents, full.log_prob, None),
+        exact_gradient(s),
+        atol=1e-10,
+    )
     # and the sampling version runs its rejection step
     g = G.sum_and_sample_gradient(dist, s["f"], 4, np.random.default_rng(0))
     assert g.shape == (dist.n_params,)
@@ -259,7 +274,7 @@ def test_variational_inference_over_topologies_with_vimco(setup):
         _, g = G.vimco_gradient(cur, s["lt"], 4, rng)
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
-        phi = phi + 0.05 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        phi = phi + 0.05 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
         cur = dist.with_logits(phi)
     assert kl(cur) < 0.25 * start, (start, kl(cur))
 

@@ -9,8 +9,7 @@ from scipy.special import logsumexp
 from phylo.errors import InputError
 from phylo.ml.discrete import Categorical
 from phylo.ml.enumeration import exact_moments, samples_with_replacement
-from phylo.ml.score_function import (MovingAverageBaseline, reinforce, reinforce_leave_one_out,
-                                     vimco)
+from phylo.ml.score_function import MovingAverageBaseline, reinforce, reinforce_leave_one_out, vimco
 
 
 def complex_step_gradient(fun, theta, h=1e-30):
@@ -57,8 +56,9 @@ def test_reinforce_with_direct_dependence_is_unbiased(problem):
     for i in dist.enumerate():
         vg = np.zeros((1, dist.n))
         vg[0, i] = c[i] * np.cos(theta[i])
-        estimates.append(reinforce([f[i] + c[i] * np.sin(theta[i])], dist.score([i]),
-                                   value_grads=vg))
+        estimates.append(
+            reinforce([f[i] + c[i] * np.sin(theta[i])], dist.score([i]), value_grads=vg)
+        )
     mean, _ = exact_moments(dist.log_probs, np.array(estimates))
     np.testing.assert_allclose(mean, complex_step_gradient(objective, theta), rtol=0, atol=1e-10)
 
@@ -74,8 +74,12 @@ def test_leave_one_out_baseline_is_unbiased(problem, m):
     # the same estimator written with explicit leave-one-out means
     s = samples[len(samples) // 3]
     loo = np.array([np.mean(np.delete(f[s], i)) for i in range(m)])
-    np.testing.assert_allclose(reinforce_leave_one_out(f[s], dist.score(s)),
-                               reinforce(f[s], dist.score(s), loo), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(
+        reinforce_leave_one_out(f[s], dist.score(s)),
+        reinforce(f[s], dist.score(s), loo),
+        rtol=0,
+        atol=1e-14,
+    )
 
 
 def test_moving_average_baseline_follows_its_recursion():
@@ -90,7 +94,7 @@ def test_moving_average_baseline_follows_its_recursion():
 def _vimco_problem(seed=4):
     rng = np.random.default_rng(seed)
     theta = rng.normal(size=4)
-    g = rng.normal(size=4)          # log p(x, h) up to a constant
+    g = rng.normal(size=4)  # log p(x, h) up to a constant
     return theta, g
 
 
@@ -101,26 +105,29 @@ def test_vimco_is_unbiased_for_the_multisample_bound(K, control):
     dist = Categorical(theta)
     samples, log_prob = samples_with_replacement(dist.log_probs, K)
 
-    def bound(t):      # E_{h_1..K ~ q_t} log (1/K) sum_j p(h_j) / q_t(h_j)
+    def bound(t):  # E_{h_1..K ~ q_t} log (1/K) sum_j p(h_j) / q_t(h_j)
         lq = log_softmax(t)
         total = 0.0
         for s in samples:
             log_w = g[s] - lq[s]
             total = total + np.exp(np.sum(lq[s])) * (
-                np.log(np.sum(np.exp(log_w - log_w.real.max()))) + log_w.real.max() - np.log(K))
+                np.log(np.sum(np.exp(log_w - log_w.real.max()))) + log_w.real.max() - np.log(K)
+            )
         return total
 
     estimates, objectives = [], []
     for s in samples:
         scores = dist.score(s)
-        obj, grad = vimco(g[s] - dist.log_probs[s], scores, log_weight_grads=-scores,
-                          control=control)
+        obj, grad = vimco(
+            g[s] - dist.log_probs[s], scores, log_weight_grads=-scores, control=control
+        )
         estimates.append(grad)
         objectives.append(obj)
     mean, _ = exact_moments(log_prob, np.array(estimates))
     np.testing.assert_allclose(mean, complex_step_gradient(bound, theta), rtol=0, atol=1e-10)
     assert exact_moments(log_prob, np.array(objectives))[0][0] == pytest.approx(
-        bound(theta.astype(complex)).real, abs=1e-12)
+        bound(theta.astype(complex)).real, abs=1e-12
+    )
 
 
 def test_vimco_without_direct_dependence_is_unbiased():

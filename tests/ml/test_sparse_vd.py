@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from phylo.errors import InputError
-from phylo.ml.sparse_vd import (K1, K2, K3, dense_forward, keep_mask, kl_approximation,
-                                kl_numerical, log_alpha)
+from phylo.ml.sparse_vd import (
+    K1,
+    K2,
+    K3,
+    dense_forward,
+    keep_mask,
+    kl_approximation,
+    kl_numerical,
+    log_alpha,
+)
 
 
 def test_constants_are_the_papers():
@@ -23,13 +31,13 @@ def test_kl_approximation_is_within_001_of_the_integrated_kl():
 
 
 def test_numerical_kl_matches_the_closed_form():
-    """E log|X| for X ~ N(mu, s^2) = log s - (gamma + log 2)/2 + z 2F2(1,1;3/2,2;-z), z = mu^2/2s^2."""
+    """E log|X| for X ~ N(mu, s^2) = log s - (gamma + log 2)/2 + z 2F2(1,1;3/2,2;-z),
+    z = mu^2/2s^2."""
     mpmath = pytest.importorskip("mpmath")
     for la in [-6.0, -1.0, 0.0, 2.5, 7.0]:
         s2 = np.exp(la)
         z = 1.0 / (2.0 * s2)
-        e_log = (0.5 * la - (mpmath.euler + mpmath.log(2)) / 2
-                 + z * mpmath.hyp2f2(1, 1, 1.5, 2, -z))
+        e_log = 0.5 * la - (mpmath.euler + mpmath.log(2)) / 2 + z * mpmath.hyp2f2(1, 1, 1.5, 2, -z)
         kl = -0.5 * la + float(e_log) + 0.5 * (float(mpmath.euler) + np.log(2.0))
         assert kl_numerical(la) == pytest.approx(kl, abs=1e-10)
 
@@ -62,13 +70,14 @@ def test_local_reparameterisation_matches_weight_noise():
     alpha = np.exp(log_alpha(theta, log_sigma2))
     w = theta + np.sqrt(alpha) * np.abs(theta) * rng.standard_normal((n, 3, 2))
     direct = np.einsum("i,nij->nj", x, w)
-    mean, var = x @ theta, (x ** 2) @ (alpha * theta ** 2)
+    mean, var = x @ theta, (x**2) @ (alpha * theta**2)
     for sample in (local, direct):
         assert np.all(np.abs(sample.mean(axis=0) - mean) < 5 * np.sqrt(var / n))
         assert np.all(np.abs(sample.var(axis=0) / var - 1.0) < 5 * np.sqrt(2.0 / n))
     test_time = dense_forward(x, theta, log_sigma2)
-    np.testing.assert_allclose(test_time, x @ np.where(keep_mask(log_alpha(theta, log_sigma2)),
-                                                        theta, 0.0))
+    np.testing.assert_allclose(
+        test_time, x @ np.where(keep_mask(log_alpha(theta, log_sigma2)), theta, 0.0)
+    )
 
 
 def test_bad_inputs_raise_input_errors():

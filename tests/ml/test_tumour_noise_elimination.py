@@ -75,4 +75,7 @@ def test_policy_gradient_fine_tuning_raises_the_held_out_likelihood():
         after = train_noise_elimination(seed=0, rl_steps=200)
     finally:
         torch.set_num_threads(n)
-    assert after.pointer_reward > before.pointer_reward + 0.5, (before.pointer_reward, after.pointer_reward)
+    assert after.pointer_reward > before.pointer_reward + 0.5, (
+        before.pointer_reward,
+        after.pointer_reward,
+    )

@@ -108,7 +108,8 @@ def test_min_flip_correction_matches_exhaustive_search_over_all_matrices():
 
 
 def test_min_flip_correction_breaks_ties_by_likelihood():
-    # one conflict, fixable by one false-negative (0 -> 1) or one false-positive (1 -> 0) correction;
+    # one conflict, fixable by one false-negative (0 -> 1) or one false-positive (1 -> 0)
+    # correction;
     # with a high false-negative rate, filling in a 0 is the likelier explanation
     a = np.array([[1, 1], [1, 0], [0, 1]])
     fixed, k = ph.min_flip_correction(a, fp_rate=0.001, fn_rate=0.3)

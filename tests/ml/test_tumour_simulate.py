@@ -22,7 +22,7 @@ def test_coalescent_tree_is_a_binary_tree_with_kingman_times():
         nested = (inter == sizes[:, None]) | (inter == sizes[None, :]) | (inter == 0)
         assert nested.all()
         # the two edges below the root cover all leaves
-        assert (sizes[sizes > 0].max() < n)
+        assert sizes[sizes > 0].max() < n
         leaf0 = t.clades[:, 0]
         heights.append(t.lengths[leaf0].sum())
         totals.append(t.lengths.sum())

@@ -11,13 +11,22 @@ from scipy.special import logsumexp
 
 from phylo.errors import InputError
 from phylo.ml.discrete import Categorical
-from phylo.ml.enumeration import (exact_moments, ordered_samples_without_replacement,
-                                  plackett_luce_log_prob, unordered_samples_without_replacement)
+from phylo.ml.enumeration import (
+    exact_moments,
+    ordered_samples_without_replacement,
+    plackett_luce_log_prob,
+    unordered_samples_without_replacement,
+)
 from phylo.ml.gumbel import gumbel_top_k
 from phylo.ml.rao_blackwell import stochastic_sum_and_sample_gradient
-from phylo.ml.unordered_set import (builtin_baseline, log_leave_one_out_ratios,
-                                    sample_categorical_set, stochastic_beam_search,
-                                    unordered_set_estimate, unordered_set_gradient)
+from phylo.ml.unordered_set import (
+    builtin_baseline,
+    log_leave_one_out_ratios,
+    sample_categorical_set,
+    stochastic_beam_search,
+    unordered_set_estimate,
+    unordered_set_gradient,
+)
 
 
 def complex_step_gradient(fun, theta, h=1e-30):
@@ -43,8 +52,12 @@ def brute_set_log_prob(log_p, domain, subset):
     dom = list(domain)
     sub_lp = log_p[dom] - logsumexp(log_p[dom])
     pos = {c: i for i, c in enumerate(dom)}
-    return logsumexp([plackett_luce_log_prob(sub_lp, [pos[c] for c in order])
-                      for order in itertools.permutations(subset)])
+    return logsumexp(
+        [
+            plackett_luce_log_prob(sub_lp, [pos[c] for c in order])
+            for order in itertools.permutations(subset)
+        ]
+    )
 
 
 @pytest.fixture
@@ -81,8 +94,9 @@ def test_ratios_match_brute_force_definitions(problem, k):
             assert ratios.log_r2[a, b] == pytest.approx(expected, abs=1e-12)
 
 
-@pytest.mark.parametrize("k,scale,rest", [(3, 1.0, 0.3), (8, 2.0, 1e-9), (12, 0.5, 0.9),
-                                          (5, 3.0, 1e-3)])
+@pytest.mark.parametrize(
+    "k,scale,rest", [(3, 1.0, 0.3), (8, 2.0, 1e-9), (12, 0.5, 0.9), (5, 3.0, 1e-3)]
+)
 def test_exact_recursion_and_quadrature_agree(k, scale, rest):
     rng = np.random.default_rng(k)
     w = np.exp(rng.normal(scale=scale, size=k))
@@ -112,9 +126,18 @@ def test_gradient_is_unbiased_by_enumeration(problem, k, baseline):
     dist, f = problem
     sets, log_prob = unordered_samples_without_replacement(dist.log_probs, k)
     assert logsumexp(log_prob) == pytest.approx(0.0, abs=1e-13)
-    estimates = np.array([
-        unordered_set_gradient(dist.log_probs[s], f[s], dist.score(s), baseline=baseline,
-                               log_rest=dist.log_mass_outside(s)) for s in sets])
+    estimates = np.array(
+        [
+            unordered_set_gradient(
+                dist.log_probs[s],
+                f[s],
+                dist.score(s),
+                baseline=baseline,
+                log_rest=dist.log_mass_outside(s),
+            )
+            for s in sets
+        ]
+    )
     mean, _ = exact_moments(log_prob, estimates)
     exact = complex_step_gradient(lambda t: expected_value(t, f), dist.logits)
     np.testing.assert_allclose(mean, exact, rtol=0, atol=1e-10)
@@ -125,8 +148,8 @@ def test_value_estimate_and_direct_dependence_are_unbiased(problem, k):
     dist, f = problem
     c = np.linspace(-1.0, 1.0, dist.n)
 
-    def f_theta(theta):          # f depends on theta directly: f(x) + c_x theta_x^2
-        return f + c * theta ** 2
+    def f_theta(theta):  # f depends on theta directly: f(x) + c_x theta_x^2
+        return f + c * theta**2
 
     def objective(theta):
         return expected_value(theta, f_theta(theta))
@@ -137,14 +160,25 @@ def test_value_estimate_and_direct_dependence_are_unbiased(problem, k):
     for s in sets:
         vg = np.zeros((k, dist.n))
         vg[np.arange(k), s] = 2.0 * c[s] * theta[s]
-        grads.append(unordered_set_gradient(dist.log_probs[s], f_theta(theta)[s], dist.score(s),
-                                            value_grads=vg, log_rest=dist.log_mass_outside(s)))
-        values.append(unordered_set_estimate(dist.log_probs[s], f_theta(theta)[s],
-                                             log_rest=dist.log_mass_outside(s)))
+        grads.append(
+            unordered_set_gradient(
+                dist.log_probs[s],
+                f_theta(theta)[s],
+                dist.score(s),
+                value_grads=vg,
+                log_rest=dist.log_mass_outside(s),
+            )
+        )
+        values.append(
+            unordered_set_estimate(
+                dist.log_probs[s], f_theta(theta)[s], log_rest=dist.log_mass_outside(s)
+            )
+        )
     mean_grad, _ = exact_moments(log_prob, np.array(grads))
     mean_value, _ = exact_moments(log_prob, np.array(values))
-    np.testing.assert_allclose(mean_grad, complex_step_gradient(objective, theta),
-                               rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        mean_grad, complex_step_gradient(objective, theta), rtol=0, atol=1e-10
+    )
     assert mean_value[0] == pytest.approx(objective(theta), abs=1e-12)
 
 
@@ -162,8 +196,9 @@ def test_estimator_is_the_conditional_expectation_of_stochastic_sum_and_sample(p
         lps = np.array([lp for lp, _ in items])
         cond = np.exp(lps - logsumexp(lps)) @ np.array([e for _, e in items])
         s = np.array(s)
-        us = unordered_set_gradient(dist.log_probs[s], f[s], dist.score(s), baseline=None,
-                                    log_rest=dist.log_mass_outside(s))
+        us = unordered_set_gradient(
+            dist.log_probs[s], f[s], dist.score(s), baseline=None, log_rest=dist.log_mass_outside(s)
+        )
         np.testing.assert_allclose(us, cond, rtol=0, atol=1e-12)
     assert g.shape == (dist.n, dist.n)
 
@@ -177,8 +212,15 @@ def test_rao_blackwell_variance_orderings_hold_exactly(problem, k):
     for b in orders:
         single.append(f[b[0]] * dist.score(b[:1])[0])
         ssas.append(stochastic_sum_and_sample_gradient(dist.log_probs[b], f[b], dist.score(b)))
-        us.append(unordered_set_gradient(dist.log_probs[b], f[b], dist.score(b), baseline=None,
-                                         log_rest=dist.log_mass_outside(b)))
+        us.append(
+            unordered_set_gradient(
+                dist.log_probs[b],
+                f[b],
+                dist.score(b),
+                baseline=None,
+                log_rest=dist.log_mass_outside(b),
+            )
+        )
     m1, c_single = exact_moments(log_prob, np.array(single))
     m2, c_ssas = exact_moments(log_prob, np.array(ssas))
     m3, c_us = exact_moments(log_prob, np.array(us))
@@ -196,8 +238,16 @@ def test_builtin_baseline_can_raise_the_variance():
     sets, log_prob = unordered_samples_without_replacement(dist.log_probs, 2)
 
     def covariance(baseline):
-        est = [unordered_set_gradient(dist.log_probs[s], f[s], dist.score(s), baseline=baseline,
-                                      log_rest=dist.log_mass_outside(s)) for s in sets]
+        est = [
+            unordered_set_gradient(
+                dist.log_probs[s],
+                f[s],
+                dist.score(s),
+                baseline=baseline,
+                log_rest=dist.log_mass_outside(s),
+            )
+            for s in sets
+        ]
         return exact_moments(log_prob, np.array(est))
 
     (m0, c0), (m1, c1) = covariance(None), covariance("builtin")
@@ -243,6 +293,7 @@ def test_sample_categorical_set_reports_the_outside_mass():
 
 
 # --- stochastic beam search ----------------------------------------------------------------
+
 
 def _toy_model(seed=11):
     """Sequences over {a, b}, stopped by 'E' or at length 2; conditionals depend on the prefix."""
@@ -302,6 +353,7 @@ def test_stochastic_beam_search_returns_everything_when_k_is_large():
 def test_stochastic_beam_search_rejects_unnormalised_conditionals():
     def expand(prefix):
         return ([], []) if prefix else (["a", "b"], np.log([0.5, 0.6]))
+
     with pytest.raises(InputError):
         stochastic_beam_search(expand, 2, np.random.default_rng(0))
 
@@ -357,7 +409,7 @@ def test_a_structured_distribution_plugs_in_unbiasedly():
 
     def objective(t):
         t = t.reshape(4, 3)
-        lsm = lambda row: row - np.log(np.sum(np.exp(row)))   # noqa: E731
+        lsm = lambda row: row - np.log(np.sum(np.exp(row)))  # noqa: E731
         return sum(np.exp(lsm(t[0])[a] + lsm(t[1 + a])[b]) * f[3 * a + b] for a, b in outcomes)
 
     exact = complex_step_gradient(objective, theta.ravel())
@@ -373,6 +425,7 @@ def test_a_structured_distribution_plugs_in_unbiasedly():
     np.testing.assert_allclose(mean, exact, rtol=0, atol=1e-10)
     # and stochastic beam search produces such sets from the factorisation alone
     beam = stochastic_beam_search(model.expand, k, rng)
-    np.testing.assert_allclose(beam.log_probs, [model.log_prob(y) for y in beam.sequences],
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        beam.log_probs, [model.log_prob(y) for y in beam.sequences], atol=1e-14
+    )
     assert len(set(beam.sequences)) == k

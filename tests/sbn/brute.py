@@ -12,8 +12,8 @@ from collections import defaultdict
 
 import numpy as np
 
-
 # -- enumerating topologies -------------------------------------------------------------------
+
 
 def rooted_topologies(taxa):
     """All rooted binary topologies on ``taxa`` as nested tuples (stepwise addition)."""
@@ -57,6 +57,7 @@ def leaves(tree):
 
 
 # -- unrooted trees as adjacency, and their rootings ------------------------------------------
+
 
 def adjacency(tree):
     """Undirected adjacency of a rooted nested-tuple tree with the root suppressed."""
@@ -106,7 +107,7 @@ def rootings(tree):
         A = _side(adj, u, v)
         B = _side(adj, v, u)
         events.append((None, A | B, frozenset([A, B])))
-        stack = [(u, v, B), (v, u, A)]   # (tail, head, sibling clade of head's clade)
+        stack = [(u, v, B), (v, u, A)]  # (tail, head, sibling clade of head's clade)
         while stack:
             tail, head, sib = stack.pop()
             clade = _side(adj, tail, head)
@@ -141,6 +142,7 @@ def rooted_events(tree):
 
 # -- a brute-force SBN ----------------------------------------------------------------------
 
+
 def key_of(event, clade_mode):
     key, clade, _ = event
     if key is None:
@@ -161,7 +163,7 @@ def tree_prob(theta, events_list, clade_mode=False):
 
 def normalise(counts):
     groups = defaultdict(float)
-    for (k, s), c in counts.items():
+    for (k, _), c in counts.items():
         groups[k] += c
     return {(k, s): c / groups[k] for (k, s), c in counts.items() if groups[k] > 0}
 
@@ -200,8 +202,10 @@ def em_step(theta, trees, weights, clade_mode=False):
 def model_theta(model):
     """The parameters of a phylo SBN model as a dict keyed like the brute force's."""
     s = model.support
-    clades = [frozenset(i for i in range(s.n_taxa)
-                        if (int(row[i >> 6]) >> (i & 63)) & 1) for row in s.clades]
+    clades = [
+        frozenset(i for i in range(s.n_taxa) if (int(row[i >> 6]) >> (i & 63)) & 1)
+        for row in s.clades
+    ]
     out = {}
     for m in range(s.n_params):
         k = s.param_key[m]

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from phylo.cli.sbn import main
 
-from cli.sbn import main
 from phylo.sbn import fit, kl_to_model, load_model
 from phylo.trees import parse_newick, read_trees
 
@@ -20,8 +20,7 @@ TRPROBS = str(DATA / "example.trprobs")
 
 
 def run(*args, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input,
-                              catch_exceptions=False)
+    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
 def table(text):

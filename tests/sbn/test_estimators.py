@@ -46,8 +46,7 @@ def test_probabilities_sum_to_one_rooted(n, method):
     assert model.prob(nwk).sum() == pytest.approx(1.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("n,method", [(5, "sa"), (6, "em"), (6, "em-alpha"), (6, "ccd"),
-                                      (7, "em")])
+@pytest.mark.parametrize("n,method", [(5, "sa"), (6, "em"), (6, "em-alpha"), (6, "ccd"), (7, "em")])
 def test_log_prob_equals_sum_over_explicit_rootings(n, method):
     rng = np.random.default_rng(n)
     _, _, sample = random_training(n, 30, rng)
@@ -88,9 +87,15 @@ def test_em_equals_em_by_enumeration():
         assert model.fit_info["iterations"] == it
 
 
-@pytest.mark.parametrize("method,kw", [("em", {}), ("em-alpha", {"alpha": 0.5}),
-                                       ("em-alpha", {"alpha": 0.5, "alpha_form": "bito"}),
-                                       ("em-alpha", {"alpha": 1e-4})])
+@pytest.mark.parametrize(
+    "method,kw",
+    [
+        ("em", {}),
+        ("em-alpha", {"alpha": 0.5}),
+        ("em-alpha", {"alpha": 0.5, "alpha_form": "bito"}),
+        ("em-alpha", {"alpha": 1e-4}),
+    ],
+)
 def test_em_never_lowers_its_objective(method, kw):
     for seed in range(3):
         rng = np.random.default_rng(seed)
@@ -141,15 +146,17 @@ def test_ccd_is_larget_rooted_at_any_outgroup():
             for events in brute.rootings(t):
                 if events[0][2] != frozenset([frozenset([outgroup]), full - {outgroup}]):
                     continue
-                for key, clade, sub in events[1:]:
+                for _, clade, sub in events[1:]:
                     num[(clade, sub)] = num.get((clade, sub), 0) + wt
                     den[clade] = den.get(clade, 0) + wt
         for t, qt in zip(pool, q):
-            events = next(e for e in brute.rootings(t)
-                          if e[0][2] == frozenset([frozenset([outgroup]),
-                                                   full - {outgroup}]))
+            events = next(
+                e
+                for e in brute.rootings(t)
+                if e[0][2] == frozenset([frozenset([outgroup]), full - {outgroup}])
+            )
             p = 1.0
-            for key, clade, sub in events[1:]:
+            for _, clade, sub in events[1:]:
                 p *= num.get((clade, sub), 0.0) / den[clade] if clade in den else 0.0
             assert qt == pytest.approx(p, rel=1e-12, abs=1e-15)
 

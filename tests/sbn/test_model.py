@@ -32,9 +32,16 @@ def _chi_square_p(model, nwk, parents, n_draws):
     return stats.chisquare(obs, exp * obs.sum() / exp.sum()).pvalue
 
 
-@pytest.mark.parametrize("n,rooted,method", [(5, False, "em-alpha"), (6, False, "sa"),
-                                             (6, False, "ccd"), (5, True, "sa"),
-                                             (6, False, "srf")])
+@pytest.mark.parametrize(
+    "n,rooted,method",
+    [
+        (5, False, "em-alpha"),
+        (6, False, "sa"),
+        (6, False, "ccd"),
+        (5, True, "sa"),
+        (6, False, "srf"),
+    ],
+)
 def test_sampling_frequencies_match_log_prob(n, rooted, method):
     rng = np.random.default_rng(n)
     _, _, sample = random_training(n, 40, rng, rooted)
@@ -82,15 +89,28 @@ def sample_of_parents(model, parents, counts):
     from phylo.trees.sample import RunInfo
 
     run = RunInfo("<draws>", int(counts.sum()), 0, 1, int(counts.sum()), False)
-    return TreeSample(model.taxa, model.rooted, np.array(parents),
-                      counts[:, None].astype(float),
-                      [run], [np.arange(len(parents))])
+    return TreeSample(
+        model.taxa,
+        model.rooted,
+        np.array(parents),
+        counts[:, None].astype(float),
+        [run],
+        [np.arange(len(parents))],
+    )
 
 
-@pytest.mark.parametrize("n,method,rooted", [(5, "em", False), (6, "sa", False),
-                                             (6, "em-alpha", False), (7, "em", False),
-                                             (7, "ccd", False), (6, "sa", True),
-                                             (7, "srf", False)])
+@pytest.mark.parametrize(
+    "n,method,rooted",
+    [
+        (5, "em", False),
+        (6, "sa", False),
+        (6, "em-alpha", False),
+        (7, "em", False),
+        (7, "ccd", False),
+        (6, "sa", True),
+        (7, "srf", False),
+    ],
+)
 def test_top_k_equals_exhaustive_enumeration(n, method, rooted):
     rng = np.random.default_rng(n * 7)
     _, _, sample = random_training(n, 80, rng, rooted)
@@ -149,7 +169,7 @@ def test_gradient_of_log_prob_by_finite_differences():
         up[m] += eps
         dn = phi.copy()
         dn[m] -= eps
-        fd = (model.with_logits(up).log_prob(trees) - model.with_logits(dn).log_prob(trees))
+        fd = model.with_logits(up).log_prob(trees) - model.with_logits(dn).log_prob(trees)
         np.testing.assert_allclose(g[:, m], fd / (2 * eps), atol=1e-6)
     # summed form and log_theta form
     np.testing.assert_allclose(model.grad_log_prob(trees, per_tree=False), g.sum(axis=0))
@@ -171,9 +191,18 @@ def test_rooting_param_ids_give_log_prob():
     assert ids.shape == (len(nwk), 11, 6)
 
 
-@pytest.mark.parametrize("method,rooted", [("srf", False), ("ccd", False), ("sa", False),
-                                           ("em", False), ("em-alpha", False),
-                                           ("em-alpha", True), ("ccd", True)])
+@pytest.mark.parametrize(
+    "method,rooted",
+    [
+        ("srf", False),
+        ("ccd", False),
+        ("sa", False),
+        ("em", False),
+        ("em-alpha", False),
+        ("em-alpha", True),
+        ("ccd", True),
+    ],
+)
 def test_save_load_round_trip_is_exact(tmp_path, method, rooted):
     rng = np.random.default_rng(21)
     _, _, sample = random_training(7, 40, rng, rooted)
@@ -197,8 +226,19 @@ def _model_file(tmp_path):
     return path, json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("damage", ["truncate", "not_json", "foreign", "bad_prob",
-                                    "bad_index", "bad_clade", "missing_field", "version"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "truncate",
+        "not_json",
+        "foreign",
+        "bad_prob",
+        "bad_index",
+        "bad_clade",
+        "missing_field",
+        "version",
+    ],
+)
 def test_corrupted_model_file_is_a_clear_error(tmp_path, damage):
     path, data = _model_file(tmp_path)
     text = path.read_text()
@@ -212,7 +252,7 @@ def test_corrupted_model_file_is_a_clear_error(tmp_path, damage):
         data["params"]["log_prob"][0] = -0.001
         text = json.dumps(data)
     elif damage == "bad_index":
-        data["params"]["subsplit"][-1] = 10 ** 6
+        data["params"]["subsplit"][-1] = 10**6
         text = json.dumps(data)
     elif damage == "bad_clade":
         data["clades"][1] = "01x10"

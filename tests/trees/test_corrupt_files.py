@@ -14,7 +14,7 @@ from phylo.trees import read_trees
 from ..conftest import DATA
 
 LINES = (DATA / "example.run1.t").read_text().splitlines()
-SMALL = "\n".join(LINES[:33] + ["end;"]) + "\n"   # header, translate table, 5 trees
+SMALL = "\n".join(LINES[:33] + ["end;"]) + "\n"  # header, translate table, 5 trees
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -24,8 +24,9 @@ def test_corrupted_nexus_files(data):
     for _ in range(data.draw(st.integers(1, 3))):
         kind = data.draw(st.sampled_from(["delete", "insert", "replace", "truncate", "cut"]))
         pos = data.draw(st.integers(0, max(0, len(chars) - 1)))
-        junk = data.draw(st.sampled_from(list("(),:;[]'=_ .e-1&\"") + ["\n", "tree", "end;",
-                                                                      "begin", "ü"]))
+        junk = data.draw(
+            st.sampled_from(list("(),:;[]'=_ .e-1&\"") + ["\n", "tree", "end;", "begin", "ü"])
+        )
         if kind == "delete" and chars:
             del chars[pos]
         elif kind == "insert":
@@ -35,7 +36,7 @@ def test_corrupted_nexus_files(data):
         elif kind == "truncate":
             chars = chars[:pos]
         else:
-            del chars[pos:pos + data.draw(st.integers(1, 200))]
+            del chars[pos : pos + data.draw(st.integers(1, 200))]
     fd, path = tempfile.mkstemp(suffix=".t")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

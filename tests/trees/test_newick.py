@@ -36,8 +36,8 @@ def test_canonical_form_of_a_small_tree():
 def test_every_rooting_and_order_gives_the_same_unrooted_topology():
     a = parse_newick("((A:0.1,B:0.2):0.05,C:0.3,D:0.4);")
     texts = [
-        "(C:0.3,(D:0.4,(B:0.2,A:0.1):0.05));",          # rooted on C's edge, no length above
-        "((C:0.3,D:0.4):0.02,(A:0.1,B:0.2):0.03);",     # rooted on the inner edge
+        "(C:0.3,(D:0.4,(B:0.2,A:0.1):0.05));",  # rooted on C's edge, no length above
+        "((C:0.3,D:0.4):0.02,(A:0.1,B:0.2):0.03);",  # rooted on the inner edge
         "(B:0.2,A:0.1,(D:0.4,C:0.3):0.05);",
         "(A:0.1,(B:0.2,(C:0.3,D:0.4):0.05));",
     ]
@@ -61,8 +61,10 @@ def test_rooted_trees_keep_their_root():
 
 
 def test_syntax_features():
-    t = parse_newick("[&U] ('Homo sapiens'[&rate=1.0]:[&x]0.1,Mus_musculus:1e-3,"
-                     "('it''s':2.5E-1,'x,y;z':.5)0.95:0.25[note]);")
+    t = parse_newick(
+        "[&U] ('Homo sapiens'[&rate=1.0]:[&x]0.1,Mus_musculus:1e-3,"
+        "('it''s':2.5E-1,'x,y;z':.5)0.95:0.25[note]);"
+    )
     assert t.names == ("Homo sapiens", "Mus_musculus", "it's", "x,y;z")
     assert t.branch_lengths[:4].tolist() == [0.1, 1e-3, 0.25, 0.5]
     # an underscore in an unquoted label is a blank: these are the same taxa
@@ -96,21 +98,24 @@ def test_large_tree_splits_match_the_generator():
     assert t.clades().shape == (298, 3)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("((A,B),(C,D);", "unbalanced"),
-    ("((A,B)),(C,D));", "unbalanced|single child|unexpected"),
-    ("((A,B),C,D", "unbalanced"),
-    ("((A,B),(C,A));", "twice"),
-    ("(A,B,C,D);", "not binary"),
-    ("((A,B,C),D,E);", "not binary"),
-    ("((A:x,B),C,D);", "branch length"),
-    ("((A:1.2.3,B:1),C:1,D:1);", "branch length"),
-    ("(('A,B),C,D);", "quoted"),
-    ("((A,B) [comment ,C,D);", "comment"),
-    ("((A,(B)),C,D);", "single child"),
-    ("((A,B),C,D) x y;", "unexpected"),
-    ("(A,B);", "at least 3"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("((A,B),(C,D);", "unbalanced"),
+        ("((A,B)),(C,D));", "unbalanced|single child|unexpected"),
+        ("((A,B),C,D", "unbalanced"),
+        ("((A,B),(C,A));", "twice"),
+        ("(A,B,C,D);", "not binary"),
+        ("((A,B,C),D,E);", "not binary"),
+        ("((A:x,B),C,D);", "branch length"),
+        ("((A:1.2.3,B:1),C:1,D:1);", "branch length"),
+        ("(('A,B),C,D);", "quoted"),
+        ("((A,B) [comment ,C,D);", "comment"),
+        ("((A,(B)),C,D);", "single child"),
+        ("((A,B),C,D) x y;", "unexpected"),
+        ("(A,B);", "at least 3"),
+    ],
+)
 def test_malformed_trees_raise_input_errors(text, message):
     with pytest.raises(InputError, match=message):
         parse_newick(text)
@@ -129,15 +134,22 @@ def test_rooted_reading_needs_a_bifurcating_root():
         parse_newick("((A,B),C,D);", rooted=True)
 
 
-name_chars = st.characters(min_codepoint=32, max_codepoint=0x2FF,
-                           blacklist_categories=("Cs",))
+name_chars = st.characters(min_codepoint=32, max_codepoint=0x2FF, blacklist_categories=("Cs",))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(3, 40), seed=st.integers(0, 2**32 - 1), lengths=st.booleans(),
-       rooted=st.booleans(),
-       names=st.lists(st.text(name_chars, min_size=1, max_size=8), min_size=40, max_size=40,
-                      unique_by=lambda s: s.replace("_", " ")))
+@given(
+    n=st.integers(3, 40),
+    seed=st.integers(0, 2**32 - 1),
+    lengths=st.booleans(),
+    rooted=st.booleans(),
+    names=st.lists(
+        st.text(name_chars, min_size=1, max_size=8),
+        min_size=40,
+        max_size=40,
+        unique_by=lambda s: s.replace("_", " "),
+    ),
+)
 def test_random_trees_round_trip(n, seed, lengths, rooted, names):
     """Random trees written (independently) and read back are identical; our own writer
     round-trips exactly too."""
@@ -177,7 +189,7 @@ def test_random_corruptions_raise_input_errors_only(seed, data):
         elif kind == "truncate":
             chars = chars[:pos]
         elif kind == "dup":
-            chars[pos:pos] = chars[pos:pos + 5]
+            chars[pos:pos] = chars[pos : pos + 5]
     bad = "".join(chars)
     try:
         parse_newick(bad, taxa=names)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import subprocess
 import sys
 
@@ -23,13 +22,18 @@ TRPROBS = str(DATA / "example.trprobs")
 TOPOLOGIES = ["((A,B),(C,D),E);", "((A,C),(B,D),E);", "((A,B),(C,E),D);"]
 
 
-def nexus(trees, names, translate=None, rooted_flag="[&U]", weights=None, end=True,
-          taxa_block=False):
+def nexus(
+    trees, names, translate=None, rooted_flag="[&U]", weights=None, end=True, taxa_block=False
+):
     """A NEXUS tree file; ``translate`` maps key -> name (keys used in the trees)."""
     out = ["#NEXUS", "[comment with the word tree; and begin trees;]"]
     if taxa_block:
-        out += ["begin taxa;", f"  dimensions ntax={len(names)};",
-                "  taxlabels " + " ".join(names) + ";", "end;"]
+        out += [
+            "begin taxa;",
+            f"  dimensions ntax={len(names)};",
+            "  taxlabels " + " ".join(names) + ";",
+            "end;",
+        ]
     out.append("begin trees;")
     if translate:
         items = list(translate.items())
@@ -72,22 +76,24 @@ def test_burnin_and_thinning(tmp_path):
     assert s.runs[0].burnin == 5 and s.runs[0].n_used == 15
     assert read_trees(p, burnin=7).runs[0].n_used == 13
     assert read_trees(p, burnin="10%").runs[0].burnin == 2
-    s = read_trees(p, burnin=0, thin=3)          # trees 0, 3, ..., 18
+    s = read_trees(p, burnin=0, thin=3)  # trees 0, 3, ..., 18
     assert s.runs[0].n_used == 7
     kept = [TOPOLOGIES[(i // 2) % 3] for i in range(0, 20, 3)]
     expected = [parse_newick(t, taxa=s.taxa) for t in kept]
     assert [s.index_of(t) for t in expected] == s.traces[0].tolist()
     assert s.counts[:, 0].tolist() == [4, 3]
-    s = read_trees(p, burnin=4, thin=5)          # trees 4, 9, 14, 19
-    assert s.traces[0].tolist() == [s.index_of(parse_newick(TOPOLOGIES[(i // 2) % 3],
-                                                            taxa=s.taxa))
-                                    for i in (4, 9, 14, 19)]
+    s = read_trees(p, burnin=4, thin=5)  # trees 4, 9, 14, 19
+    assert s.traces[0].tolist() == [
+        s.index_of(parse_newick(TOPOLOGIES[(i // 2) % 3], taxa=s.taxa)) for i in (4, 9, 14, 19)
+    ]
     with pytest.raises(InputError, match="leaves none"):
         read_trees(p, burnin=20)
 
 
-@pytest.mark.parametrize("text, expected", [("0.25", 0.25), ("25%", 0.25), ("100", 100),
-                                            ("0", 0), (None, None), (0.1, 0.1), (7, 7)])
+@pytest.mark.parametrize(
+    "text, expected",
+    [("0.25", 0.25), ("25%", 0.25), ("100", 100), ("0", 0), (None, None), (0.1, 0.1), (7, 7)],
+)
 def test_parse_burnin(text, expected):
     assert parse_burnin(text) == expected
 
@@ -122,11 +128,17 @@ def test_translate_tables_in_different_orders_are_the_same_taxa(tmp_path):
 
 def test_translate_tables_that_differ_are_an_error(tmp_path):
     names = ["A", "B", "C", "D", "E"]
-    p1 = write(tmp_path, "r1.t", nexus(["((1,2),(3,4),5);"], names,
-                                       {str(i + 1): n for i, n in enumerate(names)}))
+    p1 = write(
+        tmp_path,
+        "r1.t",
+        nexus(["((1,2),(3,4),5);"], names, {str(i + 1): n for i, n in enumerate(names)}),
+    )
     other = ["A", "B", "C", "D", "F"]
-    p2 = write(tmp_path, "r2.t", nexus(["((1,2),(3,4),5);"], other,
-                                       {str(i + 1): n for i, n in enumerate(other)}))
+    p2 = write(
+        tmp_path,
+        "r2.t",
+        nexus(["((1,2),(3,4),5);"], other, {str(i + 1): n for i, n in enumerate(other)}),
+    )
     with pytest.raises(InputError, match="translate table differ") as e:
         read_trees([p1, p2], burnin=0)
     assert e.value.path == p2 and e.value.line == 4  # the translate command
@@ -135,9 +147,16 @@ def test_translate_tables_that_differ_are_an_error(tmp_path):
 def test_weighted_trprobs(tmp_path):
     names = ["A", "B", "C", "D", "E"]
     table = {str(i + 1): n for i, n in enumerate(names)}
-    p = write(tmp_path, "x.trprobs", nexus(["((1,2),(3,4),5);", "((1,3),(2,4),5);",
-                                            "((2,1),5,(4,3));"], names, table,
-                                           weights=[0.5, 0.3, 0.2]))
+    p = write(
+        tmp_path,
+        "x.trprobs",
+        nexus(
+            ["((1,2),(3,4),5);", "((1,3),(2,4),5);", "((2,1),5,(4,3));"],
+            names,
+            table,
+            weights=[0.5, 0.3, 0.2],
+        ),
+    )
     s = read_trees(p)
     assert s.weighted and s.runs[0].burnin == 0
     assert s.n_topologies == 2
@@ -155,12 +174,14 @@ def test_taxa_block_and_no_translate_and_missing_end(tmp_path):
 
 
 def test_beast_metadata_and_rooted(tmp_path):
-    text = ("#NEXUS\nBegin trees;\n\tTranslate\n\t\t1 A,\n\t\t2 B,\n\t\t3 C,\n\t\t4 D\n\t\t;\n"
-            "tree STATE_0 [&lnP=-1.5,joint=-2] = [&R] ((1:[&rate=1.0]0.1,2:[&rate=0.9]0.1)"
-            ":[&rate=1.1]0.2,(3:[&rate=1.0]0.2,4:[&rate=1.0]0.2):[&rate=1.0]0.1):0.0;\n"
-            "tree STATE_1 [&lnP=-1.4] = [&R] ((1:0.1,3:0.1):0.2,(2:0.2,4:0.2):0.1);\n"
-            "tree STATE_2 [&lnP=-1.4] = [&R] (1:0.3,(2:0.2,(3:0.1,4:0.1):0.1):0.1);\n"
-            "End;\n")
+    text = (
+        "#NEXUS\nBegin trees;\n\tTranslate\n\t\t1 A,\n\t\t2 B,\n\t\t3 C,\n\t\t4 D\n\t\t;\n"
+        "tree STATE_0 [&lnP=-1.5,joint=-2] = [&R] ((1:[&rate=1.0]0.1,2:[&rate=0.9]0.1)"
+        ":[&rate=1.1]0.2,(3:[&rate=1.0]0.2,4:[&rate=1.0]0.2):[&rate=1.0]0.1):0.0;\n"
+        "tree STATE_1 [&lnP=-1.4] = [&R] ((1:0.1,3:0.1):0.2,(2:0.2,4:0.2):0.1);\n"
+        "tree STATE_2 [&lnP=-1.4] = [&R] (1:0.3,(2:0.2,(3:0.1,4:0.1):0.1):0.1);\n"
+        "End;\n"
+    )
     p = write(tmp_path, "x.trees", text)
     rooted = read_trees(p, burnin=0, rooted=True)
     assert rooted.n_topologies == 3 and rooted.rooted
@@ -174,10 +195,16 @@ def test_gzip_and_stdin(tmp_path):
     text = "\n".join(TOPOLOGIES) + "\n"
     p = write(tmp_path, "x.nwk.gz", text, gz=True)
     assert read_trees(p, burnin=0).n_topologies == 3
-    code = ("import sys; from phylo.trees import read_trees; "
-            "s = read_trees('-', burnin=0); print(s.n_topologies, s.n_trees)")
-    out = subprocess.run([sys.executable, "-c", code], input=gzip.compress(text.encode()),
-                         capture_output=True, check=True)
+    code = (
+        "import sys; from phylo.trees import read_trees; "
+        "s = read_trees('-', burnin=0); print(s.n_topologies, s.n_trees)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=gzip.compress(text.encode()),
+        capture_output=True,
+        check=True,
+    )
     assert out.stdout.split() == [b"3", b"3"]
 
 

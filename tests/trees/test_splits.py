@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phylo.trees import read_trees, split_table
-from phylo.trees import bitsets
+from phylo.trees import bitsets, read_trees, split_table
 
 from ..conftest import DATA
 from .test_sample import TOPOLOGIES, write
@@ -27,8 +26,9 @@ def mrbayes_table():
         if not line or not line[0].isdigit():
             continue
         f = line.split()
-        rows[parts[int(f[0])]] = dict(obs=int(f[1]), prob=float(f[2]), sd=float(f[3]),
-                                      lo=float(f[4]), hi=float(f[5]))
+        rows[parts[int(f[0])]] = dict(
+            obs=int(f[1]), prob=float(f[2]), sd=float(f[3]), lo=float(f[4]), hi=float(f[5])
+        )
     return rows
 
 
@@ -65,18 +65,25 @@ def test_split_counts_by_hand(tmp_path):
     r2 = write(tmp_path, "r2.nwk", "\n".join(TOPOLOGIES[i] for i in (1, 1, 1, 0)))
     s = read_trees([r1, r2], burnin=0)
     t = split_table(s)
-    got = {tuple(s.taxa.names[i] for i in bitsets.to_indices(b)): tuple(f)
-           for b, f in zip(t.bits, t.freq)}
+    got = {
+        tuple(s.taxa.names[i] for i in bitsets.to_indices(b)): tuple(f)
+        for b, f in zip(t.bits, t.freq)
+    }
     # splits (side without A): T0 ((A,B),(C,D),E): CD|ABE = {C,D}, AB|CDE = {C,D,E};
     # T1 ((A,C),(B,D),E): {B,D}, {B,D,E}; T2 ((A,B),(C,E),D): {C,E}, {C,D,E}
-    assert got == {("C", "D"): (0.5, 0.25), ("C", "D", "E"): (0.75, 0.25),
-                   ("B", "D"): (0.25, 0.75), ("B", "D", "E"): (0.25, 0.75),
-                   ("C", "E"): (0.25, 0.0)}
+    assert got == {
+        ("C", "D"): (0.5, 0.25),
+        ("C", "D", "E"): (0.75, 0.25),
+        ("B", "D"): (0.25, 0.75),
+        ("B", "D", "E"): (0.25, 0.75),
+        ("C", "E"): (0.25, 0.0),
+    }
     sd = {k: np.std(v, ddof=1) for k, v in got.items()}
     expected = np.mean([v for v in sd.values()])  # all five reach 0.1 in some run
     assert s.asdsf() == pytest.approx(expected)
-    assert s.asdsf(min_freq=0.3) == pytest.approx(np.mean([sd[k] for k in got
-                                                           if max(got[k]) >= 0.3]))
+    assert s.asdsf(min_freq=0.3) == pytest.approx(
+        np.mean([sd[k] for k in got if max(got[k]) >= 0.3])
+    )
 
 
 def test_single_run_has_no_asdsf(tmp_path):

@@ -7,13 +7,15 @@ import functools
 
 from ..conftest import shared_path
 
-PUBLISHED_TREE0 = -7036.5     # log p(D | tree 0), the paper's long power-posterior runs
+PUBLISHED_TREE0 = -7036.5  # log p(D | tree 0), the paper's long power-posterior runs
 
 
 def credible_set():
     """``(alignment, frequencies, trees)`` of DS1's 42-topology golden credible set."""
-    return _read(str(shared_path("marglik/alignments/DS1.nex")),
-                 str(shared_path("marglik/credible_sets/JC_no_gamma_credible_set_ds1.tsv")))
+    return _read(
+        str(shared_path("marglik/alignments/DS1.nex")),
+        str(shared_path("marglik/credible_sets/JC_no_gamma_credible_set_ds1.tsv")),
+    )
 
 
 @functools.lru_cache(maxsize=1)

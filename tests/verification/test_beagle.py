@@ -22,8 +22,10 @@ def _beagle():
     return mod, lib
 
 
-@pytest.mark.parametrize("model", [JC69(), GTR([1.2, 3.0, 0.8, 1.1, 3.5, 1.0],
-                                               [0.3, 0.2, 0.2, 0.3], alpha=0.5, categories=4)])
+@pytest.mark.parametrize(
+    "model",
+    [JC69(), GTR([1.2, 3.0, 0.8, 1.1, 3.5, 1.0], [0.3, 0.2, 0.2, 0.3], alpha=0.5, categories=4)],
+)
 @pytest.mark.parametrize("n, scaling", [(30, False), (150, True)])
 def test_matches_beagle(model, n, scaling):
     mod, lib = _beagle()
@@ -31,7 +33,7 @@ def test_matches_beagle(model, n, scaling):
     tree = random_tree(n, rng, 0.1, 1e-5)
     aln = simulate_alignment(tree, model, 300, rng)
     seqs = aln.sequences()
-    seqs[0] = "R" + seqs[0][1:]              # an ambiguous tip goes in as partials
+    seqs[0] = "R" + seqs[0][1:]  # an ambiguous tip goes in as partials
     aln = type(aln).from_sequences(aln.taxa, seqs)
     lik = TreeLikelihood(aln, tree, model)
     t = tree.branch_lengths[:-1]

@@ -30,8 +30,10 @@ def ds1():
 
 def estimates(ds1, name, seed=2020, **settings):
     aln, _, trees = ds1
-    return [run(name, Posterior(aln, tree), np.random.default_rng([seed, k]), **settings)
-            for k, tree in enumerate(trees)]
+    return [
+        run(name, Posterior(aln, tree), np.random.default_rng([seed, k]), **settings)
+        for k, tree in enumerate(trees)
+    ]
 
 
 @pytest.mark.parametrize("name", ["glis", "vbis"])

@@ -35,8 +35,10 @@ def test_tree0_matches_published(method):
 
     _, _, trees = credible_set()
     est = run(method, _posterior(trees[0]), np.random.default_rng(2020))
-    print(f"{method}: {est.log_ml:.3f} +- {est.se:.3f} in {est.seconds:.0f} s, "
-          f"{est.n_evaluations} evaluations")
+    print(
+        f"{method}: {est.log_ml:.3f} +- {est.se:.3f} in {est.seconds:.0f} s, "
+        f"{est.n_evaluations} evaluations"
+    )
     # the published value is given to 0.1; the estimate must be within 0.3 of it and its
     # own standard error must be small enough for that to be a real check
     assert est.se < 0.2
@@ -44,15 +46,20 @@ def test_tree0_matches_published(method):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("PHYLO_DS1_KL") != "1",
-                    reason="42 trees x gss: set PHYLO_DS1_KL=1")
+@pytest.mark.skipif(
+    os.environ.get("PHYLO_DS1_KL") != "1", reason="42 trees x gss: set PHYLO_DS1_KL=1"
+)
 def test_gss_kl_over_credible_set():
     from phylo.marglik.estimators import run
 
     _, freqs, trees = credible_set()
     seeds = np.random.SeedSequence(42).spawn(len(trees))
-    values = np.array([run("gss", _posterior(tree), np.random.default_rng(s)).log_ml
-                       for tree, s in zip(trees, seeds)])
+    values = np.array(
+        [
+            run("gss", _posterior(tree), np.random.default_rng(s)).log_ml
+            for tree, s in zip(trees, seeds)
+        ]
+    )
     kl = kl_to_reference(freqs, values)
     print(f"KL(golden || gss) = {kl:.4f}")
     assert kl < 0.005

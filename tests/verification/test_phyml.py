@@ -21,10 +21,17 @@ import subprocess
 import numpy as np
 import pytest
 
-from phylo.likelihood import GTR, HKY, JC69, TreeLikelihood, random_tree, read_alignment
-from phylo.likelihood import simulate_alignment
+from phylo.likelihood import (
+    GTR,
+    HKY,
+    JC69,
+    TreeLikelihood,
+    random_tree,
+    read_alignment,
+    simulate_alignment,
+)
 from tests.conftest import require_program, shared_path
-from tests.likelihood._trees import parse_tree, read_first_tree
+from tests.likelihood._trees import read_first_tree
 
 MIN_BRANCH = 1e-5
 
@@ -43,6 +50,7 @@ def newick(tree, lengths) -> str:
         if parent[v] >= 0:
             s += f":{float(lengths[v])!r}"
         return s
+
     return rec(parent.shape[0] - 1) + ";\n"
 
 
@@ -51,13 +59,28 @@ def phyml_loglik(tmp_path, alignment, tree, lengths, args) -> float:
     aln = tmp_path / "aln.phy"
     aln.write_text(alignment.to_phylip())
     (tmp_path / "tree.nwk").write_text(newick(tree, lengths))
-    cmd = [exe, "-i", "aln.phy", "-d", "nt", "-u", "tree.nwk", "-o", "n", "-b", "0",
-           "--no_memory_check", "--r_seed", "1", "--leave_duplicates"] + args
+    cmd = [
+        exe,
+        "-i",
+        "aln.phy",
+        "-d",
+        "nt",
+        "-u",
+        "tree.nwk",
+        "-o",
+        "n",
+        "-b",
+        "0",
+        "--no_memory_check",
+        "--r_seed",
+        "1",
+        "--leave_duplicates",
+    ] + args
     env = dict(os.environ, PHYMLMPI="no")
-    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=300)
-    m = re.search(r"Log likelihood of the current tree: (-?[0-9.eE+-]+?)\.?\s*$", out.stdout,
-                  re.MULTILINE)
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    m = re.search(
+        r"Log likelihood of the current tree: (-?[0-9.eE+-]+?)\.?\s*$", out.stdout, re.MULTILINE
+    )
     assert m, out.stdout[-2000:] + out.stderr[-2000:]
     # PhyML prints the model it used; make sure it is the one we asked for
     stats = (tmp_path / "aln.phy_phyml_stats.txt").read_text()
@@ -73,14 +96,18 @@ PI = np.array([0.1, 0.2, 0.3, 0.4])
 CASES = {
     "JC69": (JC69(), ["-m", "JC69", "-c", "1"]),
     "HKY85": (HKY(2.5, PI), ["-m", "HKY85", "-t", "2.5", "-f", _freq_arg(PI), "-c", "1"]),
-    "GTR+G4": (GTR([1, 1, 1, 1, 1, 1], PI, alpha=0.7, categories=4),
-               ["-m", "GTR", "-f", _freq_arg(PI), "-c", "4", "-a", "0.7"]),
-    "HKY85+G4+I": (HKY(2.0, PI, alpha=0.6, categories=4, pinv=0.25),
-                   ["-m", "HKY85", "-t", "2.0", "-f", _freq_arg(PI), "-c", "4", "-a", "0.6",
-                    "-v", "0.25"]),
-    "GTR+G4median": (GTR([1, 1, 1, 1, 1, 1], PI, alpha=0.4, categories=4, median=True),
-                     ["-m", "GTR", "-f", _freq_arg(PI), "-c", "4", "-a", "0.4",
-                      "--use_median"]),
+    "GTR+G4": (
+        GTR([1, 1, 1, 1, 1, 1], PI, alpha=0.7, categories=4),
+        ["-m", "GTR", "-f", _freq_arg(PI), "-c", "4", "-a", "0.7"],
+    ),
+    "HKY85+G4+I": (
+        HKY(2.0, PI, alpha=0.6, categories=4, pinv=0.25),
+        ["-m", "HKY85", "-t", "2.0", "-f", _freq_arg(PI), "-c", "4", "-a", "0.6", "-v", "0.25"],
+    ),
+    "GTR+G4median": (
+        GTR([1, 1, 1, 1, 1, 1], PI, alpha=0.4, categories=4, median=True),
+        ["-m", "GTR", "-f", _freq_arg(PI), "-c", "4", "-a", "0.4", "--use_median"],
+    ),
 }
 
 
@@ -102,8 +129,7 @@ def test_simulated_matches_phyml(tmp_path, name):
 @pytest.mark.parametrize("name", ["JC69", "HKY85", "GTR+G4"])
 def test_ds1_matches_phyml(tmp_path, name):
     aln = read_alignment(str(shared_path("ds/zcrabbit-vbpi/data/hohna_datasets_fasta/DS1.fasta")))
-    tree = read_first_tree(shared_path("ds/phylovi-bito/data/DS1.subsampled_10.t.nwk"),
-                           aln.taxa)
+    tree = read_first_tree(shared_path("ds/phylovi-bito/data/DS1.subsampled_10.t.nwk"), aln.taxa)
     lengths = np.maximum(np.asarray(tree.branch_lengths, dtype=float), MIN_BRANCH)
     lengths[-1] = 0.0
     model, args = CASES[name]
@@ -115,8 +141,7 @@ def test_ds1_matches_phyml(tmp_path, name):
 def test_ds1_nexus_matches_phyml(tmp_path):
     """The TreeBASE NEXUS file (MISSING=- GAP=?) gives PhyML's value on its own data."""
     aln = read_alignment(str(shared_path("marglik/alignments/DS1.nex")))
-    tree = read_first_tree(shared_path("ds/phylovi-bito/data/DS1.subsampled_10.t.nwk"),
-                           aln.taxa)
+    tree = read_first_tree(shared_path("ds/phylovi-bito/data/DS1.subsampled_10.t.nwk"), aln.taxa)
     lengths = np.maximum(np.asarray(tree.branch_lengths, dtype=float), MIN_BRANCH)
     ours = TreeLikelihood(aln, tree, JC69()).log_likelihood(lengths[:-1])
     theirs, _ = phyml_loglik(tmp_path, aln, tree, lengths, ["-m", "JC69", "-c", "1"])
@@ -134,8 +159,9 @@ def test_128_taxa_no_underflow_matches_phyml(tmp_path):
     assert np.all(np.isfinite(sites))
     # a naive product of 128 tips' worth of probabilities underflows double precision
     assert sites.min() < -745.0 or lik.log_likelihood(tree.branch_lengths[:-1]) < -745.0
-    theirs, _ = phyml_loglik(tmp_path, aln, tree, tree.branch_lengths,
-                             ["-m", "JC69", "-c", "4", "-a", "0.5"])
+    theirs, _ = phyml_loglik(
+        tmp_path, aln, tree, tree.branch_lengths, ["-m", "JC69", "-c", "4", "-a", "0.5"]
+    )
     assert abs(lik.log_likelihood(tree.branch_lengths[:-1]) - theirs) < 1e-6
 
 
@@ -149,10 +175,32 @@ def test_gtr_unequal_rates_matches_iqtree(tmp_path):
     aln = simulate_alignment(tree, model, 400, rng)
     (tmp_path / "a.phy").write_text(aln.to_phylip())
     (tmp_path / "t.nwk").write_text(newick(tree, tree.branch_lengths))
-    spec = ("GTR{" + ",".join(map(str, rates)) + "}+F{" + _freq_arg(PI) + "}+G4{0.5}")
-    subprocess.run([exe, "-s", "a.phy", "-te", "t.nwk", "-m", spec, "-blfix", "-redo",
-                    "-pre", "g", "-nt", "1", "-seed", "1", "-quiet"], cwd=tmp_path,
-                   capture_output=True, text=True, timeout=300, check=True)
+    spec = "GTR{" + ",".join(map(str, rates)) + "}+F{" + _freq_arg(PI) + "}+G4{0.5}"
+    subprocess.run(
+        [
+            exe,
+            "-s",
+            "a.phy",
+            "-te",
+            "t.nwk",
+            "-m",
+            spec,
+            "-blfix",
+            "-redo",
+            "-pre",
+            "g",
+            "-nt",
+            "1",
+            "-seed",
+            "1",
+            "-quiet",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     txt = (tmp_path / "g.iqtree").read_text()
     theirs = float(re.search(r"Log-likelihood of the tree: (-?[0-9.]+)", txt).group(1))
     ours = TreeLikelihood(aln, tree, model).log_likelihood(tree.branch_lengths[:-1])
@@ -165,9 +213,9 @@ def test_ds1_invariant_sites_matches_phyml(tmp_path):
     (see ``test_missing_column_has_likelihood_one``).  Without DS1's 9 such columns the two
     programs agree, and dropping them leaves our value unchanged."""
     from phylo.likelihood import Alignment
+
     aln = read_alignment(str(shared_path("ds/zcrabbit-vbpi/data/hohna_datasets_fasta/DS1.fasta")))
-    tree = read_first_tree(shared_path("ds/phylovi-bito/data/DS1.subsampled_10.t.nwk"),
-                           aln.taxa)
+    tree = read_first_tree(shared_path("ds/phylovi-bito/data/DS1.subsampled_10.t.nwk"), aln.taxa)
     lengths = np.maximum(np.asarray(tree.branch_lengths, dtype=float), MIN_BRANCH)
     lengths[-1] = 0.0
     keep = np.bitwise_and.reduce(aln.codes, axis=0) != 15

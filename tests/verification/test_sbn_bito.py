@@ -57,13 +57,13 @@ def test_em_iterations(ds1_100, iterations, column):
 
 def test_em_alpha_in_bito_form(ds1_100):
     sample, table = ds1_100
-    model = fit(sample, "em-alpha", alpha=0.5, alpha_form="bito", max_iter=100, min_iter=0,
-                tol=0.0)
+    model = fit(sample, "em-alpha", alpha=0.5, alpha_form="bito", max_iter=100, min_iter=0, tol=0.0)
     got = _probs_of_lines(model, sample)
     assert np.max(np.abs(got - table[:, 4])) < 1e-5
     # the paper's form of the prior is a different estimator
-    paper = fit(sample, "em-alpha", alpha=0.5, alpha_form="paper", max_iter=100, min_iter=0,
-                tol=0.0)
+    paper = fit(
+        sample, "em-alpha", alpha=0.5, alpha_form="paper", max_iter=100, min_iter=0, tol=0.0
+    )
     assert np.max(np.abs(_probs_of_lines(paper, sample) - table[:, 4])) > 1e-3
 
 
@@ -74,9 +74,12 @@ def test_rooted_simple_average(shared):
     model = fit(sample, "sa")
     s = model.support
     names = sample.taxa.names  # bito numbers taxa in order of first appearance
-    clades = {tuple(int(c) for c in model_clade): k for k, model_clade in
-              enumerate(s.clade_string(c).replace("*", "1").replace(".", "0")
-                        for c in range(s.n_clades))}
+    clades = {
+        tuple(int(c) for c in model_clade): k
+        for k, model_clade in enumerate(
+            s.clade_string(c).replace("*", "1").replace(".", "0") for c in range(s.n_clades)
+        )
+    }
     assert names[0] == "outgroup"
     seen = 0
     for line in open(expected):
@@ -86,8 +89,11 @@ def test_rooted_simple_average(shared):
         a, b = clades[child], clades[other]
         sib = -1 if not any(sister) else clades[sister]
         k = next(i for i, (ks, kc) in enumerate(s.keys) if ks == sib and kc == clades[focal])
-        ms = [m for m in range(s.offsets[k], s.offsets[k + 1])
-              if set(s.subsplits[s.param_sub[m]]) == {a, b}]
+        ms = [
+            m
+            for m in range(s.offsets[k], s.offsets[k + 1])
+            if set(s.subsplits[s.param_sub[m]]) == {a, b}
+        ]
         assert len(ms) == 1
         assert np.exp(model.log_theta[ms[0]]) == pytest.approx(float(value), abs=1e-6)
         seen += 1

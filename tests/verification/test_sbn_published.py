@@ -23,19 +23,35 @@ PUBLISHED = {  # Table 1 of the paper: SRF, CCD, SBN-SA, SBN-EM, SBN-EM-alpha
     "DS1": (0.0155, 0.6027, 0.0687, 0.0136, 0.0130),
     "DS2": (0.0122, 0.0218, 0.0218, 0.0199, 0.0128),
 }
-COLUMNS = {"srf": "kl_srf", "ccd": "kl_ccd", "sa": "kl_sbn_sa", "em": "kl_sbn_em",
-           "em-alpha": "kl_sbn_em_alpha"}
+COLUMNS = {
+    "srf": "kl_srf",
+    "ccd": "kl_ccd",
+    "sa": "kl_sbn_sa",
+    "em": "kl_sbn_em",
+    "em-alpha": "kl_sbn_em_alpha",
+}
 
 
 def _table(shared, ds):
-    golden = [str(shared(f"{ROOT}data/raw_data_DS1-4/{ds}/rep_{r}/{ds}.trprobs"))
-              for r in range(1, 11)]
-    short = [str(shared(f"{ROOT}data/short_run_data_DS1-8/{ds}/rep_{r}/{ds}.trprobs"))
-             for r in range(1, 11)]
+    golden = [
+        str(shared(f"{ROOT}data/raw_data_DS1-4/{ds}/rep_{r}/{ds}.trprobs")) for r in range(1, 11)
+    ]
+    short = [
+        str(shared(f"{ROOT}data/short_run_data_DS1-8/{ds}/rep_{r}/{ds}.trprobs"))
+        for r in range(1, 11)
+    ]
     reference = read_trees(golden)
     training = [read_trees([path], taxa=reference.taxa) for path in short]
-    rows = compare_estimators(reference, training, METHODS, trees_per_run=750001,
-                              alpha=1e-4, max_iter=1000, min_iter=50, tol=1e-5)
+    rows = compare_estimators(
+        reference,
+        training,
+        METHODS,
+        trees_per_run=750001,
+        alpha=1e-4,
+        max_iter=1000,
+        min_iter=50,
+        tol=1e-5,
+    )
     notebook = {}
     with open(shared(f"{ROOT}derived/real_data_kl_per_replicate.csv")) as fh:
         for row in csv.DictReader(fh):

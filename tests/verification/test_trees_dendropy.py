@@ -22,8 +22,13 @@ SHORT = "ds/zcrabbit-sbn/data/short_run_data_DS1-8/DS1/rep_{}/DS1.trprobs"
 
 def dendropy_summary(path, schema, weighted):
     """Unique unrooted topologies and split frequencies by dendropy (names -> frozensets)."""
-    trees = dendropy.TreeList.get(path=str(path), schema=schema, rooting="force-unrooted",
-                                  store_tree_weights=weighted, preserve_underscores=True)
+    trees = dendropy.TreeList.get(
+        path=str(path),
+        schema=schema,
+        rooting="force-unrooted",
+        store_tree_weights=weighted,
+        preserve_underscores=True,
+    )
     names = [t.label for t in trees.taxon_namespace]
     topo = collections.Counter()
     splits = collections.Counter()
@@ -70,8 +75,9 @@ def test_ds1_short_runs_match_dendropy(rep):
     for k, v in theirs.items():
         assert ours[k] == pytest.approx(v, abs=1e-9)
     # topology frequencies agree as multisets
-    assert sorted(np.round(sample.frequencies() * sum(topo.values()), 9)) == \
-        pytest.approx(sorted(topo.values()))
+    assert sorted(np.round(sample.frequencies() * sum(topo.values()), 9)) == pytest.approx(
+        sorted(topo.values())
+    )
 
 
 def test_ds1_replicate_1_has_1278_unique_topologies():
@@ -79,8 +85,10 @@ def test_ds1_replicate_1_has_1278_unique_topologies():
 
 
 def test_ds1_raw_mrbayes_and_newick_match_dendropy():
-    for rel, schema in [("ds/phylovi-bito/data/DS1.subsampled_10.t", "nexus"),
-                        ("ds/phylovi-bito/data/DS1.100_topologies.nwk", "newick")]:
+    for rel, schema in [
+        ("ds/phylovi-bito/data/DS1.subsampled_10.t", "nexus"),
+        ("ds/phylovi-bito/data/DS1.100_topologies.nwk", "newick"),
+    ]:
         path = shared_path(rel)
         sample = read_trees(str(path), burnin=0)
         names, topo, splits = dendropy_summary(path, schema, weighted=False)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -30,10 +30,10 @@ class Estimate:
     """One estimate of log p(D | topology)."""
 
     log_ml: float
-    se: float = math.nan                 # standard error of log_ml, where the method has one
+    se: float = math.nan  # standard error of log_ml, where the method has one
     seconds: float = math.nan
     n_evaluations: int = 0
-    diagnostics: dict = field(default_factory=dict)   # e.g. ess, acceptance, iterations
+    diagnostics: dict = field(default_factory=dict)  # e.g. ess, acceptance, iterations
 
 
 @dataclass
@@ -44,19 +44,25 @@ class EstimatorSpec:
     cost: str
     defaults: dict
     function: Callable
-    consistent: bool = True               # converges to the true value as its budget grows
+    consistent: bool = True  # converges to the true value as its budget grows
 
 
 REGISTRY: dict[str, EstimatorSpec] = {}
 
-FAMILIES = ("power posteriors", "one posterior sample", "other sampling",
-            "Laplace and variational", "point estimates")
+FAMILIES = (
+    "power posteriors",
+    "one posterior sample",
+    "other sampling",
+    "Laplace and variational",
+    "point estimates",
+)
 
 _MODULES = ("power", "single", "sampling", "laplace", "variational", "point")
 
 
-def register(name: str, family: str, description: str, cost: str, consistent: bool = True,
-             **defaults):
+def register(
+    name: str, family: str, description: str, cost: str, consistent: bool = True, **defaults
+):
     """Decorator: register ``f(posterior, rng, **settings) -> Estimate`` under ``name``."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}")
@@ -64,9 +70,11 @@ def register(name: str, family: str, description: str, cost: str, consistent: bo
     def deco(f):
         if name in REGISTRY:
             raise ValueError(f"estimator {name!r} registered twice")
-        REGISTRY[name] = EstimatorSpec(name, family, description, cost, dict(defaults), f,
-                                       consistent)
+        REGISTRY[name] = EstimatorSpec(
+            name, family, description, cost, dict(defaults), f, consistent
+        )
         return f
+
     return deco
 
 
@@ -74,7 +82,7 @@ def _load() -> None:
     for mod in _MODULES:
         try:
             importlib.import_module(f"{__name__}.{mod}")
-        except ModuleNotFoundError as e:          # a family not written yet
+        except ModuleNotFoundError as e:  # a family not written yet
             if e.name != f"{__name__}.{mod}":
                 raise
 
@@ -100,8 +108,10 @@ def parse_settings(spec: EstimatorSpec, settings: dict) -> dict:
     out = dict(spec.defaults)
     for k, v in settings.items():
         if k not in spec.defaults:
-            raise InputError(f"method {spec.name!r} has no setting {k!r}; its settings: "
-                             f"{', '.join(sorted(spec.defaults)) or 'none'}")
+            raise InputError(
+                f"method {spec.name!r} has no setting {k!r}; its settings: "
+                f"{', '.join(sorted(spec.defaults)) or 'none'}"
+            )
         d = spec.defaults[k]
         if isinstance(v, str) and not isinstance(d, str):
             try:
@@ -109,8 +119,11 @@ def parse_settings(spec: EstimatorSpec, settings: dict) -> dict:
                     v = v.lower() in ("1", "true", "yes")
                 elif isinstance(d, (tuple, list)):
                     kind = type(d[0]) if d else float
-                    v = type(d)(kind(float(x)) if kind is int else kind(x)
-                                for x in v.replace(";", ",").split(",") if x.strip())
+                    v = type(d)(
+                        kind(float(x)) if kind is int else kind(x)
+                        for x in v.replace(";", ",").split(",")
+                        if x.strip()
+                    )
                 elif isinstance(d, int):
                     f = float(v)
                     if f != int(f):
@@ -119,8 +132,9 @@ def parse_settings(spec: EstimatorSpec, settings: dict) -> dict:
                 else:
                     v = type(d)(v)
             except (TypeError, ValueError):
-                raise InputError(f"setting {k!r} of {spec.name!r} expects "
-                                 f"{type(d).__name__}, not {v!r}") from None
+                raise InputError(
+                    f"setting {k!r} of {spec.name!r} expects {type(d).__name__}, not {v!r}"
+                ) from None
         out[k] = v
     return out
 

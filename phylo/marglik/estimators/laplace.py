@@ -63,8 +63,12 @@ PROFILE_END = 0.5
 def gamma_logpdf(t, shape, rate):
     t = np.asarray(t, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (shape * np.log(rate) - special.gammaln(shape)
-                + np.where(shape == 1.0, 0.0, (shape - 1.0) * np.log(t)) - rate * t)
+        return (
+            shape * np.log(rate)
+            - special.gammaln(shape)
+            + np.where(shape == 1.0, 0.0, (shape - 1.0) * np.log(t))
+            - rate * t
+        )
 
 
 def lognormal_logpdf(t, mu, sigma):
@@ -75,8 +79,11 @@ def lognormal_logpdf(t, mu, sigma):
 def betaprime_logpdf(t, a, b):
     t = np.asarray(t, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (np.where(a == 1.0, 0.0, (a - 1.0) * np.log(t)) - (a + b) * np.log1p(t)
-                - special.betaln(a, b))
+        return (
+            np.where(a == 1.0, 0.0, (a - 1.0) * np.log(t))
+            - (a + b) * np.log1p(t)
+            - special.betaln(a, b)
+        )
 
 
 # ------------------------------------------------------------------ profiles
@@ -92,7 +99,7 @@ def _profiles(posterior, opt, branches, grids):
     val = posterior.log_likelihood_batch(T) + posterior.prior.log_pdf_rows(T)
     out, k = [], 0
     for grid in grids:
-        out.append(val[k:k + len(grid)] - opt.value)
+        out.append(val[k : k + len(grid)] - opt.value)
         k += len(grid)
     return out
 
@@ -106,11 +113,12 @@ def _grid(mode):
 def _fit_mode_fixed(x, y, mode, logpdf_of, lo, hi):
     """The parameter in [lo, hi] whose log density (mode kept at ``mode``) best matches the
     profile ``y`` (relative to the mode) in least squares; None if the best is on a bound."""
+
     def loss(s):
         lq = logpdf_of(s, x) - logpdf_of(s, np.array([mode]))
         return float(np.sum((lq - y) ** 2))
-    res = sopt.minimize_scalar(loss, bounds=(lo, hi), method="bounded",
-                               options={"xatol": 1e-6})
+
+    res = sopt.minimize_scalar(loss, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
     s = float(res.x)
     if not (loss(s) < min(loss(lo), loss(hi))):
         return None
@@ -130,6 +138,7 @@ def boundary_rate(g, c, rule: str = "expansion"):
     c = np.asarray(c, dtype=np.float64)
     if rule not in BOUNDARY_RULES:
         from ...errors import InputError
+
         raise InputError(f"boundary must be one of {', '.join(BOUNDARY_RULES)}, not {rule!r}")
     if rule == "slope":
         return np.maximum(np.abs(g), 1e-3)
@@ -157,19 +166,21 @@ def gamma_laplus(posterior, opt, boundary: str = "expansion"):
     rate[edge] = boundary_rate(g[edge], c[edge], boundary)
     kind[edge] = "boundary"
     with np.errstate(divide="ignore", invalid="ignore"):
-        spurious = ~edge & (m < 1e-4) & (shape / rate ** 2 > 0.1)
+        spurious = ~edge & (m < 1e-4) & (shape / rate**2 > 0.1)
     idx = np.flatnonzero(spurious)
     if idx.size:
         grids = [_grid(m[i]) for i in idx]
         profs = _profiles(posterior, opt, idx, grids)
         for i, x, y in zip(idx, grids, profs):
+
             def lp(a, xx, mode=m[i]):
                 return gamma_logpdf(xx, a, (a - 1.0) / mode)
+
             a = _fit_mode_fixed(x, y, m[i], lp, 1.0 + 1e-9, 100.0)
             if a is not None:
                 shape[i], rate[i] = a, (a - 1.0) / m[i]
                 kind[i] = "profile"
-            else:                                   # no interior fit: exponential shape
+            else:  # no interior fit: exponential shape
                 shape[i], rate[i] = 1.0, max(abs(g[i]), 1e-3)
                 kind[i] = "boundary"
     return shape, rate, kind
@@ -181,7 +192,7 @@ def lognormal_laplus(posterior, opt, boundary: str = "expansion"):
     m, c = opt.t, opt.curvature
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma = np.sqrt(-1.0 / (c * m * m))
-        mu = np.log(m) + sigma ** 2
+        mu = np.log(m) + sigma**2
     fallback = _boundary(opt) | ~np.isfinite(mu) | ~(mu <= 5.0)
     shape, rate, _ = gamma_laplus(posterior, opt, boundary)
     return mu, sigma, fallback, shape, rate
@@ -201,10 +212,12 @@ def betaprime_laplus(posterior, opt, boundary: str = "expansion"):
         grids = [_grid(m[i]) for i in idx]
         profs = _profiles(posterior, opt, idx, grids)
         for i, x, y in zip(idx, grids, profs):
+
             def lp(bb, xx, mode=m[i]):
                 return betaprime_logpdf(xx, mode * (bb + 1.0) + 1.0, bb)
+
             bb = _fit_mode_fixed(x, y, m[i], lp, 2.0, 100.0)
-            if bb is None:                          # keep the lighter of the bounds' tails
+            if bb is None:  # keep the lighter of the bounds' tails
                 bb = 2.0
             b[i], a[i] = bb, m[i] * (bb + 1.0) + 1.0
             kind[i] = "profile"
@@ -212,39 +225,62 @@ def betaprime_laplus(posterior, opt, boundary: str = "expansion"):
 
 
 def _laplus_estimate(opt, log_q, kinds):
-    diag = {"log_posterior_at_map": opt.value, "map_iterations": opt.iterations,
-            "map_converged": opt.converged, "boundary_branches": int(np.sum(kinds == "boundary")),
-            "profile_fits": int(np.sum(kinds == "profile"))}
+    diag = {
+        "log_posterior_at_map": opt.value,
+        "map_iterations": opt.iterations,
+        "map_converged": opt.converged,
+        "boundary_branches": int(np.sum(kinds == "boundary")),
+        "profile_fits": int(np.sum(kinds == "profile")),
+    }
     return Estimate(log_ml=float(opt.value - np.sum(log_q)), diagnostics=diag)
 
 
-@register("gl", FAMILY, "Gamma Laplus: a gamma per branch matched to the posterior mode and "
-          "curvature at the MAP", "one MAP optimisation and one Hessian diagonal",
-          consistent=False, boundary="expansion")
+@register(
+    "gl",
+    FAMILY,
+    "Gamma Laplus: a gamma per branch matched to the posterior mode and curvature at the MAP",
+    "one MAP optimisation and one Hessian diagonal",
+    consistent=False,
+    boundary="expansion",
+)
 def gamma_laplus_estimate(posterior, rng, boundary="expansion"):
     opt = map_estimate(posterior)
     shape, rate, kind = gamma_laplus(posterior, opt, boundary)
     return _laplus_estimate(opt, gamma_logpdf(opt.t, shape, rate), kind)
 
 
-@register("ll", FAMILY, "lognormal Laplus: a lognormal per branch matched to the posterior "
-          "mode and curvature at the MAP", "one MAP optimisation and one Hessian diagonal",
-          consistent=False, boundary="expansion")
+@register(
+    "ll",
+    FAMILY,
+    "lognormal Laplus: a lognormal per branch matched to the posterior "
+    "mode and curvature at the MAP",
+    "one MAP optimisation and one Hessian diagonal",
+    consistent=False,
+    boundary="expansion",
+)
 def lognormal_laplus_estimate(posterior, rng, boundary="expansion"):
     opt = map_estimate(posterior)
     mu, sigma, fb, shape, rate = lognormal_laplus(posterior, opt, boundary)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lq = np.where(fb, gamma_logpdf(opt.t, shape, rate),
-                      lognormal_logpdf(np.maximum(opt.t, 1e-300), mu, sigma))
+        lq = np.where(
+            fb,
+            gamma_logpdf(opt.t, shape, rate),
+            lognormal_logpdf(np.maximum(opt.t, 1e-300), mu, sigma),
+        )
     kind = np.where(fb, "boundary", "curvature")
     est = _laplus_estimate(opt, lq, kind)
     est.diagnostics["gamma_fallbacks"] = int(fb.sum())
     return est
 
 
-@register("bl", FAMILY, "beta-prime Laplus: a beta' per branch matched to the posterior mode "
-          "and curvature at the MAP", "one MAP optimisation and one Hessian diagonal",
-          consistent=False, boundary="expansion")
+@register(
+    "bl",
+    FAMILY,
+    "beta-prime Laplus: a beta' per branch matched to the posterior mode and curvature at the MAP",
+    "one MAP optimisation and one Hessian diagonal",
+    consistent=False,
+    boundary="expansion",
+)
 def betaprime_laplus_estimate(posterior, rng, boundary="expansion"):
     opt = map_estimate(posterior)
     a, b, kind = betaprime_laplus(posterior, opt, boundary)
@@ -277,21 +313,30 @@ def gamma_proposal_log_weights(posterior, shape, rate, samples, rng, chunk=20000
         T = rng.gamma(shape, 1.0 / rate, size=(n, shape.shape[0]))
         np.maximum(T, 1e-300, out=T)
         log_q = gamma_logpdf(T, shape, rate).sum(axis=1)
-        out[k:k + n] = (posterior.log_likelihood_batch(T) + posterior.prior.log_pdf_rows(T)
-                        - log_q)
+        out[k : k + n] = posterior.log_likelihood_batch(T) + posterior.prior.log_pdf_rows(T) - log_q
     return out
 
 
-@register("glis", FAMILY, "importance sampling from the product of the Gamma-Laplus gammas",
-          "one MAP optimisation, then `samples` likelihoods (batched)", samples=10000,
-          boundary="expansion")
+@register(
+    "glis",
+    FAMILY,
+    "importance sampling from the product of the Gamma-Laplus gammas",
+    "one MAP optimisation, then `samples` likelihoods (batched)",
+    samples=10000,
+    boundary="expansion",
+)
 def gamma_laplus_is(posterior, rng, samples=10000, boundary="expansion"):
     opt = map_estimate(posterior)
     shape, rate, kind = gamma_laplus(posterior, opt, boundary)
     log_w = gamma_proposal_log_weights(posterior, shape, rate, int(samples), rng)
     log_ml, se, ess = importance_summary(log_w)
-    return Estimate(log_ml=log_ml, se=se,
-                    diagnostics={"ess": ess, "samples": int(samples),
-                                 "gl": float(opt.value - np.sum(gamma_logpdf(opt.t, shape,
-                                                                             rate))),
-                                 "boundary_branches": int(np.sum(kind == "boundary"))})
+    return Estimate(
+        log_ml=log_ml,
+        se=se,
+        diagnostics={
+            "ess": ess,
+            "samples": int(samples),
+            "gl": float(opt.value - np.sum(gamma_logpdf(opt.t, shape, rate))),
+            "boundary_branches": int(np.sum(kind == "boundary")),
+        },
+    )

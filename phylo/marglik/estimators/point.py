@@ -16,21 +16,35 @@ FAMILY = "point estimates"
 
 
 def _diag(opt):
-    return {"log_likelihood": opt.log_likelihood, "log_prior": opt.log_prior,
-            "iterations": opt.iterations, "converged": opt.converged,
-            "boundary_branches": int(np.sum(opt.boundary)),
-            "tree_length": float(np.sum(opt.t))}
+    return {
+        "log_likelihood": opt.log_likelihood,
+        "log_prior": opt.log_prior,
+        "iterations": opt.iterations,
+        "converged": opt.converged,
+        "boundary_branches": int(np.sum(opt.boundary)),
+        "tree_length": float(np.sum(opt.t)),
+    }
 
 
-@register("map", FAMILY, "log posterior density (likelihood times prior) at the MAP branch "
-          "lengths", "one optimisation", consistent=False)
+@register(
+    "map",
+    FAMILY,
+    "log posterior density (likelihood times prior) at the MAP branch lengths",
+    "one optimisation",
+    consistent=False,
+)
 def map_point(posterior, rng):
     opt = map_estimate(posterior)
     return Estimate(log_ml=opt.value, diagnostics=_diag(opt))
 
 
-@register("ml", FAMILY, "maximum log-likelihood over the branch lengths", "one optimisation",
-          consistent=False)
+@register(
+    "ml",
+    FAMILY,
+    "maximum log-likelihood over the branch lengths",
+    "one optimisation",
+    consistent=False,
+)
 def ml_point(posterior, rng):
     opt = ml_estimate(posterior)
     return Estimate(log_ml=opt.value, diagnostics=_diag(opt))

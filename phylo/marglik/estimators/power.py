@@ -50,7 +50,7 @@ class IndependentGammas:
         self._c = np.sum(self.shape * np.log(self.rate) - special.gammaln(self.shape))
 
     @classmethod
-    def fit(cls, T: np.ndarray) -> "IndependentGammas":
+    def fit(cls, T: np.ndarray) -> IndependentGammas:
         m = T.mean(axis=0)
         v = T.var(axis=0, ddof=1)
         v = np.maximum(v, 1e-12 * m * m + 1e-300)
@@ -78,8 +78,11 @@ class IndependentGammas:
 # ------------------------------------------------------------------------------ estimators
 def _ess(entry) -> float:
     n = entry["records"].shape[0]
-    return float(n) if entry["chain"] is None else min(float(n),
-                                                       effective_sample_size(entry["records"]))
+    return (
+        float(n)
+        if entry["chain"] is None
+        else min(float(n), effective_sample_size(entry["records"]))
+    )
 
 
 def stepping_stone(betas: np.ndarray, runs: list) -> tuple[float, float, np.ndarray]:
@@ -115,37 +118,49 @@ def path_sampling(betas: np.ndarray, runs: list, modified: bool = False) -> tupl
     coef = np.zeros(len(betas))
     coef[:-1] += d / 2.0
     coef[1:] += d / 2.0
-    se = math.sqrt(float(np.sum(coef ** 2 * variances / ess)))
+    se = math.sqrt(float(np.sum(coef**2 * variances / ess)))
     return value, se
 
 
 def _diagnostics(betas, runs, seconds_note=None) -> dict:
     chains = [r["chain"] for r in runs if r is not None and r["chain"] is not None]
     ess = [_ess(r) for r in runs if r is not None and r["chain"] is not None]
-    return {"temperatures": int(len(betas)),
-            "acceptance": float(np.mean([c.acceptance for c in chains])) if chains else math.nan,
-            "min_ess": float(np.min(ess)) if ess else math.nan,
-            "mean_ess": float(np.mean(ess)) if ess else math.nan,
-            "divergences": int(sum(c.divergences for c in chains)),
-            "samples_per_temperature": int(runs[0]["records"].shape[0])}
+    return {
+        "temperatures": int(len(betas)),
+        "acceptance": float(np.mean([c.acceptance for c in chains])) if chains else math.nan,
+        "min_ess": float(np.min(ess)) if ess else math.nan,
+        "mean_ess": float(np.mean(ess)) if ess else math.nan,
+        "divergences": int(sum(c.divergences for c in chains)),
+        "samples_per_temperature": int(runs[0]["records"].shape[0]),
+    }
 
 
-_DEFAULTS = dict(temperatures=50, alpha=0.3, samples=2000, burnin=100, warmup=1000,
-                 leapfrog=5)
+_DEFAULTS = dict(temperatures=50, alpha=0.3, samples=2000, burnin=100, warmup=1000, leapfrog=5)
 _GSS_DEFAULTS = dict(_DEFAULTS, samples=300)
 
 
-def _power_runs(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog,
-                need_top):
+def _power_runs(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog, need_top):
     betas = beta_temperatures(temperatures, alpha)
-    runs = power_posterior_chains(posterior, betas, rng, samples=samples, burnin=burnin,
-                                  warmup=warmup, n_leapfrog=leapfrog, need_top=need_top)
+    runs = power_posterior_chains(
+        posterior,
+        betas,
+        rng,
+        samples=samples,
+        burnin=burnin,
+        warmup=warmup,
+        n_leapfrog=leapfrog,
+        need_top=need_top,
+    )
     return betas, runs
 
 
-@register("ss", "power posteriors",
-          "stepping stone (Xie et al. 2011) over power posteriors sampled by HMC",
-          "temperatures x (burnin + samples) x leapfrog gradients", **_DEFAULTS)
+@register(
+    "ss",
+    "power posteriors",
+    "stepping stone (Xie et al. 2011) over power posteriors sampled by HMC",
+    "temperatures x (burnin + samples) x leapfrog gradients",
+    **_DEFAULTS,
+)
 def ss(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog):
     """Stepping stone: ``log Z = sum_k log E_{beta_{k-1}}[L^(beta_k - beta_{k-1})]``.
 
@@ -156,17 +171,23 @@ def ss(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog):
     175 CPU seconds and gives a standard error near 0.12 (the published value is matched
     within 0.3).
     """
-    betas, runs = _power_runs(posterior, rng, temperatures, alpha, samples, burnin, warmup,
-                              leapfrog, need_top=False)
+    betas, runs = _power_runs(
+        posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog, need_top=False
+    )
     value, se, stones = stepping_stone(betas, runs)
     diag = _diagnostics(betas, runs[:-1])
     return Estimate(value, se, diagnostics=diag)
 
 
-@register("gss", "power posteriors",
-          "generalized stepping stone (Fan et al. 2011) from a gamma reference fitted to a "
-          "pilot posterior run", "(temperatures + 1) x (burnin + samples) x leapfrog gradients",
-          pilot=1000, **_GSS_DEFAULTS)
+@register(
+    "gss",
+    "power posteriors",
+    "generalized stepping stone (Fan et al. 2011) from a gamma reference fitted to a "
+    "pilot posterior run",
+    "(temperatures + 1) x (burnin + samples) x leapfrog gradients",
+    pilot=1000,
+    **_GSS_DEFAULTS,
+)
 def gss(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog, pilot):
     """Generalized stepping stone with independent gamma references.
 
@@ -183,18 +204,31 @@ def gss(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog, 
     betas = beta_temperatures(temperatures, alpha)
     chain = sample_posterior(posterior, rng, samples=pilot, warmup=warmup, n_leapfrog=leapfrog)
     reference = IndependentGammas.fit(np.exp(chain.samples))
-    runs = power_posterior_chains(posterior, betas, rng, samples=samples, burnin=burnin,
-                                  warmup=warmup, n_leapfrog=leapfrog, reference=reference,
-                                  pilot=chain, need_top=False)
+    runs = power_posterior_chains(
+        posterior,
+        betas,
+        rng,
+        samples=samples,
+        burnin=burnin,
+        warmup=warmup,
+        n_leapfrog=leapfrog,
+        reference=reference,
+        pilot=chain,
+        need_top=False,
+    )
     value, se, stones = stepping_stone(betas, runs)
     diag = _diagnostics(betas, runs[:-1])
     diag["pilot_ess"] = chain.ess()
     return Estimate(value, se, diagnostics=diag)
 
 
-@register("ps", "power posteriors",
-          "path sampling / thermodynamic integration (Lartillot & Philippe 2006), trapezoid "
-          "rule", "temperatures x (burnin + samples) x leapfrog gradients", **_DEFAULTS)
+@register(
+    "ps",
+    "power posteriors",
+    "path sampling / thermodynamic integration (Lartillot & Philippe 2006), trapezoid rule",
+    "temperatures x (burnin + samples) x leapfrog gradients",
+    **_DEFAULTS,
+)
 def ps(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog):
     """Path sampling: trapezoid rule over ``E_beta[log L]`` at the temperatures.
 
@@ -203,21 +237,27 @@ def ps(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog):
     tree 0 ``ps`` gives -7036.96 +- 0.11 and ``psm`` -7036.47 +- 0.11 from the same chains
     (about 185 CPU seconds), against the published -7036.5.
     """
-    betas, runs = _power_runs(posterior, rng, temperatures, alpha, samples, burnin, warmup,
-                              leapfrog, need_top=True)
+    betas, runs = _power_runs(
+        posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog, need_top=True
+    )
     value, se = path_sampling(betas, runs)
     return Estimate(value, se, diagnostics=_diagnostics(betas, runs))
 
 
-@register("psm", "power posteriors",
-          "modified path sampling: trapezoid rule with the variance correction",
-          "temperatures x (burnin + samples) x leapfrog gradients", **_DEFAULTS)
+@register(
+    "psm",
+    "power posteriors",
+    "modified path sampling: trapezoid rule with the variance correction",
+    "temperatures x (burnin + samples) x leapfrog gradients",
+    **_DEFAULTS,
+)
 def psm(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog):
     """Modified path sampling: the trapezoid rule minus
     ``(beta_k - beta_{k-1})^2 / 12 * (Var_k[log L] - Var_{k-1}[log L])`` for each interval
     (physher's ``log_marginal_path_sampling_modified``; the derivative of ``E_beta[log L]`` is
     ``Var_beta[log L]``).  Defaults as ``ss``."""
-    betas, runs = _power_runs(posterior, rng, temperatures, alpha, samples, burnin, warmup,
-                              leapfrog, need_top=True)
+    betas, runs = _power_runs(
+        posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog, need_top=True
+    )
     value, se = path_sampling(betas, runs, modified=True)
     return Estimate(value, se, diagnostics=_diagnostics(betas, runs))

@@ -10,9 +10,14 @@ from scipy.special import logsumexp
 from . import Estimate, register
 
 
-@register("nmc", "other sampling",
-          "naive Monte Carlo: the mean likelihood over draws from the prior",
-          "samples likelihoods (batched)", samples=100_000, batch=10_000)
+@register(
+    "nmc",
+    "other sampling",
+    "naive Monte Carlo: the mean likelihood over draws from the prior",
+    "samples likelihoods (batched)",
+    samples=100_000,
+    batch=10_000,
+)
 def nmc(posterior, rng, samples, batch):
     """``log mean_i L(t_i)``, ``t_i`` i.i.d. from the branch-length prior, evaluated in
     batches of ``batch``; the standard error is the delta-method one,
@@ -33,8 +38,9 @@ def nmc(posterior, rng, samples, batch):
     mw = w.mean()
     se = float(w.std() / (mw * math.sqrt(ll.shape[0])))
     ess = float(w.sum() ** 2 / np.sum(w * w))
-    return Estimate(mx + math.log(mw), se, diagnostics={"samples": int(samples),
-                                                        "importance_ess": ess})
+    return Estimate(
+        mx + math.log(mw), se, diagnostics={"samples": int(samples), "importance_ess": ess}
+    )
 
 
 class _ConstrainedPrior:
@@ -70,15 +76,21 @@ class _ConstrainedPrior:
         self.accepted += acc
         self.proposed += length
         rate = acc / max(length, 1)
-        self.scale *= math.exp(rate - 0.5)          # gentle adaptation between runs
+        self.scale *= math.exp(rate - 0.5)  # gentle adaptation between runs
         self.scale = min(max(self.scale, 1e-3), 10.0)
         return x, loglik
 
 
-@register("ns", "other sampling",
-          "nested sampling (Skilling 2006) with random-walk MCMC for the constrained prior",
-          "iterations x length likelihoods", live=50, length=200, precision=1e-6,
-          max_steps=100_000)
+@register(
+    "ns",
+    "other sampling",
+    "nested sampling (Skilling 2006) with random-walk MCMC for the constrained prior",
+    "iterations x length likelihoods",
+    live=50,
+    length=200,
+    precision=1e-6,
+    max_steps=100_000,
+)
 def ns(posterior, rng, live, length, precision, max_steps):
     """Nested sampling as physher runs it.
 
@@ -108,9 +120,11 @@ def ns(posterior, rng, live, length, precision, max_steps):
         lw = lstar + logw - (i - 1.0) / N
         logZ_new = float(np.logaddexp(logZ, lw))
         # H = sum_j w_j L_j / Z log L_j - log Z, accumulated (Skilling 2006, section 9)
-        H = (math.exp(lw - logZ_new) * lstar
-             + (math.exp(logZ - logZ_new) * (H + logZ) if np.isfinite(logZ) else 0.0)
-             - logZ_new)
+        H = (
+            math.exp(lw - logZ_new) * lstar
+            + (math.exp(logZ - logZ_new) * (H + logZ) if np.isfinite(logZ) else 0.0)
+            - logZ_new
+        )
         change = logZ_new - logZ
         logZ = logZ_new
         j = int(rng.integers(N - 1))
@@ -124,6 +138,12 @@ def ns(posterior, rng, live, length, precision, max_steps):
     final = float(logsumexp(logL) - math.log(N) - i / N)
     logZ = float(np.logaddexp(logZ, final))
     H = max(H, 0.0)
-    return Estimate(logZ, math.sqrt(H / N), diagnostics={
-        "iterations": i, "information": H,
-        "acceptance": mover.accepted / max(mover.proposed, 1)})
+    return Estimate(
+        logZ,
+        math.sqrt(H / N),
+        diagnostics={
+            "iterations": i,
+            "information": H,
+            "acceptance": mover.accepted / max(mover.proposed, 1),
+        },
+    )

@@ -37,9 +37,13 @@ def log_harmonic_mean(log_values: np.ndarray) -> float:
     return float(math.log(v.shape[0]) - logsumexp(-v))
 
 
-def log_stabilized_harmonic_mean(log_values: np.ndarray, delta: float = 0.01,
-                                 guess: float | None = None, tol: float = 1e-7,
-                                 max_iter: int = 10000) -> float:
+def log_stabilized_harmonic_mean(
+    log_values: np.ndarray,
+    delta: float = 0.01,
+    guess: float | None = None,
+    tol: float = 1e-7,
+    max_iter: int = 10000,
+) -> float:
     """Newton & Raftery's (1994, eq. 13 form) fixed point for posterior draws padded with a
     fraction ``delta`` of imaginary prior draws:
 
@@ -64,21 +68,28 @@ def log_stabilized_harmonic_mean(log_values: np.ndarray, delta: float = 0.01,
 
 
 def _sample(posterior, rng, samples, warmup, leapfrog):
-    return sample_posterior(posterior, rng, samples=samples, warmup=warmup,
-                            n_leapfrog=leapfrog)
+    return sample_posterior(posterior, rng, samples=samples, warmup=warmup, n_leapfrog=leapfrog)
 
 
 def _mvn_logpdf(X: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
     from scipy.linalg import solve_triangular
+
     z = solve_triangular(chol, (X - mean).T, lower=True)
     d = X.shape[1]
-    return (-0.5 * np.sum(z * z, axis=0) - np.sum(np.log(np.diag(chol)))
-            - 0.5 * d * math.log(2 * math.pi))
+    return (
+        -0.5 * np.sum(z * z, axis=0)
+        - np.sum(np.log(np.diag(chol)))
+        - 0.5 * d * math.log(2 * math.pi)
+    )
 
 
-@register("bs", "one posterior sample",
-          "bridge sampling (Meng & Wong 1996) with a multivariate normal on log branch lengths",
-          "warmup + samples HMC iterations, plus samples/2 likelihoods", **_DEFAULTS)
+@register(
+    "bs",
+    "one posterior sample",
+    "bridge sampling (Meng & Wong 1996) with a multivariate normal on log branch lengths",
+    "warmup + samples HMC iterations, plus samples/2 likelihoods",
+    **_DEFAULTS,
+)
 def bs(posterior, rng, samples, warmup, leapfrog):
     """Bridge sampling, physher's recipe on HMC draws.
 
@@ -111,7 +122,7 @@ def bs(posterior, rng, samples, warmup, leapfrog):
     if not np.isfinite(logr):
         logr = 0.0
     iterations = 0
-    for iterations in range(1, 10001):
+    for iterations in range(1, 10001):  # noqa: B007 - the count is reported
         num = logsumexp(a2 - np.logaddexp(ls1 + a2, ls2 + logr)) - math.log(n2)
         den = logsumexp(-np.logaddexp(ls1 + a1, ls2 + logr)) - math.log(n1)
         new = float(num - den)
@@ -128,9 +139,14 @@ def bs(posterior, rng, samples, warmup, leapfrog):
     return Estimate(logr + lstar, math.sqrt(var), diagnostics=diag)
 
 
-@register("hm", "one posterior sample",
-          "harmonic mean of the likelihood over posterior draws (Newton & Raftery 1994)",
-          "warmup + samples HMC iterations", consistent=False, **_DEFAULTS)
+@register(
+    "hm",
+    "one posterior sample",
+    "harmonic mean of the likelihood over posterior draws (Newton & Raftery 1994)",
+    "warmup + samples HMC iterations",
+    consistent=False,
+    **_DEFAULTS,
+)
 def hm(posterior, rng, samples, warmup, leapfrog):
     """Harmonic mean estimator: ``log n - logsumexp(-log L_i)``; biased upwards at any
     practical sample size.  Defaults: 4000 draws after 1000 warm-up iterations."""
@@ -138,16 +154,23 @@ def hm(posterior, rng, samples, warmup, leapfrog):
     return Estimate(log_harmonic_mean(chain.records), diagnostics=chain.diagnostics())
 
 
-@register("shm", "one posterior sample",
-          "stabilized harmonic mean (Newton & Raftery 1994), delta = 0.01 as in physher",
-          "warmup + samples HMC iterations", consistent=False, delta=0.01, **_DEFAULTS)
+@register(
+    "shm",
+    "one posterior sample",
+    "stabilized harmonic mean (Newton & Raftery 1994), delta = 0.01 as in physher",
+    "warmup + samples HMC iterations",
+    consistent=False,
+    delta=0.01,
+    **_DEFAULTS,
+)
 def shm(posterior, rng, samples, warmup, leapfrog, delta):
     """Stabilized harmonic mean: see :func:`log_stabilized_harmonic_mean` (``delta = 0.01``,
     started from the harmonic mean, as physher).  Defaults: 4000 draws after 1000 warm-up
     iterations."""
     chain = _sample(posterior, rng, samples, warmup, leapfrog)
-    return Estimate(log_stabilized_harmonic_mean(chain.records, delta),
-                    diagnostics=chain.diagnostics())
+    return Estimate(
+        log_stabilized_harmonic_mean(chain.records, delta), diagnostics=chain.diagnostics()
+    )
 
 
 def _pattern_matrix(posterior, chain, draws: int) -> np.ndarray:
@@ -156,10 +179,15 @@ def _pattern_matrix(posterior, chain, draws: int) -> np.ndarray:
     return np.array([posterior.pattern_log_likelihoods(t) for t in T])
 
 
-@register("cpo", "one posterior sample",
-          "sum of log conditional predictive ordinates (per-site harmonic means)",
-          "warmup + samples HMC iterations, plus draws site-likelihood vectors",
-          consistent=False, draws=1000, **_DEFAULTS)
+@register(
+    "cpo",
+    "one posterior sample",
+    "sum of log conditional predictive ordinates (per-site harmonic means)",
+    "warmup + samples HMC iterations, plus draws site-likelihood vectors",
+    consistent=False,
+    draws=1000,
+    **_DEFAULTS,
+)
 def cpo(posterior, rng, samples, warmup, leapfrog, draws):
     """``sum_s log CPO_s``, ``CPO_s = [mean_i 1 / p(D_s | t_i)]^{-1}`` over ``draws`` evenly
     spaced posterior draws (site patterns weighted by their counts, as physher).  A
@@ -171,10 +199,15 @@ def cpo(posterior, rng, samples, warmup, leapfrog, draws):
     return Estimate(value, diagnostics=chain.diagnostics())
 
 
-@register("ppd", "one posterior sample",
-          "log pointwise predictive density (sum over sites of log posterior mean site "
-          "likelihood)", "warmup + samples HMC iterations, plus draws site-likelihood vectors",
-          consistent=False, draws=1000, **_DEFAULTS)
+@register(
+    "ppd",
+    "one posterior sample",
+    "log pointwise predictive density (sum over sites of log posterior mean site likelihood)",
+    "warmup + samples HMC iterations, plus draws site-likelihood vectors",
+    consistent=False,
+    draws=1000,
+    **_DEFAULTS,
+)
 def ppd(posterior, rng, samples, warmup, leapfrog, draws):
     """``sum_s log mean_i p(D_s | t_i)`` over ``draws`` evenly spaced posterior draws (site
     patterns weighted by their counts).  Uses the data twice, so it exceeds log p(D); not an

@@ -69,8 +69,8 @@ def laplus_start(posterior):
     m, c = opt.t, opt.curvature
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma = np.sqrt(-1.0 / (c * m * m))
-        mu = np.log(m) + sigma ** 2
-        too_wide = mu + 0.5 * sigma ** 2 > np.log(10.0 * m)
+        mu = np.log(m) + sigma**2
+        too_wide = mu + 0.5 * sigma**2 > np.log(10.0 * m)
     bad = ~np.isfinite(mu) | ~np.isfinite(sigma) | (m <= 1e-6) | too_wide
     if bad.any():
         shape, rate, _ = gamma_laplus(posterior, opt)
@@ -94,6 +94,7 @@ def _negative_elbo(posterior, eps):
         g_mu = grad.mean(axis=0)
         g_ls = (grad * eps).mean(axis=0) * s + 1.0
         return -elbo, -np.concatenate([g_mu, g_ls])
+
     return f
 
 
@@ -120,8 +121,9 @@ def fit_meanfield(posterior, rng, draws=(8, 32), max_iterations=(200, 200), gtol
         f = _negative_elbo(posterior, eps)
         lo = np.concatenate([np.full(d, -np.inf), np.full(d, -12.0)])
         hi = np.concatenate([np.full(d, np.inf), np.full(d, 3.0)])
-        x, fx, _, nit, _, _ = minimize_bounded(f, params, lo, hi, gtol=gtol, ftol=1e-13,
-                                               max_iterations=int(it))
+        x, fx, _, nit, _, _ = minimize_bounded(
+            f, params, lo, hi, gtol=gtol, ftol=1e-13, max_iterations=int(it)
+        )
         if np.isfinite(fx):
             params = x
         iters.append(int(nit))
@@ -132,8 +134,7 @@ def fit_meanfield(posterior, rng, draws=(8, 32), max_iterations=(200, 200), gtol
 def _sample(mu, sigma, n, rng):
     eps = rng.standard_normal((n, mu.shape[0]))
     X = mu[None, :] + sigma[None, :] * eps
-    log_q = (-HALF_LOG_2PI * mu.shape[0] - np.sum(np.log(sigma))
-             - 0.5 * np.sum(eps * eps, axis=1))
+    log_q = -HALF_LOG_2PI * mu.shape[0] - np.sum(np.log(sigma)) - 0.5 * np.sum(eps * eps, axis=1)
     return X, log_q
 
 
@@ -142,7 +143,7 @@ def _log_weights(posterior, mu, sigma, n, rng, chunk=20000):
     for k in range(0, n, chunk):
         m = min(chunk, n - k)
         X, log_q = _sample(mu, sigma, m, rng)
-        out[k:k + m] = posterior.log_density_batch(X) - log_q
+        out[k : k + m] = posterior.log_density_batch(X) - log_q
     return out
 
 
@@ -154,13 +155,20 @@ def _draws(draws):
     return tuple(int(v) for v in draws)
 
 
-@register("elbo", FAMILY, "evidence lower bound of a mean-field lognormal variational "
-          "approximation (reparameterisation gradients)",
-          "an L-BFGS fit on fixed draws (draws x iterations gradients), then `elbo_samples` "
-          "likelihoods", consistent=False, draws="8,32", elbo_samples=1000)
+@register(
+    "elbo",
+    FAMILY,
+    "evidence lower bound of a mean-field lognormal variational "
+    "approximation (reparameterisation gradients)",
+    "an L-BFGS fit on fixed draws (draws x iterations gradients), then `elbo_samples` likelihoods",
+    consistent=False,
+    draws="8,32",
+    elbo_samples=1000,
+)
 def elbo_estimate(posterior, rng, draws="8,32", elbo_samples=1000):
-    mu, sigma, info = fit_meanfield(posterior, rng, _draws(draws),
-                                    max_iterations=(200,) * len(_draws(draws)))
+    mu, sigma, info = fit_meanfield(
+        posterior, rng, _draws(draws), max_iterations=(200,) * len(_draws(draws))
+    )
     log_w = _log_weights(posterior, mu, sigma, int(elbo_samples), rng)
     ok = np.isfinite(log_w)
     value = float(np.mean(log_w[ok]))
@@ -169,12 +177,18 @@ def elbo_estimate(posterior, rng, draws="8,32", elbo_samples=1000):
     return Estimate(log_ml=value, se=se, diagnostics=info)
 
 
-@register("vbis", FAMILY, "importance sampling from the fitted mean-field lognormal "
-          "variational distribution", "the elbo fit, then `samples` likelihoods (batched)",
-          draws="8,32", samples=10000)
+@register(
+    "vbis",
+    FAMILY,
+    "importance sampling from the fitted mean-field lognormal variational distribution",
+    "the elbo fit, then `samples` likelihoods (batched)",
+    draws="8,32",
+    samples=10000,
+)
 def variational_is(posterior, rng, draws="8,32", samples=10000):
-    mu, sigma, info = fit_meanfield(posterior, rng, _draws(draws),
-                                    max_iterations=(200,) * len(_draws(draws)))
+    mu, sigma, info = fit_meanfield(
+        posterior, rng, _draws(draws), max_iterations=(200,) * len(_draws(draws))
+    )
     log_w = _log_weights(posterior, mu, sigma, int(samples), rng)
     log_ml, se, ess = importance_summary(log_w)
     ok = np.isfinite(log_w)

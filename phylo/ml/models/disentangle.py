@@ -32,8 +32,13 @@ from torch.nn import functional as F
 
 from .data import digits_split
 
-__all__ = ["Disentangler", "train_disentangler", "train_digit_classifier", "swap_accuracy",
-           "DisentangleResult"]
+__all__ = [
+    "Disentangler",
+    "train_disentangler",
+    "train_digit_classifier",
+    "swap_accuracy",
+    "DisentangleResult",
+]
 
 
 def _mlp(sizes, last=None):
@@ -59,7 +64,7 @@ class Disentangler(nn.Module):
 
     def encode(self, x):
         h = self.encoder(x)
-        return h[:, :self.n_s], h[:, self.n_s:]
+        return h[:, : self.n_s], h[:, self.n_s :]
 
     def decode(self, s, z):
         return self.decoder(torch.cat([s, z], dim=1))
@@ -77,7 +82,7 @@ def train_digit_classifier(x, y, seed: int = 0, epochs: int = 60):
     for _ in range(epochs):
         perm = torch.randperm(len(y))
         for s in range(0, len(y), 64):
-            idx = perm[s:s + 64]
+            idx = perm[s : s + 64]
             loss = F.cross_entropy(net(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -104,8 +109,13 @@ class DisentangleResult:
     classifier_accuracy: float
 
 
-def train_disentangler(seed: int = 0, epochs: int = 40, batch_size: int = 64, lr: float = 1e-3,
-                       adv_weight: float = 0.05) -> DisentangleResult:
+def train_disentangler(
+    seed: int = 0,
+    epochs: int = 40,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    adv_weight: float = 0.05,
+) -> DisentangleResult:
     """Train on the digits (the specified factor is the class) and measure swaps."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -120,8 +130,8 @@ def train_disentangler(seed: int = 0, epochs: int = 40, batch_size: int = 64, lr
         perm = torch.randperm(n, generator=g)
         other = torch.randperm(n, generator=g)
         for s in range(0, n, batch_size):
-            i1 = perm[s:s + batch_size]
-            i1p, i3 = partner[i1], other[s:s + batch_size][:len(i1)]
+            i1 = perm[s : s + batch_size]
+            i1p, i3 = partner[i1], other[s : s + batch_size][: len(i1)]
             x1, x1p, x3 = x[i1], x[i1p], x[i3]
             s1, z1 = model.encode(x1)
             s1p, _ = model.encode(x1p)
@@ -130,14 +140,16 @@ def train_disentangler(seed: int = 0, epochs: int = 40, batch_size: int = 64, lr
             # discriminator step
             d_real = model.discriminate(x1, x1p)
             d_fake = model.discriminate(fake.detach(), x1p)
-            loss_d = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
-                F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+            loss_d = F.binary_cross_entropy_with_logits(
+                d_real, torch.ones_like(d_real)
+            ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
             opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()
             # encoder/decoder step
-            rec = ((model.decode(s1, z1) - x1) ** 2).sum(1).mean() + \
-                ((model.decode(s1p, z1) - x1) ** 2).sum(1).mean()
+            rec = ((model.decode(s1, z1) - x1) ** 2).sum(1).mean() + (
+                (model.decode(s1p, z1) - x1) ** 2
+            ).sum(1).mean()
             d_gen = model.discriminate(fake, x1p)
             adv = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
             loss = rec + adv_weight * adv * 64

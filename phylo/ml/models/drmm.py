@@ -97,8 +97,14 @@ class DRMMResult:
     shuffled_latent_error: float
 
 
-def train_drmm(seed: int = 0, epochs: int = 25, batch_size: int = 64, lr: float = 2e-3,
-               recon_weight: float = 0.5, n_labelled: int | None = None) -> DRMMResult:
+def train_drmm(
+    seed: int = 0,
+    epochs: int = 25,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    recon_weight: float = 0.5,
+    n_labelled: int | None = None,
+) -> DRMMResult:
     """Train the DRMM on the digits.
 
     ``n_labelled`` (per class) restricts the cross-entropy to that many labelled images per
@@ -121,7 +127,7 @@ def train_drmm(seed: int = 0, epochs: int = 25, batch_size: int = 64, lr: float 
     for _ in range(epochs):
         perm = torch.randperm(n)
         for s in range(0, n, batch_size):
-            idx = perm[s:s + batch_size]
+            idx = perm[s : s + batch_size]
             logits, recon = model(x[idx])
             lab = labelled[idx]
             ce = F.cross_entropy(logits[lab], y[idx][lab]) if lab.any() else logits.sum() * 0

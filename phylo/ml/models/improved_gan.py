@@ -42,10 +42,19 @@ from torch.nn import functional as F
 from .data import digits_split
 from .disentangle import train_digit_classifier
 
-__all__ = ["MinibatchDiscrimination", "VirtualBatchNorm", "HistoricalAverage",
-           "one_sided_smoothed_loss", "feature_matching_loss", "inception_score", "Generator",
-           "Discriminator", "SemiSupervisedResult", "train_semi_supervised_gan",
-           "train_minibatch_gan"]
+__all__ = [
+    "MinibatchDiscrimination",
+    "VirtualBatchNorm",
+    "HistoricalAverage",
+    "one_sided_smoothed_loss",
+    "feature_matching_loss",
+    "inception_score",
+    "Generator",
+    "Discriminator",
+    "SemiSupervisedResult",
+    "train_semi_supervised_gan",
+    "train_minibatch_gan",
+]
 
 
 class MinibatchDiscrimination(nn.Module):
@@ -77,17 +86,17 @@ class VirtualBatchNorm(nn.Module):
         self.eps = eps
 
     def _norm(self, x, mean, mean_sq):
-        var = mean_sq - mean ** 2
+        var = mean_sq - mean**2
         return (x - mean) / torch.sqrt(var + self.eps) * self.gamma + self.beta
 
     def forward(self, x, ref):
         n = ref.shape[0]
         ref_mean = ref.mean(0)
-        ref_sq = (ref ** 2).mean(0)
+        ref_sq = (ref**2).mean(0)
         ref_out = self._norm(ref, ref_mean, ref_sq)
         w = 1.0 / (n + 1.0)
         mean = (1 - w) * ref_mean + w * x
-        mean_sq = (1 - w) * ref_sq + w * x ** 2
+        mean_sq = (1 - w) * ref_sq + w * x**2
         return self._norm(x, mean, mean_sq), ref_out
 
 
@@ -112,8 +121,9 @@ class HistoricalAverage:
 
 def one_sided_smoothed_loss(real_logit, fake_logit, smooth: float = 0.9) -> torch.Tensor:
     """Discriminator cross-entropy with targets ``smooth`` for real and 0 for fake examples."""
-    return F.binary_cross_entropy_with_logits(real_logit, torch.full_like(real_logit, smooth)) + \
-        F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+    return F.binary_cross_entropy_with_logits(
+        real_logit, torch.full_like(real_logit, smooth)
+    ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
 
 
 def feature_matching_loss(f_real, f_fake) -> torch.Tensor:
@@ -157,8 +167,9 @@ class Discriminator(nn.Module):
     """MLP discriminator with Gaussian input noise; ``features`` is the layer used for feature
     matching; optional minibatch discrimination before the output layer."""
 
-    def __init__(self, n_out: int = 10, n_hidden: int = 256, minibatch: bool = False,
-                 noise: float = 0.3):
+    def __init__(
+        self, n_out: int = 10, n_hidden: int = 256, minibatch: bool = False, noise: float = 0.3
+    ):
         super().__init__()
         self.noise = noise
         self.l1 = nn.Linear(64, n_hidden)
@@ -207,9 +218,15 @@ def _supervised_baseline(x, y, xt, yt, seed, epochs):
         return float((d(xt)[0].argmax(1) == yt).float().mean())
 
 
-def train_semi_supervised_gan(n_per_class: int = 10, seed: int = 0, epochs: int = 60,
-                              batch_size: int = 100, lr: float = 1e-3, hist_weight: float = 1e-3,
-                              smooth: float = 0.9) -> SemiSupervisedResult:
+def train_semi_supervised_gan(
+    n_per_class: int = 10,
+    seed: int = 0,
+    epochs: int = 60,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    hist_weight: float = 1e-3,
+    smooth: float = 0.9,
+) -> SemiSupervisedResult:
     """Semi-supervised GAN classification of the digits with few labels.
 
     Feature matching for the generator, one-sided label smoothing and historical averaging
@@ -228,7 +245,7 @@ def train_semi_supervised_gan(n_per_class: int = 10, seed: int = 0, epochs: int 
     for _ in range(epochs):
         perm = torch.randperm(n)
         for s in range(0, n - batch_size + 1, batch_size):
-            xb = x[perm[s:s + batch_size]]
+            xb = x[perm[s : s + batch_size]]
             li = torch.randint(len(yl), (batch_size,))
             # discriminator
             fake = gen.sample(batch_size).detach()
@@ -237,7 +254,9 @@ def train_semi_supervised_gan(n_per_class: int = 10, seed: int = 0, epochs: int 
             logit_f, _ = disc(fake)
             sup = F.cross_entropy(logit_l, yl[li])
             # log Z(x) is the logit of "real" against the fake class (whose logit is 0)
-            unsup = one_sided_smoothed_loss(torch.logsumexp(logit_u, 1), torch.logsumexp(logit_f, 1), smooth)
+            unsup = one_sided_smoothed_loss(
+                torch.logsumexp(logit_u, 1), torch.logsumexp(logit_f, 1), smooth
+            )
             loss_d = sup + unsup + hist_weight * hist.penalty()
             opt_d.zero_grad()
             loss_d.backward()
@@ -257,8 +276,14 @@ def train_semi_supervised_gan(n_per_class: int = 10, seed: int = 0, epochs: int 
     return SemiSupervisedResult(disc, gen, acc, base)
 
 
-def train_minibatch_gan(seed: int = 0, epochs: int = 60, batch_size: int = 100, lr: float = 1e-3,
-                        smooth: float = 0.9, hist_weight: float = 1e-3):
+def train_minibatch_gan(
+    seed: int = 0,
+    epochs: int = 60,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    smooth: float = 0.9,
+    hist_weight: float = 1e-3,
+):
     """GAN for sample quality: minibatch discrimination, label smoothing, historical averaging,
     virtual batch normalisation; the generator maximises :math:`\\log D(G(z))`.
 
@@ -277,18 +302,23 @@ def train_minibatch_gan(seed: int = 0, epochs: int = 60, batch_size: int = 100, 
     for _ in range(epochs):
         perm = torch.randperm(n)
         for s in range(0, n - batch_size + 1, batch_size):
-            xb = x[perm[s:s + batch_size]]
+            xb = x[perm[s : s + batch_size]]
             fake = gen.sample(batch_size)
             real_logit = disc(xb)[0].squeeze(1)
             fake_logit = disc(fake.detach())[0].squeeze(1)
-            loss_d = one_sided_smoothed_loss(real_logit, fake_logit, smooth) + hist_weight * hist_d.penalty()
+            loss_d = (
+                one_sided_smoothed_loss(real_logit, fake_logit, smooth)
+                + hist_weight * hist_d.penalty()
+            )
             opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()
             hist_d.update()
             g_logit = disc(fake)[0].squeeze(1)
-            loss_g = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit)) + \
-                hist_weight * hist_g.penalty()
+            loss_g = (
+                F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
+                + hist_weight * hist_g.penalty()
+            )
             opt_g.zero_grad()
             loss_g.backward()
             opt_g.step()
@@ -298,6 +328,8 @@ def train_minibatch_gan(seed: int = 0, epochs: int = 60, batch_size: int = 100, 
     with torch.no_grad():
         samples = gen.eval().sample(1000, generator=g)
         shuffled = samples[:, torch.randperm(64, generator=g)]
-        scores = {name: inception_score(F.softmax(judge(v), 1))
-                  for name, v in (("real", xt), ("generated", samples), ("shuffled", shuffled))}
+        scores = {
+            name: inception_score(F.softmax(judge(v), 1))
+            for name, v in (("real", xt), ("generated", samples), ("shuffled", shuffled))
+        }
     return gen, judge, scores

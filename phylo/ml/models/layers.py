@@ -64,8 +64,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["K1", "K2", "K3", "LOG_ALPHA_CLIP", "SVD_THRESHOLD", "GECO",
-           "sparse_vd_kl", "LinearSVDO", "GroupNJLinear", "group_nj_kl"]
+__all__ = [
+    "K1",
+    "K2",
+    "K3",
+    "LOG_ALPHA_CLIP",
+    "SVD_THRESHOLD",
+    "GECO",
+    "sparse_vd_kl",
+    "LinearSVDO",
+    "GroupNJLinear",
+    "group_nj_kl",
+]
 
 K1, K2, K3 = 0.63576, 1.87320, 1.48695
 LOG_ALPHA_CLIP = 8.0
@@ -87,12 +97,16 @@ class GECO:
         The multiplier is clipped to this interval to keep training stable.
     """
 
-    def __init__(self, alpha: float = 0.99, nu: float = 1e-2, lagrange: float = 1.0,
-                 bounds: tuple[float, float] = (1e-6, 1e6)):
+    def __init__(
+        self,
+        alpha: float = 0.99,
+        nu: float = 1e-2,
+        lagrange: float = 1.0,
+        bounds: tuple[float, float] = (1e-6, 1e6),
+    ):
         from ..geco import Geco
 
-        self._state = Geco(alpha=alpha, step_size=nu, lambda_init=lagrange,
-                           lambda_bounds=bounds)
+        self._state = Geco(alpha=alpha, step_size=nu, lambda_init=lagrange, lambda_bounds=bounds)
 
     @property
     def lagrange(self) -> float:
@@ -142,7 +156,7 @@ class LinearSVDO(nn.Module):
 
     @property
     def log_alpha(self) -> torch.Tensor:
-        la = self.log_sigma2 - torch.log(self.theta ** 2 + 1e-8)
+        la = self.log_sigma2 - torch.log(self.theta**2 + 1e-8)
         return torch.clamp(la, -LOG_ALPHA_CLIP, LOG_ALPHA_CLIP)
 
     def mask(self) -> torch.Tensor:
@@ -152,7 +166,7 @@ class LinearSVDO(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             mean = F.linear(x, self.theta, self.bias)
-            var = F.linear(x * x, torch.exp(self.log_alpha) * self.theta ** 2)
+            var = F.linear(x * x, torch.exp(self.log_alpha) * self.theta**2)
             return mean + torch.sqrt(var + 1e-8) * torch.randn_like(mean)
         return F.linear(x, self.theta * self.mask(), self.bias)
 
@@ -165,15 +179,16 @@ class LinearSVDO(nn.Module):
         return float(1.0 - self.mask().mean())
 
 
-def group_nj_kl(z_log_alpha: torch.Tensor, weight_mu: torch.Tensor,
-                weight_log_sigma2: torch.Tensor) -> torch.Tensor:
+def group_nj_kl(
+    z_log_alpha: torch.Tensor, weight_mu: torch.Tensor, weight_log_sigma2: torch.Tensor
+) -> torch.Tensor:
     """KL of the group normal-Jeffreys posterior (Louizos et al., 2017), summed.
 
     :math:`\\sum_i \\mathrm{KL}_{\\text{Molchanov}}(\\log\\alpha_i) + \\sum_{ij}\\tfrac12(-\\log\\sigma^2_{ij} +
     \\sigma^2_{ij} + \\mu^2_{ij} - 1)`.
     """
     kl_z = sparse_vd_kl(z_log_alpha).sum()
-    kl_w = 0.5 * (-weight_log_sigma2 + torch.exp(weight_log_sigma2) + weight_mu ** 2 - 1.0).sum()
+    kl_w = 0.5 * (-weight_log_sigma2 + torch.exp(weight_log_sigma2) + weight_mu**2 - 1.0).sum()
     return kl_z + kl_w
 
 
@@ -202,7 +217,7 @@ class GroupNJLinear(nn.Module):
 
     @property
     def z_log_alpha(self) -> torch.Tensor:
-        la = self.z_log_sigma2 - torch.log(self.z_mu ** 2 + 1e-8)
+        la = self.z_log_sigma2 - torch.log(self.z_mu**2 + 1e-8)
         return torch.clamp(la, -LOG_ALPHA_CLIP, LOG_ALPHA_CLIP)
 
     def unit_mask(self) -> torch.Tensor:
@@ -241,7 +256,7 @@ class GroupNJLinear(nn.Module):
             alpha = torch.exp(self.z_log_alpha[keep])
             mu = self.weight_mu[:, keep]
             s2 = torch.exp(self.weight_log_sigma2[:, keep])
-            var = mu_z2 * alpha * (mu ** 2 + s2) + mu_z2 * s2
+            var = mu_z2 * alpha * (mu**2 + s2) + mu_z2 * s2
             w = mu * self.z_mu[keep]
             rng = float(w.max() - w.min())
             step = float(torch.sqrt(var.min()))

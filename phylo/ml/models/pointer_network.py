@@ -35,9 +35,16 @@ from torch.nn import functional as F
 from ..tumour.phylogeny import batch_is_perfect_phylogeny, min_flip_correction
 from ..tumour.simulate import add_noise, genotype_matrix
 
-__all__ = ["entry_tokens", "flip_targets", "PointerNetwork", "NoiseEliminationResult",
-           "simulate_noise_elimination_data", "train_noise_elimination", "correction_reward",
-           "reinforce"]
+__all__ = [
+    "entry_tokens",
+    "flip_targets",
+    "PointerNetwork",
+    "NoiseEliminationResult",
+    "simulate_noise_elimination_data",
+    "train_noise_elimination",
+    "correction_reward",
+    "reinforce",
+]
 
 
 def entry_tokens(observed: np.ndarray) -> np.ndarray:
@@ -49,7 +56,7 @@ def entry_tokens(observed: np.ndarray) -> np.ndarray:
     c = ai.sum(axis=1)
     conflict = (c11 > 0) & (c[:, :, None] - c11 > 0) & (c[:, None, :] - c11 > 0)
     col_conf = conflict.sum(axis=2) / m  # (B, m)
-    rows = np.repeat(a[:, :, None, :], m, axis=2)                    # (B, n, m, m)
+    rows = np.repeat(a[:, :, None, :], m, axis=2)  # (B, n, m, m)
     cols = np.repeat(a.transpose(0, 2, 1)[:, None, :, :], n, axis=1)  # (B, n, m, n)
     eye_n = np.broadcast_to(np.eye(n, dtype=np.float32)[None, :, None, :], (b, n, m, n))
     eye_m = np.broadcast_to(np.eye(m, dtype=np.float32)[None, None, :, :], (b, n, m, m))
@@ -69,8 +76,8 @@ def flip_targets(observed: np.ndarray, truth: np.ndarray, max_len: int) -> np.nd
     out = np.full((b, max_len), -1, dtype=np.int64)
     diff = (np.asarray(observed) != np.asarray(truth)).reshape(b, -1)
     for s in range(b):
-        idx = np.flatnonzero(diff[s])[:max_len - 1] + 1
-        out[s, :len(idx)] = idx
+        idx = np.flatnonzero(diff[s])[: max_len - 1] + 1
+        out[s, : len(idx)] = idx
         out[s, len(idx)] = 0
     return out
 
@@ -126,8 +133,9 @@ class PointerNetwork(nn.Module):
         n_valid = (targets >= 0).sum()
         return torch.stack(losses).sum() / n_valid
 
-    def rollout(self, tokens, max_len: int, sample: bool = False,
-                generator: torch.Generator | None = None):
+    def rollout(
+        self, tokens, max_len: int, sample: bool = False, generator: torch.Generator | None = None
+    ):
         """Decode greedily (``sample=False``) or by sampling from the pointer distribution.
 
         Returns the list of 0-based entry indices to flip for each matrix and the (B,) summed
@@ -168,8 +176,9 @@ class PointerNetwork(nn.Module):
         return self.rollout(tokens, max_len)[0]
 
 
-def correction_reward(observed: np.ndarray, flips: list, fp_rate: float, fn_rate: float,
-                      penalty: float = 10.0) -> np.ndarray:
+def correction_reward(
+    observed: np.ndarray, flips: list, fp_rate: float, fn_rate: float, penalty: float = 10.0
+) -> np.ndarray:
     """Log-likelihood ratio of the corrected matrix, with a penalty if it is not conflict-free.
 
     For a correction :math:`B` of :math:`A'`,
@@ -192,9 +201,17 @@ def correction_reward(observed: np.ndarray, flips: list, fp_rate: float, fn_rate
     return reward - penalty * (~ok)
 
 
-def reinforce(model: PointerNetwork, observed: np.ndarray, fp_rate: float, fn_rate: float,
-              steps: int, batch_size: int = 64, lr: float = 5e-4, max_len: int = 8,
-              seed: int = 0) -> list:
+def reinforce(
+    model: PointerNetwork,
+    observed: np.ndarray,
+    fp_rate: float,
+    fn_rate: float,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 5e-4,
+    max_len: int = 8,
+    seed: int = 0,
+) -> list:
     """Policy-gradient fine-tuning with a greedy (self-critical) baseline.
 
     The gradient estimate is
@@ -223,11 +240,21 @@ def reinforce(model: PointerNetwork, observed: np.ndarray, fp_rate: float, fn_ra
     return history
 
 
-def simulate_noise_elimination_data(n_samples: int, n_cells: int, n_mutations: int,
-                                    fp_rate: float, fn_rate: float, rng: np.random.Generator):
+def simulate_noise_elimination_data(
+    n_samples: int,
+    n_cells: int,
+    n_mutations: int,
+    fp_rate: float,
+    fn_rate: float,
+    rng: np.random.Generator,
+):
     """Noise-free infinite-sites matrices (half of them linear) and their noisy copies."""
-    truth = np.stack([genotype_matrix(n_cells, n_mutations, rng, linear=bool(rng.random() < 0.5))
-                      for _ in range(n_samples)])
+    truth = np.stack(
+        [
+            genotype_matrix(n_cells, n_mutations, rng, linear=bool(rng.random() < 0.5))
+            for _ in range(n_samples)
+        ]
+    )
     observed = np.stack([add_noise(a, fp_rate, fn_rate, rng) for a in truth])
     return observed, truth
 
@@ -251,11 +278,20 @@ class NoiseEliminationResult:
     baseline_reward: float
 
 
-def train_noise_elimination(seed: int = 0, n_cells: int = 6, n_mutations: int = 6,
-                            fp_rate: float = 0.01, fn_rate: float = 0.1, n_train: int = 5000,
-                            n_test: int = 300, epochs: int = 8, batch_size: int = 64,
-                            max_len: int = 8, lr: float = 2e-3,
-                            rl_steps: int = 0) -> NoiseEliminationResult:
+def train_noise_elimination(
+    seed: int = 0,
+    n_cells: int = 6,
+    n_mutations: int = 6,
+    fp_rate: float = 0.01,
+    fn_rate: float = 0.1,
+    n_train: int = 5000,
+    n_test: int = 300,
+    epochs: int = 8,
+    batch_size: int = 64,
+    max_len: int = 8,
+    lr: float = 2e-3,
+    rl_steps: int = 0,
+) -> NoiseEliminationResult:
     """Train the pointer network on simulated matrices and compare it with the exact
     minimum-flip correction (:func:`phylo.ml.tumour.phylogeny.min_flip_correction`) on freshly
     simulated held-out matrices.
@@ -265,7 +301,9 @@ def train_noise_elimination(seed: int = 0, n_cells: int = 6, n_mutations: int = 
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    obs, truth = simulate_noise_elimination_data(n_train, n_cells, n_mutations, fp_rate, fn_rate, rng)
+    obs, truth = simulate_noise_elimination_data(
+        n_train, n_cells, n_mutations, fp_rate, fn_rate, rng
+    )
     tokens = torch.from_numpy(entry_tokens(obs))
     targets = torch.from_numpy(flip_targets(obs, truth, max_len))
     model = PointerNetwork(tokens.shape[2])
@@ -273,7 +311,7 @@ def train_noise_elimination(seed: int = 0, n_cells: int = 6, n_mutations: int = 
     for _ in range(epochs):
         perm = torch.randperm(n_train)
         for s in range(0, n_train, batch_size):
-            idx = perm[s:s + batch_size]
+            idx = perm[s : s + batch_size]
             loss = model(tokens[idx], targets[idx])
             opt.zero_grad()
             loss.backward()
@@ -283,7 +321,9 @@ def train_noise_elimination(seed: int = 0, n_cells: int = 6, n_mutations: int = 
         reinforce(model, obs, fp_rate, fn_rate, rl_steps, max_len=max_len, seed=seed)
     model.eval()
     test_rng = np.random.default_rng(seed + 1_000_003)
-    obs_t, truth_t = simulate_noise_elimination_data(n_test, n_cells, n_mutations, fp_rate, fn_rate, test_rng)
+    obs_t, truth_t = simulate_noise_elimination_data(
+        n_test, n_cells, n_mutations, fp_rate, fn_rate, test_rng
+    )
     flips = model.decode(torch.from_numpy(entry_tokens(obs_t)), max_len)
     corrected = obs_t.reshape(n_test, -1).copy()
     for s, f in enumerate(flips):
@@ -298,9 +338,16 @@ def train_noise_elimination(seed: int = 0, n_cells: int = 6, n_mutations: int = 
     def entry(x):
         return float(np.mean(x == truth_t))
 
-    return NoiseEliminationResult(model, exact(corrected), entry(corrected),
-                                  float(batch_is_perfect_phylogeny(corrected).mean()),
-                                  exact(base), entry(base), exact(obs_t), entry(obs_t),
-                                  float(batch_is_perfect_phylogeny(obs_t).mean()),
-                                  float(correction_reward(obs_t, flips, fp_rate, fn_rate).mean()),
-                                  float(correction_reward(obs_t, base_flips, fp_rate, fn_rate).mean()))
+    return NoiseEliminationResult(
+        model,
+        exact(corrected),
+        entry(corrected),
+        float(batch_is_perfect_phylogeny(corrected).mean()),
+        exact(base),
+        entry(base),
+        exact(obs_t),
+        entry(obs_t),
+        float(batch_is_perfect_phylogeny(obs_t).mean()),
+        float(correction_reward(obs_t, flips, fp_rate, fn_rate).mean()),
+        float(correction_reward(obs_t, base_flips, fp_rate, fn_rate).mean()),
+    )

@@ -41,7 +41,9 @@ class SparseMLP(nn.Module):
         if kind == "svd":
             layers = [LinearSVDO(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
         else:
-            layers = [GroupNJLinear(a, b, threshold=bc_threshold) for a, b in zip(sizes[:-1], sizes[1:])]
+            layers = [
+                GroupNJLinear(a, b, threshold=bc_threshold) for a, b in zip(sizes[:-1], sizes[1:])
+            ]
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x):
@@ -88,9 +90,16 @@ class SparseResult:
     dense_accuracy: float
 
 
-def train_sparse_mlp(kind: str = "svd", seed: int = 0, hidden: tuple = (100, 100), epochs: int = 60,
-                     warmup: int = 15, lr: float | None = None, batch_size: int = 64,
-                     bc_threshold: float = 0.0) -> SparseResult:
+def train_sparse_mlp(
+    kind: str = "svd",
+    seed: int = 0,
+    hidden: tuple = (100, 100),
+    epochs: int = 60,
+    warmup: int = 15,
+    lr: float | None = None,
+    batch_size: int = 64,
+    bc_threshold: float = 0.0,
+) -> SparseResult:
     """Train a sparse MLP on the digits and report test accuracy and sparsity.
 
     ``lr`` defaults to 3e-3 for sparse VD and 1e-2 for Bayesian compression.
@@ -108,7 +117,7 @@ def train_sparse_mlp(kind: str = "svd", seed: int = 0, hidden: tuple = (100, 100
         model.train()
         perm = torch.randperm(n)
         for s in range(0, n, batch_size):
-            idx = perm[s:s + batch_size]
+            idx = perm[s : s + batch_size]
             loss = F.cross_entropy(model(x[idx]), y[idx]) + beta * model.kl() / n
             opt.zero_grad()
             loss.backward()

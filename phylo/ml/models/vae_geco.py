@@ -32,16 +32,18 @@ class VAE(nn.Module):
 
     def __init__(self, n_inputs: int = 64, n_hidden: int = 128, n_latent: int = 8):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(n_inputs, n_hidden), nn.ReLU(),
-                                     nn.Linear(n_hidden, 2 * n_latent))
-        self.decoder = nn.Sequential(nn.Linear(n_latent, n_hidden), nn.ReLU(),
-                                     nn.Linear(n_hidden, n_inputs), nn.Sigmoid())
+        self.encoder = nn.Sequential(
+            nn.Linear(n_inputs, n_hidden), nn.ReLU(), nn.Linear(n_hidden, 2 * n_latent)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(n_latent, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_inputs), nn.Sigmoid()
+        )
 
     def forward(self, x):
         """Reconstruction from one sampled code, and the per-example KL."""
         mu, log_var = self.encoder(x).chunk(2, dim=1)
         z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
-        kl = 0.5 * (mu ** 2 + torch.exp(log_var) - log_var - 1.0).sum(dim=1)
+        kl = 0.5 * (mu**2 + torch.exp(log_var) - log_var - 1.0).sum(dim=1)
         return self.decoder(z), kl
 
 
@@ -57,8 +59,15 @@ class GecoResult:
     lagrange_history: list
 
 
-def train_vae_geco(kappa2: float, seed: int = 0, epochs: int = 200, batch_size: int = 64,
-                   lr: float = 1e-3, nu: float = 5e-3, alpha: float = 0.99) -> GecoResult:
+def train_vae_geco(
+    kappa2: float,
+    seed: int = 0,
+    epochs: int = 200,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    nu: float = 5e-3,
+    alpha: float = 0.99,
+) -> GecoResult:
     """Train a VAE on the digits with GECO and the constraint :math:`\\lVert x-\\hat x\\rVert^2 \\le \\kappa^2`.
 
     Parameters
@@ -76,7 +85,7 @@ def train_vae_geco(kappa2: float, seed: int = 0, epochs: int = 200, batch_size: 
     for _ in range(epochs):
         perm = torch.randperm(n)
         for s in range(0, n, batch_size):
-            xb = x[perm[s:s + batch_size]]
+            xb = x[perm[s : s + batch_size]]
             recon, kl = model(xb)
             constraint = ((xb - recon) ** 2).sum(dim=1) - kappa2
             loss = geco.loss(kl.mean(), constraint)

@@ -30,8 +30,13 @@ from ..gcn import Adam, _single_thread_blas
 from .phylogeny import is_branching
 from .simulate import add_noise, coalescent_tree, genotype_matrix
 
-__all__ = ["canonical_form", "matrix_features", "TwoHiddenLayerClassifier",
-           "noise_inference_data", "branching_inference_data"]
+__all__ = [
+    "canonical_form",
+    "matrix_features",
+    "TwoHiddenLayerClassifier",
+    "noise_inference_data",
+    "branching_inference_data",
+]
 
 
 def canonical_form(matrix) -> np.ndarray:
@@ -70,12 +75,20 @@ class TwoHiddenLayerClassifier:
         Generator for He-normal initialisation.
     """
 
-    def __init__(self, n_inputs: int, n_hidden1: int, n_hidden2: int, n_classes: int,
-                 rng: np.random.Generator):
+    def __init__(
+        self,
+        n_inputs: int,
+        n_hidden1: int,
+        n_hidden2: int,
+        n_classes: int,
+        rng: np.random.Generator,
+    ):
         sizes = [n_inputs, n_hidden1, n_hidden2, n_classes]
         self.params = {}
         for k in range(3):
-            self.params[f"W{k + 1}"] = rng.standard_normal((sizes[k], sizes[k + 1])) * np.sqrt(2.0 / sizes[k])
+            self.params[f"W{k + 1}"] = rng.standard_normal((sizes[k], sizes[k + 1])) * np.sqrt(
+                2.0 / sizes[k]
+            )
             self.params[f"b{k + 1}"] = np.zeros(sizes[k + 1])
 
     def _forward(self, x):
@@ -124,8 +137,16 @@ class TwoHiddenLayerClassifier:
             g[f"W{k}"] += weight_decay * p[f"W{k}"]
         return float(loss), g
 
-    def fit(self, x, y, rng: np.random.Generator, epochs: int = 30, batch_size: int = 64,
-            lr: float = 1e-3, weight_decay: float = 1e-4) -> list:
+    def fit(
+        self,
+        x,
+        y,
+        rng: np.random.Generator,
+        epochs: int = 30,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+    ) -> list:
         """Minibatch Adam; returns the mean training loss of each epoch."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y)
@@ -136,7 +157,7 @@ class TwoHiddenLayerClassifier:
                 perm = rng.permutation(len(y))
                 losses = []
                 for s in range(0, len(y), batch_size):
-                    idx = perm[s:s + batch_size]
+                    idx = perm[s : s + batch_size]
                     loss, grads = self.loss_and_gradients(x[idx], y[idx], weight_decay)
                     opt.step(grads)
                     losses.append(loss)
@@ -144,8 +165,14 @@ class TwoHiddenLayerClassifier:
         return history
 
 
-def noise_inference_data(n_samples: int, n_cells: int, n_mutations: int, fp_rate: float,
-                         fn_rate: float, rng: np.random.Generator):
+def noise_inference_data(
+    n_samples: int,
+    n_cells: int,
+    n_mutations: int,
+    fp_rate: float,
+    fn_rate: float,
+    rng: np.random.Generator,
+):
     """Matrices for noise inference: half noise-free (label 0), half noisy (label 1).
 
     Noisy matrices are redrawn until at least one entry is flipped.  Half of the genealogies are
@@ -169,8 +196,14 @@ def noise_inference_data(n_samples: int, n_cells: int, n_mutations: int, fp_rate
     return obs, labels
 
 
-def branching_inference_data(n_samples: int, n_cells: int, n_mutations: int, fp_rate: float,
-                             fn_rate: float, rng: np.random.Generator):
+def branching_inference_data(
+    n_samples: int,
+    n_cells: int,
+    n_mutations: int,
+    fp_rate: float,
+    fn_rate: float,
+    rng: np.random.Generator,
+):
     """Noisy matrices labelled by whether their noise-free matrix is branching (1) or linear (0).
 
     Half the genealogies carry mutations on every edge, half only along one cell's lineage; the

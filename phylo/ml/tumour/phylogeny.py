@@ -30,8 +30,14 @@ import numpy as np
 
 from ...errors import InputError
 
-__all__ = ["conflict_pairs", "is_perfect_phylogeny", "is_linear", "is_branching",
-           "min_flip_correction", "batch_is_perfect_phylogeny"]
+__all__ = [
+    "conflict_pairs",
+    "is_perfect_phylogeny",
+    "is_linear",
+    "is_branching",
+    "min_flip_correction",
+    "batch_is_perfect_phylogeny",
+]
 
 
 def _as_matrix(matrix) -> np.ndarray:
@@ -89,8 +95,9 @@ def is_branching(matrix) -> bool:
     return not is_linear(matrix)
 
 
-def min_flip_correction(matrix, fp_rate: float = 0.01, fn_rate: float = 0.1,
-                        max_flips: int = 4) -> tuple[np.ndarray, int]:
+def min_flip_correction(
+    matrix, fp_rate: float = 0.01, fn_rate: float = 0.1, max_flips: int = 4
+) -> tuple[np.ndarray, int]:
     """Nearest conflict-free matrix, by exhaustive search over flipped entries.
 
     Among all matrices :math:`B` with a perfect phylogeny, return one minimising the number of
@@ -121,8 +128,10 @@ def min_flip_correction(matrix, fp_rate: float = 0.01, fn_rate: float = 0.1,
     a = _as_matrix(matrix)
     n, m = a.shape
     if comb(n * m, max_flips) > 5_000_000:
-        raise InputError(f"exhaustive search over {max_flips} flips of a {n} x {m} matrix is too large; "
-                         "use a smaller matrix or fewer flips")
+        raise InputError(
+            f"exhaustive search over {max_flips} flips of a {n} x {m} matrix is too large; "
+            "use a smaller matrix or fewer flips"
+        )
     flat = a.ravel()
     cost = np.where(flat == 1, np.log((1 - fn_rate) / fp_rate), np.log((1 - fp_rate) / fn_rate))
     for k in range(max_flips + 1):
@@ -132,7 +141,7 @@ def min_flip_correction(matrix, fp_rate: float = 0.01, fn_rate: float = 0.1,
             continue
         combos = np.array(list(combinations(range(n * m), k)), dtype=np.int64)
         for start in range(0, len(combos), 20000):
-            chunk = combos[start:start + 20000]
+            chunk = combos[start : start + 20000]
             batch = np.repeat(flat[None, :], len(chunk), axis=0)
             rows = np.arange(len(chunk))[:, None]
             batch[rows, chunk] = 1 - batch[rows, chunk]
@@ -141,7 +150,7 @@ def min_flip_correction(matrix, fp_rate: float = 0.01, fn_rate: float = 0.1,
                 # finish this size: collect every feasible set of size k, keep the cheapest
                 feasible = [chunk[ok]]
                 for s2 in range(start + 20000, len(combos), 20000):
-                    c2 = combos[s2:s2 + 20000]
+                    c2 = combos[s2 : s2 + 20000]
                     b2 = np.repeat(flat[None, :], len(c2), axis=0)
                     r2 = np.arange(len(c2))[:, None]
                     b2[r2, c2] = 1 - b2[r2, c2]

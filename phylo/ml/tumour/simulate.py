@@ -74,8 +74,9 @@ def coalescent_tree(n_cells: int, rng: np.random.Generator) -> CoalescentTree:
     n_cells = _check_positive("n_cells", n_cells, 2)
     names = [f"c{i}" for i in range(n_cells)]
     ns = dendropy.TaxonNamespace(names)
-    tree = treesim.pure_kingman_tree(taxon_namespace=ns, pop_size=1,
-                                     rng=random.Random(int(rng.integers(2**62))))
+    tree = treesim.pure_kingman_tree(
+        taxon_namespace=ns, pop_size=1, rng=random.Random(int(rng.integers(2**62)))
+    )
     # with pop_size=1, k lineages coalesce at rate k(k-1)/2 (E[T_MRCA] = 2(1 - 1/n), checked in
     # the tests), the standard coalescent time unit.
     index = {t.label: i for i, t in enumerate(ns)}
@@ -94,8 +95,13 @@ def coalescent_tree(n_cells: int, rng: np.random.Generator) -> CoalescentTree:
     return CoalescentTree(np.array(clades), np.array(lengths, dtype=np.float64))
 
 
-def genotype_matrix(n_cells: int, n_mutations: int, rng: np.random.Generator,
-                    linear: bool = False, tree: CoalescentTree | None = None) -> np.ndarray:
+def genotype_matrix(
+    n_cells: int,
+    n_mutations: int,
+    rng: np.random.Generator,
+    linear: bool = False,
+    tree: CoalescentTree | None = None,
+) -> np.ndarray:
     """Noise-free cells x mutations matrix under the infinite-sites model.
 
     Parameters
