@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .tables import format_value
 
 Key = tuple
 
@@ -95,18 +96,8 @@ def sort_key(key: Key) -> tuple:
 
 # -- result store --------------------------------------------------------------------------
 
-
-def _format(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    if isinstance(value, (np.integer,)):
-        return str(int(value))
-    text = str(value)
-    if any(c in text for c in "\t\n\r"):
-        raise ValueError(f"a table value may not hold tabs or newlines: {text!r}")
-    return text
+# The cells of a results table are written as every table's are (phylo.tables).
+_format = format_value
 
 
 def _checksum(cells: Sequence[str]) -> str:
@@ -123,6 +114,75 @@ class Row:
         return self.cells[list(columns).index(name)]
 
 
+#: The identity entry that names a shard; shards of one run differ only in it.
+SHARD = "shard"
+
+
+def _identity_dict(lines: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        body = line.split(": ", 1)[1] if line.startswith("# identity: ") else line
+        k, _, v = body.partition("=")
+        out[k] = v
+    return out
+
+
+class TableLock:
+    """An exclusive lock on an output table, held while a run writes it.
+
+    The lock is ``fcntl.flock`` on a hidden file ``.NAME.lock`` beside the table (the table
+    itself is replaced by a rename when a run finishes, so it cannot carry the lock).  A
+    second run on the same table is refused at once with a clear error; a run that dies
+    releases its lock with its process.  The lock file is removed when the lock is released.
+    """
+
+    def __init__(self, path: str):
+        folder, name = os.path.split(os.path.abspath(path))
+        self.path = os.path.join(folder, f".{name}.lock")
+        self.table = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as exc:
+                raise InputError(
+                    f"cannot create the lock file {self.path}: {exc.strerror}", self.table
+                ) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise InputError(
+                    "another run is writing this table now (it holds the lock "
+                    f"{os.path.basename(self.path)}); wait for it, or give another output file",
+                    self.table,
+                ) from None
+            # the holder before us may have removed the file after we opened it: lock the
+            # file that is there now
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._fd = fd
+                return
+            os.close(fd)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
+
+
 class ResultStore:
     """An append-only TSV results table that survives being killed.
 
@@ -133,8 +193,14 @@ class ResultStore:
     columns
         Column names; the first ``n_key`` columns identify the task.
     header
-        ``#`` lines (provenance) written at the top.  When resuming, the lines starting with
-        ``# identity:`` must be the same, so a table is never continued by another run.
+        ``#`` lines (provenance) written at the top.
+    identity
+        ``name=value`` entries that define the run: inputs' digests, settings, seed and
+        shard.  They are written as ``# identity:`` lines; a table is only ever continued
+        by a run with the same identity.
+
+    While the store is open it holds the table's :class:`TableLock`, so two runs never
+    write one table; :meth:`finish` or :meth:`close` releases it.
     """
 
     CHECK = "check"
@@ -155,8 +221,18 @@ class ResultStore:
         self.rows: dict[Key, Row] = {}
         self.dropped = 0
         self._fh = None
-        if path is not None and os.path.exists(path):
-            self._load()
+        self._lock = None
+        if path is not None:
+            if os.path.isdir(path):
+                raise InputError("is a directory, expected a results table", path)
+            self._lock = TableLock(path)
+            self._lock.acquire()
+            try:
+                if os.path.exists(path):
+                    self._load()
+            except BaseException:
+                self._lock.release()
+                raise
 
     # reading -------------------------------------------------------------------------
     def _load(self) -> None:
@@ -165,16 +241,18 @@ class ResultStore:
         complete = data.rfind(b"\n") + 1
         text = data[:complete].decode("utf-8", "replace")
         identity = [ln for ln in text.splitlines() if ln.startswith("# identity: ")]
-        if identity and self.identity and identity != self.identity:
-            mine = dict(x.split(": ", 1)[1].split("=", 1) for x in self.identity if "=" in x)
-            theirs = dict(x.split(": ", 1)[1].split("=", 1) for x in identity if "=" in x)
-            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-            raise InputError(
-                f"this results file was written by a different run "
-                f"({', '.join(diff) or 'settings'} differ); give another output "
-                f"file or remove it",
-                self.path,
-            )
+        if self.identity and identity != self.identity:
+            if not identity and not text.strip():
+                pass  # an empty file: start it
+            else:
+                mine, theirs = _identity_dict(self.identity), _identity_dict(identity)
+                diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+                raise InputError(
+                    f"this results file was written by a different run "
+                    f"({', '.join(diff) or 'settings'} differ); give another output "
+                    f"file or remove it",
+                    self.path,
+                )
         lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
         if lines and lines[0].split("\t") != list(self.columns) + [self.CHECK]:
             raise InputError(
@@ -250,15 +328,34 @@ class ResultStore:
         ]
 
     def finish(self) -> None:
-        """Close, and rewrite the table sorted by key (atomically)."""
-        self.close()
-        if self.path is not None:
-            self._rewrite(sort=True)
+        """Close, rewrite the table sorted by key (atomically) and release the lock."""
+        try:
+            self._close_file()
+            if self.path is not None:
+                self._rewrite(sort=True)
+        finally:
+            self._release()
 
     def close(self) -> None:
+        """Stop writing (the table stays as it is, to be resumed) and release the lock."""
+        self._close_file()
+        self._release()
+
+    def _close_file(self) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def records(self) -> list[dict[str, str]]:
         """The rows, sorted by key, as dicts of text."""
@@ -274,8 +371,12 @@ def read_table(path: str) -> tuple[list[str], list[str], list[dict[str, str]]]:
         raise InputError("no such file", path) from None
     except IsADirectoryError:
         raise InputError("is a directory, expected a results table", path) from None
+    except UnicodeDecodeError:
+        raise InputError("not a results table (not UTF-8 text)", path) from None
     header = [ln for ln in text.splitlines() if ln.startswith("#")]
-    lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln and not ln.startswith("#")]
+    lines = [
+        (i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln and not ln.startswith("#")
+    ]
     if not lines:
         raise InputError("not a results table (no column header)", path)
     columns = lines[0][1].split("\t")
@@ -318,25 +419,35 @@ def merge_tables(
 ) -> tuple[list[str], list[str], list[dict[str, str]]]:
     """Join results tables of shards of one run.
 
-    The shards must share their ``# identity:`` lines and columns.  A task found in two
-    files must have the same values (columns in ``ignore``, such as timings, may differ).
-    Returns the first file's header, the columns and the rows sorted by key.
+    The shards must share their columns and their ``# identity:`` lines but for the shard
+    itself, and be shards of the same number ``n``.  A task found in two files must have the
+    same values (columns in ``ignore``, such as timings, may differ).  Returns the first
+    file's header without its shard line, the columns and the rows sorted by key; the
+    header gets a ``# note:`` when shards are missing.
     """
     if not paths:
         raise InputError("no results tables given")
     merged: dict[Key, dict[str, str]] = {}
     first_header = first_cols = first_ident = None
+    shards: dict[str, str] = {}
     for path in paths:
         header, cols, rows = read_table(path)
         ident = [ln for ln in header if ln.startswith("# identity: ")]
+        shard = _identity_dict(ident).get(SHARD)
+        ident = [ln for ln in ident if not ln.startswith(f"# identity: {SHARD}=")]
         if first_cols is None:
             first_header, first_cols, first_ident = header, cols, ident
         elif cols != first_cols:
             raise InputError(f"columns differ from those of {paths[0]}", path)
         elif ident != first_ident:
             raise InputError(
-                f"written by a different run than {paths[0]} (its inputs or settings differ)", path
+                f"written by a different run than {paths[0]} (its inputs or settings differ)",
+                path,
             )
+        if shard is not None:
+            if shard in shards and shards[shard] != path:
+                raise InputError(f"shard {shard} is also in {shards[shard]}", path)
+            shards[shard] = path
         for row in rows:
             key = tuple(row[c] for c in cols[:n_key])
             if key in merged:
@@ -348,10 +459,26 @@ def merge_tables(
                     )
                 continue
             merged[key] = row
+    header = [
+        ln
+        for ln in first_header
+        if not ln.startswith(f"# identity: {SHARD}=") and not ln.startswith(f"# {SHARD}: ")
+    ]
+    if shards:
+        counts = {s.split("/")[1] for s in shards}
+        if len(counts) > 1:
+            raise InputError(f"the tables are shards of different splits ({', '.join(shards)})")
+        n = int(counts.pop())
+        missing = sorted(set(range(1, n + 1)) - {int(s.split("/")[0]) for s in shards})
+        if missing:
+            header.append(
+                f"# note: shards {', '.join(f'{i}/{n}' for i in missing)} are missing; "
+                f"this table is incomplete"
+            )
     keys = sorted(
         merged, key=lambda k: sort_key(tuple(int(x) if x.lstrip("-").isdigit() else x for x in k))
     )
-    return first_header, first_cols, [merged[k] for k in keys]
+    return header, first_cols, [merged[k] for k in keys]
 
 
 # -- executors -----------------------------------------------------------------------------
@@ -359,7 +486,24 @@ def merge_tables(
 _CONTEXT: dict[str, Any] = {}
 
 
-def _worker_init(setup: Callable, setup_args: tuple) -> None:
+def _watch_parent(parent: int, interval: float = 0.5) -> None:
+    """Exit this worker when the process that started it is gone (killed, even by SIGKILL,
+    it cannot tell its workers): the worker is then re-parented and ``getppid`` changes."""
+    import threading
+
+    def watch():
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="phylo-parent-watch", daemon=True).start()
+
+
+def _worker_init(setup: Callable, setup_args: tuple, parent: int | None = None) -> None:
+    if parent is not None:
+        _watch_parent(parent)
     _CONTEXT["ctx"] = setup(*setup_args)
 
 
@@ -417,7 +561,7 @@ def run_tasks(
         max_workers=jobs,
         mp_context=mp.get_context("spawn"),
         initializer=_worker_init,
-        initargs=(setup, setup_args),
+        initargs=(setup, setup_args, os.getpid()),
     ) as pool:
         pending = set()
         it = iter(keys)
@@ -488,7 +632,145 @@ def run_into(
             n += 1
             if progress is not None:
                 progress.update(1)
-    finally:
-        store.close()
+    except BaseException:
+        store.close()  # the rows so far stay, for the next run to resume
+        raise
     store.finish()
     return n
+
+
+# -- comparisons: a batch of tasks whose results form one table ----------------------------
+
+
+@dataclass
+class Comparison:
+    """Everything that defines one batch of tasks whose results form one table.
+
+    Attributes
+    ----------
+    columns
+        The table's columns; the first ``n_key`` identify a task.
+    n_key
+        Number of key columns.
+    keys
+        Every task of the run (a shard takes its part, see :func:`select_shard`).
+    run_task, setup, setup_args
+        ``run_task(setup(*setup_args), key) -> row``: module-level functions, picklable.
+    identity
+        ``name=value`` entries that define the run (inputs' digests, settings, seed): a table
+        is only continued by a run with the same identity.
+    provenance
+        The record written as the table's ``#`` lines (:func:`phylo.provenance.record`).
+    timing_columns
+        Columns that may differ between two runs of the same task (seconds).
+    """
+
+    columns: tuple[str, ...]
+    n_key: int
+    keys: list[Key]
+    run_task: Callable[[Any, Key], dict]
+    setup: Callable
+    setup_args: tuple
+    identity: list[str]
+    provenance: dict
+    timing_columns: tuple[str, ...] = ("seconds",)
+
+    def token(self) -> str:
+        """A digest of the identity: names the run's prepared contexts on Dask workers."""
+        return hashlib.sha256("|".join(self.identity).encode()).hexdigest()
+
+
+@dataclass
+class ComparisonResult:
+    """What :func:`run_comparison` did: every row of the table (sorted by key, as text),
+    how many tasks ran now, and how many damaged lines of an earlier run were dropped."""
+
+    rows: list[dict[str, str]]
+    n_run: int
+    dropped: int
+
+
+def seed_of_table(path: str | None) -> int | None:
+    """The seed recorded in the identity of an existing results table, or ``None``."""
+    if path is None or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                if line.startswith("# identity: seed="):
+                    return int(line.split("=", 1)[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def choose_seed(seed: int | None, output: str | None = None) -> int:
+    """The seed of a run: the given one; else, when ``output`` is a table being resumed, the
+    seed it was started with (so the same command resumes it); else a fresh one."""
+    if seed is not None:
+        return int(seed)
+    found = seed_of_table(output)
+    return fresh_seed() if found is None else found
+
+
+def run_comparison(
+    comparison: Comparison,
+    output: str | None = None,
+    shard: tuple[int, int] | str | None = None,
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    scheduler_file: str | None = None,
+    progress=None,
+) -> ComparisonResult:
+    """Run the tasks of ``comparison`` that ``output`` does not hold yet, appending each row
+    as it finishes; resumable, locked against a second writer, the same table however the
+    work is spread.
+
+    Parameters
+    ----------
+    comparison
+        The run (see :class:`Comparison`).
+    output
+        The results table (TSV with a checksum per row), or ``None`` to keep rows in memory.
+        An existing table of the same run is resumed (damaged lines are dropped and their
+        tasks run again); one of another run is an :class:`~phylo.errors.InputError`.
+    shard
+        ``(i, n)`` or ``"i/n"``: run only shard ``i`` of ``n`` (join the shards' tables with
+        :func:`merge_tables`).  The shard is part of the run's identity.
+    jobs, executor, scheduler, scheduler_file
+        Where tasks run (see :func:`run_tasks`).
+    progress
+        A :class:`phylo.progress.Progress` (its total is set here), or ``None``.
+    """
+    if isinstance(shard, str) or shard is None:
+        shard = parse_shard(shard)
+    identity = list(comparison.identity)
+    if shard is not None:
+        identity.append(f"{SHARD}={shard[0]}/{shard[1]}")
+    from .provenance import tsv_header
+
+    store = ResultStore(
+        output,
+        comparison.columns,
+        comparison.n_key,
+        header=tsv_header(comparison.provenance).splitlines(),
+        identity=identity,
+    )
+    keys = select_shard(comparison.keys, shard)
+    n = run_into(
+        store,
+        keys,
+        comparison.run_task,
+        comparison.setup,
+        comparison.setup_args,
+        progress=progress,
+        jobs=jobs,
+        executor=executor,
+        scheduler=scheduler,
+        scheduler_file=scheduler_file,
+        token=comparison.token(),
+    )
+    return ComparisonResult(store.records(), n, store.dropped)

@@ -169,8 +169,8 @@ def test_sigkill_and_rerun_gives_the_same_table(tmp_path, jobs):
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    partial = ResultStore(path, COLUMNS, 3, identity=["seed=7"])
-    done_before = len(partial.rows)
+    with ResultStore(path, COLUMNS, 3, identity=["seed=7"]) as partial:
+        done_before = len(partial.rows)
     assert 0 < done_before < len(KEYS)
     fast = KILL_SCRIPT.format(root=str(ROOT), path=path, sleep=0.0, jobs=1)
     subprocess.run([sys.executable, "-c", fast], check=True)
@@ -199,3 +199,146 @@ def test_dask_local_cluster_gives_the_same_results():
             )
         )
     assert got == dict(run_tasks(KEYS, toy_task, toy_setup, (1.0,)))
+
+
+def _comparison(seed=7, keys=KEYS):
+    from phylo.execution import Comparison
+
+    return Comparison(
+        COLUMNS,
+        3,
+        list(keys),
+        toy_task,
+        toy_setup,
+        (0.5,),
+        [f"seed={seed}"],
+        {"software": "t", "version": "0", "command": "test", "date": "today"},
+    )
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_table(tmp_path):
+    path = str(tmp_path / "t.tsv")
+    first = ResultStore(path, COLUMNS, 3, identity=["seed=7"])
+    first.append(toy_task({"offset": 0.0}, KEYS[0]))
+    with pytest.raises(InputError, match="another run is writing this table"):
+        ResultStore(path, COLUMNS, 3, identity=["seed=8"])
+    with pytest.raises(InputError, match="another run is writing this table"):
+        ResultStore(path, COLUMNS, 3, identity=["seed=7"])
+    first.finish()
+    # released: the same run resumes, another is refused by its identity
+    with ResultStore(path, COLUMNS, 3, identity=["seed=7"]) as again:
+        assert len(again.rows) == 1
+    with pytest.raises(InputError, match="seed differ"):
+        ResultStore(path, COLUMNS, 3, identity=["seed=8"])
+    assert not any(p.name.endswith(".lock") for p in tmp_path.iterdir())
+
+
+def test_concurrent_processes_on_one_table_never_mix_runs(tmp_path):
+    """Two runs with other seeds started together on one new table: one is refused, and
+    the table holds the other's rows only."""
+    path = str(tmp_path / "t.tsv")
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                KILL_SCRIPT.format(root=str(ROOT), path=path, sleep=0.02, jobs=1).replace(
+                    "seed=7", f"seed={s}"
+                ),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for s in (1, 2)
+    ]
+    codes = [p.wait(60) for p in procs]
+    errors = [p.stderr.read() for p in procs]
+    assert sorted(codes) == [0, 1]
+    loser = codes.index(1)
+    assert "another run is writing this table" in errors[loser]
+    header, _, rows = read_table(path)
+    assert f"# identity: seed={2 - loser}" in header
+    assert len(rows) == len(KEYS)
+
+
+def test_the_shard_is_part_of_a_runs_identity_and_merge_joins_shards(tmp_path):
+    from phylo.execution import run_comparison
+
+    one = str(tmp_path / "one.tsv")
+    run_comparison(_comparison(), one, shard="1/3")
+    with pytest.raises(InputError, match="shard differ"):
+        run_comparison(_comparison(), one, shard="2/3")
+    parts = [one]
+    for i in (2, 3):
+        parts.append(str(tmp_path / f"s{i}.tsv"))
+        run_comparison(_comparison(), parts[-1], shard=(i, 3))
+    whole = str(tmp_path / "whole.tsv")
+    run_comparison(_comparison(), whole)
+    header, _, merged = merge_tables(parts, 3, ignore=["seconds"])
+    assert values(merged) == values(read_table(whole)[2])
+    assert not any("shard" in ln for ln in header)
+    header, _, partial = merge_tables(parts[:2], 3)
+    assert any("shards 3/3 are missing" in ln for ln in header)
+    assert len(partial) < len(KEYS)
+    with pytest.raises(InputError, match="shard 1/3 is also in"):
+        import shutil
+
+        copy = str(tmp_path / "copy.tsv")
+        shutil.copy(one, copy)
+        merge_tables([one, copy], 3)
+
+
+def test_choose_seed_resumes_the_seed_of_an_existing_table(tmp_path):
+    from phylo.execution import choose_seed, run_comparison
+
+    path = str(tmp_path / "t.tsv")
+    assert choose_seed(5, path) == 5
+    run_comparison(_comparison(seed=123), path)
+    assert choose_seed(None, path) == 123
+    assert choose_seed(9, path) == 9
+    fresh = {choose_seed(None, str(tmp_path / "new.tsv")) for _ in range(3)}
+    assert len(fresh) == 3
+
+
+WORKER_SCRIPT = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+from phylo.execution import run_tasks
+from tests.test_execution import KEYS, slow_task, slow_setup
+for key, row in run_tasks(KEYS * 50, slow_task, slow_setup, (0.0, 0.5), jobs=2):
+    pass
+"""
+
+
+def _children(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:  # a zombie is gone for our purposes
+        return fh.read().split(") ")[1][0] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_their_parent_is_killed(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT.format(root=str(ROOT))])
+    deadline = time.time() + 60
+    workers = []
+    while time.time() < deadline:  # the two pool workers (and the resource tracker)
+        workers = _children(proc.pid)
+        if len(workers) >= 2:
+            break
+        time.sleep(0.1)
+    assert len(workers) >= 2
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
