@@ -374,9 +374,7 @@ def read_table(path: str) -> tuple[list[str], list[str], list[dict[str, str]]]:
     except UnicodeDecodeError:
         raise InputError("not a results table (not UTF-8 text)", path) from None
     header = [ln for ln in text.splitlines() if ln.startswith("#")]
-    lines = [
-        (i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln and not ln.startswith("#")
-    ]
+    lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln and not ln.startswith("#")]
     if not lines:
         raise InputError("not a results table (no column header)", path)
     columns = lines[0][1].split("\t")
