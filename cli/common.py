@@ -1,7 +1,14 @@
-"""Options and error handling shared by the ``sbn`` and ``marglik`` commands."""
+"""Options and error handling shared by the ``sbn`` and ``marglik`` commands.
+
+The two tools spell shared options alike: ``-m`` is the method (or methods), ``-r`` the
+reference, ``-o`` the output, ``-b`` the burn-in, ``-t`` the thinning, ``-j`` the worker
+processes, ``-q`` quiet; ``--seed`` seeds everything random.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 
 import click
@@ -66,9 +73,23 @@ def seed_option(f):
     )(f)
 
 
-def executor_options(f):
-    """--jobs, --executor, --scheduler, --scheduler-file, --shard, --quiet: how the tasks of
-    a comparison run (see :mod:`phylo.execution`)."""
+def output_option(help_text: str = "Output file ('-' is standard output).", default="-"):
+    def deco(f):
+        return click.option(
+            "--output", "-o", default=default, show_default=default is not None, help=help_text
+        )(f)
+
+    return deco
+
+
+def quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True, help="No progress line.")(f)
+
+
+def run_options(f):
+    """--jobs, --executor, --scheduler, --scheduler-file, --shard and --quiet: how the tasks
+    of a comparison run.  The command receives them as one dict ``run`` (the keyword
+    arguments of :func:`phylo.execution.run_comparison`) and ``quiet``."""
     options = [
         click.option(
             "--jobs",
@@ -94,7 +115,7 @@ def executor_options(f):
         click.option(
             "--scheduler-file",
             default=None,
-            type=click.Path(dir_okay=False),
+            metavar="FILE",
             help="Dask scheduler file (with --executor dask).",
         ),
         click.option(
@@ -104,22 +125,37 @@ def executor_options(f):
             help="Run only shard I of N (numbered from 1), e.g. for array jobs; "
             "join the shards' tables with the merge command.",
         ),
-        click.option("--quiet", "-q", is_flag=True, help="No progress line."),
+        quiet_option,
     ]
+
+    @functools.wraps(f)
+    def wrapper(*args, jobs, executor, scheduler, scheduler_file, shard, **kwargs):
+        from phylo.execution import parse_shard
+
+        kwargs["run"] = {
+            "jobs": jobs,
+            "executor": executor,
+            "scheduler": scheduler,
+            "scheduler_file": scheduler_file,
+            "shard": parse_shard(shard),
+        }
+        return f(*args, **kwargs)
+
     for option in reversed(options):
-        f = option(f)
-    return f
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def expand_patterns(values):
-    """Paths, with quoted shell patterns expanded (sorted); a pattern must match."""
+    """Paths, with quoted shell patterns expanded (sorted); a pattern must match.  A name
+    that exists as a file is taken literally, even with ``[ ] * ?`` in it."""
     import glob
 
     from phylo.errors import InputError
 
     out = []
     for v in values:
-        if any(c in v for c in "*?["):
+        if any(c in v for c in "*?[") and not os.path.exists(v):
             hits = sorted(glob.glob(v))
             if not hits:
                 raise InputError(f"no file matches {v!r}")

@@ -12,9 +12,9 @@ from phylo.progress import Progress
 from .common import (
     Group,
     burnin_option,
-    executor_options,
     expand_patterns,
     rooted_option,
+    run_options,
     seed_option,
     thin_option,
 )
@@ -103,13 +103,12 @@ def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet
     s = summarise(sample, top=top, min_freq=min_freq)
     if plot:
         plot_split_frequencies(sample, plot)
+    prov = record(inputs=files, parameters={"burnin": burnin, "thin": thin, "rooted": rooted})
     if fmt == "json":
-        s["provenance"] = record(
-            inputs=files, parameters={"burnin": burnin, "thin": thin, "rooted": rooted}
-        )
+        s["provenance"] = prov
         text = json.dumps(s, indent=2) + "\n"
     elif fmt == "tsv":
-        text = format_tsv(s)
+        text = format_tsv(s, prov)
     else:
         text = format_text(s)
     with atomic_open(output) as fh:
@@ -120,26 +119,6 @@ def _load_model(path):
     from phylo.sbn import load_model
 
     return load_model(path)
-
-
-def _write_table(output, header, columns, rows):
-    from phylo.provenance import tsv_header
-
-    with atomic_open(output) as fh:
-        fh.write(tsv_header(header))
-        fh.write("\t".join(columns) + "\n")
-        for row in rows:
-            fh.write("\t".join(row) + "\n")
-
-
-def _fmt(x: float) -> str:
-    """A float as TSV text: the shortest repr that reads back exactly; -inf, inf, nan."""
-    x = float(x)
-    if x != x:
-        return "nan"
-    if x in (float("inf"), float("-inf")):
-        return "inf" if x > 0 else "-inf"
-    return repr(x)
 
 
 @main.command()
@@ -293,6 +272,7 @@ def prob(model_path, files, burnin, thin, unique, output, quiet):
     """
     from phylo.provenance import record
     from phylo.sbn import read_for_model
+    from phylo.tables import write_table
 
     model = _load_model(model_path)
     with Progress("reading trees", unit="trees", quiet=quiet) as bar:
@@ -305,19 +285,16 @@ def prob(model_path, files, burnin, thin, unique, output, quiet):
     )
     if unique:
         freq = sample.frequencies()
-        rows = (
-            [str(i + 1), _fmt(freq[i]), _fmt(logp[i]), sample.newick(i)]
-            for i in range(sample.n_topologies)
-        )
-        _write_table(output, header, ["topology", "frequency", "log_prob", "newick"], rows)
+        rows = ([i + 1, freq[i], logp[i], sample.newick(i)] for i in range(sample.n_topologies))
+        write_table(output, ["topology", "frequency", "log_prob", "newick"], rows, header)
         return
 
     def rows():
         for run, trace in zip(sample.runs, sample.traces):
             for j, t in enumerate(trace):
-                yield [run.path, str(run.burnin + j * run.thin + 1), _fmt(logp[t])]
+                yield [run.path, run.burnin + j * run.thin + 1, logp[t]]
 
-    _write_table(output, header, ["file", "tree", "log_prob"], rows())
+    write_table(output, ["file", "tree", "log_prob"], rows(), header)
 
 
 @main.command()
@@ -382,16 +359,18 @@ def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output,
         inputs=[model_path, *files],
         parameters={"burnin": burnin, "thin": thin, "trees_per_run": trees_per_run, "floor": floor},
     )
-    _write_table(
+    from phylo.tables import write_table
+
+    write_table(
         output,
-        header,
         [
             "kl",
             "reference_topologies",
             "reference_mass_in_model_support",
             "model_mass_on_reference",
         ],
-        [[_fmt(value), str(int(np.count_nonzero(p > 0))), _fmt(covered), _fmt(float(q.sum()))]],
+        [[value, int(np.count_nonzero(p > 0)), covered, float(q.sum())]],
+        header,
     )
 
 
@@ -410,27 +389,32 @@ def sample(model_path, count, seed, with_logp, output):
     """Draw trees exactly from a fitted model, as Newick (one per line).
 
     The same --seed gives the same trees; without one a seed is drawn and printed on
-    standard error.
+    standard error.  With --log-prob the output is a table (columns log_prob and newick,
+    with provenance) that `marglik compare --trees` reads.  Trees are drawn and written in
+    blocks, so any number of them fits in memory.
 
     \b
     Example:
       sbn sample model.json -n 1000 --seed 42 > draws.nwk
     """
-    import numpy as np
-
-    from phylo.trees import write_newick
+    from phylo.execution import fresh_seed
+    from phylo.provenance import record
+    from phylo.sbn.sampling import draw_newick
+    from phylo.tables import render
 
     model = _load_model(model_path)
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**63))
+        seed = fresh_seed()
         click.echo(f"seed: {seed}", err=True)
-    rng = np.random.default_rng(seed)
-    parents, logp = model.sample(count, rng)
-    names = model.taxa.names
+    draws = draw_newick(model, count, seed)
     with atomic_open(output) as fh:
-        for row, lp in zip(parents, logp):
-            nwk = write_newick(row, names, None, model.rooted)
-            fh.write(f"{_fmt(lp)}\t{nwk}\n" if with_logp else nwk + "\n")
+        if with_logp:
+            prov = record(inputs=[model_path], seed=seed, parameters={"n": count})
+            for line in render(["log_prob", "newick"], draws, prov):
+                fh.write(line)
+        else:
+            for _, newick in draws:
+                fh.write(newick + "\n")
 
 
 @main.command()
@@ -465,11 +449,13 @@ def top(model_path, k, with_entropy, seed, max_derivations, output):
     Example:
       sbn top model.json -k 5
     """
+    import itertools
     import math
 
     import numpy as np
 
     from phylo.provenance import record
+    from phylo.tables import write_table
 
     model = _load_model(model_path)
     best = model.top(k, max_derivations=max_derivations) if model.kind == "sbn" else model.top(k)
@@ -482,13 +468,12 @@ def top(model_path, k, with_entropy, seed, max_derivations, output):
         if ent.exact:
             seed = None
     header = record(inputs=[model_path], seed=seed, parameters=params)
-    cum = 0.0
-    rows = []
-    for i in range(len(best)):
-        p = math.exp(best.log_prob[i])
-        cum += p
-        rows.append([str(i + 1), _fmt(p), _fmt(cum), _fmt(best.log_prob[i]), best.newick(i)])
-    _write_table(output, header, ["rank", "probability", "cumulative", "log_prob", "newick"], rows)
+    probs = [math.exp(x) for x in best.log_prob]
+    cumulative = list(itertools.accumulate(probs))
+    rows = [
+        [i + 1, probs[i], cumulative[i], best.log_prob[i], best.newick(i)] for i in range(len(best))
+    ]
+    write_table(output, ["rank", "probability", "cumulative", "log_prob", "newick"], rows, header)
 
 
 @main.command()
@@ -532,25 +517,11 @@ def top(model_path, k, with_entropy, seed, max_derivations, output):
     default=None,
     help="Results table (TSV), written as tasks finish; rerun to resume.",
 )
-@executor_options
+@run_options
 def compare(
-    training,
-    references,
-    methods,
-    alpha,
-    trees_per_run,
-    floor,
-    burnin,
-    thin,
-    rooted,
-    output,
-    jobs,
-    executor,
-    scheduler,
-    scheduler_file,
-    shard,
-    quiet,
-):
+    training, references, methods, alpha, trees_per_run, floor, burnin, thin, rooted, output,
+    run, quiet,
+):  # fmt: skip
     """KL(reference || estimate) of estimators fitted to each TRAINING file.
 
     Every TRAINING file is one replicate (e.g. a short MCMC run); the reference files are
@@ -562,66 +533,25 @@ def compare(
       sbn compare short/rep_*/DS1.trprobs --reference 'golden/rep_*/DS1.trprobs' \\
           --trees-per-run 750001 --jobs 2 -o ds1.tsv
     """
-    import hashlib
-
-    from phylo.execution import ResultStore, parse_shard, read_table, run_into, select_shard
-    from phylo.provenance import file_digest, record, tsv_header
+    from phylo.execution import run_comparison
     from phylo.sbn import compare as C
-    from phylo.trees import parse_burnin
 
-    method_list = C.check_methods([m.strip() for m in methods.split(",") if m.strip()])
-    references = expand_patterns(references)
-    fit_options = {} if alpha is None else {"alpha": alpha}
-    burnin_value = parse_burnin(burnin)
-    shard_spec = parse_shard(shard)
-    keys = select_shard(C.task_keys(len(training), method_list), shard_spec)
-    identity = [
-        f"reference={','.join(file_digest(p)[:16] for p in references)}",
-        f"training={','.join(file_digest(p)[:16] for p in training)}",
-        f"methods={','.join(method_list)}",
-        f"alpha={alpha}",
-        f"burnin={burnin}",
-        f"thin={thin}",
-        f"rooted={rooted}",
-        f"trees_per_run={trees_per_run}",
-        f"floor={floor}",
-    ]
-    token = hashlib.sha256("|".join(identity).encode()).hexdigest()
-    prov = record(
-        inputs=[*references, *training],
-        parameters={"methods": ",".join(method_list), "shard": shard},
-    )
-    store = ResultStore(
-        output, C.COLUMNS, C.N_KEY, header=tsv_header(prov).splitlines(), identity=identity
-    )
-    args = (
-        tuple(references),
-        tuple(training),
-        burnin_value,
-        thin,
-        rooted,
-        trees_per_run,
-        floor,
-        fit_options,
-    )
+    comp = C.comparison(
+        training, expand_patterns(references), methods, alpha, trees_per_run, floor, burnin,
+        thin, rooted,
+    )  # fmt: skip
     with Progress("fitting", unit="tasks", quiet=quiet) as bar:
-        run_into(
-            store,
-            keys,
-            C.run_task,
-            C.setup,
-            args,
-            progress=bar,
-            jobs=jobs,
-            executor=executor,
-            scheduler=scheduler,
-            scheduler_file=scheduler_file,
-            token=token,
-        )
-    rows = store.records() if output is None else read_table(output)[2]
-    click.echo("method\treplicates\tmean_kl\tsd_kl")
-    for s in C.summarise(rows, method_list):
-        click.echo(f"{s['method']}\t{s['replicates']}\t{_fmt(s['mean_kl'])}\t{_fmt(s['sd_kl'])}")
+        result = run_comparison(comp, output, progress=bar, **run)
+    _echo_kl_summary(C.summarise(result.rows, list(dict.fromkeys(k[1] for k in comp.keys))))
+
+
+def _echo_kl_summary(summary, err=False):
+    from phylo.tables import format_value
+
+    click.echo("method\treplicates\tmean_kl\tsd_kl", err=err)
+    for s in summary:
+        cells = [s["method"], s["replicates"], s["mean_kl"], s["sd_kl"]]
+        click.echo("\t".join(format_value(c) for c in cells), err=err)
 
 
 @main.command()
@@ -639,12 +569,7 @@ def merge(tables, output):
     header, columns, rows = merge_tables(expand_patterns(tables), C.N_KEY, ignore=["seconds"])
     write_table(output, header, columns, rows)
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    click.echo("method\treplicates\tmean_kl\tsd_kl", err=output == "-")
-    for s in C.summarise(rows, methods):
-        click.echo(
-            f"{s['method']}\t{s['replicates']}\t{_fmt(s['mean_kl'])}\t{_fmt(s['sd_kl'])}",
-            err=output == "-",
-        )
+    _echo_kl_summary(C.summarise(rows, methods), err=output == "-")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -77,11 +77,15 @@ def parse_float(text: str | None) -> float:
     return math.nan if is_missing(text) else float(text)
 
 
-def header_lines(provenance: Mapping | None = None, notes: Iterable[str] = ()) -> list[str]:
-    """The ``#`` lines at the top of a table."""
+def header_lines(
+    provenance: Mapping | None = None, notes: Iterable[str] = (), values: Iterable[str] = ()
+) -> list[str]:
+    """The ``#`` lines at the top of a table: provenance, ``values`` (``key: value`` lines
+    summarising the table) and ``notes`` (``# note: ...``)."""
     from .provenance import tsv_header
 
     lines = tsv_header(dict(provenance)).splitlines() if provenance else []
+    lines += [f"# {v}" for v in values]
     lines += [f"# note: {n}" for n in notes]
     return lines
 
@@ -91,9 +95,10 @@ def render(
     rows: Iterable[Sequence[Any] | Mapping[str, Any]],
     provenance: Mapping | None = None,
     notes: Iterable[str] = (),
+    values: Iterable[str] = (),
 ) -> Iterable[str]:
-    """The lines of a table (each ending in a newline)."""
-    for line in header_lines(provenance, notes):
+    """The lines of a table (each ending in a newline); see :func:`write_table`."""
+    for line in header_lines(provenance, notes, values):
         yield line + "\n"
     columns = list(columns)
     yield "\t".join(columns) + "\n"
@@ -113,6 +118,7 @@ def write_table(
     rows: Iterable[Sequence[Any] | Mapping[str, Any]],
     provenance: Mapping | None = None,
     notes: Iterable[str] = (),
+    values: Iterable[str] = (),
 ) -> None:
     """Write a table atomically (``"-"`` is standard output).
 
@@ -128,12 +134,14 @@ def write_table(
     provenance
         A record of :func:`phylo.provenance.record`, written as ``#`` lines.
     notes
-        More ``#`` lines (``# note: ...``).
+        Things the reader should know, as ``# note: ...`` lines.
+    values
+        Summary values of the table as ``# key: value`` lines.
     """
     from .outputs import atomic_open
 
     with atomic_open(path) as fh:
-        for line in render(columns, rows, provenance, notes):
+        for line in render(columns, rows, provenance, notes, values):
             fh.write(line)
 
 
@@ -145,8 +153,11 @@ def read_table(path: str) -> tuple[list[str], list[str], list[dict[str, str]]]:
     """
     from .trees.files import display_name, read_text
 
-    text = read_text(path)
-    name = display_name(path)
+    return parse_table(read_text(path), display_name(path))
+
+
+def parse_table(text: str, name: str = "<table>"):
+    """:func:`read_table` of a table's text."""
     comments: list[str] = []
     columns: list[str] | None = None
     rows: list[dict[str, str]] = []

@@ -24,7 +24,17 @@ from .alignment import (
     read_nexus,
     read_phylip,
 )
-from .models import GTR, HKY, JC69, K80, Model, gamma_rates, parse_model  # noqa: F401
+from .models import (  # noqa: F401
+    GTR,
+    HKY,
+    JC69,
+    K80,
+    Model,
+    gamma_rates,
+    model_from_spec,
+    model_spec,
+    parse_model,
+)
 from .simulate import ArrayTree, random_tree, simulate_alignment  # noqa: F401
 from .tree_likelihood import TreeLikelihood, topology_arrays  # noqa: F401
 
@@ -42,6 +52,8 @@ __all__ = [
     "HKY",
     "GTR",
     "parse_model",
+    "model_spec",
+    "model_from_spec",
     "gamma_rates",
     "TreeLikelihood",
     "topology_arrays",

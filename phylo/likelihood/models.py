@@ -294,6 +294,59 @@ def GTR(
 _SPEC = re.compile(r"^(JC69|JC|K80|K2P|HKY85|HKY|GTR)((?:\+(?:G\d*|I|F))*)$", re.IGNORECASE)
 
 
+def _numbers(text, n: int, what: str) -> list[float] | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        vals = [float(x) for x in text]
+    else:
+        try:
+            vals = [float(x) for x in text.replace(" ", "").split(",")]
+        except ValueError:
+            vals = []
+    if len(vals) != n:
+        raise InputError(f"--{what} needs {n} comma-separated numbers, not {text!r}")
+    return vals
+
+
+def model_spec(
+    spec: str = "JC69",
+    *,
+    kappa=None,
+    rates=None,
+    frequencies=None,
+    gamma_shape=None,
+    pinv=None,
+    median: bool = False,
+) -> dict:
+    """A checked, picklable description of a substitution model, from options as written.
+
+    ``rates`` is six comma-separated GTR exchangeabilities (``AC,AG,AT,CG,CT,GT``) or six
+    numbers; ``frequencies`` is ``equal``, ``empirical`` or four numbers (A, C, G, T).
+    :func:`model_from_spec` builds the model; building it here first makes a bad option an
+    :class:`~phylo.errors.InputError` before any work starts.
+    """
+    if frequencies is not None and frequencies not in ("equal", "empirical"):
+        frequencies = _numbers(frequencies, 4, "frequencies")
+    out = {
+        "model": spec,
+        "kappa": kappa,
+        "rates": _numbers(rates, 6, "rates"),
+        "frequencies": frequencies,
+        "alpha": gamma_shape,
+        "pinv": pinv,
+        "median": bool(median),
+    }
+    model_from_spec(out)
+    return out
+
+
+def model_from_spec(spec: dict) -> Model:
+    """The model a :func:`model_spec` dict describes."""
+    kw = dict(spec)
+    return parse_model(kw.pop("model", "JC69"), **kw)
+
+
 def parse_model(
     spec: str, *, kappa=None, rates=None, frequencies=None, alpha=None, pinv=None, median=False
 ) -> Model:

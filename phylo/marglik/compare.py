@@ -41,25 +41,17 @@ TIMING_COLUMNS = ("seconds",)
 # -- inputs --------------------------------------------------------------------------------
 
 
-def _is_credible_set(lines: Sequence[str]) -> bool:
-    first = next((ln for ln in lines if ln.strip() and not ln.startswith("#")), "")
-    head, tab, _ = first.partition("\t")
-    if not tab:
-        return False
-    try:
-        float(head)
-    except ValueError:
-        return False
-    return True
-
-
 def read_topologies(path: str, taxa=None, max_trees: int | None = None):
-    """The topologies of a tree file, in file order, and their frequencies when the file is a
-    credible set (``frequency<TAB>newick`` per line, as in the "19 dubious ways" data).
+    """The topologies of a tree file, in file order, and their frequencies when the file
+    gives them.
 
-    Other files (Newick, one tree per line; NEXUS trees blocks) give every distinct topology
-    in the order it first appears, with branch lengths (the first seen) as starting values.
-    ``max_trees`` keeps the first ones.  Returns ``(trees, frequencies or None)``.
+    A credible set (``frequency<TAB>newick`` per line, as in the "19 dubious ways" data)
+    gives its trees and frequencies as listed.  A table with a ``newick`` column (``sbn
+    top``, ``sbn sample --log-prob``, ``sbn summary --format tsv``) and other tree files
+    (Newick, one tree per line; NEXUS trees blocks) give every distinct topology in the
+    order it first appears, with the branch lengths first seen as starting values; a
+    table's ``frequency`` or ``probability`` column gives the frequencies.  ``max_trees``
+    keeps the first ones.  Returns ``(trees, frequencies or None)``.
     """
     trees, freqs = _read_topologies(path, taxa)
     if max_trees is not None:
@@ -70,29 +62,25 @@ def read_topologies(path: str, taxa=None, max_trees: int | None = None):
 
 def _read_topologies(path: str, taxa=None):
     from ..trees.files import read_text
-    from ..trees.newick import parse_newick
+    from ..trees.listing import list_kind, read_tree_list
 
-    text = read_text(path)
-    lines = text.splitlines()
-    if _is_credible_set(lines):
-        trees, freqs = [], []
-        for i, ln in enumerate(lines, 1):
-            if not ln.strip() or ln.startswith("#"):
+    kind = list_kind(read_text(path).splitlines())
+    if kind == "credible-set":
+        return read_tree_list(path, taxa)
+    if kind == "table":
+        listed, weights = read_tree_list(path, taxa)
+        trees, freqs, where = [], [], {}
+        for i, t in enumerate(listed):
+            key = t.unrooted().topology_key() if t.rooted else t.topology_key()
+            if key in where:
+                if weights is not None:
+                    freqs[where[key]] += weights[i]
                 continue
-            head, tab, newick = ln.partition("\t")
-            try:
-                f = float(head)
-            except ValueError:
-                f = math.nan
-            if not tab or not f >= 0:
-                raise InputError("expected 'frequency<TAB>newick' (a credible set)", path, i)
-            tree = parse_newick(newick.strip(), taxa=taxa, path=f"{path}:{i}")
-            taxa = tree.taxa if taxa is None else taxa  # one taxon order for all trees
-            trees.append(tree)
-            freqs.append(f)
-        if not trees:
-            raise InputError("no tree found", path)
-        return trees, np.array(freqs)
+            where[key] = len(trees)
+            trees.append(t)
+            if weights is not None:
+                freqs.append(weights[i])
+        return trees, (np.array(freqs) if weights is not None else None)
     from ..trees import read_trees
     from ..trees.tree import Tree
 
@@ -116,12 +104,14 @@ def _read_topologies(path: str, taxa=None):
 
 
 def reference_frequencies(path: str, trees) -> np.ndarray:
-    """Frequencies of ``trees`` in a reference (0 where a tree is absent): a credible-set
-    file, or any tree sample (MrBayes ``.trprobs`` weights; ``.t`` runs after the default
-    25% burn-in), pooled over its runs."""
+    """Frequencies of ``trees`` in a reference (0 where a tree is absent): a credible set or
+    a table with frequencies (see :func:`read_topologies`), or any tree sample (MrBayes
+    ``.trprobs`` weights; ``.t`` runs after the default 25% burn-in), pooled over its
+    runs."""
     from ..trees.files import read_text
+    from ..trees.listing import list_kind
 
-    if not _is_credible_set(read_text(path).splitlines()[:5]):
+    if list_kind(read_text(path).splitlines()[:40]) is None:
         from ..trees import read_trees
 
         sample = read_trees(path, taxa=trees[0].taxa)
@@ -129,11 +119,24 @@ def reference_frequencies(path: str, trees) -> np.ndarray:
         idx = [sample.index_of(t) for t in trees]
         return np.array([f[i] if i >= 0 else 0.0 for i in idx])
     ref_trees, freqs = read_topologies(path, taxa=trees[0].taxa)
+    if freqs is None:
+        raise InputError("the reference lists trees without frequencies", path)
     where = {
         t.unrooted().topology_key() if t.rooted else t.topology_key(): f
         for t, f in zip(ref_trees, freqs)
     }
     return np.array([where.get(t.topology_key(), 0.0) for t in trees])
+
+
+def reference_for(reference: str | None, trees: str, max_trees: int | None = None):
+    """Frequencies of the run's topologies (``trees``, its first ``max_trees``) in the
+    ``reference`` file, or ``None`` without one; an error when none of them is in it."""
+    if reference is None:
+        return None
+    ref = reference_frequencies(reference, read_topologies(trees, None, max_trees)[0])
+    if not ref.any():
+        raise InputError("none of the trees is in the reference", reference)
+    return ref
 
 
 def kl_to_reference(reference: np.ndarray, log_ml: np.ndarray) -> float:
@@ -189,11 +192,10 @@ class CompareContext:
         self.batch_threads = batch_threads
 
     def posterior(self, i: int):
-        from ..likelihood import parse_model
+        from ..likelihood import model_from_spec
         from .posterior import Posterior, parse_prior
 
-        spec = dict(self.model_spec)
-        model = parse_model(spec.pop("model", "JC69"), **spec)
+        model = model_from_spec(self.model_spec)
         return Posterior(
             self.alignment,
             self.trees[i],
@@ -241,6 +243,134 @@ def run_task(ctx: CompareContext, key: tuple) -> dict:
         "ess": None if ess is None else float(f"{float(ess):.6g}"),
         "diagnostics": _diagnostics_text(est.diagnostics),
     }
+
+
+def _settings_text(d: dict) -> str:
+    import json
+
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def comparison(
+    alignment: str,
+    trees: str,
+    methods: str | Sequence[str] = "gl,glis",
+    replicates: int = 1,
+    settings: Sequence[str] = (),
+    model: dict | None = None,
+    prior: str = "exp:10",
+    seed: int | None = None,
+    max_trees: int | None = None,
+    threads: int | None = None,
+    output: str | None = None,
+):
+    """The run of ``marglik compare``: every (tree, method, replicate) as one task.
+
+    Checks everything before any task runs (the methods and their ``--set`` settings, the
+    model, the prior, the alignment, the trees and that their taxa match the alignment's)
+    and returns a :class:`phylo.execution.Comparison` for
+    :func:`phylo.execution.run_comparison`.
+
+    Parameters
+    ----------
+    alignment, trees
+        Paths of the alignment and of the topologies (see :func:`read_topologies`).
+    methods
+        Comma-separated estimator names, a list of them, or ``"all"``.
+    replicates
+        Independent runs of each method on each tree.
+    settings
+        ``METHOD.KEY=VALUE`` or ``KEY=VALUE`` overrides (see :func:`parse_settings`).
+    model
+        A :func:`phylo.likelihood.model_spec` dict (default JC69).
+    prior
+        The branch-length prior (:func:`phylo.marglik.posterior.parse_prior`).
+    seed
+        The seed; ``None`` takes the seed of ``output`` when resuming it, else a fresh one
+        (:func:`phylo.execution.choose_seed`).
+    max_trees
+        Only the first trees of ``trees``.
+    threads
+        Threads per task for batched likelihoods (results do not depend on it).
+    """
+    from ..execution import Comparison, choose_seed
+    from ..likelihood import model_spec, read_alignment
+    from ..likelihood.alignment import check_same_taxa
+    from ..provenance import file_digest, record
+    from .posterior import parse_prior
+
+    method_list = check_methods(methods if isinstance(methods, str) else ",".join(methods))
+    opts = parse_settings(settings, method_list)
+    model = model_spec() if model is None else dict(model)
+    parse_prior(prior)
+    aln = read_alignment(alignment)
+    topologies, _ = read_topologies(trees, None, max_trees)
+    for i, t in enumerate(topologies):  # the taxa must match before any task runs
+        check_same_taxa(
+            aln.taxa, tuple(t.taxa), alignment, "the alignment", f"tree {i + 1} of {trees}"
+        )
+    seed = choose_seed(seed, output)
+    identity = [
+        f"alignment={file_digest(alignment)[:16]}",
+        f"trees={file_digest(trees)[:16]}",
+        f"max_trees={max_trees}",
+        f"methods={','.join(method_list)}",
+        f"replicates={replicates}",
+        f"settings={_settings_text(opts)}",
+        f"model={_settings_text(model)}",
+        f"prior={prior}",
+        f"seed={seed}",
+    ]
+    prov = record(
+        inputs=[alignment, trees],
+        seed=seed,
+        parameters={"methods": ",".join(method_list), "replicates": replicates},
+    )
+    return Comparison(
+        COLUMNS,
+        N_KEY,
+        task_keys(len(topologies), method_list, replicates),
+        run_task,
+        setup,
+        (alignment, trees, model, prior, opts, seed, threads, max_trees),
+        identity,
+        prov,
+        TIMING_COLUMNS,
+    )
+
+
+def estimate(
+    alignment: str,
+    trees: str,
+    method: str,
+    settings: Sequence[str] = (),
+    model: dict | None = None,
+    prior: str = "exp:10",
+    seed: int | None = None,
+) -> tuple[int, list[dict]]:
+    """Estimate log p(alignment | tree) of every topology in ``trees`` with one method.
+
+    Tree ``i`` runs as task ``(i, method, 1)`` of :func:`comparison`, so with the same seed
+    it gives the number replicate 1 of ``marglik compare`` gives.  Returns the seed used (a
+    fresh one when ``seed`` is ``None``) and one row per tree with the columns of
+    :data:`COLUMNS`.
+    """
+    from ..execution import fresh_seed
+    from ..likelihood import model_spec, read_alignment
+    from .posterior import parse_prior
+
+    method_list = check_methods(method)
+    if len(method_list) != 1:
+        raise InputError("--method takes one estimator (use `marglik compare` for several)")
+    name = method_list[0]
+    opts = parse_settings(settings, [name])
+    model = model_spec() if model is None else dict(model)
+    parse_prior(prior)
+    aln = read_alignment(alignment)
+    topologies, _ = read_topologies(trees)
+    seed = fresh_seed() if seed is None else int(seed)
+    ctx = CompareContext(aln, topologies, model, prior, opts, seed, None)
+    return seed, [run_task(ctx, (i + 1, name, 1)) for i in range(len(topologies))]
 
 
 def task_keys(n_trees: int, methods: Sequence[str], replicates: int) -> list[tuple]:

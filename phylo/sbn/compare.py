@@ -87,6 +87,79 @@ def run_task(ctx: CompareContext, key: tuple) -> dict:
     }
 
 
+def comparison(
+    training: Sequence[str],
+    references: Sequence[str],
+    methods: str | Sequence[str] = "srf,ccd,sa,em,em-alpha",
+    alpha: float | None = None,
+    trees_per_run: int | None = None,
+    floor: float = 2.22e-16,
+    burnin=None,
+    thin: int = 1,
+    rooted: bool = False,
+):
+    """The run of ``sbn compare``: every (training replicate, method) as one task.
+
+    Returns a :class:`phylo.execution.Comparison` for :func:`phylo.execution.run_comparison`.
+    Each task fits one estimator to one training file and measures
+    ``KL(reference || estimate)`` against the pooled ``references``; fits are
+    deterministic, so the run has no seed.
+
+    Parameters
+    ----------
+    training
+        One file per replicate (e.g. ten short MrBayes runs).
+    references
+        The reference runs, pooled (e.g. golden runs' ``.trprobs``).
+    methods
+        Comma-separated estimator names or a list of them.
+    alpha
+        The em-alpha strength (default: the estimator's).
+    trees_per_run, floor
+        See :func:`phylo.sbn.reference.pooled_frequencies` and
+        :func:`phylo.sbn.reference.kl_divergence`.
+    burnin, thin, rooted
+        How every file is read (:func:`phylo.trees.read_trees`).
+    """
+    from ..execution import Comparison
+    from ..provenance import file_digest, record
+    from ..trees import parse_burnin
+
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    method_list = check_methods(methods)
+    if not training:
+        raise InputError("no training files given")
+    if not references:
+        raise InputError("no reference files given")
+    identity = [
+        f"reference={','.join(file_digest(p)[:16] for p in references)}",
+        f"training={','.join(file_digest(p)[:16] for p in training)}",
+        f"methods={','.join(method_list)}",
+        f"alpha={alpha}",
+        f"burnin={burnin}",
+        f"thin={thin}",
+        f"rooted={rooted}",
+        f"trees_per_run={trees_per_run}",
+        f"floor={floor}",
+    ]
+    prov = record(inputs=[*references, *training], parameters={"methods": ",".join(method_list)})
+    args = (
+        tuple(references),
+        tuple(training),
+        parse_burnin(burnin),
+        thin,
+        rooted,
+        trees_per_run,
+        floor,
+        {} if alpha is None else {"alpha": alpha},
+    )
+    return Comparison(
+        COLUMNS, N_KEY, task_keys(len(training), method_list), run_task, setup, args, identity,
+        prov,
+    )  # fmt: skip
+
+
 def task_keys(n_training: int, methods: Sequence[str]) -> list[tuple]:
     return [(r, m) for r in range(n_training) for m in methods]
 

@@ -134,27 +134,29 @@ def format_text(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_tsv(s: dict) -> str:
-    """The topology table as TSV (summary values as ``#`` lines above it)."""
-    lines = [
-        f"# taxa: {len(s['taxa'])}",
-        f"# topologies: {s['n_topologies']}",
-        f"# trees: {s['n_trees']}",
+def format_tsv(s: dict, provenance: dict | None = None) -> str:
+    """The topology table as TSV (:mod:`phylo.tables`): the provenance, then the summary
+    values as ``#`` lines, then one row per topology."""
+    from ..tables import format_value, render
+
+    values = [
+        f"taxa: {len(s['taxa'])}",
+        f"topologies: {s['n_topologies']}",
+        f"trees: {s['n_trees']}",
     ]
     for i, r in enumerate(s["runs"], 1):
-        lines.append(
-            f"# run {i}: {r['file']} trees={r['trees']} burnin={r['burnin']} "
+        values.append(
+            f"run {i}: {r['file']} trees={r['trees']} burnin={r['burnin']} "
             f"thin={r['thin']} used={r['used']} topologies={r['topologies']}"
         )
-    lines.append(f"# asdsf: {'' if s['asdsf'] is None else repr(s['asdsf'])}")
+    values.append(f"asdsf: {format_value(s['asdsf'])}")
     head = ["rank", "frequency", "cumulative"]
     head += [f"run{i + 1}" for i in range(len(s["runs"]))] + ["newick"]
-    lines.append("\t".join(head))
-    for t in s["top"]:
-        row = [str(t["rank"]), repr(t["frequency"]), repr(t["cumulative"])]
-        row += [repr(x) for x in t["run_frequencies"]] + [t["newick"]]
-        lines.append("\t".join(row))
-    return "\n".join(lines) + "\n"
+    rows = (
+        [t["rank"], t["frequency"], t["cumulative"], *t["run_frequencies"], t["newick"]]
+        for t in s["top"]
+    )
+    return "".join(render(head, rows, provenance, s["notes"], values))
 
 
 def plot_split_frequencies(sample, path: str, min_freq: float = 0.0) -> None:

@@ -8,6 +8,16 @@ from click.testing import CliRunner
 from phylo.cli.marglik import main
 
 from phylo.likelihood import GTR, JC69, TreeLikelihood, random_tree, simulate_alignment
+from phylo.tables import parse_table
+
+
+def loglik_values(output: str) -> list[float]:
+    """The log_likelihood column of the table `marglik loglik` prints (numbered from 1)."""
+    comments, columns, rows = parse_table(output)
+    assert columns == ["tree", "log_likelihood"]
+    assert any(c.startswith("# phylo") for c in comments)  # provenance above the header
+    assert [r["tree"] for r in rows] == [str(i + 1) for i in range(len(rows))]
+    return [float(r["log_likelihood"]) for r in rows]
 
 
 @pytest.fixture
@@ -31,7 +41,7 @@ def test_loglik_several_trees(files):
     (path / "two.nwk").write_text(tree.to_newick() + "\n" + other.to_newick() + "\n")
     res = CliRunner().invoke(main, ["loglik", str(path / "a.fasta"), str(path / "two.nwk")])
     assert res.exit_code == 0, res.output
-    values = [float(line.split()[1]) for line in res.output.strip().splitlines()]
+    values = loglik_values(res.output)
     lik = TreeLikelihood(aln, tree, JC69())
     assert values == pytest.approx(
         [lik.log_likelihood(tree.branch_lengths[:-1]), lik.log_likelihood(t2[:-1])], abs=1e-9
@@ -59,18 +69,18 @@ def test_loglik_prints_value(files):
     path, aln, tree = files
     res = CliRunner().invoke(main, ["loglik", str(path / "a.fasta"), str(path / "t.nwk")])
     assert res.exit_code == 0, res.output
-    idx, value = res.output.split()
+    (value,) = loglik_values(res.output)
     expect = TreeLikelihood(aln, tree, JC69()).log_likelihood(tree.branch_lengths[:-1])
-    assert idx == "1" and abs(float(value) - expect) < 1e-9
+    assert abs(value - expect) < 1e-9
     res = CliRunner().invoke(
         main,
         [
             "loglik",
             str(path / "a.fasta"),
             str(path / "t.nwk"),
-            "-m",
+            "--model",
             "GTR+G4",
-            "--alpha",
+            "--gamma-shape",
             "0.5",
             "--rates",
             "1,2,1,1,2,1",
@@ -81,14 +91,15 @@ def test_loglik_prints_value(files):
     assert res.exit_code == 0, res.output
     model = GTR([1, 2, 1, 1, 2, 1], [0.1, 0.2, 0.3, 0.4], alpha=0.5, categories=4)
     expect = TreeLikelihood(aln, tree, model).log_likelihood(tree.branch_lengths[:-1])
-    assert abs(float(res.output.split()[1]) - expect) < 1e-9
+    assert abs(loglik_values(res.output)[0] - expect) < 1e-9
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["-m", "WAG"], "unknown model"),
+        (["--model", "WAG"], "unknown model"),
         (["--rates", "1,2"], "6 comma-separated"),
+        (["--alpha", "0.5"], "--alpha is now --gamma-shape"),
     ],
 )
 def test_loglik_bad_options(files, args, message):

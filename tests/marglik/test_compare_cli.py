@@ -292,8 +292,11 @@ def test_estimate_matches_compare(problem, tmp_path):
     aln, trees = problem
     r = invoke("estimate", aln, trees, "--method", "gl", "--seed", 5)
     assert r.exit_code == 0, r.output
-    lines = [ln.split("\t") for ln in r.output.splitlines() if not ln.startswith("#")]
-    got = {ln[0]: ln[2] for ln in lines[1:]}
+    from phylo.tables import parse_table
+
+    comments, _, rows = parse_table(r.output)
+    assert "# seed: 5" in comments
+    got = {row["tree"]: row["log_ml"] for row in rows}
     out = str(tmp_path / "c.tsv")
     invoke(*compare_args(problem, out))
     for row in rows_of(out):
@@ -302,9 +305,14 @@ def test_estimate_matches_compare(problem, tmp_path):
 
 
 def test_methods_lists_every_family():
+    from phylo.tables import parse_table
+
     r = invoke("methods", "--format", "tsv")
     assert r.exit_code == 0
-    names = {ln.split("\t")[0] for ln in r.output.splitlines()[1:]}
+    _, columns, rows = parse_table(r.output)
+    assert columns[:2] == ["method", "family"]
+    names = [row["method"] for row in rows]
+    assert len(names) == len(set(names)) == 19
     expected = {
         "ss",
         "gss",
@@ -326,7 +334,7 @@ def test_methods_lists_every_family():
         "map",
         "ml",
     }
-    assert expected <= names
+    assert expected == set(names)
 
 
 def test_plot_writes_a_png(problem, tmp_path):

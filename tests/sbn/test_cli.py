@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from phylo.cli.sbn import main
 
 from phylo.sbn import fit, kl_to_model, load_model
+from phylo.tables import parse_table
 from phylo.trees import parse_newick, read_trees
 
 from ..conftest import DATA
@@ -79,12 +80,13 @@ def test_prob_per_tree_and_unique(model_path):
     assert [int(x[1]) for x in rows[1:]] == list(range(1991, 2002))
     sample = read_trees([RUN1], burnin=1990)
     want = model.log_prob(sample)[sample.traces[0]]
-    np.testing.assert_array_equal([float(x[2]) for x in rows[1:]], want)
+    # tables hold 15 significant digits
+    np.testing.assert_allclose([float(x[2]) for x in rows[1:]], want, rtol=1e-14, atol=0)
     r = run("prob", model_path, TRPROBS, "--unique")
     rows = table(r.stdout)
     assert rows[0] == ["topology", "frequency", "log_prob", "newick"]
     nwk = rows[1][3]
-    assert float(rows[1][2]) == model.log_prob(nwk)[0]
+    assert float(rows[1][2]) == pytest.approx(model.log_prob(nwk)[0], rel=1e-14, abs=0)
 
 
 def test_kl(model_path):
@@ -94,7 +96,7 @@ def test_kl(model_path):
     rows = table(r.stdout)
     assert rows[0][0] == "kl"
     want = kl_to_model(model, read_trees([TRPROBS]))
-    assert float(rows[1][0]) == want
+    assert float(rows[1][0]) == pytest.approx(want, rel=1e-14, abs=0)  # 15 digits
     # several reference files are pooled; positional files are more references
     r2 = run("kl", model_path, "--reference", TRPROBS, TRPROBS)
     assert float(table(r2.stdout)[1][0]) == pytest.approx(want, rel=1e-12)
@@ -111,9 +113,23 @@ def test_sample_same_seed_same_output(model_path):
     trees = [parse_newick(x, taxa=model.taxa) for x in lines]
     assert np.all(np.isfinite(model.log_prob(trees)))
     r = run("sample", model_path, "-n", 5, "--seed", 5, "--log-prob")
-    for line in r.stdout.splitlines():
-        lp, nwk = line.split("\t")
-        assert float(lp) == pytest.approx(model.log_prob(nwk)[0], rel=1e-12)
+    comments, columns, rows = parse_table(r.stdout)
+    assert columns == ["log_prob", "newick"] and "# seed: 5" in comments
+    assert [row["newick"] for row in rows] == lines[:5]  # the same draws
+    for row in rows:
+        assert float(row["log_prob"]) == pytest.approx(model.log_prob(row["newick"])[0], rel=1e-12)
+
+
+def test_sample_draws_in_blocks_as_in_one_call(model_path):
+    """Drawing in blocks (bounded memory) gives the trees one call gives."""
+    from phylo.sbn.sampling import draw_newick
+
+    model = load_model(str(model_path))
+    one = list(draw_newick(model, 50, 3, block=50))
+    blocks = list(draw_newick(model, 50, 3, block=7))
+    assert one == blocks
+    parents, logp = model.sample(50, np.random.default_rng(3))
+    assert [lp for lp, _ in one] == list(logp)
 
 
 def test_top(model_path):

@@ -102,6 +102,25 @@ def get(name: str) -> EstimatorSpec:
         raise InputError(f"unknown method {name!r}; known: {', '.join(names())}") from None
 
 
+def catalogue() -> list[dict[str, str]]:
+    """One row per estimator, in registry order: method, family, consistent (yes/no), cost,
+    default settings (``key=value,...`` or ``-``) and description."""
+    rows = []
+    for name in names():
+        s = get(name)
+        rows.append(
+            {
+                "method": s.name,
+                "family": s.family,
+                "consistent": "yes" if s.consistent else "no",
+                "cost": s.cost,
+                "settings": ",".join(f"{k}={v}" for k, v in s.defaults.items()) or "-",
+                "description": s.description,
+            }
+        )
+    return rows
+
+
 def parse_settings(spec: EstimatorSpec, settings: dict) -> dict:
     """Defaults overridden by ``settings`` (unknown keys are an error; types follow the
     defaults, so strings from a command line are converted)."""
