@@ -31,6 +31,7 @@ SHARED = Path(os.environ.get("PHYLO_SHARED_DATA", ROOT.parent / "shared" / "data
 
 def run(args, out):
     from click.testing import CliRunner
+
     from phylo.cli.marglik import main
 
     t0 = time.perf_counter()

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
+
 from phylo.cli.sbn import main
 
 from .conftest import DATA

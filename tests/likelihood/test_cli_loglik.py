@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from phylo.cli.marglik import main
 
+from phylo.cli.marglik import main
 from phylo.likelihood import GTR, JC69, TreeLikelihood, random_tree, simulate_alignment
 from phylo.tables import parse_table
 

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from phylo.cli.marglik import main
 
+from phylo.cli.marglik import main
 from phylo.execution import read_table
 
 from ..conftest import ROOT, cli_command

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from phylo.cli.sbn import main
 
+from phylo.cli.sbn import main
 from phylo.sbn import fit, kl_to_model, load_model
 from phylo.tables import parse_table
 from phylo.trees import parse_newick, read_trees

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from phylo.cli.sbn import main
 
+from phylo.cli.sbn import main
 from phylo.execution import read_table
 
 from ..conftest import DATA
