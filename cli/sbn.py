@@ -8,6 +8,7 @@ import click
 
 from phylo.outputs import atomic_open
 from phylo.progress import Progress
+from phylo.sbn.methods import ALPHA_FORMS, DEFAULT_ALPHA, METHODS, SBN_METHODS
 
 from .common import (
     Group,
@@ -147,7 +148,7 @@ def _fmt(x: float) -> str:
 @click.option(
     "--method",
     "-m",
-    type=click.Choice(["srf", "ccd", "sa", "em", "em-alpha"]),
+    type=click.Choice(METHODS),
     default="em-alpha",
     show_default=True,
     help="srf: sample relative frequencies; ccd: conditional clade distribution; "
@@ -157,13 +158,13 @@ def _fmt(x: float) -> str:
 @click.option(
     "--alpha",
     type=click.FloatRange(0),
-    default=1e-4,
+    default=DEFAULT_ALPHA,
     show_default=True,
     help="Prior strength of em-alpha.",
 )
 @click.option(
     "--alpha-form",
-    type=click.Choice(["paper", "bito"]),
+    type=click.Choice(ALPHA_FORMS),
     default="paper",
     show_default=True,
     help="paper: simple-average counts of each parent spread evenly over the "
@@ -220,7 +221,7 @@ def fit(
     sample = _read(files, burnin, thin, rooted, quiet)
     with Progress(f"fitting {method}", unit="EM iterations", quiet=quiet) as bar:
         kwargs = {}
-        if method in ("sa", "em", "em-alpha"):
+        if method in SBN_METHODS:
             kwargs = dict(
                 alpha=alpha,
                 alpha_form=alpha_form,
@@ -505,7 +506,7 @@ def top(model_path, k, with_entropy, seed, max_derivations, output):
 @click.option(
     "--methods",
     "-m",
-    default="srf,ccd,sa,em,em-alpha",
+    default=",".join(METHODS),
     show_default=True,
     help="Comma-separated estimators.",
 )
