@@ -363,11 +363,8 @@ def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output,
     Example:
       sbn kl model.json --reference rep_1/DS1.trprobs rep_2/DS1.trprobs --trees-per-run 750001
     """
-    import numpy as np
-
     from phylo.provenance import record
-    from phylo.sbn import read_for_model
-    from phylo.sbn.reference import kl_divergence, pooled_frequencies
+    from phylo.sbn import kl_to_reference, read_for_model
 
     model = _load_model(model_path)
     files = list(references) + list(more)
@@ -375,10 +372,7 @@ def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output,
         ref = read_for_model(
             files, model.taxa, model.rooted, burnin=burnin, thin=thin, progress=bar.update
         )
-    p = pooled_frequencies(ref, trees_per_run)
-    q = model.prob(ref)
-    value = kl_divergence(p, q, floor)
-    covered = float(p[q > 0].sum())
+    kl = kl_to_reference(model, ref, trees_per_run, floor)
     header = record(
         inputs=[model_path, *files],
         parameters={"burnin": burnin, "thin": thin, "trees_per_run": trees_per_run, "floor": floor},
@@ -392,7 +386,14 @@ def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output,
             "reference_mass_in_model_support",
             "model_mass_on_reference",
         ],
-        [[_fmt(value), str(int(np.count_nonzero(p > 0))), _fmt(covered), _fmt(float(q.sum()))]],
+        [
+            [
+                _fmt(kl.value),
+                str(kl.reference_topologies),
+                _fmt(kl.reference_mass_in_support),
+                _fmt(kl.model_mass_on_reference),
+            ]
+        ],
     )
 
 

@@ -30,8 +30,8 @@ package has no import loop):
 - :mod:`~phylo.sbn.estimators`: :func:`fit`, the estimator chosen by name (a module named
   ``fit`` would be hidden by the function ``phylo.sbn.fit``);
 - :mod:`~phylo.sbn.io`: :func:`load_model` and :func:`save_model` for both kinds;
-- :mod:`~phylo.sbn.reference`: reference distributions (pooled golden runs) and the KL
-  divergence;
+- :mod:`~phylo.sbn.reference`: reference distributions (pooled golden runs) and
+  ``KL(reference || model)`` (:func:`kl_to_reference`, used by ``sbn kl``);
 - :mod:`~phylo.sbn.compare`: estimators x training replicates (``sbn compare``).
 
 The names below are loaded when first used (PEP 562), so that importing
@@ -60,7 +60,8 @@ _HOMES = {
     "load_model": "io",
     "save_model": "io",
     "kl_divergence": "reference",
-    "kl_to_model": "reference",
+    "kl_to_reference": "reference",
+    "KLResult": "reference",
     "pooled_frequencies": "reference",
     "KL_FLOOR": "reference",
     "compare_estimators": "compare",
