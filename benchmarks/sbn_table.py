@@ -30,12 +30,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from phylo.sbn import compare_estimators  # noqa: E402
+from phylo.sbn import METHODS, compare_estimators  # noqa: E402
 from phylo.trees import read_trees  # noqa: E402
 
 SHARED = Path(os.environ.get("PHYLO_SHARED_DATA", ROOT.parent / "shared" / "data")) / "ds"
 SBN = SHARED / "zcrabbit-sbn"
-METHODS = ("srf", "ccd", "sa", "em", "em-alpha")
 LABELS = {"srf": "SRF", "ccd": "CCD", "sa": "SBN-SA", "em": "SBN-EM", "em-alpha": "SBN-EM-alpha"}
 COLUMNS = {
     "srf": "kl_srf",

@@ -8,6 +8,7 @@ import click
 
 from phylo.outputs import atomic_open
 from phylo.progress import Progress
+from phylo.sbn.methods import ALPHA_FORMS, DEFAULT_ALPHA, METHODS, SBN_METHODS
 
 from .common import (
     Group,
@@ -126,7 +127,7 @@ def _load_model(path):
 @click.option(
     "--method",
     "-m",
-    type=click.Choice(["srf", "ccd", "sa", "em", "em-alpha"]),
+    type=click.Choice(METHODS),
     default="em-alpha",
     show_default=True,
     help="srf: sample relative frequencies; ccd: conditional clade distribution; "
@@ -136,13 +137,13 @@ def _load_model(path):
 @click.option(
     "--alpha",
     type=click.FloatRange(0),
-    default=1e-4,
+    default=DEFAULT_ALPHA,
     show_default=True,
     help="Prior strength of em-alpha.",
 )
 @click.option(
     "--alpha-form",
-    type=click.Choice(["paper", "bito"]),
+    type=click.Choice(ALPHA_FORMS),
     default="paper",
     show_default=True,
     help="paper: simple-average counts of each parent spread evenly over the "
@@ -199,7 +200,7 @@ def fit(
     sample = _read(files, burnin, thin, rooted, quiet)
     with Progress(f"fitting {method}", unit="EM iterations", quiet=quiet) as bar:
         kwargs = {}
-        if method in ("sa", "em", "em-alpha"):
+        if method in SBN_METHODS:
             kwargs = dict(
                 alpha=alpha,
                 alpha_form=alpha_form,
@@ -339,11 +340,8 @@ def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output,
     Example:
       sbn kl model.json --reference rep_1/DS1.trprobs rep_2/DS1.trprobs --trees-per-run 750001
     """
-    import numpy as np
-
     from phylo.provenance import record
-    from phylo.sbn import read_for_model
-    from phylo.sbn.reference import kl_divergence, pooled_frequencies
+    from phylo.sbn import kl_to_reference, read_for_model
 
     model = _load_model(model_path)
     files = list(references) + list(more)
@@ -351,16 +349,13 @@ def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output,
         ref = read_for_model(
             files, model.taxa, model.rooted, burnin=burnin, thin=thin, progress=bar.update
         )
-    p = pooled_frequencies(ref, trees_per_run)
-    q = model.prob(ref)
-    value = kl_divergence(p, q, floor)
-    covered = float(p[q > 0].sum())
+    from phylo.tables import write_table
+
+    kl = kl_to_reference(model, ref, trees_per_run, floor)
     header = record(
         inputs=[model_path, *files],
         parameters={"burnin": burnin, "thin": thin, "trees_per_run": trees_per_run, "floor": floor},
     )
-    from phylo.tables import write_table
-
     write_table(
         output,
         [
@@ -369,7 +364,14 @@ def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output,
             "reference_mass_in_model_support",
             "model_mass_on_reference",
         ],
-        [[value, int(np.count_nonzero(p > 0)), covered, float(q.sum())]],
+        [
+            [
+                kl.value,
+                kl.reference_topologies,
+                kl.reference_mass_in_support,
+                kl.model_mass_on_reference,
+            ]
+        ],
         header,
     )
 
@@ -490,7 +492,7 @@ def top(model_path, k, with_entropy, seed, max_derivations, output):
 @click.option(
     "--methods",
     "-m",
-    default="srf,ccd,sa,em,em-alpha",
+    default=",".join(METHODS),
     show_default=True,
     help="Comma-separated estimators.",
 )

@@ -9,56 +9,85 @@ Zhang & Matsen, "Generalizing tree probability estimation via Bayesian networks"
 >>> model = fit(sample, "em-alpha")                             # doctest: +SKIP
 >>> model.log_prob(sample)[:3], model.top(5).log_prob           # doctest: +SKIP
 
-Modules: :mod:`~phylo.sbn.support` (integer ids for root splits, subsplits and PCSPs),
-:mod:`~phylo.sbn.sbn` (SBN-SA, SBN-EM, SBN-EM-alpha), :mod:`~phylo.sbn.ccd`,
-:mod:`~phylo.sbn.srf`, :mod:`~phylo.sbn.model` (the fitted distribution),
-:mod:`~phylo.sbn.rootings` (all rootings of a tree in O(n): probabilities, E-step),
-:mod:`~phylo.sbn.derivations` (DP over the subsplit graph: k best trees, entropy),
-:mod:`~phylo.sbn.reference` (ground truth and KL divergence),
-:mod:`~phylo.sbn.topologies` (trees in any form, on a model's taxa).
+Modules, each importing only those above it (``tests/test_import_graph.py`` checks that the
+package has no import loop):
+
+- :mod:`~phylo.sbn.methods`: the estimators' names (:data:`METHODS`, the one list) and
+  default settings, importing nothing;
+- :mod:`~phylo.sbn._kernels`: the numba kernels (indexing, rootings, sampling);
+- :mod:`~phylo.sbn.support`: integer ids for root splits, subsplits and PCSPs;
+- :mod:`~phylo.sbn.rootings`: all rootings of a tree in O(n): probabilities, E-step;
+- :mod:`~phylo.sbn.topologies`: trees in any form, as parent arrays on a model's taxa;
+- :mod:`~phylo.sbn.derivations`: dynamic programming over the subsplit graph (k best
+  trees, entropy);
+- :mod:`~phylo.sbn.distribution`: the interface of every fitted distribution, its result
+  types (:class:`TopTrees`, :class:`Entropy`) and the model file's common fields;
+- :mod:`~phylo.sbn.model`: :class:`SBNModel`, the fitted SBN (probabilities, gradients,
+  exact sampling, top k, entropy, its JSON fields);
+- :mod:`~phylo.sbn.srf`: :class:`SRFModel`, sample relative frequencies;
+- :mod:`~phylo.sbn.sbn`: the SBN estimators SBN-SA, SBN-EM, SBN-EM-alpha;
+- :mod:`~phylo.sbn.ccd`: the conditional clade distribution;
+- :mod:`~phylo.sbn.estimators`: :func:`fit`, the estimator chosen by name (a module named
+  ``fit`` would be hidden by the function ``phylo.sbn.fit``);
+- :mod:`~phylo.sbn.io`: :func:`load_model` and :func:`save_model` for both kinds;
+- :mod:`~phylo.sbn.reference`: reference distributions (pooled golden runs) and
+  ``KL(reference || model)`` (:func:`kl_to_reference`, used by ``sbn kl``);
+- :mod:`~phylo.sbn.compare`: estimators x training replicates (``sbn compare``);
+- :mod:`~phylo.sbn.sampling`: exact draws in blocks of bounded size (``sbn sample``).
+
+The names below are loaded when first used (PEP 562), so that importing
+:mod:`phylo.sbn.methods` alone, as the command line does to offer its choices, does not load
+the compiled kernels.
 """
 
-from .ccd import fit_ccd
-from .model import Entropy, SBNModel, TopTrees, group_log_softmax, load_model, save_model
-from .reference import KL_FLOOR, compare_estimators, kl_divergence, kl_to_model, pooled_frequencies
-from .sbn import (
-    ALPHA_FORMS,
-    DEFAULT_ALPHA,
-    METHODS,
-    Training,
-    expectation_maximization,
-    fit,
-    fit_sbn,
-)
-from .srf import SRFModel, fit_srf
-from .support import Indexer, Support, index_sample
-from .topologies import read_for_model, topology_arrays
+from __future__ import annotations
 
-__all__ = [
-    "fit",
-    "fit_sbn",
-    "fit_ccd",
-    "fit_srf",
-    "SBNModel",
-    "SRFModel",
-    "Support",
-    "Indexer",
-    "index_sample",
-    "Training",
-    "expectation_maximization",
-    "load_model",
-    "save_model",
-    "kl_divergence",
-    "kl_to_model",
-    "pooled_frequencies",
-    "KL_FLOOR",
-    "compare_estimators",
-    "METHODS",
-    "ALPHA_FORMS",
-    "DEFAULT_ALPHA",
-    "Entropy",
-    "TopTrees",
-    "group_log_softmax",
-    "read_for_model",
-    "topology_arrays",
-]
+import importlib
+
+#: Each public name and the module that defines it.
+_HOMES = {
+    "fit": "estimators",
+    "fit_sbn": "sbn",
+    "fit_ccd": "ccd",
+    "fit_srf": "srf",
+    "SBNModel": "model",
+    "SRFModel": "srf",
+    "TreeDistribution": "distribution",
+    "Support": "support",
+    "Indexer": "support",
+    "index_sample": "support",
+    "Training": "sbn",
+    "expectation_maximization": "sbn",
+    "load_model": "io",
+    "save_model": "io",
+    "kl_divergence": "reference",
+    "kl_to_reference": "reference",
+    "KLResult": "reference",
+    "pooled_frequencies": "reference",
+    "KL_FLOOR": "reference",
+    "compare_estimators": "compare",
+    "METHODS": "methods",
+    "SBN_METHODS": "methods",
+    "ALPHA_FORMS": "methods",
+    "DEFAULT_ALPHA": "methods",
+    "Entropy": "distribution",
+    "TopTrees": "distribution",
+    "group_log_softmax": "model",
+    "read_for_model": "topologies",
+    "topology_arrays": "topologies",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,21 +1,27 @@
-"""Estimators x training replicates as independent tasks: ``sbn compare``.
+"""Estimators x training replicates: ``KL(reference || estimate)`` as in Zhang & Matsen's
+Table 1 (NeurIPS 2018).
 
 Each task fits one estimator to one training sample (e.g. one short MCMC run) and measures
-``KL(reference || estimate)`` against a pooled reference (e.g. long golden runs), as in
-Zhang & Matsen's Table 1.  Tasks go through :mod:`phylo.execution`, so they run on local
-processes or a Dask cluster, in shards, and resume after a kill; fits are deterministic, so
-the table does not depend on how the work was split.
+``KL(reference || estimate)`` against a pooled reference (e.g. long golden runs):
+:func:`fit_and_measure`.  :func:`compare_estimators` runs every task in this process on samples
+already read; ``sbn compare`` runs them as independent tasks through :mod:`phylo.execution`
+(:class:`CompareContext`, :func:`run_task`), on local processes or a Dask cluster, in shards,
+resuming after a kill.  Fits are deterministic, so the results do not depend on how the work
+was split.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from ..errors import InputError
-from .reference import kl_divergence, pooled_frequencies
+from ..trees import TreeSample, read_trees
+from .estimators import fit
+from .methods import METHODS
+from .reference import KL_FLOOR, kl_divergence, pooled_frequencies
 
 COLUMNS = ("replicate", "method", "file", "unique_trees", "kl", "iterations", "seconds")
 N_KEY = 2
@@ -36,8 +42,6 @@ class CompareContext:
         floor: float,
         fit_options: dict,
     ):
-        from ..trees import read_trees
-
         self.reference = read_trees(list(reference_files), burnin=burnin, thin=thin, rooted=rooted)
         self.p = pooled_frequencies(self.reference, trees_per_run)
         self.training_files = list(training_files)
@@ -48,8 +52,6 @@ class CompareContext:
 
     def training(self, i: int):
         if i not in self._samples:
-            from ..trees import read_trees
-
             self._samples[i] = read_trees(
                 self.training_files[i],
                 burnin=self.burnin,
@@ -64,36 +66,95 @@ def setup(*args) -> CompareContext:
     return CompareContext(*args)
 
 
-def run_task(ctx: CompareContext, key: tuple) -> dict:
-    """Fit method ``key[1]`` to training replicate ``key[0]`` and measure its KL."""
-    from .sbn import fit
+def fit_and_measure(
+    sample: TreeSample,
+    method: str,
+    reference: TreeSample,
+    p: np.ndarray,
+    floor: float = KL_FLOOR,
+    fit_options: dict | None = None,
+) -> dict:
+    """Fit ``method`` to ``sample`` and measure ``KL(p || estimate)``.
 
-    rep, method = key
-    sample = ctx.training(rep)
-    opts = ctx.fit_options if method in ("sa", "em", "em-alpha") else {}
+    ``p`` is the reference's pooled probability of each of its topologies
+    (:func:`~phylo.sbn.reference.pooled_frequencies`); ``fit_options`` go to
+    :func:`~phylo.sbn.estimators.fit`.  Returns ``{"unique_trees", "kl", "iterations" (EM only,
+    else None), "seconds" (of the fit)}``.
+    """
     t0 = time.perf_counter()
-    model = fit(sample, method, **opts)
+    model = fit(sample, method, **(fit_options or {}))
     seconds = time.perf_counter() - t0
-    kl = kl_divergence(ctx.p, model.prob(ctx.reference), ctx.floor)
-    iters = getattr(model, "fit_info", {}).get("iterations")
     return {
-        "replicate": rep + 1,
-        "method": method,
-        "file": ctx.training_files[rep],
         "unique_trees": sample.n_topologies,
-        "kl": kl,
-        "iterations": iters,
+        "kl": kl_divergence(p, model.prob(reference), floor),
+        "iterations": model.fit_info.get("iterations"),
         "seconds": seconds,
     }
+
+
+def run_task(ctx: CompareContext, key: tuple) -> dict:
+    """Fit method ``key[1]`` to training replicate ``key[0]`` and measure its KL."""
+    rep, method = key
+    row = fit_and_measure(
+        ctx.training(rep), method, ctx.reference, ctx.p, ctx.floor, ctx.fit_options
+    )
+    return {"replicate": rep + 1, "method": method, "file": ctx.training_files[rep], **row}
+
+
+def compare_estimators(
+    reference: TreeSample,
+    training: Iterable[TreeSample],
+    methods: Sequence[str] = METHODS,
+    trees_per_run: int | None = None,
+    floor: float = KL_FLOOR,
+    **fit_options,
+) -> list[dict]:
+    """``KL(reference || estimate)`` of several estimators fitted to each training sample,
+    in this process.
+
+    Parameters
+    ----------
+    reference
+        The ground truth (e.g. golden runs), pooled with
+        :func:`~phylo.sbn.reference.pooled_frequencies` (``trees_per_run``).
+    training
+        Training samples (e.g. short-run replicates), each read in the reference's taxon
+        order or not.
+    methods
+        Names in :data:`~phylo.sbn.methods.METHODS`.
+    floor
+        Probability counted for reference topologies an estimate cannot produce.
+    fit_options
+        Passed to :func:`phylo.sbn.fit` (``alpha``, ``max_iter``...; ignored by ``srf`` and
+        ``ccd``).
+
+    Returns
+    -------
+    One dict per training sample: ``{"unique_trees": ..., "kl": {method: value},
+    "iterations": {method: EM iterations}, "seconds": {method: fit time}}``.
+    """
+    methods = check_methods(methods)
+    p = pooled_frequencies(reference, trees_per_run)
+    rows = []
+    for sample in training:
+        row = {"unique_trees": sample.n_topologies, "kl": {}, "iterations": {}, "seconds": {}}
+        for method in methods:
+            one = fit_and_measure(sample, method, reference, p, floor, fit_options)
+            row["kl"][method] = one["kl"]
+            row["seconds"][method] = one["seconds"]
+            if one["iterations"] is not None:
+                row["iterations"][method] = one["iterations"]
+        rows.append(row)
+    return rows
 
 
 def comparison(
     training: Sequence[str],
     references: Sequence[str],
-    methods: str | Sequence[str] = "srf,ccd,sa,em,em-alpha",
+    methods: str | Sequence[str] = METHODS,
     alpha: float | None = None,
     trees_per_run: int | None = None,
-    floor: float = 2.22e-16,
+    floor: float = KL_FLOOR,
     burnin=None,
     thin: int = 1,
     rooted: bool = False,
@@ -183,9 +244,9 @@ def summarise(rows: Sequence[dict], methods: Sequence[str]) -> list[dict]:
 
 
 def check_methods(methods: Sequence[str]) -> list[str]:
-    from .sbn import METHODS as known
-
-    bad = [m for m in methods if m not in known]
+    """The methods without repeats, in their order; an :class:`InputError` for a name that
+    is not in :data:`~phylo.sbn.methods.METHODS`."""
+    bad = [m for m in methods if m not in METHODS]
     if bad:
-        raise InputError(f"unknown method {bad[0]!r}; choose from {', '.join(known)}")
+        raise InputError(f"unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
     return list(dict.fromkeys(methods))

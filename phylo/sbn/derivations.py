@@ -40,6 +40,8 @@ import math
 import numpy as np
 
 from ..errors import ModelError
+from ..trees.bitsets import normalise_splits
+from .topologies import canonical
 
 NEG_INF = -np.inf
 
@@ -254,8 +256,6 @@ def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 2
     probabilities, derivations examined)``.  Raises :class:`~phylo.errors.ModelError` when
     ``max_derivations`` rooted derivations were listed without proving the answer.
     """
-    from .topologies import canonical
-
     support = model.support
     lt = model.log_theta
     n = support.n_taxa
@@ -346,8 +346,6 @@ def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 2
 def _split_hashes(support) -> tuple[np.ndarray, np.ndarray]:
     """Two independent 64-bit hashes of the split of every clade (the clade or its
     complement: the side without taxon 0)."""
-    from ..trees.bitsets import normalise_splits
-
     bits = normalise_splits(support.clades, support.n_taxa)
     out = []
     for seed in (0x9E3779B97F4A7C15, 0xD1B54A32D192ED03):

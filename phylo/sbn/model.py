@@ -23,58 +23,20 @@ rooting (for automatic differentiation elsewhere).
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, ModelError
-from ..outputs import atomic_open
-from ..trees import Taxa, Tree
+from ..errors import ModelError
+from ..trees import Taxa
 from ..trees.bitsets import n_words
 from . import _kernels as K
+from . import derivations as D
 from . import rootings
-from .reference import KL_FLOOR, kl_divergence
+from .distribution import Entropy, TopTrees, TreeDistribution
 from .support import CONDITIONINGS, Indexer, Support
-from .topologies import canonical, topology_arrays
-
-FORMAT = "phylo-sbn-model"
-FORMAT_VERSION = 1
-
-
-@dataclass
-class Entropy:
-    """An entropy (nats) with its standard error (0 when exact) and how it was obtained."""
-
-    value: float
-    stderr: float
-    exact: bool
-    how: str
-
-    def __str__(self) -> str:
-        if self.exact:
-            return f"{self.value:.6g} nats (exact, {self.how})"
-        return f"{self.value:.6g} +- {self.stderr:.2g} nats ({self.how})"
-
-
-@dataclass
-class TopTrees:
-    """The most probable topologies: canonical parent arrays, log probabilities, and the
-    taxa and rooting needed to write them."""
-
-    parents: np.ndarray
-    log_prob: np.ndarray
-    taxa: Taxa
-    rooted: bool
-    examined: int = 0
-
-    def __len__(self) -> int:
-        return self.parents.shape[0]
-
-    def newick(self, i: int) -> str:
-        return Tree(self.taxa, self.parents[i], None, self.rooted).to_newick(lengths=False)
+from .topologies import canonical
 
 
 def logsumexp_groups(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -98,7 +60,7 @@ def group_log_softmax(phi: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return phi - np.repeat(lse, sizes)
 
 
-class SBNModel:
+class SBNModel(TreeDistribution):
     """A subsplit Bayesian network fitted to a tree sample (or built from parameters).
 
     Parameters
@@ -180,11 +142,6 @@ class SBNModel:
             self._indexer = Indexer.from_support(self.support)
         return self._indexer
 
-    def topologies(self, trees) -> np.ndarray:
-        """Canonical parent arrays of ``trees`` on the model's taxa (see
-        :func:`phylo.sbn.topologies.topology_arrays`)."""
-        return topology_arrays(trees, self.taxa, self.rooted)
-
     def param_table(self, trees) -> tuple[np.ndarray, np.ndarray]:
         """``(parents, table)``: the trees' parent arrays and the parameter ids they use
         (layout in :mod:`phylo.sbn._kernels`; ``n_params`` marks ids outside the support)."""
@@ -205,10 +162,6 @@ class SBNModel:
             K.rooted_logprob(table, lt, out)
             return out
         return rootings.log_likelihood(parents, table, lt, self.n_taxa)
-
-    def prob(self, trees) -> np.ndarray:
-        """Probability of each topology."""
-        return np.exp(self.log_prob(trees))
 
     def rooting_posterior(self, trees) -> np.ndarray:
         """``(T, 2n-3)``: for each unrooted topology, ``p(root on edge v | T)`` for the edge
@@ -349,17 +302,10 @@ class SBNModel:
             logp = self.log_prob(parents)
         return parents, logp
 
-    def sample_trees(self, n: int, rng: np.random.Generator) -> list[Tree]:
-        """``n`` exact draws as :class:`~phylo.trees.Tree` objects."""
-        parents, _ = self.sample(n, rng)
-        return [Tree(self.taxa, p, None, self.rooted) for p in parents]
-
     # -- summaries -----------------------------------------------------------------------
     def top(self, k: int = 10, max_derivations: int = 2_000_000) -> TopTrees:
         """The ``k`` most probable topologies with their probabilities, found exactly by
         dynamic programming over the subsplit graph (see :mod:`phylo.sbn.derivations`)."""
-        from . import derivations as D
-
         if k <= 0:
             N = 2 * self.n_taxa - (1 if self.rooted else 2)
             return TopTrees(np.empty((0, N), np.int32), np.empty(0), self.taxa, self.rooted)
@@ -384,8 +330,6 @@ class SBNModel:
         ``n_samples`` exact draws ``T_i`` (``rng`` required) with exact log probabilities,
         reported with its standard error.
         """
-        from . import derivations as D
-
         if self.rooted:
             info = D.inside(self.support, self.log_theta)
             return Entropy(float(info["entropy"][0]), 0.0, True, "dynamic programming")
@@ -408,22 +352,16 @@ class SBNModel:
             f"Monte Carlo, {n_samples} exact draws",
         )
 
-    def kl_from(self, parents: np.ndarray, probs: np.ndarray, floor: float = KL_FLOOR) -> float:
-        """``KL(p || q) = sum p log p - sum p log max(q, floor)`` for a reference
-        distribution ``p`` given as topologies and probabilities."""
-        return kl_divergence(probs, self.prob(parents), floor)
-
     # -- files -----------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """The model file's content: the common fields (:mod:`phylo.sbn.distribution`), then
+        ``conditioning``, ``clades`` (``0``/``1`` strings, taxon ``i`` at position ``i``),
+        ``subsplits`` and ``keys`` (clade ids), and ``params``: the parent key, subsplit and
+        log probability (``null`` for ``-inf``) of each parameter."""
         s = self.support
         lt = [None if x == -np.inf else float(x) for x in self.log_theta]
         return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "kind": self.kind,
-            "method": self.method,
-            "taxa": list(self.taxa.names),
-            "rooted": self.rooted,
+            **self._header(),
             "conditioning": self.conditioning,
             "clades": [_bits_to_str(row, s.n_taxa) for row in s.clades],
             "subsplits": s.subsplits.tolist(),
@@ -437,14 +375,72 @@ class SBNModel:
             "provenance": self.provenance,
         }
 
-    def save(self, path: str) -> None:
-        """Write the model as JSON (atomically; ``"-"`` is standard output)."""
-        save_model(self, path)
-
-
-# ----------------------------------------------------------------------------------------
-# files
-# ----------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict) -> SBNModel:
+        """The model of :meth:`to_dict`'s output, after checking every index, that each
+        subsplit splits its parent's clade, and that every parameter group sums to one
+        (``ValueError``, ``KeyError`` or ``TypeError`` otherwise)."""
+        taxa = Taxa([str(x) for x in data["taxa"]])
+        n = len(taxa)
+        if n < 3:
+            raise ValueError("a model needs at least 3 taxa")
+        rooted = data["rooted"]
+        conditioning = data["conditioning"]
+        if not isinstance(rooted, bool) or conditioning not in CONDITIONINGS:
+            raise ValueError("bad 'rooted' or 'conditioning'")
+        clades = np.array([_str_to_bits(c, n) for c in data["clades"]], np.uint64).reshape(
+            -1, n_words(n)
+        )
+        subs = np.array(data["subsplits"], np.int64).reshape(-1, 2)
+        keys = np.array(data["keys"], np.int64).reshape(-1, 2)
+        params = data["params"]
+        pk = np.array(params["key"], np.int64)
+        ps = np.array(params["subsplit"], np.int64)
+        lt = np.array([-np.inf if x is None else float(x) for x in params["log_prob"]], float)
+        C, S, Kn, M = clades.shape[0], subs.shape[0], keys.shape[0], pk.shape[0]
+        full = np.zeros(n_words(n), np.uint64)
+        for i in range(n):
+            full[i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+        if C == 0 or not np.array_equal(clades[0], full):
+            raise ValueError("clade 0 must be the full taxon set")
+        if np.any(clades & ~full) or np.any(~clades.any(axis=1)):
+            raise ValueError("a clade is empty or names taxa beyond the taxon list")
+        if S and (subs.min() < 0 or subs.max() >= C):
+            raise ValueError("a subsplit refers to an unknown clade")
+        for a, b in subs:
+            if np.any(clades[a] & clades[b]):
+                raise ValueError("a subsplit's clades overlap")
+        if Kn == 0 or keys[0, 0] != -1 or keys[0, 1] != 0:
+            raise ValueError("key 0 must be the root")
+        if (
+            keys[:, 1].min() < 0
+            or keys[:, 1].max() >= C
+            or keys[:, 0].min() < -1
+            or keys[:, 0].max() >= C
+        ):
+            raise ValueError("a parent key refers to an unknown clade")
+        if ps.shape != (M,) or lt.shape != (M,):
+            raise ValueError("parameter arrays have different lengths")
+        if M and (pk.min() < 0 or pk.max() >= Kn or ps.min() < 0 or ps.max() >= S):
+            raise ValueError("a parameter refers to an unknown key or subsplit")
+        if np.any(np.diff(pk) < 0):
+            raise ValueError("parameters are not sorted by parent key")
+        for m in range(M):
+            a, b = subs[ps[m]]
+            union = clades[a] | clades[b]
+            if not np.array_equal(union, clades[keys[pk[m], 1]]):
+                raise ValueError(f"parameter {m}: the subsplit does not split its key's clade")
+        if np.any(np.isnan(lt)) or np.any(lt > 1e-9):
+            raise ValueError("log probabilities must be <= 0")
+        support = Support(n, rooted, conditioning, clades, subs, keys, pk, ps)
+        lse = logsumexp_groups(lt, support.offsets)
+        # a group sums to 1, or is entirely zero (unreachable: EM can drive a parent to zero)
+        live = np.diff(support.offsets) > 0
+        live &= np.isfinite(lse)
+        if np.any(np.abs(lse[live]) > 1e-9) or not np.isfinite(lse[0]):
+            raise ValueError("the probabilities of a parameter group do not sum to 1")
+        fit = data.get("fit") or {}
+        return cls(taxa, support, lt, str(data.get("method", "")), fit, data.get("provenance"))
 
 
 def _bits_to_str(row: np.ndarray, n: int) -> str:
@@ -481,133 +477,3 @@ def _jsonable(obj: Any):
         x = float(obj)
         return x if math.isfinite(x) else None
     return obj
-
-
-def save_model(model, path: str) -> None:
-    """Write a fitted model (SBN or SRF) as JSON, atomically.
-
-    A model without provenance (fitted in Python) gets a record of this process
-    (:func:`phylo.provenance.record`) with its method and fitting settings.
-    """
-    from ..provenance import record
-
-    data = model.to_dict()
-    if data.get("provenance") is None:
-        settings = {
-            k: v
-            for k, v in data.get("fit", {}).items()
-            if k not in ("objective",) and not isinstance(v, (list, dict))
-        }
-        data["provenance"] = record(parameters={"method": model.method, **settings})
-    text = json.dumps(data, indent=1, allow_nan=False)
-    with atomic_open(path) as fh:
-        fh.write(text + "\n")
-
-
-def load_model(path: str):
-    """Read a model written by :func:`save_model`; an :class:`InputError` for anything that is
-    not a valid model file."""
-    try:
-        if path == "-":
-            import sys
-
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-    except OSError as exc:
-        raise InputError(f"cannot read model file: {exc.strerror or exc}", path) from None
-    except UnicodeDecodeError:
-        raise InputError("not a model file (not UTF-8 text)", path) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"not a model file: invalid JSON ({exc.msg})", path, exc.lineno, exc.colno
-        ) from None
-    return model_from_dict(data, path)
-
-
-def model_from_dict(data: Any, path: str = "<model>"):
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InputError(f'not a phylo model file (no "format": "{FORMAT}")', path)
-    if data.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"unsupported model format version {data.get('format_version')!r}", path)
-    kind = data.get("kind")
-    try:
-        if kind == "sbn":
-            return _sbn_from_dict(data)
-        if kind == "srf":
-            from .srf import SRFModel
-
-            return SRFModel.from_dict(data)
-    except InputError as exc:
-        raise exc.located(path) from None
-    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
-        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise InputError(f"corrupted model file: {what}", path) from None
-    raise InputError(f"unknown model kind {kind!r}", path)
-
-
-def _sbn_from_dict(data: dict) -> SBNModel:
-    taxa = Taxa([str(x) for x in data["taxa"]])
-    n = len(taxa)
-    if n < 3:
-        raise ValueError("a model needs at least 3 taxa")
-    rooted = data["rooted"]
-    conditioning = data["conditioning"]
-    if not isinstance(rooted, bool) or conditioning not in CONDITIONINGS:
-        raise ValueError("bad 'rooted' or 'conditioning'")
-    clades = np.array([_str_to_bits(c, n) for c in data["clades"]], np.uint64).reshape(
-        -1, n_words(n)
-    )
-    subs = np.array(data["subsplits"], np.int64).reshape(-1, 2)
-    keys = np.array(data["keys"], np.int64).reshape(-1, 2)
-    params = data["params"]
-    pk = np.array(params["key"], np.int64)
-    ps = np.array(params["subsplit"], np.int64)
-    lt = np.array([-np.inf if x is None else float(x) for x in params["log_prob"]], float)
-    C, S, Kn, M = clades.shape[0], subs.shape[0], keys.shape[0], pk.shape[0]
-    full = np.zeros(n_words(n), np.uint64)
-    for i in range(n):
-        full[i >> 6] |= np.uint64(1) << np.uint64(i & 63)
-    if C == 0 or not np.array_equal(clades[0], full):
-        raise ValueError("clade 0 must be the full taxon set")
-    if np.any(clades & ~full) or np.any(~clades.any(axis=1)):
-        raise ValueError("a clade is empty or names taxa beyond the taxon list")
-    if S and (subs.min() < 0 or subs.max() >= C):
-        raise ValueError("a subsplit refers to an unknown clade")
-    for a, b in subs:
-        if np.any(clades[a] & clades[b]):
-            raise ValueError("a subsplit's clades overlap")
-    if Kn == 0 or keys[0, 0] != -1 or keys[0, 1] != 0:
-        raise ValueError("key 0 must be the root")
-    if (
-        keys[:, 1].min() < 0
-        or keys[:, 1].max() >= C
-        or keys[:, 0].min() < -1
-        or keys[:, 0].max() >= C
-    ):
-        raise ValueError("a parent key refers to an unknown clade")
-    if ps.shape != (M,) or lt.shape != (M,):
-        raise ValueError("parameter arrays have different lengths")
-    if M and (pk.min() < 0 or pk.max() >= Kn or ps.min() < 0 or ps.max() >= S):
-        raise ValueError("a parameter refers to an unknown key or subsplit")
-    if np.any(np.diff(pk) < 0):
-        raise ValueError("parameters are not sorted by parent key")
-    for m in range(M):
-        a, b = subs[ps[m]]
-        union = clades[a] | clades[b]
-        if not np.array_equal(union, clades[keys[pk[m], 1]]):
-            raise ValueError(f"parameter {m}: the subsplit does not split its key's clade")
-    if np.any(np.isnan(lt)) or np.any(lt > 1e-9):
-        raise ValueError("log probabilities must be <= 0")
-    support = Support(n, rooted, conditioning, clades, subs, keys, pk, ps)
-    lse = logsumexp_groups(lt, support.offsets)
-    # a group sums to 1, or is entirely zero (unreachable: EM can drive a parent to zero)
-    live = np.diff(support.offsets) > 0
-    live &= np.isfinite(lse)
-    if np.any(np.abs(lse[live]) > 1e-9) or not np.isfinite(lse[0]):
-        raise ValueError("the probabilities of a parameter group do not sum to 1")
-    fit = data.get("fit") or {}
-    return SBNModel(taxa, support, lt, str(data.get("method", "")), fit, data.get("provenance"))

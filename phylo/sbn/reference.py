@@ -11,14 +11,20 @@ over the topologies of the reference, with the floor ``epsilon = 2.22e-16`` (mac
 for topologies the estimate cannot produce.  Their golden runs are MrBayes ``.trprobs``
 summaries of 750,001 trees each; they pooled the replicates by turning each weight into a
 count, ``round(w * 750001)``, and dividing the summed counts by ``10 * 750001``.
+
+:func:`kl_to_reference` measures a fitted distribution against a reference sample (``sbn
+kl``); :func:`kl_divergence` and :func:`pooled_frequencies` are its two steps.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError
 from ..trees import TreeSample
+from .distribution import TreeDistribution
 
 KL_FLOOR = 2.22e-16
 
@@ -57,60 +63,84 @@ def pooled_frequencies(sample: TreeSample, trees_per_run: int | None = None) -> 
     return counts / (sample.n_runs * trees_per_run)
 
 
-def kl_to_model(
-    model, reference: TreeSample, trees_per_run: int | None = None, floor: float = KL_FLOOR
-) -> float:
-    """``KL(reference || model)`` with the paper's floor (see the module docstring).
+@dataclass(frozen=True)
+class KLResult:
+    """``KL(p || q)`` of a model ``q`` from a reference ``p``, with what it was computed from.
 
-    ``model`` is any fitted distribution (:class:`~phylo.sbn.SBNModel`,
-    :class:`~phylo.sbn.SRFModel`); the reference may list its taxa in another order.
+    Attributes
+    ----------
+    value : float
+        ``KL(p || q)`` in nats (see the module docstring).
+    topologies : ndarray, int32, shape (T, N)
+        The reference topologies (those with ``p > 0``) as canonical parent arrays on the
+        model's taxa.
+    p, q : ndarray, shape (T,)
+        Their reference probabilities and their probabilities under the model.
+    floor : float
+        The probability used where ``q = 0``.
     """
-    p = pooled_frequencies(reference, trees_per_run)
-    return kl_divergence(p, model.prob(reference), floor)
+
+    value: float
+    topologies: np.ndarray
+    p: np.ndarray
+    q: np.ndarray
+    floor: float
+
+    @property
+    def reference_topologies(self) -> int:
+        """How many topologies the reference has."""
+        return int(self.p.shape[0])
+
+    @property
+    def reference_mass_in_support(self) -> float:
+        """``sum p(T)`` over the reference topologies the model can produce (``q > 0``):
+        1 when the floor plays no part."""
+        return float(self.p[self.q > 0].sum())
+
+    @property
+    def model_mass_on_reference(self) -> float:
+        """``sum q(T)`` over the reference topologies: how much of the model's mass the
+        reference covers."""
+        return float(self.q.sum())
 
 
-def compare_estimators(
+def kl_to_reference(
+    model: TreeDistribution,
     reference: TreeSample,
-    training,
-    methods=("srf", "ccd", "sa", "em", "em-alpha"),
     trees_per_run: int | None = None,
     floor: float = KL_FLOOR,
-    **fit_options,
-) -> list[dict]:
-    """``KL(reference || estimate)`` of several estimators fitted to each training sample.
+) -> KLResult:
+    """``KL(reference || model)``, the measure of Zhang & Matsen (NeurIPS 2018, Table 1).
+
+    .. math::
+
+        KL(p \\| q) = \\sum_{T: p(T) > 0} p(T) \\log p(T)
+                     - \\sum_{T: p(T) > 0} p(T) \\log \\max(q(T), \\epsilon)
 
     Parameters
     ----------
+    model
+        Any fitted distribution ``q`` (:class:`~phylo.sbn.SBNModel`,
+        :class:`~phylo.sbn.SRFModel`).
     reference
-        The ground truth (e.g. golden runs), pooled with :func:`pooled_frequencies`.
-    training
-        Training samples (e.g. short-run replicates), each read in the reference's taxon
-        order or not.
-    methods
-        Names accepted by :func:`phylo.sbn.fit`.
-    fit_options
-        Passed to :func:`phylo.sbn.fit` for the SBN methods (``alpha``, ``max_iter``...).
+        The reference sample (e.g. golden runs, one run per file); its taxa may be listed in
+        another order than the model's, but must be the same set.
+    trees_per_run
+        How to pool the reference runs into ``p`` (see :func:`pooled_frequencies`).
+    floor
+        ``epsilon``, the probability counted for reference topologies the model cannot
+        produce (default: machine epsilon, as in the paper).
 
     Returns
     -------
-    One dict per training sample: ``{"unique_trees": ..., "kl": {method: value},
-    "iterations": {method: EM iterations}, "seconds": {method: fit time}}``.
+    KLResult
+        The value, and the reference topologies with ``p`` and ``q``.
     """
-    import time
-
-    from .sbn import fit
-
+    if not floor >= 0:
+        raise InputError(f"the floor must be a probability >= 0, got {floor}")
     p = pooled_frequencies(reference, trees_per_run)
-    rows = []
-    for sample in training:
-        row = {"unique_trees": sample.n_topologies, "kl": {}, "iterations": {}, "seconds": {}}
-        for method in methods:
-            opts = fit_options if method in ("sa", "em", "em-alpha") else {}
-            t0 = time.perf_counter()
-            model = fit(sample, method, **opts)
-            row["seconds"][method] = time.perf_counter() - t0
-            row["kl"][method] = kl_divergence(p, model.prob(reference), floor)
-            if "iterations" in getattr(model, "fit_info", {}):
-                row["iterations"][method] = model.fit_info["iterations"]
-        rows.append(row)
-    return rows
+    keep = p > 0
+    topologies = model.topologies(reference)[keep]
+    q = model.prob(topologies)
+    p = p[keep]
+    return KLResult(kl_divergence(p, q, floor), topologies, p, q, float(floor))

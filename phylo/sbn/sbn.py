@@ -57,12 +57,9 @@ from ..errors import InputError
 from ..trees import TreeSample
 from . import _kernels as K
 from . import rootings
+from .methods import ALPHA_FORMS, DEFAULT_ALPHA, SBN_METHODS
 from .model import SBNModel
 from .support import index_sample
-
-METHODS = ("srf", "ccd", "sa", "em", "em-alpha")
-ALPHA_FORMS = ("paper", "bito")
-DEFAULT_ALPHA = 1e-4
 
 
 class Training:
@@ -235,10 +232,12 @@ def fit_sbn(
     training
         A :class:`Training` of the same sample to reuse.
     """
-    if method not in ("sa", "em", "em-alpha"):
-        raise InputError(f"unknown SBN method {method!r}; expected sa, em or em-alpha")
+    if method not in SBN_METHODS:
+        raise InputError(f"unknown SBN method {method!r}; expected one of {', '.join(SBN_METHODS)}")
     if alpha_form not in ALPHA_FORMS:
-        raise InputError(f"unknown alpha form {alpha_form!r}; expected paper or bito")
+        raise InputError(
+            f"unknown alpha form {alpha_form!r}; expected one of {', '.join(ALPHA_FORMS)}"
+        )
     if not (alpha >= 0 and np.isfinite(alpha)):
         raise InputError(f"alpha must be a finite number >= 0, got {alpha}")
     tr = training or Training(sample, conditioning)
@@ -268,20 +267,3 @@ def fit_sbn(
                 tol=tol,
             )
     return SBNModel(sample.taxa, tr.support, lt[:-1], method, info)
-
-
-def fit(sample: TreeSample, method: str = "em-alpha", **kwargs):
-    """Fit a tree distribution to a sample: ``method`` one of ``srf`` (sample relative
-    frequencies), ``ccd`` (conditional clade distribution), ``sa``, ``em``, ``em-alpha``
-    (subsplit Bayesian networks).  Keyword arguments go to :func:`fit_sbn`."""
-    if method == "srf":
-        from .srf import fit_srf
-
-        return fit_srf(sample)
-    if method == "ccd":
-        from .ccd import fit_ccd
-
-        return fit_ccd(sample)
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    return fit_sbn(sample, method, **kwargs)

@@ -11,12 +11,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..trees import Taxa, Tree, TreeSample, parse_newick
-from .model import FORMAT, FORMAT_VERSION, Entropy, TopTrees, save_model
-from .reference import KL_FLOOR, kl_divergence
-from .topologies import topology_arrays
+from .distribution import Entropy, TopTrees, TreeDistribution
 
 
-class SRFModel:
+class SRFModel(TreeDistribution):
     """The empirical distribution of sampled topologies.
 
     Parameters
@@ -50,17 +48,11 @@ class SRFModel:
         self.provenance = provenance
         self._index = {row.tobytes(): i for i, row in enumerate(self.parents)}
 
-    @property
-    def n_taxa(self) -> int:
-        return len(self.taxa)
-
     def __repr__(self) -> str:
         return f"<SRFModel: {self.n_taxa} taxa, {len(self.probs)} topologies>"
 
-    def topologies(self, trees) -> np.ndarray:
-        return topology_arrays(trees, self.taxa, self.rooted)
-
     def prob(self, trees) -> np.ndarray:
+        """The sample frequency of each topology (0 for topologies never sampled)."""
         parents = self.topologies(trees)
         return np.array(
             [
@@ -83,10 +75,6 @@ class SRFModel:
         idx = np.minimum(idx, len(self.probs) - 1)
         return self.parents[idx].copy(), np.log(self.probs[idx])
 
-    def sample_trees(self, n: int, rng: np.random.Generator) -> list[Tree]:
-        parents, _ = self.sample(n, rng)
-        return [Tree(self.taxa, p, None, self.rooted) for p in parents]
-
     def top(self, k: int = 10, **_) -> TopTrees:
         k = max(0, min(k, len(self.probs)))
         return TopTrees(self.parents[:k].copy(), np.log(self.probs[:k]), self.taxa, self.rooted, k)
@@ -97,17 +85,9 @@ class SRFModel:
             float(-(p * np.log(p)).sum()) + 0.0, 0.0, True, f"enumeration of {len(p)} topologies"
         )
 
-    def kl_from(self, parents, probs, floor: float = KL_FLOOR) -> float:
-        return kl_divergence(probs, self.prob(parents), floor)
-
     def to_dict(self) -> dict:
         return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "kind": self.kind,
-            "method": self.method,
-            "taxa": list(self.taxa.names),
-            "rooted": self.rooted,
+            **self._header(),
             "topologies": [
                 Tree(self.taxa, p, None, self.rooted).to_newick(lengths=False) for p in self.parents
             ],
@@ -116,11 +96,10 @@ class SRFModel:
             "provenance": self.provenance,
         }
 
-    def save(self, path: str) -> None:
-        save_model(self, path)
-
     @classmethod
     def from_dict(cls, data: dict) -> SRFModel:
+        """The model of :meth:`to_dict`'s output (``ValueError``, ``KeyError``,
+        ``TypeError`` or :class:`~phylo.errors.InputError` when it is not valid)."""
         taxa = Taxa([str(x) for x in data["taxa"]])
         rooted = data["rooted"]
         if not isinstance(rooted, bool):

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from phylo.cli.sbn import main
-from phylo.sbn import fit, kl_to_model, load_model
+from phylo.sbn import fit, kl_to_reference, load_model
 from phylo.tables import parse_table
 from phylo.trees import parse_newick, read_trees
 
@@ -94,12 +94,37 @@ def test_kl(model_path):
     r = run("kl", model_path, "--reference", TRPROBS)
     assert r.exit_code == 0, r.output
     rows = table(r.stdout)
-    assert rows[0][0] == "kl"
-    want = kl_to_model(model, read_trees([TRPROBS]))
-    assert float(rows[1][0]) == pytest.approx(want, rel=1e-14, abs=0)  # 15 digits
+    assert rows[0] == [
+        "kl",
+        "reference_topologies",
+        "reference_mass_in_model_support",
+        "model_mass_on_reference",
+    ]
+    want = kl_to_reference(model, read_trees([TRPROBS]))
+    assert float(rows[1][0]) == pytest.approx(want.value, rel=1e-14, abs=0)  # 15 digits
+    assert int(rows[1][1]) == want.reference_topologies == read_trees([TRPROBS]).n_topologies
+    assert float(rows[1][2]) == pytest.approx(want.reference_mass_in_support, rel=1e-14)
+    assert float(rows[1][3]) == pytest.approx(want.model_mass_on_reference, rel=1e-14)
     # several reference files are pooled; positional files are more references
     r2 = run("kl", model_path, "--reference", TRPROBS, TRPROBS)
-    assert float(table(r2.stdout)[1][0]) == pytest.approx(want, rel=1e-12)
+    assert float(table(r2.stdout)[1][0]) == pytest.approx(want.value, rel=1e-12)
+
+
+def test_kl_of_a_sample_from_its_own_frequencies_is_zero(tmp_path):
+    path = tmp_path / "srf.json"
+    assert run("fit", RUN1, RUN2, "-m", "srf", "-o", path, "-q").exit_code == 0
+    r = run("kl", path, "--reference", RUN1, RUN2, "-q")
+    assert r.exit_code == 0, r.output
+    kl, topologies, in_support, on_reference = table(r.stdout)[1]
+    assert float(kl) == pytest.approx(0.0, abs=1e-15)
+    assert int(topologies) == read_trees([RUN1, RUN2]).n_topologies
+    assert float(in_support) == pytest.approx(1.0, abs=1e-15)
+    assert float(on_reference) == pytest.approx(1.0, abs=1e-15)
+    # trees of run 2 that run 1 never visited lie outside the support of run 1's frequencies
+    assert run("fit", RUN1, "-m", "srf", "-o", path, "-q").exit_code == 0
+    r = run("kl", path, "--reference", RUN2, "-q")
+    kl, _, in_support, on_reference = table(r.stdout)[1]
+    assert float(in_support) < 1 and float(on_reference) < 1 and float(kl) > 0
 
 
 def test_sample_same_seed_same_output(model_path):

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from phylo.errors import InputError
 from phylo.sbn import fit
 
 from . import brute
@@ -169,3 +170,26 @@ def test_unseen_subsplit_gives_minus_infinity():
     lp = model.log_prob(nwk)
     assert np.isneginf(lp).any() and np.isfinite(lp).any()
     assert math.isclose(np.exp(lp[np.isfinite(lp)]).sum(), 1.0, rel_tol=1e-12)
+
+
+def test_fit_by_name_takes_one_set_of_options_for_every_method():
+    rng = np.random.default_rng(7)
+    _, _, sample = random_training(5, 6, rng)
+    options = {"alpha": 0.3, "max_iter": 5, "min_iter": 0, "tol": 0.0}
+    # the SBN methods use them ...
+    em = fit(sample, "em", **options)
+    assert em.fit_info["iterations"] == 5
+    a = fit(sample, "em-alpha", **options)
+    assert a.fit_info["alpha"] == 0.3
+    assert not np.array_equal(a.log_theta, fit(sample, "em-alpha", max_iter=5).log_theta)
+    # ... srf and ccd have none and give what they give without them
+    for method in ("srf", "ccd"):
+        with_options = fit(sample, method, **options)
+        assert with_options.method == method
+        np.testing.assert_array_equal(with_options.prob(sample), fit(sample, method).prob(sample))
+    # a misspelt option is an error for every method, an unknown method names the known ones
+    for method in ("srf", "ccd", "sa"):
+        with pytest.raises(TypeError, match="alpah"):
+            fit(sample, method, alpah=0.3)
+    with pytest.raises(InputError, match="srf, ccd, sa, em, em-alpha"):
+        fit(sample, "sbn")
