@@ -34,8 +34,11 @@ on a 128-bit hash collision (probability about ``2^-128`` per pair).
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
+import sys
+import threading
 
 import numpy as np
 
@@ -110,6 +113,59 @@ def inside(support, log_theta) -> dict:
 
 
 MASK64 = (1 << 64) - 1
+
+#: Python frames one level of the subsplit graph may take in :meth:`KBest.get`.
+FRAMES_PER_LEVEL = 4
+
+
+def _deep(levels_of):
+    """Give a function that recurses once per level of the subsplit graph room to do so.
+
+    ``levels_of(*args)`` bounds the number of levels (the number of taxa will do): ladder-like
+    trees of hundreds of taxa recurse deeper than Python's default limit of 1000 frames.  The
+    limit is raised for the call and put back; on Python 3.10, whose frames also use the C
+    stack, a deep call runs in a thread with a stack large enough for it.
+    """
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            need = FRAMES_PER_LEVEL * levels_of(*args) + 200
+            old = sys.getrecursionlimit()
+            if need < old // 2:
+                return fn(*args, **kwargs)
+            sys.setrecursionlimit(old + need)
+            try:
+                if sys.version_info >= (3, 11):  # Python frames no longer use the C stack
+                    return fn(*args, **kwargs)
+                return _in_big_thread(fn, args, kwargs, need)
+            finally:
+                sys.setrecursionlimit(old)
+
+        return call
+
+    return wrap
+
+
+def _in_big_thread(fn, args, kwargs, frames):  # pragma: no cover - Python 3.10
+    result = {}
+
+    def run():
+        try:
+            result["value"] = fn(*args, **kwargs)
+        except BaseException as exc:
+            result["error"] = exc
+
+    size = threading.stack_size(max(64 << 20, 4096 * frames))
+    try:
+        thread = threading.Thread(target=run)
+        thread.start()
+    finally:
+        threading.stack_size(size)
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 class KBest:
@@ -229,6 +285,7 @@ class KBest:
                     nxt += 1
 
 
+@_deep(lambda support, *_: support.n_taxa)
 def top_rooted(support, log_theta, k: int):
     """The ``k`` most probable rooted trees: ``(parents (k', 2n-1) in derivation numbering,
     log probabilities)``; exact."""
@@ -247,6 +304,7 @@ def top_rooted(support, log_theta, k: int):
     return arr, np.array(logps)
 
 
+@_deep(lambda model, *_: model.n_taxa)
 def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 256):
     """The ``k`` most probable unrooted topologies of an unrooted SBN, exactly.
 
@@ -360,6 +418,7 @@ def _split_hashes(support) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
+@_deep(lambda model, *_: model.n_taxa)
 def unrooted_probabilities(model, limit: int = 1_000_000):
     """Probabilities of all unrooted topologies an unrooted SBN can produce, or None when it
     has more than ``limit`` rooted derivations.

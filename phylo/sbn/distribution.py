@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..outputs import atomic_open
+from ..outputs import atomic_open, refuse_inputs
 from ..provenance import record
 from ..trees import Taxa, Tree
 from .topologies import topology_arrays
@@ -130,6 +130,7 @@ class TreeDistribution:
             }
             data["provenance"] = record(parameters={"method": self.method, **settings})
         text = json.dumps(data, indent=1, allow_nan=False)
+        refuse_inputs(path, [item["path"] for item in data["provenance"].get("inputs", [])])
         with atomic_open(path) as fh:
             fh.write(text + "\n")
 

@@ -44,6 +44,8 @@ def load_model(path: str) -> TreeDistribution:
         raise InputError("not a model file (not UTF-8 text)", path) from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise InputError("not a model file: its JSON is nested too deeply", path) from None
     except json.JSONDecodeError as exc:
         raise InputError(
             f"not a model file: invalid JSON ({exc.msg})", path, exc.lineno, exc.colno

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from ..trees import Taxa
+from ..trees import Taxa, bitsets
 from ..trees.bitsets import n_words
 from . import _kernels as K
 from . import derivations as D
@@ -40,15 +40,24 @@ from .topologies import canonical
 
 
 def logsumexp_groups(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``log sum exp`` of ``values`` within each group."""
-    out = np.empty(offsets.shape[0] - 1)
-    for g in range(out.shape[0]):
-        seg = values[offsets[g] : offsets[g + 1]]
-        if seg.size == 0:
-            out[g] = -np.inf
-            continue
-        mx = seg.max()
-        out[g] = mx if mx == -np.inf else mx + math.log(np.exp(seg - mx).sum())
+    """``log sum exp`` of ``values`` within each group (``-inf`` for an empty group)."""
+    values = np.asarray(values, dtype=float)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    G = offsets.shape[0] - 1
+    out = np.full(G, -np.inf)
+    sizes = np.diff(offsets)
+    live = np.nonzero(sizes > 0)[0]
+    if live.size == 0:
+        return out
+    mx = np.maximum.reduceat(values, offsets[live])
+    finite = np.isfinite(mx)
+    shift = np.repeat(np.where(finite, mx, 0.0), sizes[live])
+    owner = np.repeat(np.arange(live.size), sizes[live])
+    with np.errstate(under="ignore"):
+        terms = np.exp(values[offsets[0] : offsets[-1]] - shift)
+    sums = np.bincount(owner, weights=terms, minlength=live.size)
+    with np.errstate(divide="ignore"):
+        out[live] = np.where(finite, mx + np.log(sums), mx)
     return out
 
 
@@ -388,28 +397,28 @@ class SBNModel(TreeDistribution):
         conditioning = data["conditioning"]
         if not isinstance(rooted, bool) or conditioning not in CONDITIONINGS:
             raise ValueError("bad 'rooted' or 'conditioning'")
-        clades = np.array([_str_to_bits(c, n) for c in data["clades"]], np.uint64).reshape(
-            -1, n_words(n)
-        )
-        subs = np.array(data["subsplits"], np.int64).reshape(-1, 2)
-        keys = np.array(data["keys"], np.int64).reshape(-1, 2)
+        _check_against_provenance(data, rooted)
+        clades = _strings_to_bits(data["clades"], n)
+        subs = _int_table(data["subsplits"], 2, "subsplits")
+        keys = _int_table(data["keys"], 2, "keys")
         params = data["params"]
-        pk = np.array(params["key"], np.int64)
-        ps = np.array(params["subsplit"], np.int64)
+        pk = _int_table(params["key"], 1, "params.key").ravel()
+        ps = _int_table(params["subsplit"], 1, "params.subsplit").ravel()
         lt = np.array([-np.inf if x is None else float(x) for x in params["log_prob"]], float)
         C, S, Kn, M = clades.shape[0], subs.shape[0], keys.shape[0], pk.shape[0]
-        full = np.zeros(n_words(n), np.uint64)
-        for i in range(n):
-            full[i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+        full = bitsets.full(n)
         if C == 0 or not np.array_equal(clades[0], full):
             raise ValueError("clade 0 must be the full taxon set")
-        if np.any(clades & ~full) or np.any(~clades.any(axis=1)):
-            raise ValueError("a clade is empty or names taxa beyond the taxon list")
+        if np.any(~clades.any(axis=1)):
+            raise ValueError("a clade is empty")
+        if _has_duplicates(clades):
+            raise ValueError("a clade is listed twice")
         if S and (subs.min() < 0 or subs.max() >= C):
             raise ValueError("a subsplit refers to an unknown clade")
-        for a, b in subs:
-            if np.any(clades[a] & clades[b]):
-                raise ValueError("a subsplit's clades overlap")
+        if S and np.any((clades[subs[:, 0]] & clades[subs[:, 1]]).any(axis=1)):
+            raise ValueError("a subsplit's clades overlap")
+        if S and _has_duplicates(np.sort(subs, axis=1)):
+            raise ValueError("a subsplit is listed twice")
         if Kn == 0 or keys[0, 0] != -1 or keys[0, 1] != 0:
             raise ValueError("key 0 must be the root")
         if (
@@ -419,17 +428,37 @@ class SBNModel(TreeDistribution):
             or keys[:, 0].max() >= C
         ):
             raise ValueError("a parent key refers to an unknown clade")
+        if _has_duplicates(keys):
+            raise ValueError("a parent key is listed twice")
+        rest = keys[1:]
+        if conditioning == "clade" and np.any(rest[:, 0] != -1):
+            raise ValueError(
+                "clade conditioning, but some parent keys name a parent subsplit "
+                "(a PCSP model labelled 'clade'?)"
+            )
+        if conditioning == "pcsp":
+            if np.any(rest[:, 0] < 0):
+                raise ValueError(
+                    "PCSP conditioning, but some parent keys lack a parent subsplit "
+                    "(a clade-conditioned model labelled 'pcsp'?)"
+                )
+            if np.any((clades[rest[:, 0]] & clades[rest[:, 1]]).any(axis=1)):
+                raise ValueError("a parent key's clade overlaps its sibling")
         if ps.shape != (M,) or lt.shape != (M,):
             raise ValueError("parameter arrays have different lengths")
         if M and (pk.min() < 0 or pk.max() >= Kn or ps.min() < 0 or ps.max() >= S):
             raise ValueError("a parameter refers to an unknown key or subsplit")
         if np.any(np.diff(pk) < 0):
             raise ValueError("parameters are not sorted by parent key")
-        for m in range(M):
-            a, b = subs[ps[m]]
-            union = clades[a] | clades[b]
-            if not np.array_equal(union, clades[keys[pk[m], 1]]):
-                raise ValueError(f"parameter {m}: the subsplit does not split its key's clade")
+        if M and _has_duplicates(np.stack([pk, ps], axis=1)):
+            raise ValueError("a parameter (parent key, subsplit) is listed twice")
+        if M:
+            union = clades[subs[ps, 0]] | clades[subs[ps, 1]]
+            bad = np.nonzero(~np.all(union == clades[keys[pk, 1]], axis=1))[0]
+            if bad.size:
+                raise ValueError(
+                    f"parameter {int(bad[0])}: the subsplit does not split its key's clade"
+                )
         if np.any(np.isnan(lt)) or np.any(lt > 1e-9):
             raise ValueError("log probabilities must be <= 0")
         support = Support(n, rooted, conditioning, clades, subs, keys, pk, ps)
@@ -454,14 +483,64 @@ def _bits_to_str(row: np.ndarray, n: int) -> str:
     return "".join(chars)
 
 
-def _str_to_bits(text: str, n: int) -> np.ndarray:
-    if len(text) != n or set(text) - {"0", "1"}:
-        raise ValueError(f"clade {text[:20]!r} is not a string of {n} 0/1 characters")
-    out = np.zeros(n_words(n), np.uint64)
-    for i, c in enumerate(text):
-        if c == "1":
-            out[i >> 6] |= np.uint64(1) << np.uint64(i & 63)
-    return out
+def _strings_to_bits(texts, n: int) -> np.ndarray:
+    """``(C, W)`` bitsets of clades written as ``0``/``1`` strings (taxon ``i`` at position
+    ``i``), without a loop over taxa."""
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise ValueError("'clades' must be a list of 0/1 strings")
+    bad = next((t for t in texts if len(t) != n), None)
+    if bad is not None:
+        raise ValueError(f"clade {bad[:20]!r} is not a string of {n} 0/1 characters")
+    if not texts:
+        return np.zeros((0, n_words(n)), np.uint64)
+    chars = np.frombuffer("".join(texts).encode("ascii", "replace"), np.uint8).reshape(-1, n)
+    if np.any((chars != ord("0")) & (chars != ord("1"))):
+        row = int(np.nonzero(((chars != ord("0")) & (chars != ord("1"))).any(axis=1))[0][0])
+        raise ValueError(f"clade {texts[row][:20]!r} is not a string of {n} 0/1 characters")
+    W = n_words(n)
+    bits = np.zeros((chars.shape[0], 64 * W), np.uint8)
+    bits[:, :n] = chars == ord("1")
+    packed = np.packbits(bits, axis=1, bitorder="little")  # 8 bytes per word
+    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64).reshape(-1, W)
+
+
+def _int_table(values, width: int, what: str) -> np.ndarray:
+    """An integer table from JSON: a list of ints (``width`` 1) or of ``width``-lists of ints;
+    floats, strings and booleans are refused."""
+    rows = values if width == 1 else None
+    if width > 1:
+        if not isinstance(values, list) or not all(
+            isinstance(r, list) and len(r) == width for r in values
+        ):
+            raise ValueError(f"'{what}' must be a list of {width}-lists of integers")
+        rows = [x for r in values for x in r]
+    if not isinstance(rows, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) for x in rows
+    ):
+        raise ValueError(f"'{what}' must hold integers only")
+    return np.array(rows, np.int64).reshape(-1, width)
+
+
+def _has_duplicates(rows: np.ndarray) -> bool:
+    rows = np.ascontiguousarray(rows)
+    if rows.shape[0] < 2:
+        return False
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    return np.unique(keys).shape[0] != rows.shape[0]
+
+
+def _check_against_provenance(data: dict, rooted: bool) -> None:
+    """A model fitted by ``sbn fit`` records whether it was fitted to rooted trees; the
+    ``rooted`` field must agree (flipped by hand it gives nonsense).  The conditioning is
+    checked against the parent keys' structure instead (see ``from_dict``)."""
+    prov = data.get("provenance")
+    params = prov.get("parameters") if isinstance(prov, dict) else None
+    if isinstance(params, dict) and isinstance(params.get("rooted"), bool):
+        if params["rooted"] != rooted:
+            raise ValueError(
+                f"'rooted' is {str(rooted).lower()} but the model was fitted to "
+                f"{'rooted' if params['rooted'] else 'unrooted'} trees"
+            )
 
 
 def _jsonable(obj: Any):

@@ -279,3 +279,122 @@ def test_trees_with_other_taxa_are_a_clear_error():
     a = model.log_prob("((t0,t1),(t2,t3),t4);")
     b = model.log_prob("((t3,t2),t4,(t1,t0));")
     assert a == b
+
+
+def _cli_model_file(tmp_path, method="em-alpha"):
+    """A model as `sbn fit` writes it (with its provenance), fitted to the example runs."""
+    from click.testing import CliRunner
+
+    from phylo.cli.sbn import main
+
+    from ..conftest import DATA
+
+    path = tmp_path / f"{method}.json"
+    runs = [str(DATA / "example.run1.t"), str(DATA / "example.run2.t")]
+    r = CliRunner().invoke(main, ["fit", *runs, "-m", method, "-o", str(path), "-q"])
+    assert r.exit_code == 0, r.output
+    return path, json.loads(path.read_text())
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("duplicate_key", "parent key is listed twice"),
+        ("pcsp_as_clade", "clade conditioning, but some parent keys name a parent subsplit"),
+        ("clade_as_pcsp", "PCSP conditioning, but some parent keys lack a parent subsplit"),
+        ("unrooted_as_rooted", "'rooted' is true but the model was fitted to unrooted trees"),
+        ("duplicate_param", "listed twice"),
+        ("float_index", "integers only"),
+        ("deep_nesting", "nested too deeply"),
+    ],
+)
+def test_structurally_wrong_model_files_are_refused(tmp_path, damage, message):
+    """Files that once loaded and gave wrong answers with exit 0."""
+    path, data = _cli_model_file(tmp_path, "ccd" if damage == "clade_as_pcsp" else "em-alpha")
+    if damage == "duplicate_key":
+        data["keys"][3] = list(data["keys"][2])
+    elif damage == "pcsp_as_clade":
+        data["conditioning"] = "clade"
+    elif damage == "clade_as_pcsp":
+        data["conditioning"] = "pcsp"
+    elif damage == "unrooted_as_rooted":
+        data["rooted"] = True
+    elif damage == "duplicate_param":
+        data["params"]["subsplit"][1] = data["params"]["subsplit"][0]
+    elif damage == "float_index":
+        data["params"]["key"][5] = 1.0
+    text = json.dumps(data)
+    if damage == "deep_nesting":
+        text = "[" * 100_000 + "]" * 100_000
+    path.write_text(text)
+    with pytest.raises(InputError, match=message) as err:
+        load_model(str(path))
+    assert str(path) in str(err.value)
+
+
+def test_a_large_model_loads_exactly(tmp_path):
+    """Clades of 700 taxa (11 words) read back bit for bit through the vectorised loader."""
+    n = 700
+    rng = np.random.default_rng(5)
+    names = [f"t{i}" for i in range(n)]
+    newicks = []
+    for _ in range(3):
+        order = rng.permutation(names)
+        nwk = order[0]
+        for name in order[1:]:  # random caterpillars
+            nwk = f"({nwk},{name})"
+        newicks.append(nwk + ";")
+    trees = tmp_path / "big.nwk"
+    trees.write_text("\n".join(newicks) + "\n")
+    from phylo.trees import read_trees
+
+    model = fit(read_trees(str(trees), burnin=0), "sa")
+    path = tmp_path / "big.json"
+    model.save(str(path))
+    again = load_model(str(path))
+    assert np.array_equal(again.support.clades, model.support.clades)
+    assert again.to_dict()["params"] == model.to_dict()["params"]
+    assert np.allclose(again.log_prob(newicks), model.log_prob(newicks))
+
+
+def test_group_logsumexp_against_a_loop():
+    from phylo.sbn.model import logsumexp_groups
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        sizes = rng.integers(0, 5, rng.integers(1, 30))
+        off = np.concatenate([[0], np.cumsum(sizes)])
+        v = rng.normal(size=off[-1]) * 50
+        v[rng.random(off[-1]) < 0.3] = -np.inf
+        want = []
+        for g in range(len(sizes)):
+            seg = v[off[g] : off[g + 1]]
+            finite = seg[np.isfinite(seg)]
+            want.append(np.log(np.sum(np.exp(finite))) if finite.size else -np.inf)
+        assert np.allclose(logsumexp_groups(v, off), want, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("rooted", [False, True])
+def test_top_and_entropy_of_a_deep_ladder_model(tmp_path, rooted):
+    """Ladder-shaped trees of 600 taxa: the k-best derivations recurse once per level."""
+    from phylo.trees import read_trees
+
+    n = 600
+    names = [f"t{i}" for i in range(n)]
+    newicks = []
+    for shift in (0, 1):  # two caterpillars that differ in their last cherry
+        order = names[shift:] + names[:shift]
+        nwk = f"({order[0]},{order[1]})"
+        for name in order[2:]:
+            nwk = f"({nwk},{name})"
+        newicks.append(nwk + ";")
+    path = tmp_path / "ladder.nwk"
+    path.write_text("\n".join(newicks) + "\n" + newicks[0] + "\n")
+    sample = read_trees(str(path), burnin=0, rooted=rooted)
+    model = fit(sample, "sa")
+    best = model.top(3)
+    assert len(best) >= 2
+    want = model.log_prob(best.parents)
+    assert np.allclose(best.log_prob, want)
+    assert best.log_prob[0] >= best.log_prob[1]
+    assert np.isfinite(model.entropy(rng=np.random.default_rng(1)).value)
