@@ -16,18 +16,37 @@ import click
 from phylo.errors import PhyloError
 
 
+def _fail(message: str, status: int = 2):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(status)
+
+
 class Group(click.Group):
-    """A click group that turns the library's errors into one line and exit status 2."""
+    """A click group that turns the library's errors, and the machine's (no memory, a full
+    disk), into one line on standard error and exit status 2; Ctrl-C exits with 130, as
+    shells expect."""
 
     def invoke(self, ctx):
+        from phylo.outputs import NO_ROOM, describe_os_error
+
         try:
             return super().invoke(ctx)
         except PhyloError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            _fail(str(exc))
         except BrokenPipeError:  # e.g. `sbn sample ... | head`
             sys.stderr.close()
             sys.exit(0)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except MemoryError:
+            _fail("out of memory; see the command's --help for ways to need less (thinning, "
+                  "fewer trees, fewer jobs)")  # fmt: skip
+        except OSError as exc:
+            if exc.errno not in NO_ROOM:
+                raise
+            where = f"{exc.filename}: " if exc.filename else "standard output: "
+            _fail(f"{where}cannot write: {describe_os_error(exc)}")
 
 
 def burnin_option(f):

@@ -223,8 +223,9 @@ class ResultStore:
         self._fh = None
         self._lock = None
         if path is not None:
-            if os.path.isdir(path):
-                raise InputError("is a directory, expected a results table", path)
+            from .outputs import resolve
+
+            resolve(path)  # a directory or a dangling link is refused
             self._lock = TableLock(path)
             self._lock.acquire()
             try:
@@ -300,14 +301,26 @@ class ResultStore:
         self.rows[self._key(cells)] = row
         if self.path is None:
             return
-        if self._fh is None:
-            new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
-            self._fh = open(self.path, "a", encoding="utf-8", newline="")
-            if new:
-                self._fh.write(self._header_text())
-        self._fh.write(self._line(row))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            if self._fh is None:
+                new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+                self._fh = open(self.path, "a", encoding="utf-8", newline="")
+                if new:
+                    self._fh.write(self._header_text())
+            self._fh.write(self._line(row))
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            from .outputs import NO_ROOM, OutputError, describe_os_error
+
+            if exc.errno not in NO_ROOM:
+                raise
+            raise OutputError(
+                f"cannot append a result: {describe_os_error(exc)}.  The {len(self.rows) - 1} "
+                "results written so far are kept (a line cut short is detected); make room "
+                "and run the same command again to finish the table",
+                self.path,
+            ) from None
 
     def _rewrite(self, sort: bool) -> None:
         from .outputs import atomic_open
@@ -745,6 +758,9 @@ def run_comparison(
     """
     if isinstance(shard, str) or shard is None:
         shard = parse_shard(shard)
+    from .outputs import refuse_inputs
+
+    refuse_inputs(output, [item["path"] for item in comparison.provenance.get("inputs", [])])
     identity = list(comparison.identity)
     if shard is not None:
         identity.append(f"{SHARD}={shard[0]}/{shard[1]}")

@@ -138,8 +138,10 @@ def write_table(
     values
         Summary values of the table as ``# key: value`` lines.
     """
-    from .outputs import atomic_open
+    from .outputs import atomic_open, refuse_inputs
 
+    if provenance:
+        refuse_inputs(path, [item["path"] for item in provenance.get("inputs", [])])
     with atomic_open(path) as fh:
         for line in render(columns, rows, provenance, notes, values):
             fh.write(line)
