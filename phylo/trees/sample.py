@@ -323,9 +323,18 @@ def read_trees(
     n_all = index.count
     R = len(files)
     counts = np.zeros((n_all, R))
+    seen = np.zeros(n_all, bool)
     for r in range(R):
         counts[:, r] = np.bincount(kept_ids[r], weights=kept_w[r], minlength=n_all)
-    used = np.nonzero(counts.sum(axis=1) > 0)[0]
+        seen[kept_ids[r]] = True
+        if files[r].weights is not None and not counts[:, r].sum() > 0:
+            raise InputError(
+                "every tree kept has weight 0 ([&W 0]): the run gives no frequencies",
+                files[r].path,
+            )
+    # every topology of a kept tree, also one of weight 0 (MrBayes prints [&W 0] for a tree
+    # seen once in a very long run): it has frequency 0 but is a topology of the sample
+    used = np.nonzero(seen)[0]
     tot = counts.sum(axis=0, keepdims=True)
     f = np.divide(counts, tot, out=np.zeros_like(counts), where=tot > 0)
     w = (

@@ -242,3 +242,36 @@ def test_tiny_chunks_give_the_same_sample(tmp_path):
     ft = read_file(RUN1, state, chunk_size=777)
     assert ft.n_trees == big.n_trees
     assert state.index.count == big.n_topologies
+
+
+def test_a_tree_of_weight_zero_is_a_topology_of_the_sample(tmp_path):
+    """[&W 0] once gave topology id -1, which callers used as an index (the last topology)."""
+    from phylo.trees import read_trees
+
+    text = (
+        "#NEXUS\nbegin trees;\n"
+        "tree a = [&W 0.75] ((A,B),(C,D),E);\n"
+        "tree b = [&W 0.25] ((A,C),(B,D),E);\n"
+        "tree c = [&W 0] ((A,D),(B,C),E);\n"
+        "end;\n"
+    )
+    path = tmp_path / "w.trprobs"
+    path.write_text(text)
+    sample = read_trees(str(path))
+    assert sample.n_topologies == 3
+    assert list(sample.traces[0]) == [0, 1, 2]
+    assert list(sample.frequencies()) == [0.75, 0.25, 0.0]
+    third = sample.topology(2)
+    assert third.same_topology(sample.topology(sample.index_of(third)))
+    assert sample.index_of(third) == 2
+
+
+def test_a_run_whose_weights_are_all_zero_is_an_error(tmp_path):
+    from phylo.errors import InputError
+    from phylo.trees import read_trees
+
+    path = tmp_path / "w.trprobs"
+    path.write_text("#NEXUS\nbegin trees;\ntree a = [&W 0] ((A,B),(C,D),E);\nend;\n")
+    with pytest.raises(InputError, match="weight 0") as err:
+        read_trees(str(path))
+    assert err.value.path == str(path)
