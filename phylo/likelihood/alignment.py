@@ -239,17 +239,23 @@ def check_same_taxa(
         raise InputError("taxa do not match: " + "; ".join(parts), path)
 
 
-def _encode(seq: str, name: str, path, line=None) -> np.ndarray:
-    raw = np.frombuffer(seq.encode("latin-1", errors="replace"), dtype=np.uint8)
-    codes = _CODE_TABLE[raw]
-    bad = np.flatnonzero(codes == 0)
+def _encode(seq: str, name: str, path, line=None, locate=None) -> np.ndarray:
+    """State codes of a sequence; an error naming the first character that is no state
+    (``locate(site) -> (line, column)`` places it in the file, else ``line``)."""
+    if not seq.isascii():  # no character beyond ASCII is a state (never a silent '?')
+        bad = np.array([next(i for i, c in enumerate(seq) if ord(c) > 127)])
+    else:
+        codes = _CODE_TABLE[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+        bad = np.flatnonzero(codes == 0)
     if bad.size:
         ch = seq[bad[0]]
+        where, column = (line, None) if locate is None else locate(int(bad[0]))
         raise InputError(
             f"unknown character {ch!r} at site {bad[0] + 1} of sequence {name!r} "
             "(expected IUPAC nucleotide codes, '-', '?' or 'N')",
             path,
-            line,
+            where,
+            column,
         )
     return codes
 
@@ -268,12 +274,9 @@ def read_alignment(path: str, format: str | None = None) -> Alignment:
     format
         ``"fasta"``, ``"nexus"`` or ``"phylip"`` to skip the guess.
     """
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise InputError(f"cannot read alignment: {exc.strerror}", path) from None
-    return parse_alignment(text, format=format, path=path)
+    from ..trees.files import read_text
+
+    return parse_alignment(read_text(path), format=format, path=path)
 
 
 def parse_alignment(text: str, format: str | None = None, path: str | None = None) -> Alignment:
@@ -319,8 +322,22 @@ def read_phylip(path: str) -> Alignment:
     return read_alignment(path, "phylip")
 
 
+def _fasta_locator(pieces):
+    """``site -> (line, column)`` for a sequence given as ``(line number, text)`` pieces."""
+
+    def locate(site: int):
+        for lineno, raw in pieces:
+            cols = [i for i, c in enumerate(raw) if not c.isspace()]
+            if site < len(cols):
+                return lineno, cols[site] + 1
+            site -= len(cols)
+        return (pieces[-1][0] if pieces else None), None
+
+    return locate
+
+
 def _parse_fasta(text: str, path) -> Alignment:
-    names, seqs, lines_of = [], [], []
+    names, seqs, lines_of, pieces = [], [], [], []
     current = None
     for lineno, line in enumerate(text.splitlines(), 1):
         s = line.strip()
@@ -335,15 +352,17 @@ def _parse_fasta(text: str, path) -> Alignment:
             names.append(name)
             seqs.append([])
             lines_of.append(lineno)
+            pieces.append([])
             current = seqs[-1]
         else:
             if current is None:
                 raise InputError("sequence data before the first '>name' line", path, lineno, 1)
             current.append("".join(s.split()))
+            pieces[-1].append((lineno, line))
     if not names:
         raise InputError("no sequences found", path)
     joined = ["".join(p) for p in seqs]
-    for n, s, ln in zip(names, joined, lines_of):
+    for n, s, ln, where in zip(names, joined, lines_of, pieces):
         if len(s) != len(joined[0]):
             raise InputError(
                 f"sequences of unequal length: {names[0]!r} has {len(joined[0])} "
@@ -351,7 +370,7 @@ def _parse_fasta(text: str, path) -> Alignment:
                 path,
                 ln,
             )
-        _encode(s, n, path, ln)
+        _encode(s, n, path, ln, _fasta_locator(where))
     return Alignment.from_sequences(names, joined, path)
 
 

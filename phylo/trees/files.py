@@ -136,12 +136,21 @@ class ChunkReader:
 
 
 def read_text(path: str) -> str:
-    """The whole (decompressed) file as text (UTF-8, with a clear error otherwise)."""
+    """The whole (decompressed) file as text: UTF-8, a byte-order mark ignored, with an
+    error naming the line and column of the first byte that is not UTF-8."""
     data = b"".join(read_chunks(path))
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
     if not data.strip():
         raise InputError("file is empty", display_name(path))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise InputError("not a text file (invalid UTF-8)", display_name(path), line) from None
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InputError(
+            f"byte 0x{data[exc.start]:02x} is not UTF-8 text (save the file as UTF-8)",
+            display_name(path),
+            line,
+            column,
+        ) from None

@@ -102,8 +102,8 @@ def test_bad_input_is_reported(text, message):
 
 def test_error_has_line_number():
     with pytest.raises(InputError) as info:
-        parse_alignment(">a\nACGT\n>b\nAJGT\n", path="f.fasta")
-    assert info.value.path == "f.fasta" and info.value.line == 3
+        parse_alignment(">a\nACGTAC\n>b\nAC\n  GT  AJ\n", path="f.fasta")
+    assert info.value.path == "f.fasta" and info.value.line == 5 and info.value.column == 8
 
 
 def test_taxa_mismatch_message():
@@ -127,3 +127,32 @@ def test_ds1_nexus_equals_fasta():
 def test_treebase_nexus_files(name, ntax, nchar):
     aln = read_alignment(str(shared_path(f"marglik/alignments/{name}.nex")))
     assert (aln.n_taxa, aln.n_sites) == (ntax, nchar)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("é".encode("latin-1"), "byte 0xe9 is not UTF-8 text"),  # Latin-1, not UTF-8
+        (b"\xff", "byte 0xff is not UTF-8 text"),
+        ("—".encode(), "unknown character '—'"),  # an em dash, valid UTF-8
+        ("é".encode(), "unknown character 'é'"),
+    ],
+)
+def test_bytes_that_are_no_state_are_errors_not_missing_data(tmp_path, data, message):
+    """Such bytes once became '?' (missing data) and changed the likelihood silently."""
+    from phylo.likelihood import read_alignment
+
+    path = tmp_path / "a.fasta"
+    path.write_bytes(b">a\nACGT\n>b\nAC" + data + b"T\n")
+    with pytest.raises(InputError, match=message) as err:
+        read_alignment(str(path))
+    assert err.value.line == 4 and err.value.column == 3 and err.value.path == str(path)
+
+
+def test_a_byte_order_mark_is_ignored(tmp_path):
+    from phylo.likelihood import read_alignment
+
+    path = tmp_path / "bom.fasta"
+    path.write_bytes(b"\xef\xbb\xbf>a\nACGT\n>b\nACGA\n")
+    aln = read_alignment(str(path))
+    assert list(aln.taxa) == ["a", "b"]
