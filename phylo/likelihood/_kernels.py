@@ -1,7 +1,8 @@
 """numba kernels of the tree likelihood: pruning, rescaling, branch gradients.
 
 Plain functions over arrays (float64 values, int64 indices); the typed, documented
-interface is :class:`phylo.likelihood.tree_likelihood.TreeLikelihood`.  There is one
+interface is :class:`phylo.likelihood.tree_likelihood.TreeLikelihood` (buffers are sized and
+allocated by :mod:`phylo.likelihood._buffers`).  There is one
 compiled entry point per model family, :func:`_traverse` (``family(mv).evaluate_rows``:
 likelihoods, or likelihoods and gradients, of a batch of branch-length vectors;
 ``family(mv).evaluate`` and :func:`evaluate` run a batch of one), plus
@@ -90,7 +91,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
-import mmap
 import platform
 import sys
 import threading
@@ -1472,51 +1472,3 @@ def evaluate(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf,
     return family(mv).evaluate(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm,
                                buf, site_ll, grad, bounds, compute_P, want_grad)
 
-
-def buffer_rows(n_slots: int, n_pre_slots: int, n_categories: int) -> int:
-    """Rows of the buffer :func:`evaluate` needs: work rows, partials, pre-order partials
-    and (with pre-order partials) one row per node for the factors of its rescaling."""
-    return (ROW_TIP + 24 * n_categories + 4 * n_categories * (n_slots + n_pre_slots)
-            + (n_slots if n_pre_slots else 0))
-
-
-#: Size of a transparent huge page (x86-64); buffers of at least this size use them.
-HUGE_PAGE_BYTES = 1 << 21
-#: Buffers of at least this size are placed on huge pages (the rest of the last page is
-#: unused).
-HUGE_PAGE_MIN_BYTES = 1 << 20
-
-
-def _zeros(shape) -> np.ndarray:
-    """``np.zeros(shape)``; an array of a huge page or more is given its own anonymous
-    mapping aligned to 2 MiB and advised to use transparent huge pages (Linux).
-
-    Each row of a buffer is a page or more apart from the next, and one traversal touches
-    every row: with 4 KiB pages the gradient's buffer (all edge partials) needs more
-    translations than the TLB holds, and the page walks cost about a tenth of the
-    gradient; and a likelihood buffer about the size of the L2 cache runs 15-20 % slower
-    in some processes than in others, depending on where its 4 KiB pages happen to lie
-    (cache set conflicts), which contiguous 2 MiB pages avoid.  Where huge pages are not
-    available this is an ordinary zeroed array.
-    """
-    n = int(np.prod(shape)) * 8
-    if n < HUGE_PAGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return np.zeros(shape)
-    try:
-        # whole huge pages, and one more to align the start
-        size = -(-n // HUGE_PAGE_BYTES) * HUGE_PAGE_BYTES + HUGE_PAGE_BYTES
-        m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        m.madvise(mmap.MADV_HUGEPAGE)
-    except (OSError, ValueError):
-        return np.zeros(shape)
-    raw = np.frombuffer(m, dtype=np.uint8)     # anonymous mappings are zero-filled
-    off = -raw.ctypes.data % HUGE_PAGE_BYTES
-    return raw[off:off + n].view(np.float64).reshape(shape)
-
-
-def new_buffer(rows: int, n_patterns: int, n_categories: int) -> np.ndarray:
-    """A zeroed buffer with its rows of ones set."""
-    buf = _zeros((rows, n_patterns))
-    ones = ROW_TIP + 16 * n_categories
-    buf[ones:ones + 4 * n_categories] = 1.0
-    return buf
