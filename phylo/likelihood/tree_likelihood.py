@@ -44,6 +44,7 @@ import numpy as np
 from ..errors import InputError
 from . import _kernels as K
 from ._buffers import buffer_rows, new_buffer
+from ._families import family
 from .alignment import Alignment, check_same_taxa
 from .models import Model
 
@@ -517,7 +518,7 @@ class TreeLikelihood:
         self._mv = K.pack_model(
             lam, v, vinv, m.rate_matrix(), freqs, m.pinv, m.category_rates(), m.category_weights()
         )
-        K.family(self._mv)  # load the model family's kernels (compiled on first use)
+        family(self._mv)  # load the model family's kernels (compiled on first use)
         self.n_categories = m.n_categories
         P = self._tips.shape[2]
         self.n_patterns = P
@@ -653,7 +654,7 @@ class TreeLikelihood:
     def _kernels(self):
         """The kernels of the model's family (a module: looked up, not stored, so that the
         object pickles)."""
-        return K.family(self._mv)
+        return family(self._mv)
 
     def _run(self, t, want_grad: bool):
         """One evaluation, its patterns split between threads when that pays."""
