@@ -914,7 +914,7 @@ def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
         x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0, u1, u2, u3, v0, v1, v2, v3, su, sv, nx, ny = _f81_terms(
+        _, _, _, _, v0, v1, v2, v3, _, sv, nx, ny = _f81_terms(
             q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, pi0, pi1, pi2, pi3)
         sx += nx
         sy += ny
@@ -1023,7 +1023,7 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
         x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0, u1, u2, u3, v0, v1, v2, v3, nx, ny = _gen_terms(
+        _, _, _, _, v0, v1, v2, v3, nx, ny = _gen_terms(
             q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, g)
         sx += nx
         sy += ny
@@ -1057,7 +1057,7 @@ def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
         y2 = b20 * t0 + b21 * t1 + b22 * t2 + b23 * t3
         y3 = b30 * t0 + b31 * t1 + b32 * t2 + b33 * t3
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0, u1, u2, u3, v0, v1, v2, v3, nx, ny = _gen_terms(
+        _, _, _, _, _, _, _, _, nx, ny = _gen_terms(
             q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, g)
         sx += nx
         sy += ny
