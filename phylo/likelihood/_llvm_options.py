@@ -25,7 +25,10 @@ The settings, which change how the kernels are optimised, never their results:
 - The fused loops read and write many rows of one buffer; LLVM vectorises such a loop
   behind run-time overlap checks, one per pair of rows, and by default gives up past 8
   of them ("too many memory checks needed"), leaving the loops of the pre-order pass
-  scalar.  Raising the limits only lets it emit the checks.
+  scalar.  Raising the limits only lets it emit the checks.  (With LLVM 22, llvmlite 0.50,
+  the kernels' optimised code is the same with or without these two: its cost model no
+  longer stops at the limits.  They are kept for the older LLVM versions the supported
+  numba versions bring.)
 - By default LLVM interleaves vectorised loops (unrolls them 2-4 times) to hide
   latency; the pre-order loops hold some 50 values live, and interleaved they spend
   their time moving registers to and from the stack: one copy of the loop body ran the
