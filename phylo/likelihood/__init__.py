@@ -13,6 +13,24 @@
     tree; ``branch_splits()`` gives the split of each branch.
 ``random_tree``, ``simulate_alignment``
     Simulation for tests and benchmarks.
+
+Layout (one role per module):
+
+``alignment.py``, ``models.py``, ``simulate.py``
+    Alignments and site patterns; substitution models; simulation.
+``tree_likelihood.py``
+    ``TreeLikelihood``, the typed wrapper: validates, plans storage and threads, calls
+    the kernels.
+``_kernels.py``
+    The compiled kernels and nothing else: plain functions over arrays, and the layout of
+    the arrays they read (model vector, buffer rows).
+``_families.py``
+    Loads ``_kernels.py`` once per model family and caches each copy, keyed by a digest
+    of every file that shapes the compiled code.
+``_llvm_options.py``
+    The LLVM settings the kernels compile under, in force only while they compile.
+``_buffers.py``
+    The kernels' work buffers: their size, and zeroed memory on transparent huge pages.
 """
 
 from .alignment import (

@@ -1,15 +1,19 @@
 """numba kernels of the tree likelihood: pruning, rescaling, branch gradients.
 
 Plain functions over arrays (float64 values, int64 indices); the typed, documented
-interface is :class:`phylo.likelihood.tree_likelihood.TreeLikelihood`.  There is one
-compiled entry point per model family, :func:`_traverse` (``family(mv).evaluate_rows``:
-likelihoods, or likelihoods and gradients, of a batch of branch-length vectors;
-``family(mv).evaluate`` and :func:`evaluate` run a batch of one), plus
+interface is :class:`phylo.likelihood.tree_likelihood.TreeLikelihood`.  This file holds
+all the compiled code of the likelihood and nothing else (every function a kernel calls is
+defined here).  There is one compiled entry point per model family, :func:`_traverse`
+(likelihoods, or likelihoods and gradients, of a batch of branch-length vectors), plus
 :func:`transition_matrices`; both release the GIL, so batches and pattern blocks run on
 ordinary threads.  For the likelihood alone, nodes with few distinct patterns below them
 are computed once per distinct pattern (site repeats, :func:`_up2c`).  The two families,
 F81-type models (JC69, F81 and their +G, +I) and all others, compile and are cached
-separately (:func:`family`), so a session compiles only the kernels it uses.
+separately: this file is loaded once per family (:mod:`phylo.likelihood._families`, which
+also keys the cache by a digest of the sources), so a session compiles only the kernels it
+uses.  The kernels compile under LLVM settings of their own
+(:mod:`phylo.likelihood._llvm_options`); their buffers are allocated by
+:mod:`phylo.likelihood._buffers`.
 
 The hot loops are small functions, one per variant (F81 or general model; children tips or
 internal nodes), each a single loop over patterns for one rate category: LLVM vectorises
@@ -87,39 +91,18 @@ phylogenetics. Mol Biol Evol 37:3047-3060.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import math
-import mmap
 import platform
-import sys
-import threading
 
-import llvmlite.binding as _llvm
 import numpy as np
 from llvmlite import ir as _ir
 from numba import njit, types, uint64
 from numba.core import cgutils
-from numba.core.compiler_lock import global_compiler_lock
 from numba.core.extending import intrinsic
 
-# LLVM settings for compiling these kernels, set only while they compile (see
-# :func:`_cached_kernel`) and then put back to LLVM's defaults:
-# - The fused loops read and write many rows of one buffer; LLVM vectorises such a loop
-#   behind run-time overlap checks, one per pair of rows, and by default gives up past 8
-#   of them ("too many memory checks needed"), leaving the loops of the pre-order pass
-#   scalar.  Raising the limits only lets it emit the checks.
-# - By default LLVM interleaves vectorised loops (unrolls them 2-4 times) to hide
-#   latency; the pre-order loops hold some 50 values live, and interleaved they spend
-#   their time moving registers to and from the stack: one copy of the loop body ran the
-#   64-taxon GTR+G4 gradient about a fifth faster.
-# The settings change how the code is optimised, never its results.
-_LLVM_OPTIONS = ("-runtime-memory-check-threshold=64", "-vectorize-memory-check-threshold=256",
-                 "-force-vector-interleave=1")
-_LLVM_DEFAULTS = ("-runtime-memory-check-threshold=8", "-vectorize-memory-check-threshold=128",
-                  "-force-vector-interleave=0")
+from ._families import cached_kernel
 
-# Work rows of the buffer of :func:`evaluate`: per-pattern maxima, log scalers (units of
+# Work rows of the buffer of :func:`_traverse`: per-pattern maxima, log scalers (units of
 # log 2), variable-site shares (then the gradient's pattern factors), a scratch row, the
 # scaled likelihoods of the variable-site component, then for K categories the edge
 # partials of up to 3 tips (12 K rows), 4 K rows of scratch, 4 K rows of ones and 4 K
@@ -132,50 +115,8 @@ LN2 = math.log(2.0)
 _FM = {"contract"}
 
 # This file is also loaded as the modules "<name>_f81" and "<name>_general" (see
-# :func:`family`), which set _FAMILY first.
+# :mod:`phylo.likelihood._families`), which set _FAMILY first.
 _FAMILY = globals().get("_FAMILY")
-
-
-_COMPILING = [0]        # depth of kernel compilations in progress (under numba's lock)
-
-
-def _cached_kernel(f):
-    """``njit(cache=True, nogil=True)``, with the family in the name of the cache file,
-    compiled (with every function it calls) under :data:`_LLVM_OPTIONS`.
-
-    numba names cache files after the source file and the function's qualified name, not
-    the module: without the suffix the copies of this file would load each other's code.
-    The options are set while numba's compiler lock is held, so no other compilation sees
-    them, and LLVM's defaults are restored afterwards; loading from the cache compiles
-    nothing.
-    """
-    if _FAMILY is not None:
-        f.__qualname__ = f"{f.__qualname__}_{_FAMILY}"
-    dispatcher = njit(cache=True, nogil=True)(f)
-    dispatcher.compile = _with_llvm_options(dispatcher.compile)
-    return dispatcher
-
-
-def _with_llvm_options(compile_):
-    """``compile_`` (a dispatcher's ``compile``) run under :data:`_LLVM_OPTIONS`, which
-    are set while numba's compiler lock is held and restored to LLVM's defaults after.
-    Kernels compile one another: only the outermost compilation sets and restores."""
-    @functools.wraps(compile_)
-    def compile_with_options(sig):
-        with global_compiler_lock:
-            outer = _COMPILING[0] == 0
-            if outer:
-                for option in _LLVM_OPTIONS:
-                    _llvm.set_option("", option)
-            _COMPILING[0] += 1
-            try:
-                return compile_(sig)
-            finally:
-                _COMPILING[0] -= 1
-                if outer:
-                    for option in _LLVM_DEFAULTS:
-                        _llvm.set_option("", option)
-    return compile_with_options
 
 # offsets in the model vector
 _LAM, _V, _VI, _Q, _PI, _PINV, _K, _RATES = 0, 4, 20, 36, 52, 56, 57, 58
@@ -231,7 +172,7 @@ def transition_matrices(mv, t, Pm):
                     Pm[e, k, i, j] = s if s > 0.0 else 0.0
 
 
-transition_matrices = _cached_kernel(transition_matrices)
+transition_matrices = cached_kernel(transition_matrices, _FAMILY)
 
 
 @njit(inline="always")
@@ -973,7 +914,7 @@ def _down2_f81_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
         x0 = ax * t0 + s; x1 = ax * t1 + s; x2 = ax * t2 + s; x3 = ax * t3 + s
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0, u1, u2, u3, v0, v1, v2, v3, su, sv, nx, ny = _f81_terms(
+        _, _, _, _, v0, v1, v2, v3, _, sv, nx, ny = _f81_terms(
             q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, pi0, pi1, pi2, pi3)
         sx += nx
         sy += ny
@@ -1082,7 +1023,7 @@ def _down2_gen_ti(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
         x3 = c30 * t0 + c31 * t1 + c32 * t2 + c33 * t3
         y0 = buf[y, p]; y1 = buf[y + 1, p]; y2 = buf[y + 2, p]; y3 = buf[y + 3, p]
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0, u1, u2, u3, v0, v1, v2, v3, nx, ny = _gen_terms(
+        _, _, _, _, v0, v1, v2, v3, nx, ny = _gen_terms(
             q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, g)
         sx += nx
         sy += ny
@@ -1116,7 +1057,7 @@ def _down2_gen_tt(mv, t, Pm, buf, tips, qr, xr, ex, vx, yr, ey, vy, p0, p1, k):
         y2 = b20 * t0 + b21 * t1 + b22 * t2 + b23 * t3
         y3 = b30 * t0 + b31 * t1 + b32 * t2 + b33 * t3
         q0 = buf[q, p]; q1 = buf[q + 1, p]; q2 = buf[q + 2, p]; q3 = buf[q + 3, p]
-        u0, u1, u2, u3, v0, v1, v2, v3, nx, ny = _gen_terms(
+        _, _, _, _, _, _, _, _, nx, ny = _gen_terms(
             q0, q1, q2, q3, x0, x1, x2, x3, y0, y1, y2, y3, g)
         sx += nx
         sy += ny
@@ -1161,13 +1102,11 @@ def _product(buf, dr, nrows, n, xr, yr, zr, p0, p1):
 
 # The traversal (:func:`_traverse` and the dispatchers it inlines) calls the variants of
 # one model family through these names.  This file is loaded twice more as the modules
-# ``<this module>_f81`` and ``<this module>_general`` (see :func:`family`), each with its
-# family's variants bound here: each family's traversal compiles, and is cached, on its
-# own, so a session pays for compiling only the family it uses.  (Same source file, so
-# numba's cache is invalidated by any edit of it; distinct module names, so the two
-# families' cache files are distinct.)
+# ``<this module>_f81`` and ``<this module>_general`` (see
+# :mod:`phylo.likelihood._families`), each with its family's variants bound here: each
+# family's traversal compiles, and is cached, on its own, so a session pays for compiling
+# only the family it uses.
 _GENERAL = _FAMILY == "general"
-_F81 = not _GENERAL
 if _GENERAL:
     _EP, _U_II, _U_TI, _D_II, _D_TI, _D_TT = (_edge_partials_gen, _up2_gen_ii, _up2_gen_ti,
                                               _down2_gen_ii, _down2_gen_ti, _down2_gen_tt)
@@ -1423,100 +1362,5 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi,
     _mxcsr_set(csr)
 
 
-_traverse = _cached_kernel(_traverse)
+_traverse = cached_kernel(_traverse, _FAMILY)
 
-
-def _one_by_rows(rows):
-    """One evaluation through the batch entry point ``rows`` (:func:`_traverse`): the
-    arguments of one branch-length vector ``t`` and its gradient ``grad``; returns the
-    log-likelihood."""
-    def evaluate(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf, site_ll,
-                 grad, bounds, compute_P, want_grad):
-        out = np.empty(1)
-        rows(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t.reshape(1, -1), 0, 1, Pm,
-             buf, site_ll, grad.reshape(1, -1), out, bounds, compute_P, want_grad)
-        return out[0]
-    return evaluate
-
-
-_FAMILIES: dict = {}
-_FAMILIES_LOCK = threading.Lock()
-
-
-def family(mv):
-    """The module whose ``evaluate`` and ``transition_matrices`` serve the model vector
-    ``mv``: the F81 family's (closed-form products) or the general one's."""
-    name = "f81" if mv[mv.shape[0] - 2] > 0.5 else "general"
-    mod = _FAMILIES.get(name)
-    if mod is None:
-        with _FAMILIES_LOCK:
-            mod = _FAMILIES.get(name)
-            if mod is None:
-                full = f"{__name__}_{name}"
-                spec = importlib.util.spec_from_file_location(full, __file__)
-                mod = importlib.util.module_from_spec(spec)
-                mod._FAMILY = name
-                mod.__package__ = __package__
-                sys.modules[full] = mod
-                spec.loader.exec_module(mod)
-                mod.evaluate = _one_by_rows(mod._traverse)
-                mod.evaluate_rows = mod._traverse
-                _FAMILIES[name] = mod
-    return mod
-
-
-def evaluate(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm, buf, site_ll, grad,
-             bounds, compute_P, want_grad):
-    """Log-likelihood of branch lengths ``t`` and, with ``want_grad``, its gradient (see
-    :func:`_traverse` for the arguments), by the kernels of the model's family."""
-    return family(mv).evaluate(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, t, Pm,
-                               buf, site_ll, grad, bounds, compute_P, want_grad)
-
-
-def buffer_rows(n_slots: int, n_pre_slots: int, n_categories: int) -> int:
-    """Rows of the buffer :func:`evaluate` needs: work rows, partials, pre-order partials
-    and (with pre-order partials) one row per node for the factors of its rescaling."""
-    return (ROW_TIP + 24 * n_categories + 4 * n_categories * (n_slots + n_pre_slots)
-            + (n_slots if n_pre_slots else 0))
-
-
-#: Size of a transparent huge page (x86-64); buffers of at least this size use them.
-HUGE_PAGE_BYTES = 1 << 21
-#: Buffers of at least this size are placed on huge pages (the rest of the last page is
-#: unused).
-HUGE_PAGE_MIN_BYTES = 1 << 20
-
-
-def _zeros(shape) -> np.ndarray:
-    """``np.zeros(shape)``; an array of a huge page or more is given its own anonymous
-    mapping aligned to 2 MiB and advised to use transparent huge pages (Linux).
-
-    Each row of a buffer is a page or more apart from the next, and one traversal touches
-    every row: with 4 KiB pages the gradient's buffer (all edge partials) needs more
-    translations than the TLB holds, and the page walks cost about a tenth of the
-    gradient; and a likelihood buffer about the size of the L2 cache runs 15-20 % slower
-    in some processes than in others, depending on where its 4 KiB pages happen to lie
-    (cache set conflicts), which contiguous 2 MiB pages avoid.  Where huge pages are not
-    available this is an ordinary zeroed array.
-    """
-    n = int(np.prod(shape)) * 8
-    if n < HUGE_PAGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return np.zeros(shape)
-    try:
-        # whole huge pages, and one more to align the start
-        size = -(-n // HUGE_PAGE_BYTES) * HUGE_PAGE_BYTES + HUGE_PAGE_BYTES
-        m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        m.madvise(mmap.MADV_HUGEPAGE)
-    except (OSError, ValueError):
-        return np.zeros(shape)
-    raw = np.frombuffer(m, dtype=np.uint8)     # anonymous mappings are zero-filled
-    off = -raw.ctypes.data % HUGE_PAGE_BYTES
-    return raw[off:off + n].view(np.float64).reshape(shape)
-
-
-def new_buffer(rows: int, n_patterns: int, n_categories: int) -> np.ndarray:
-    """A zeroed buffer with its rows of ones set."""
-    buf = _zeros((rows, n_patterns))
-    ones = ROW_TIP + 16 * n_categories
-    buf[ones:ones + 4 * n_categories] = 1.0
-    return buf

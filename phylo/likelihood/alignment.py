@@ -689,12 +689,5 @@ def _nexus_matrix(clean, start, end, ntax, nchar, fmt, path, where):
     return names, out, lines_of
 
 
-def write_phylip(alignment: Alignment, path: str) -> None:
-    """Write ``alignment`` as sequential relaxed PHYLIP."""
-    from ..outputs import write_text
-
-    write_text(path, alignment.to_phylip())
-
-
 def _basename(path):
     return os.path.basename(path) if path else path

@@ -206,19 +206,6 @@ class Model:
             s += "+I"
         return s
 
-    def as_dict(self) -> dict:
-        """The parameters as plain Python numbers (for JSON and provenance)."""
-        f = self.frequencies
-        return {
-            "name": self.name,
-            "exchangeabilities": [float(x) for x in self.exchangeabilities],
-            "frequencies": f if isinstance(f, str) else [float(x) for x in f],
-            "alpha": self.alpha,
-            "categories": int(self.categories),
-            "median": bool(self.median),
-            "pinv": float(self.pinv),
-        }
-
 
 def _freq_arg(frequencies):
     if frequencies is None or (isinstance(frequencies, str) and frequencies == "equal"):

@@ -43,6 +43,8 @@ import numpy as np
 
 from ..errors import InputError
 from . import _kernels as K
+from ._buffers import buffer_rows, new_buffer
+from ._families import family
 from .alignment import Alignment, check_same_taxa
 from .models import Model
 
@@ -516,7 +518,7 @@ class TreeLikelihood:
         self._mv = K.pack_model(
             lam, v, vinv, m.rate_matrix(), freqs, m.pinv, m.category_rates(), m.category_weights()
         )
-        K.family(self._mv)  # load the model family's kernels (compiled on first use)
+        family(self._mv)  # load the model family's kernels (compiled on first use)
         self.n_categories = m.n_categories
         P = self._tips.shape[2]
         self.n_patterns = P
@@ -596,7 +598,7 @@ class TreeLikelihood:
         # the likelihood alone keeps partials in shared slots; the gradient needs them all
         self._lslot, self.n_slots = partial_slots(self._topo, self.n_taxa)
         self._pslot, self.n_pre_slots = pre_order_slots(self._topo, self.n_taxa)
-        self._lbuf = K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P, kc)
+        self._lbuf = new_buffer(buffer_rows(self.n_slots, 0, kc), P, kc)
         per_pattern = 8 * 4 * (kc * (n_int + self.n_pre_slots) + self.n_taxa)
         self._bounds = _pattern_blocks(P, per_pattern, n_split)
         self._thread_bounds = _split_blocks(self._bounds, n_split)
@@ -646,15 +648,13 @@ class TreeLikelihood:
         if self._gbuf is None:
             n_int = self.n_nodes - self.n_taxa
             kc = self.n_categories
-            self._gbuf = K.new_buffer(
-                K.buffer_rows(n_int, self.n_pre_slots, kc), self.n_patterns, kc
-            )
+            self._gbuf = new_buffer(buffer_rows(n_int, self.n_pre_slots, kc), self.n_patterns, kc)
 
     @property
     def _kernels(self):
         """The kernels of the model's family (a module: looked up, not stored, so that the
         object pickles)."""
-        return K.family(self._mv)
+        return family(self._mv)
 
     def _run(self, t, want_grad: bool):
         """One evaluation, its patterns split between threads when that pays."""
@@ -733,9 +733,9 @@ class TreeLikelihood:
         if parts is None:
             kc, n_int = self.n_categories, self.n_nodes - self.n_taxa
             rows = (
-                K.buffer_rows(n_int, self.n_pre_slots, kc)
+                buffer_rows(n_int, self.n_pre_slots, kc)
                 if want_grad
-                else K.buffer_rows(self.n_slots, 0, kc)
+                else buffer_rows(self.n_slots, 0, kc)
             )
             parts = []
             groups = self._thread_bounds if want_grad else self._thread_lbounds
@@ -752,7 +752,7 @@ class TreeLikelihood:
                         self._weights[p0:p1],
                         self._inv[p0:p1],
                         self._site[p0:p1],
-                        K.new_buffer(rows, p1 - p0, kc),
+                        new_buffer(rows, p1 - p0, kc),
                         bounds,
                         ncols,
                         cmap,
@@ -803,13 +803,13 @@ class TreeLikelihood:
                 dict(
                     Pm=np.zeros((E, kc, 4, 4)),
                     site=np.zeros(P),
-                    lbuf=K.new_buffer(K.buffer_rows(self.n_slots, 0, kc), P, kc),
+                    lbuf=new_buffer(buffer_rows(self.n_slots, 0, kc), P, kc),
                 )
                 for _ in range(nt)
             ]
         if gradient and "gbuf" not in self._batch_buf[0]:
             for buf in self._batch_buf:
-                buf.update(gbuf=K.new_buffer(K.buffer_rows(n_int, self.n_pre_slots, kc), P, kc))
+                buf.update(gbuf=new_buffer(buffer_rows(n_int, self.n_pre_slots, kc), P, kc))
         return self._batch_buf
 
     def _batch_run(self, T, out, grads):

@@ -365,38 +365,6 @@ def test_impossible_patterns_take_the_rescaling_path(model):
     assert lik.log_likelihood_batch(np.stack([t, np.full(3, 0.1)]))[0] == -np.inf
 
 
-def test_llvm_options_hold_only_while_kernels_compile(monkeypatch):
-    """The kernels' LLVM settings are in force for the whole of a compilation, nested
-    ones included (a kernel compiles the kernels it calls), and LLVM's defaults are back
-    afterwards, also when compiling fails."""
-    from phylo.likelihood import _kernels as K
-
-    state = {}
-    monkeypatch.setattr(
-        K._llvm, "set_option", lambda _, opt: state.__setitem__(*opt.lstrip("-").split("="))
-    )
-    defaults = dict(o.lstrip("-").split("=") for o in K._LLVM_DEFAULTS)
-    wanted = dict(o.lstrip("-").split("=") for o in K._LLVM_OPTIONS)
-    seen = []
-    inner = K._with_llvm_options(lambda sig: seen.append(("inner", dict(state))))
-
-    def outer_compile(sig):
-        inner(sig)
-        seen.append(("outer", dict(state)))  # after the nested compilation returned
-        return "compiled"
-
-    assert K._with_llvm_options(outer_compile)(None) == "compiled"
-    assert seen == [("inner", wanted), ("outer", wanted)]
-    assert state == defaults and K._COMPILING[0] == 0
-
-    def failing(sig):
-        raise RuntimeError("typing failed")
-
-    with pytest.raises(RuntimeError):
-        K._with_llvm_options(failing)(None)
-    assert state == defaults and K._COMPILING[0] == 0
-
-
 def test_callers_floating_point_flags_are_restored():
     """The kernels flush subnormal numbers to zero while they run (x86 FTZ/DAZ) and put
     the caller's flags back: arithmetic after a call still produces subnormals."""
