@@ -247,14 +247,14 @@ def _read(
                 w = np.empty(n)
                 for j in range(n):
                     text = bytes(arr[fl[j, 1] : fl[j, 2]]).decode("ascii", "replace")
-                    try:
-                        w[j] = _weight(text)
-                    except ValueError:
+                    w[j] = _weight(text)
+                    if not w[j] >= 0 or w[j] == np.inf:
                         raise InputError(
-                            f"bad tree weight [&W {text}]",
+                            f"bad tree weight [&W {text[:40]}] (expected a finite number >= 0 "
+                            "or a fraction p/q)",
                             name,
                             line_base + line_of(arr, int(stmt[j])),
-                        ) from None
+                        )
                 w_parts.append(w)
             marked[0] += int((fl[:, 0] == 1).sum())
             marked[1] += int((fl[:, 0] == 0).sum())
@@ -282,14 +282,16 @@ def _read(
     if ids.shape[0] == 0:
         raise InputError("no trees in file", name)
     weights = np.concatenate(w_parts) if n_weighted else None
-    if weights is not None and (not np.all(np.isfinite(weights)) or np.any(weights < 0)):
-        raise InputError("tree weights must be finite and non-negative", name)
     bl = np.concatenate(len_parts) if lengths else None
     return FileTrees(name, ids, weights, bl, marked[0], marked[1], notes)
 
 
 def _weight(text: str) -> float:
-    if "/" in text:
-        a, b = text.split("/", 1)
-        return float(a) / float(b)
-    return float(text)
+    """A ``[&W ...]`` weight: a number or a fraction ``p/q``; NaN when it is neither."""
+    try:
+        if "/" in text:
+            a, b = text.split("/", 1)
+            return float(a) / float(b)
+        return float(text)
+    except (ValueError, ZeroDivisionError):
+        return float("nan")

@@ -56,6 +56,10 @@ def test_loglik_several_trees(files):
             "((t0:0.1,t1:-0.1):0.1,t2:0.1,(t3:0.1,(t4:0.1,(t5:0.1,(t6:0.1,t7:0.1):0.1):0.1):0.1):0.1);",
             "negative branch length",
         ),
+        (
+            "((t0:0.1,t1:1e999):0.1,t2:0.1,(t3:0.1,(t4:0.1,(t5:0.1,(t6:0.1,t7:0.1):0.1):0.1):0.1):0.1);",
+            "infinite branch length",
+        ),
     ],
 )
 def test_loglik_bad_trees(files, newick, message):
