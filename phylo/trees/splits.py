@@ -255,3 +255,66 @@ def asdsf(sample, min_freq: float = MIN_FREQ) -> float:
     if len(table) == 0:
         return float("nan")
     return float(table.sd().mean())
+
+
+def split_records(table: SplitTable, taxa, runs: int, weighted: bool = False):
+    """``(columns, rows)`` of a split table for :func:`phylo.tables.write_table`.
+
+    One row per split: ``id`` (1-based rank), ``split`` (MrBayes's picture: ``*`` for the
+    taxa on the side without taxon 0, or in the clade), ``taxa`` (their names, separated by
+    commas), ``size``, ``trees`` (trees that contain it; missing for weighted samples),
+    ``frequency`` (pooled), ``freq_run1 ...``, ``sd`` (across runs, ``n - 1``), then for the
+    branch lengths (and node heights of rooted samples) over the trees that contain the
+    split: ``length_mean``, ``length_var``, ``length_median``, ``length_hpd_lower``,
+    ``length_hpd_upper``, ``length_min``, ``length_max``.
+    """
+    columns = ["id", "split", "taxa", "size", "trees", "frequency"]
+    columns += [f"freq_run{r + 1}" for r in range(runs)] + ["sd"]
+    stats = [("length", table.lengths), ("height", table.heights)]
+    stats = [(name, s) for name, s in stats if s is not None]
+    parts = ("mean", "var", "median", "hpd_lower", "hpd_upper", "min", "max")
+    for name, _ in stats:
+        columns += [f"{name}_{p}" for p in parts]
+    sd = table.sd()
+    sizes = table.sizes()
+    names = list(taxa.names)
+    rows = []
+    for i in range(len(table)):
+        idx = bitsets.to_indices(table.bits[i])
+        trees = None if weighted or table.counts is None else int(round(table.counts[i].sum()))
+        row = [i + 1, bitsets.to_string(table.bits[i], len(names))]
+        row += [",".join(names[j] for j in idx), int(sizes[i]), trees, float(table.pooled[i])]
+        row += [float(x) for x in table.freq[i]] + [float(sd[i])]
+        for _, s in stats:
+            row += [
+                float(s.mean[i]),
+                float(s.var[i]),
+                float(s.median[i]),
+                float(s.hpd_lower[i]),
+                float(s.hpd_upper[i]),
+                float(s.min[i]),
+                float(s.max[i]),
+            ]
+        rows.append(row)
+    return columns, rows
+
+
+def format_split_text(columns, rows, header: str = "") -> str:
+    """The split table for a terminal: aligned columns, numbers to 6 significant digits,
+    the taxa column last."""
+    order = [c for c in columns if c != "taxa"] + ["taxa"]
+    pos = [columns.index(c) for c in order]
+
+    def cell(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return "NA"
+        if isinstance(v, float):
+            return f"{v:.6g}"
+        return str(v)
+
+    table = [order] + [[cell(r[j]) for j in pos] for r in rows]
+    widths = [max(len(t[j]) for t in table) for j in range(len(order) - 1)]
+    lines = [header.rstrip("\n")] if header else []
+    for t in table:
+        lines.append("  ".join(x.rjust(w) for x, w in zip(t, widths)) + "  " + t[-1])
+    return "\n".join(lines) + "\n"
