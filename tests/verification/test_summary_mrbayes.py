@@ -57,9 +57,7 @@ end;
 def _mb(folder, text):
     exe = require_program("mb")
     (folder / "cmd.nex").write_text(text)
-    out = subprocess.run(
-        [exe, "cmd.nex"], cwd=folder, capture_output=True, text=True, timeout=600
-    )
+    out = subprocess.run([exe, "cmd.nex"], cwd=folder, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:]
 
 
@@ -157,7 +155,7 @@ def test_majority_consensus_equals_sumt(mrbayes, tmp_path):
     assert informative(ours, n, False) == informative(theirs, n, False)
     assert len(informative(ours, n, False)) > 0
     assert set(ours) == set(theirs)
-    for clade, (ann, length) in theirs.items():
+    for clade, (ann, _median_length) in theirs.items():
         mine, my_length = ours[clade]
         if 1 < len(clade) < n - 1:
             assert mine["posterior"] == pytest.approx(ann["prob"], rel=1e-7)
