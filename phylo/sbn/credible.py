@@ -75,7 +75,7 @@ def credible_set(
     """
     if not 0.0 < level <= 1.0:
         raise ValueError("the level must be in (0, 1]")
-    k = 64
+    k = min(64, max_topologies)
     while True:
         best = _top(model, k, max_derivations)
         p = np.exp(best.log_prob)
@@ -132,7 +132,7 @@ def credible_levels(
     if not live.any():
         return CredibleLevels(logp, level, exact, 0)
     target = float(logp[live].min())
-    k = 64
+    k = min(64, max_topologies)
     best = None
     complete = False
     while True:
@@ -163,6 +163,9 @@ def credible_levels(
             if j == 0:  # cannot happen for an exact model; keep the topology's own mass
                 level[i] = math.exp(logp[i])
         else:
-            level[i] = (cum[-1] if len(cum) else 0.0) + math.exp(logp[i])
             exact[i] = False
+            if j and logp[i] >= last - TIE * max(1.0, abs(last)):
+                level[i] = cum[j - 1]  # as probable as the last listed: it may be listed
+            else:
+                level[i] = (cum[-1] if len(cum) else 0.0) + math.exp(logp[i])
     return CredibleLevels(logp, np.minimum(level, 1.0), exact, len(lp))
