@@ -109,7 +109,7 @@ class SummaryTree:
         b = self.clades[n:-1]
         if not self.rooted:
             b = bitsets.normalise_splits(b, n)
-        sizes = bitsets.popcount(b)
+        sizes = _sizes(b)
         keep = (sizes > 1) & (sizes < (n if self.rooted else n - 1))
         return {row.tobytes() for row in b[keep]}
 
@@ -123,6 +123,10 @@ class SummaryTree:
 # ------------------------------------------------------------------------------------------
 # building trees from sets of splits
 # ------------------------------------------------------------------------------------------
+
+
+def _sizes(bits: np.ndarray) -> np.ndarray:
+    return bitsets.popcount(bits) if bits.shape[0] else np.zeros(0, np.int64)
 
 
 def compatible(a: np.ndarray, b: np.ndarray, full: np.ndarray) -> bool:
@@ -218,7 +222,7 @@ def tree_from_splits(
                 )
         clades = np.array(rows, np.uint64).reshape(-1, full.shape[0])
     leaves = np.array([bitsets.from_indices([i], n) for i in range(n)], np.uint64)
-    sizes = bitsets.popcount(clades) if clades.shape[0] else np.zeros(0, np.int64)
+    sizes = _sizes(clades)
     keep = (sizes > 1) & (sizes < n)
     inner = clades[keep]
     if inner.shape[0]:
