@@ -142,7 +142,10 @@ def greedy_splits(bits: np.ndarray, n_taxa: int, rooted: bool) -> list[int]:
     full = bitsets.full(n_taxa)
     kept: list[int] = []
     chosen = np.empty((0, bits.shape[1]), np.uint64)
+    resolved = n_taxa - 2 if rooted else n_taxa - 3  # a binary tree takes no more
     for i in range(bits.shape[0]):
+        if len(kept) == resolved:
+            break
         a = bits[i]
         if chosen.shape[0]:
             if rooted:
