@@ -222,3 +222,48 @@ def node_heights(parents, ids, lengths, out):
                 D = depth[v]
         for v in range(N):
             out[i, v] = D - depth[v]
+
+
+@nb.njit(cache=True)
+def run_lengths(sorted_codes, out_codes, out_counts):
+    """Distinct values of a sorted array and how often each occurs; returns their number."""
+    m = 0
+    n = sorted_codes.shape[0]
+    i = 0
+    while i < n:
+        c = sorted_codes[i]
+        j = i + 1
+        while j < n and sorted_codes[j] == c:
+            j += 1
+        out_codes[m] = c
+        out_counts[m] = j - i
+        m += 1
+        i = j
+    return m
+
+
+@nb.njit(cache=True)
+def merge_counts(a_codes, a_counts, b_codes, b_counts, out_codes, out_counts):
+    """Merge two sorted (code, count) lists, adding the counts of equal codes; returns the
+    length of the merged list."""
+    i = 0
+    j = 0
+    m = 0
+    na = a_codes.shape[0]
+    nb_ = b_codes.shape[0]
+    while i < na or j < nb_:
+        if j >= nb_ or (i < na and a_codes[i] < b_codes[j]):
+            out_codes[m] = a_codes[i]
+            out_counts[m] = a_counts[i]
+            i += 1
+        elif i >= na or b_codes[j] < a_codes[i]:
+            out_codes[m] = b_codes[j]
+            out_counts[m] = b_counts[j]
+            j += 1
+        else:
+            out_codes[m] = a_codes[i]
+            out_counts[m] = a_counts[i] + b_counts[j]
+            i += 1
+            j += 1
+        m += 1
+    return m

@@ -191,17 +191,22 @@ class CladeValues:
         codes = codes[codes >= 0]
         self._pending.append(codes)
         self._pending_n += codes.size
-        if self._pending_n > max(1 << 20, self._codes.size):
+        if self._pending_n > max(1 << 23, self._codes.size):
             self._merge()
 
     def _merge(self) -> None:
+        """Fold the pending codes into the sorted (code, count) lists: sort, count runs, and
+        merge the two sorted lists (no sort of the whole histogram)."""
         if not self._pending:
             return
-        allc = np.concatenate([self._codes, *self._pending])
-        w = np.concatenate([self._counts, *[np.ones(p.size, np.int64) for p in self._pending]])
-        uniq, inv = np.unique(allc, return_inverse=True)
-        self._codes = uniq
-        self._counts = np.bincount(inv.reshape(-1), weights=w, minlength=uniq.size).astype(np.int64)
+        new = np.sort(np.concatenate(self._pending))
+        u = np.empty(new.size, np.int64)
+        c = np.empty(new.size, np.int64)
+        m = K.run_lengths(new, u, c)
+        out_u = np.empty(self._codes.size + m, np.int64)
+        out_c = np.empty(self._codes.size + m, np.int64)
+        k = K.merge_counts(self._codes, self._counts, u[:m], c[:m], out_u, out_c)
+        self._codes, self._counts = out_u[:k].copy(), out_c[:k].copy()
         self._pending, self._pending_n = [], 0
 
     def result(self) -> ValueStats:
