@@ -771,7 +771,8 @@ def tree(files, kind, model_path, outgroup, heights, burnin, thin, rooted, fmt, 
             "outgroup": outgroup,
         },
     )
-    write_trees(output, [result], fmt, provenance=tsv_header(prov).replace("# ", ""))
+    comment = "\n".join(line[2:] for line in tsv_header(prov).splitlines())
+    write_trees(output, [result], fmt, provenance=comment)
 
 
 @main.command()
@@ -836,8 +837,9 @@ def splits(files, min_freq, trivial, burnin, thin, rooted, fmt, output, quiet):
     if fmt == "tsv":
         return write_table(output, columns, rows, prov, notes)
     if fmt == "json":
-        data = {"provenance": prov, "notes": notes, "splits": [dict(zip(columns, r)) for r in rows]}
-        text = json.dumps(data, indent=1).replace("NaN", "null") + "\n"
+        splits = [{c: _json_cell(v) for c, v in zip(columns, r)} for r in rows]
+        data = {"provenance": prov, "notes": notes, "splits": splits}
+        text = json.dumps(data, indent=1, allow_nan=False) + "\n"
     else:
         text = format_split_text(columns, rows, tsv_header(prov))
     with atomic_open(output) as fh:
@@ -901,6 +903,11 @@ def credible(sources, level, burnin, thin, rooted, max_derivations, output):
         parameters={"level": level, "model": model.method, "topologies": len(cs), "mass": cs.mass},
     )
     write_table(output, ["rank", "probability", "cumulative", "log_prob", "newick"], rows, prov)
+
+
+def _json_cell(v):
+    """Missing values (NaN) as JSON null."""
+    return None if isinstance(v, float) and v != v else v
 
 
 def _is_model(path: str) -> bool:
