@@ -259,9 +259,16 @@ def _fit_summary(model, sample) -> str:
     is_flag=True,
     help="One line per unique topology (with its frequency and Newick) instead of one per tree.",
 )
+@click.option(
+    "--credible-level",
+    "with_level",
+    is_flag=True,
+    help="Also the mass of the topologies at least as probable as each tree (exact by "
+    "top-k enumeration; else a lower bound, marked in credible_exact).",
+)
 @click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def prob(model_path, files, burnin, thin, unique, output, quiet):
+def prob(model_path, files, burnin, thin, unique, with_level, output, quiet):
     """Log probabilities of trees under a fitted model (TSV).
 
     One line per tree: its file, its number in the file (1-based, counting every tree) and
@@ -284,18 +291,31 @@ def prob(model_path, files, burnin, thin, unique, output, quiet):
     header = record(
         inputs=[model_path, *files], parameters={"burnin": burnin, "thin": thin, "unique": unique}
     )
+    extra, cols = _credible_columns(model, sample) if with_level else (None, [])
     if unique:
         freq = sample.frequencies()
-        rows = ([i + 1, freq[i], logp[i], sample.newick(i)] for i in range(sample.n_topologies))
-        write_table(output, ["topology", "frequency", "log_prob", "newick"], rows, header)
+        rows = (
+            [i + 1, freq[i], logp[i], *(extra[i] if extra else []), sample.newick(i)]
+            for i in range(sample.n_topologies)
+        )
+        write_table(output, ["topology", "frequency", "log_prob", *cols, "newick"], rows, header)
         return
 
     def rows():
         for run, trace in zip(sample.runs, sample.traces):
             for j, t in enumerate(trace):
-                yield [run.path, run.burnin + j * run.thin + 1, logp[t]]
+                more = extra[t] if extra else []
+                yield [run.path, run.burnin + j * run.thin + 1, logp[t], *more]
 
-    write_table(output, ["file", "tree", "log_prob"], rows(), header)
+    write_table(output, ["file", "tree", "log_prob", *cols], rows(), header)
+
+
+def _credible_columns(model, sample):
+    """Per unique topology: its credible level and whether it is exact."""
+    from phylo.sbn.credible import credible_levels
+
+    cl = credible_levels(model, sample)
+    return [[v, bool(e)] for v, e in zip(cl.level, cl.exact)], ["credible_level", "credible_exact"]
 
 
 @main.command()
@@ -572,6 +592,256 @@ def merge(tables, output):
     write_table(output, header, columns, rows)
     methods = list(dict.fromkeys(r["method"] for r in rows))
     _echo_kl_summary(C.summarise(rows, methods), err=output == "-")
+
+
+# -- summary trees, split tables, credible sets ---------------------------------------------
+
+
+def _read_lengths(files, burnin, thin, rooted, quiet, what=""):
+    """Trees with their branch lengths; with --heights a tree that is not rooted is an error
+    that says why rooted trees were needed."""
+    from phylo.errors import InputError
+    from phylo.trees import read_trees
+
+    with Progress("reading trees", unit="trees", quiet=quiet) as bar:
+        try:
+            return read_trees(
+                list(files),
+                burnin=burnin,
+                thin=thin,
+                rooted=rooted,
+                lengths=True,
+                progress=bar.update,
+            )
+        except InputError as exc:
+            if what and "not rooted" in exc.message:
+                raise InputError(
+                    f"{what} needs rooted trees: {exc.message}", exc.path, exc.line
+                ) from None
+            raise
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["majority", "extended", "mcc", "map"]),
+    default="majority",
+    show_default=True,
+    help="majority-rule consensus, extended (greedy) consensus, maximum clade credibility "
+    "tree, or the most probable topology under a fitted model.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    default=None,
+    help="For --type map: a model from 'sbn fit' (default: SBN-EM-alpha fitted to FILES).",
+)
+@click.option(
+    "--outgroup",
+    default=None,
+    metavar="TAXON[,TAXON]",
+    help="Draw an unrooted tree rooted on these taxa (default: the first taxon).",
+)
+@click.option(
+    "--heights",
+    type=click.Choice(["mean", "median", "keep"]),
+    default=None,
+    help="Rooted time trees (implies --rooted): node heights of the printed tree "
+    "(keep: those of the MCC tree; default keep for mcc, mean otherwise).",
+)
+@burnin_option
+@thin_option
+@rooted_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["nexus", "newick"]),
+    default="nexus",
+    show_default=True,
+    help="NEXUS with a translate block, or one Newick line.",
+)
+@click.option("--output", "-o", default="-", show_default=True, help="Output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def tree(files, kind, model_path, outgroup, heights, burnin, thin, rooted, fmt, output, quiet):
+    """One annotated summary tree (consensus, MCC or MAP) of tree samples, for FigTree.
+
+    Nodes carry TreeAnnotator's attributes: posterior, length (mean), length_median,
+    length_95%_HPD, length_range, and for rooted trees the same for height.
+
+    \b
+    Example:
+      sbn tree data/example.run1.t data/example.run2.t --type mcc -o mcc.tre
+    """
+    from phylo.provenance import record, tsv_header
+    from phylo.trees.annotated import write_trees
+    from phylo.trees.consensus import summary_tree
+
+    sample = _read_lengths(
+        files, burnin, thin, rooted or heights is not None, quiet, "--heights" if heights else ""
+    )
+    model = _load_model(model_path) if model_path else None
+    result = summary_tree(sample, kind, model=model, outgroup=outgroup, heights=heights)
+    prov = record(
+        inputs=[*files, *([model_path] if model_path else [])],
+        parameters={
+            "type": kind,
+            "burnin": burnin,
+            "thin": thin,
+            "rooted": sample.rooted,
+            "heights": heights,
+            "outgroup": outgroup,
+        },
+    )
+    comment = "\n".join(line[2:] for line in tsv_header(prov).splitlines())
+    write_trees(output, [result], fmt, provenance=comment)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.option(
+    "--min-freq",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Keep splits whose frequency reaches this in at least one run (MrBayes's minpartfreq).",
+)
+@click.option(
+    "--trivial",
+    is_flag=True,
+    help="Also list the terminal branches (and, for "
+    "rooted trees, the root clade), as MrBayes's .parts and .vstat do.",
+)
+@burnin_option
+@thin_option
+@rooted_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "tsv", "json"]),
+    default="text",
+    show_default=True,
+    help="For people (text) or pipelines (tsv, json).",
+)
+@click.option("--output", "-o", default="-", show_default=True, help="Output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def splits(files, min_freq, trivial, burnin, thin, rooted, fmt, output, quiet):
+    """The split (clade) table: frequency per run and pooled, its standard deviation across
+    runs, and the branch length's mean, variance, median and 95% HPD (MrBayes's .tstat and
+    .vstat in one table).
+
+    \b
+    Example:
+      sbn splits data/example.run1.t data/example.run2.t --format tsv -o splits.tsv
+    """
+    from phylo.provenance import record, tsv_header
+    from phylo.tables import write_table
+    from phylo.trees.splits import format_split_text, split_records, split_table
+
+    sample = _read_lengths(files, burnin, thin, rooted, quiet)
+    table = split_table(sample, min_freq=min_freq, include_trivial=trivial, values=True)
+    columns, rows = split_records(table, sample.taxa, sample.n_runs, sample.weighted)
+    prov = record(
+        inputs=files,
+        parameters={
+            "burnin": burnin,
+            "thin": thin,
+            "rooted": rooted,
+            "min_freq": min_freq,
+            "trivial": trivial,
+        },
+    )
+    notes = (
+        []
+        if table.lengths is None or table.lengths.exact
+        else [f"medians and HPD intervals within relative error {table.lengths.accuracy:g}"]
+    )
+    if fmt == "tsv":
+        return write_table(output, columns, rows, prov, notes)
+    if fmt == "json":
+        splits = [{c: _json_cell(v) for c, v in zip(columns, r)} for r in rows]
+        data = {"provenance": prov, "notes": notes, "splits": splits}
+        text = json.dumps(data, indent=1, allow_nan=False) + "\n"
+    else:
+        text = format_split_text(columns, rows, tsv_header(prov))
+    with atomic_open(output) as fh:
+        fh.write(text)
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True, metavar="MODEL | FILES...")
+@click.option(
+    "--level",
+    default=0.95,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Probability mass the set must reach.",
+)
+@burnin_option
+@thin_option
+@rooted_option
+@click.option(
+    "--max-derivations",
+    type=click.IntRange(1),
+    default=2_000_000,
+    show_default=True,
+    help="Give up proving the order of an unrooted SBN's topologies after this many rooted trees.",
+)
+@click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
+def credible(sources, level, burnin, thin, rooted, max_derivations, output):
+    """The smallest set of topologies whose probability reaches --level, exactly.
+
+    SOURCES is a model from 'sbn fit' (listed by exact top-k enumeration) or tree files (the
+    sample frequencies).  Columns as 'sbn top'.
+
+    \b
+    Example:
+      sbn credible model.json --level 0.95 -o credible.tsv
+    """
+    import math
+
+    from phylo.provenance import record
+    from phylo.sbn import fit_srf
+    from phylo.sbn.credible import credible_set
+    from phylo.tables import write_table
+
+    if len(sources) == 1 and _is_model(sources[0]):
+        model = _load_model(sources[0])
+    else:
+        model = fit_srf(_read(sources, burnin, thin, rooted, quiet=True))
+    cs = credible_set(model, level, max_derivations=max_derivations)
+    rows = [
+        [
+            i + 1,
+            math.exp(cs.top.log_prob[i]),
+            float(cs.cumulative[i]),
+            float(cs.top.log_prob[i]),
+            cs.top.newick(i),
+        ]
+        for i in range(len(cs))
+    ]
+    prov = record(
+        inputs=sources,
+        parameters={"level": level, "model": model.method, "topologies": len(cs), "mass": cs.mass},
+    )
+    write_table(output, ["rank", "probability", "cumulative", "log_prob", "newick"], rows, prov)
+
+
+def _json_cell(v):
+    """Missing values (NaN) as JSON null."""
+    return None if isinstance(v, float) and v != v else v
+
+
+def _is_model(path: str) -> bool:
+    """Whether a file is a model file (JSON) rather than trees."""
+    if path == "-":
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(64).lstrip().startswith(b"{")
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -126,6 +126,8 @@ def spans_to_lengths(
     arr: np.ndarray, spans: np.ndarray, path: str = "<string>", line_base: int = 0
 ) -> np.ndarray:
     """Convert byte spans ``(..., 4)`` of branch lengths to floats (NaN where absent)."""
+    from ._kernels_floats import parse
+
     flat = spans.reshape(-1, 4)
     out = np.full(flat.shape[0], np.nan)
     for col in (0, 2):
@@ -133,11 +135,15 @@ def spans_to_lengths(
         if not have.any():
             continue
         idx = np.nonzero(have)[0]
-        texts = [bytes(arr[a:b]) for a, b in flat[idx][:, col : col + 2]]
+        # most numbers convert in the kernel (correctly rounded); the rest as before
+        vals, ok = parse(arr, flat[idx, col], flat[idx, col + 1])
+        slow = np.nonzero(~ok)[0]
+        texts = [bytes(arr[a:b]) for a, b in flat[idx[slow]][:, col : col + 2]]
         try:
-            vals = np.array(texts, dtype=np.bytes_).astype(np.float64)
+            if texts:
+                vals[slow] = np.array(texts, dtype=np.bytes_).astype(np.float64)
         except ValueError:
-            for (a, _), t in zip(flat[idx][:, col : col + 2], texts):
+            for (a, _), t in zip(flat[idx[slow]][:, col : col + 2], texts):
                 try:
                     float(t)
                 except ValueError:
