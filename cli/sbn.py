@@ -116,6 +116,19 @@ def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet
         fh.write(text)
 
 
+def _split_lengths(model, files):
+    """Per-split mean lengths from tree files, for --lengths-from (None without files)."""
+    if not files:
+        return None
+    from phylo.trees.splits import SplitLengths
+
+    if model.rooted:
+        from phylo.errors import InputError
+
+        raise InputError("--lengths-from gives lengths to unrooted topologies only")
+    return SplitLengths.read(list(files), model.taxa)
+
+
 def _load_model(path):
     from phylo.sbn import load_model
 
@@ -406,14 +419,24 @@ def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output,
     is_flag=True,
     help="Write TSV lines 'log_prob<TAB>newick' instead of plain Newick.",
 )
+@click.option(
+    "--lengths-from",
+    "lengths_from",
+    multiple=True,
+    metavar="FILE",
+    help="Give the trees branch lengths: each split's mean length in these tree files "
+    "(repeat for several runs; the default burn-in applies).",
+)
 @click.option("--output", "-o", default="-", show_default=True, help="Output file.")
-def sample(model_path, count, seed, with_logp, output):
+def sample(model_path, count, seed, with_logp, lengths_from, output):
     """Draw trees exactly from a fitted model, as Newick (one per line).
 
     The same --seed gives the same trees; without one a seed is drawn and printed on
-    standard error.  With --log-prob the output is a table (columns log_prob and newick,
-    with provenance) that `marglik compare --trees` reads.  Trees are drawn and written in
-    blocks, so any number of them fits in memory.
+    standard error.  With --lengths-from each branch gets the mean length of its split in
+    those tree files (splits they never show: their mean branch length).  With --log-prob
+    the output is a table (columns log_prob and newick, with provenance) that `marglik
+    compare --trees` and `marglik loglik` read.  Trees are drawn and written in blocks, so
+    any number of them fits in memory.
 
     \b
     Example:
@@ -428,7 +451,7 @@ def sample(model_path, count, seed, with_logp, output):
     if seed is None:
         seed = fresh_seed()
         click.echo(f"seed: {seed}", err=True)
-    draws = draw_newick(model, count, seed)
+    draws = draw_newick(model, count, seed, lengths=_split_lengths(model, lengths_from))
     with atomic_open(output) as fh:
         if with_logp:
             prov = record(inputs=[model_path], seed=seed, parameters={"n": count})
@@ -459,8 +482,16 @@ def sample(model_path, count, seed, with_logp, output):
     show_default=True,
     help="Give up proving the top k of an unrooted SBN after this many rooted trees.",
 )
+@click.option(
+    "--lengths-from",
+    "lengths_from",
+    multiple=True,
+    metavar="FILE",
+    help="Give the trees branch lengths: each split's mean length in these tree files "
+    "(repeat for several runs; the default burn-in applies).",
+)
 @click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
-def top(model_path, k, with_entropy, seed, max_derivations, output):
+def top(model_path, k, with_entropy, seed, max_derivations, lengths_from, output):
     """The K most probable topologies of a fitted model, with their probabilities.
 
     Found exactly by dynamic programming over the subsplit graph (for an unrooted SBN:
@@ -492,8 +523,11 @@ def top(model_path, k, with_entropy, seed, max_derivations, output):
     header = record(inputs=[model_path], seed=seed, parameters=params)
     probs = [math.exp(x) for x in best.log_prob]
     cumulative = list(itertools.accumulate(probs))
+    split_lengths = _split_lengths(model, lengths_from)
+    bl = split_lengths.lengths(best.parents) if split_lengths else [None] * len(best)
     rows = [
-        [i + 1, probs[i], cumulative[i], best.log_prob[i], best.newick(i)] for i in range(len(best))
+        [i + 1, probs[i], cumulative[i], best.log_prob[i], best.newick(i, bl[i])]
+        for i in range(len(best))
     ]
     write_table(output, ["rank", "probability", "cumulative", "log_prob", "newick"], rows, header)
 

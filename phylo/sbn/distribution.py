@@ -58,8 +58,10 @@ class TopTrees:
     def __len__(self) -> int:
         return self.parents.shape[0]
 
-    def newick(self, i: int) -> str:
-        return Tree(self.taxa, self.parents[i], None, self.rooted).to_newick(lengths=False)
+    def newick(self, i: int, lengths=None) -> str:
+        """Newick of topology ``i``, with the given branch lengths (per node) if any."""
+        tree = Tree(self.taxa, self.parents[i], lengths, self.rooted)
+        return tree.to_newick(lengths=lengths is not None)
 
 
 class TreeDistribution:

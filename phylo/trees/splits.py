@@ -243,6 +243,50 @@ def branch_values(
     return acc_len.result(), (acc_h.result() if acc_h is not None else None)
 
 
+class SplitLengths:
+    """Branch lengths for any topology from a tree sample: each branch gets the mean length
+    of its split (clade, if rooted) over the sampled trees that contain it; a split the
+    sample never saw gets the mean of all the sample's branch lengths.
+
+    This is how ``sbn top`` and ``sbn sample`` give their trees lengths (``--lengths-from``),
+    e.g. as starting values or for ``marglik loglik``.
+    """
+
+    def __init__(self, sample):
+        if sample.rooted:
+            raise ValueError("per-split lengths are defined here for unrooted samples")
+        lengths, _ = branch_values(sample)
+        if lengths is None:
+            from ..errors import InputError
+
+            raise InputError("the trees have no branch lengths (or not on every branch)")
+        self.taxa = sample.taxa
+        self.index = split_index(sample)
+        count = lengths.count.astype(float)
+        self.means = np.where(count > 0, lengths.mean, np.nan)
+        seen = count > 0
+        self.default = float(np.sum(lengths.mean[seen] * count[seen]) / np.sum(count[seen]))
+
+    @classmethod
+    def read(cls, paths, taxa, burnin=None) -> SplitLengths:
+        """The split lengths of tree files (with branch lengths) on the given taxa."""
+        from .sample import read_trees
+
+        return cls(read_trees(paths, burnin=burnin, taxa=taxa, lengths=True))
+
+    def lengths(self, parents: np.ndarray) -> np.ndarray:
+        """``(T, N)`` branch lengths (root entry 0) of canonical unrooted parent arrays on the
+        sample's taxa."""
+        parents = np.ascontiguousarray(np.atleast_2d(parents), dtype=np.int32)
+        n = len(self.taxa)
+        N = parents.shape[1]
+        b = bitsets.normalise_splits(bitsets.clades(parents, n)[:, : N - 1, :], n)
+        ids = self.index.lookup(b.reshape(-1, b.shape[-1])).reshape(parents.shape[0], N - 1)
+        out = np.zeros(parents.shape, float)
+        out[:, : N - 1] = np.where(ids >= 0, self.means[np.maximum(ids, 0)], self.default)
+        return out
+
+
 def asdsf(sample, min_freq: float = MIN_FREQ) -> float:
     """Average standard deviation of split frequencies between the runs of ``sample``.
 
