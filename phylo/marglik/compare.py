@@ -69,8 +69,8 @@ def read_topologies(path: str, taxa=None, max_trees: int | None = None):
 
 
 def _read_topologies(path: str, taxa=None):
+    from ..trees import Taxa, Tree, parse_newick
     from ..trees.files import read_text
-    from ..trees.newick import parse_newick
 
     text = read_text(path)
     lines = text.splitlines()
@@ -87,14 +87,15 @@ def _read_topologies(path: str, taxa=None):
             if not tab or not f >= 0:
                 raise InputError("expected 'frequency<TAB>newick' (a credible set)", path, i)
             tree = parse_newick(newick.strip(), taxa=taxa, path=f"{path}:{i}")
-            taxa = tree.taxa if taxa is None else taxa  # one taxon order for all trees
+            if taxa is None:  # one taxon order for all trees: the first tree's
+                taxa = Taxa(tree.taxa.names, tree.taxa.keys, source=path)
+                tree = Tree(taxa, tree.parent, tree.branch_lengths, tree.rooted)
             trees.append(tree)
             freqs.append(f)
         if not trees:
             raise InputError("no tree found", path)
         return trees, np.array(freqs)
     from ..trees import read_trees
-    from ..trees.tree import Tree
 
     sample = read_trees(path, burnin=0, lengths=True, taxa=taxa)
     trees, seen = [], set()
@@ -118,22 +119,33 @@ def _read_topologies(path: str, taxa=None):
 def reference_frequencies(path: str, trees) -> np.ndarray:
     """Frequencies of ``trees`` in a reference (0 where a tree is absent): a credible-set
     file, or any tree sample (MrBayes ``.trprobs`` weights; ``.t`` runs after the default
-    25% burn-in), pooled over its runs."""
+    25% burn-in), pooled over its runs.
+
+    Topologies are matched as unrooted trees, taxa by name, whatever order either file
+    lists them in (renaming and unrooting are array operations, no Newick round trip).
+    """
+    from ..trees import read_trees
     from ..trees.files import read_text
 
+    taxa = trees[0].taxa
     if not _is_credible_set(read_text(path).splitlines()[:5]):
-        from ..trees import read_trees
-
-        sample = read_trees(path, taxa=trees[0].taxa)
+        sample = read_trees(path, taxa=taxa)
         f = sample.frequencies()
         idx = [sample.index_of(t) for t in trees]
         return np.array([f[i] if i >= 0 else 0.0 for i in idx])
-    ref_trees, freqs = read_topologies(path, taxa=trees[0].taxa)
-    where = {
-        t.unrooted().topology_key() if t.rooted else t.topology_key(): f
-        for t, f in zip(ref_trees, freqs)
-    }
-    return np.array([where.get(t.topology_key(), 0.0) for t in trees])
+    ref_trees, freqs = read_topologies(path, taxa=taxa)
+    where: dict[bytes, float] = {}
+    for t, f in zip(ref_trees, freqs):
+        where.setdefault(_unrooted_key(t, taxa), float(f))
+    return np.array([where.get(_unrooted_key(t, taxa), 0.0) for t in trees])
+
+
+def _unrooted_key(tree, taxa) -> bytes:
+    """The canonical unrooted parent array of ``tree`` on ``taxa``, as bytes."""
+    tree = tree.unrooted()
+    if tree.taxa != taxa:
+        tree = tree.reorder_taxa(taxa)
+    return tree.parent.tobytes()
 
 
 def kl_to_reference(reference: np.ndarray, log_ml: np.ndarray) -> float:

@@ -254,7 +254,7 @@ def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 2
     probabilities, derivations examined)``.  Raises :class:`~phylo.errors.ModelError` when
     ``max_derivations`` rooted derivations were listed without proving the answer.
     """
-    from .topologies import canonical
+    from ..trees.topology import canonical
 
     support = model.support
     lt = model.log_theta
@@ -276,7 +276,7 @@ def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 2
         if key not in arrays:
             row = np.empty(2 * n - 1, np.int32)
             kb.tree(first[key], row)
-            arrays[key] = canonical(row, n, False)[0]
+            arrays[key] = canonical(row, n, False)
         return arrays[key]
 
     def exact_of(keys):

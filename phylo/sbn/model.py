@@ -32,13 +32,13 @@ import numpy as np
 
 from ..errors import InputError, ModelError
 from ..outputs import atomic_open
-from ..trees import Taxa, Tree
+from ..trees import Taxa, Tree, canonical
 from ..trees.bitsets import n_words
 from . import _kernels as K
 from . import rootings
 from .reference import KL_FLOOR, kl_divergence
 from .support import CONDITIONINGS, Indexer, Support
-from .topologies import canonical, topology_arrays
+from .topologies import topology_arrays
 
 FORMAT = "phylo-sbn-model"
 FORMAT_VERSION = 1

@@ -5,11 +5,12 @@
 >>> sample.n_topologies, sample.asdsf()                   # doctest: +SKIP
 """
 
-from .newick import parse_newick, write_newick
+from .newick import write_newick
 from .sample import RunInfo, TreeSample, parse_burnin, read_trees
 from .splits import SplitTable, asdsf, split_table
 from .taxa import Taxa
-from .tree import Tree
+from .topology import canonical, permutation, relabel
+from .tree import Tree, parse_newick
 
 __all__ = [
     "Taxa",
@@ -23,4 +24,7 @@ __all__ = [
     "parse_burnin",
     "split_table",
     "asdsf",
+    "canonical",
+    "relabel",
+    "permutation",
 ]

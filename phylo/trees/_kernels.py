@@ -1,19 +1,23 @@
-"""numba kernels for reading tree samples.
+"""numba kernels for reading tree samples and for the canonical form of topologies.
 
 Plain functions over byte arrays and integer arrays: no Python objects, no I/O.  The typed
-wrappers are in :mod:`phylo.trees.newick` and :mod:`phylo.trees.nexus`.
+wrappers are in :mod:`phylo.trees.newick`, :mod:`phylo.trees.reader` and
+:mod:`phylo.trees.topology`.
 
-Canonical form of a binary topology on ``n`` taxa (what :func:`parse_trees` writes):
+Canonical form of a binary topology on ``n`` taxa (what :func:`canonicalise` writes, for the
+Newick parser and for every other source of trees):
 
 * leaves are nodes ``0..n-1`` in taxon order;
 * internal nodes are numbered ``n, n+1, ...`` in postorder, visiting children in increasing
   order of the smallest taxon below them, so every child has a smaller index than its parent;
 * unrooted (``2n-2`` nodes): the root is the internal node adjacent to taxon 0 (three
-  children); rooted (``2n-1`` nodes): the root is the Newick root (two children);
+  children); rooted (``2n-1`` nodes): the root is the input's root (two children);
 * the root is the last node and its parent is ``-1``.
 
-Two Newick strings give the same canonical parent array exactly when they describe the same
-topology (unrooted: wherever the string puts its root), so the array is the topology's key.
+Two trees give the same canonical parent array exactly when they have the same topology
+(unrooted: wherever the input puts its root), so the array is the topology's key.
+:func:`canonicalise` also returns an edge map, from each canonical edge to the input edge (or
+the two input edges joined at a suppressed root) it stands for, so branch lengths follow.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ E_NO_SEMICOLON = 14  # tree statement without a terminating ';'
 E_TOO_MANY_NODES = 15  # more nodes than a binary tree on n taxa has
 E_TRAILING = 16  # text after the tree's closing ')' that is not a label, length or ';'
 E_FEW_TAXA = 17  # fewer than 3 taxa in all
+E_NOT_TREE = 18  # a parent array that is not one tree (cycle, several roots, ...)
 E_STMT_EQUALS = 20  # tree statement without '='
 E_STMT_COMMAND = 21  # unexpected command in a trees block
 E_STMT_NAME = 22  # tree statement without a name
@@ -189,13 +194,13 @@ def _lookup(key_hashes, key_taxa, h):
 
 
 @nb.njit(cache=True, nogil=True)
-def _parse_raw(
-    buf, start, end, n_taxa, key_hashes, key_taxa, rparent, rtaxon, rnchild, rchild, rlen, seen
-):
-    """Parse one Newick string into raw node arrays (nodes in order of appearance).
+def _parse_raw(buf, start, end, n_taxa, key_hashes, key_taxa, rparent, rnchild, rlen, seen):
+    """Parse one Newick string into a parent array that :func:`canonicalise` accepts.
 
-    Returns ``(error, position, aux, n_raw_nodes)``.  ``rlen[k]`` holds the byte span of the
-    length of the edge above raw node ``k`` (``-1`` when absent).
+    Taxon ``t`` is node ``t``; internal nodes are ``n, n+1, ...`` in order of appearance (the
+    Newick root is node ``n``).  Returns ``(error, position, aux, n_nodes)``; the nodes are
+    ``0 .. n_nodes-1`` when the error is :data:`OK`.  ``rlen[v]`` holds the byte span of the
+    length of the edge above node ``v`` (``-1`` when absent).
     """
     cap = rparent.shape[0]
     for t in range(n_taxa):
@@ -205,18 +210,18 @@ def _parse_raw(
         return E_COMMENT, -i - 1, 0, 0
     if i >= end or buf[i] != 40:
         return E_SUBTREE, i, 0, 0
-    # root
-    m = 1
-    rparent[0] = -1
-    rtaxon[0] = -1
-    rnchild[0] = 0
-    rlen[0, 0] = -1
-    rlen[0, 1] = -1
-    cur = 0  # node whose children are being read
+    root = n_taxa
+    rparent[root] = -1
+    rnchild[root] = 0
+    rlen[root, 0] = -1
+    rlen[root, 1] = -1
+    m = 1  # nodes so far
+    nxt = n_taxa + 1  # id of the next internal node
+    cur = root  # node whose children are being read
     i += 1
     n_leaves = 0
     expect_subtree = True
-    node = 0
+    node = root
     while True:
         if expect_subtree:
             i = skip_blank(buf, i, end)
@@ -227,19 +232,20 @@ def _parse_raw(
             c = buf[i]
             if m >= cap:
                 return E_TOO_MANY_NODES, i, 0, m
-            node = m
-            m += 1
-            rparent[node] = cur
-            rnchild[node] = 0
-            rlen[node, 0] = -1
-            rlen[node, 1] = -1
             k = rnchild[cur]
             if k >= 3:
                 return E_POLYTOMY, i, 0, m
-            rchild[cur, k] = node
-            rnchild[cur] = k + 1
             if c == 40:  # '(' opens an internal node
-                rtaxon[node] = -1
+                if nxt >= cap:
+                    return E_TOO_MANY_NODES, i, 0, m
+                node = nxt
+                nxt += 1
+                m += 1
+                rparent[node] = cur
+                rnchild[node] = 0
+                rlen[node, 0] = -1
+                rlen[node, 1] = -1
+                rnchild[cur] = k + 1
                 cur = node
                 i += 1
                 continue
@@ -255,7 +261,12 @@ def _parse_raw(
                 return E_DUPLICATE, i, t, m
             seen[t] = True
             n_leaves += 1
-            rtaxon[node] = t
+            node = t
+            m += 1
+            rparent[node] = cur
+            rlen[node, 0] = -1
+            rlen[node, 1] = -1
+            rnchild[cur] = k + 1
             i = j
             expect_subtree = False
         # after a node: optional length, then ',' ')' or ';'
@@ -275,18 +286,18 @@ def _parse_raw(
             if i < 0:
                 return E_COMMENT, -i - 1, 0, m
         if i >= end:
-            if cur >= 0 and node != 0:
+            if cur >= 0 and node != root:
                 return E_OPEN, i, 0, m
             return E_NO_SEMICOLON, i, 0, m
         c = buf[i]
         if c == 44:  # ','
-            if node == 0:
+            if node == root:
                 return E_AFTER_NODE, i, 0, m
             i += 1
             expect_subtree = True
             continue
         if c == 41:  # ')' closes cur
-            if node == 0 or cur < 0:
+            if node == root or cur < 0:
                 return E_CLOSE, i, 0, m
             if rnchild[cur] < 2:
                 return E_SINGLE_CHILD, i, 0, m
@@ -304,10 +315,10 @@ def _parse_raw(
                 i = j
             continue
         if c == 59:  # ';'
-            if node != 0:
+            if node != root:
                 return E_OPEN, i, 0, m
             break
-        if node == 0:
+        if node == root:
             return E_TRAILING, i, 0, m
         return E_AFTER_NODE, i, 0, m
     if n_leaves < n_taxa:
@@ -316,19 +327,16 @@ def _parse_raw(
 
 
 @nb.njit(cache=True, nogil=True)
-def _canonicalise(
+def canonicalise(
+    parent,
     m,
     n_taxa,
     rooted,
-    rparent,
-    rtaxon,
-    rnchild,
-    rchild,
     adj,
-    deg,
     edge_a,
     edge_b,
-    oparent,
+    deg,
+    opar,
     order,
     minleaf,
     newid,
@@ -336,29 +344,62 @@ def _canonicalise(
     out_parent,
     out_edge,
 ):
-    """Canonical parent array of a parsed tree (see the module docstring).
+    """Canonical parent array of one binary tree given by any parent array.
 
-    ``out_edge[v, 0]`` (and ``out_edge[v, 1]`` for an edge merged at a suppressed root) give
-    the raw node whose length is the length of the edge above canonical node ``v``.
-    Returns an error code.
+    Input: ``parent[0:m]``, where nodes ``0..n-1`` are the taxa and nodes ``n..m-1`` the
+    internal nodes in any order; the root is the node whose parent is ``-1`` (two children,
+    or three for an unrooted tree).  Output: the canonical parent array (module docstring)
+    in ``out_parent`` (``2n-1`` nodes when ``rooted``, else ``2n-2``: a bifurcating root is
+    suppressed and its two edges become one).
+
+    The edge map ``out_edge[u] = (a, b)`` says where the edge above canonical node ``u``
+    comes from: it is the input edge above node ``a``, or, where a suppressed root joined two
+    edges, the input edges above ``a`` and ``b`` together (``b = -1`` otherwise; both ``-1``
+    for the root).  Lengths follow as ``length[u] = in_length[a] (+ in_length[b])``.
+
+    Work arrays have at least ``m`` rows (``adj``, ``edge_a``, ``edge_b``: three columns;
+    ``stack``: ``2m + 2`` entries).  Returns :data:`OK` or an error code: :data:`E_NOT_TREE`
+    (not one tree: parents out of range, a taxon with children, no root or several, a
+    cycle), :data:`E_SINGLE_CHILD`, :data:`E_POLYTOMY`, :data:`E_ROOT3`.
     """
-    root_raw = 0
-    nroot = rnchild[0]
-    if rooted:
-        if nroot == 3:
-            return E_ROOT3
-        if nroot != 2:
-            return E_POLYTOMY
-    elif nroot > 3:
-        return E_POLYTOMY
-    # undirected adjacency with the raw nodes that carry each edge's length
+    n = n_taxa
+    N = out_parent.shape[0]
+    root = -1
     for v in range(m):
+        p = parent[v]
         deg[v] = 0
+        if p < 0:
+            if p != -1 or root >= 0:
+                return E_NOT_TREE
+            root = v
+        elif p < n or p >= m or p == v:
+            return E_NOT_TREE
+    if root < n:  # no root, or a taxon as the root
+        return E_NOT_TREE
+    rc0 = -1
+    rc1 = -1
+    nroot = 0
+    for v in range(m):
+        if parent[v] == root:
+            if nroot == 0:
+                rc0 = v
+            elif nroot == 1:
+                rc1 = v
+            nroot += 1
+    if nroot < 2:
+        return E_SINGLE_CHILD
+    if nroot > 3:
+        return E_POLYTOMY
+    if rooted and nroot == 3:
+        return E_ROOT3
     suppress = (not rooted) and nroot == 2
-    for v in range(1, m):
-        p = rparent[v]
-        if suppress and p == 0:
+    # undirected adjacency; edge_a/edge_b: the input edges an adjacency stands for
+    for v in range(m):
+        p = parent[v]
+        if p < 0 or (suppress and p == root):
             continue
+        if deg[v] >= 3 or deg[p] >= 3:
+            return E_POLYTOMY
         adj[v, deg[v]] = p
         edge_a[v, deg[v]] = v
         edge_b[v, deg[v]] = -1
@@ -368,31 +409,22 @@ def _canonicalise(
         edge_b[p, deg[p]] = -1
         deg[p] += 1
     if suppress:
-        a = rchild[0, 0]
-        b = rchild[0, 1]
-        adj[a, deg[a]] = b
-        edge_a[a, deg[a]] = a
-        edge_b[a, deg[a]] = b
-        deg[a] += 1
-        adj[b, deg[b]] = a
-        edge_a[b, deg[b]] = a
-        edge_b[b, deg[b]] = b
-        deg[b] += 1
-    # choose the root
-    if rooted:
-        root_raw = 0
-    else:
-        leaf0 = -1
-        for v in range(m):
-            if rtaxon[v] == 0:
-                leaf0 = v
-                break
-        root_raw = adj[leaf0, 0]
-    # orient away from the root (preorder in `order`)
+        if deg[rc0] >= 3 or deg[rc1] >= 3:
+            return E_POLYTOMY
+        adj[rc0, deg[rc0]] = rc1
+        edge_a[rc0, deg[rc0]] = rc0
+        edge_b[rc0, deg[rc0]] = rc1
+        deg[rc0] += 1
+        adj[rc1, deg[rc1]] = rc0
+        edge_a[rc1, deg[rc1]] = rc0
+        edge_b[rc1, deg[rc1]] = rc1
+        deg[rc1] += 1
+    start = root if rooted else adj[0, 0]
+    # orient away from the new root (breadth first: `order` lists parents before children)
     for v in range(m):
-        oparent[v] = -2
-    oparent[root_raw] = -1
-    order[0] = root_raw
+        opar[v] = -2
+    opar[start] = -1
+    order[0] = start
     cnt = 1
     head = 0
     while head < cnt:
@@ -400,45 +432,47 @@ def _canonicalise(
         head += 1
         for k in range(deg[v]):
             w = adj[v, k]
-            if oparent[w] == -2:
-                oparent[w] = v
+            if opar[w] == -2:
+                opar[w] = v
                 order[cnt] = w
                 cnt += 1
+    if cnt != m - (1 if suppress else 0):
+        return E_NOT_TREE  # not connected: a cycle somewhere
+    if cnt != N:
+        return E_POLYTOMY if cnt < N else E_SINGLE_CHILD
     # smallest taxon below each node
     for q in range(cnt - 1, -1, -1):
         v = order[q]
-        if rtaxon[v] >= 0:
-            minleaf[v] = rtaxon[v]
+        if v < n:
+            minleaf[v] = v
         else:
-            mn = n_taxa
+            mn = n
             for k in range(deg[v]):
                 w = adj[v, k]
-                if w != oparent[v] and minleaf[w] < mn:
+                if w != opar[v] and minleaf[w] < mn:
                     mn = minleaf[w]
             minleaf[v] = mn
-    # postorder numbering, children in increasing order of minleaf
-    nxt = n_taxa
-    top = 0
-    stack[0] = root_raw
+    # postorder numbering, children in increasing order of their smallest taxon
+    nxt = n
+    stack[0] = start
     stack[1] = 0  # state: 0 = children not yet pushed
     top = 1
     while top > 0:
         v = stack[2 * (top - 1)]
         state = stack[2 * (top - 1) + 1]
-        if rtaxon[v] >= 0:
-            newid[v] = rtaxon[v]
+        if v < n:
+            newid[v] = v
             top -= 1
             continue
         if state == 0:
             stack[2 * (top - 1) + 1] = 1
-            # gather children, sort by minleaf descending so the smallest is popped first
             c0 = -1
             c1 = -1
             c2 = -1
             nc = 0
             for k in range(deg[v]):
                 w = adj[v, k]
-                if w == oparent[v]:
+                if w == opar[v]:
                     continue
                 if nc == 0:
                     c0 = w
@@ -449,9 +483,9 @@ def _canonicalise(
                 nc += 1
             if nc < 2:
                 return E_SINGLE_CHILD
-            if nc > 3 or (nc == 3 and (rooted or v != root_raw)):
+            if nc == 3 and (rooted or v != start):
                 return E_POLYTOMY
-            # sort ascending c0 < c1 < c2 by minleaf
+            # push the children so that the one with the smallest taxon is popped first
             if minleaf[c1] < minleaf[c0]:
                 c0, c1 = c1, c0
             if nc == 3:
@@ -472,11 +506,11 @@ def _canonicalise(
             newid[v] = nxt
             nxt += 1
             top -= 1
-    # write the canonical arrays
+    # write the canonical arrays and the edge map
     for q in range(cnt):
         v = order[q]
         u = newid[v]
-        p = oparent[v]
+        p = opar[v]
         if p < 0:
             out_parent[u] = -1
             out_edge[u, 0] = -1
@@ -489,6 +523,48 @@ def _canonicalise(
                 out_edge[u, 1] = edge_b[v, k]
                 break
     return OK
+
+
+@nb.njit(cache=True, nogil=True)
+def canonicalise_many(parents, n_taxa, rooted, out_parent, out_edge):
+    """:func:`canonicalise` for each row of ``parents`` (``(T, M)``, int64).
+
+    ``out_parent`` is ``(T, N)`` int32, ``out_edge`` ``(T, N, 2)`` int64.  Returns
+    ``(t, error)``: the first tree that is not a binary tree and why (``(T, OK)`` when all
+    are).
+    """
+    T = parents.shape[0]
+    M = parents.shape[1]
+    adj = np.empty((M, 3), np.int64)
+    edge_a = np.empty((M, 3), np.int64)
+    edge_b = np.empty((M, 3), np.int64)
+    deg = np.empty(M, np.int64)
+    opar = np.empty(M, np.int64)
+    order = np.empty(M, np.int64)
+    minleaf = np.empty(M, np.int64)
+    newid = np.empty(M, np.int64)
+    stack = np.empty(2 * M + 2, np.int64)
+    for t in range(T):
+        err = canonicalise(
+            parents[t],
+            M,
+            n_taxa,
+            rooted,
+            adj,
+            edge_a,
+            edge_b,
+            deg,
+            opar,
+            order,
+            minleaf,
+            newid,
+            stack,
+            out_parent[t],
+            out_edge[t],
+        )
+        if err != OK:
+            return t, err
+    return T, OK
 
 
 @nb.njit(cache=True, nogil=True)
@@ -530,16 +606,14 @@ def parse_trees(
     cap = 2 * n_taxa + 1
     n_nodes = out_parent.shape[1]
     rparent = np.empty(cap, np.int64)
-    rtaxon = np.empty(cap, np.int64)
     rnchild = np.empty(cap, np.int64)
-    rchild = np.empty((cap, 3), np.int64)
     rlen = np.empty((cap, 2), np.int64)
     seen = np.empty(n_taxa, np.bool_)
-    adj = np.empty((cap, 4), np.int64)
+    adj = np.empty((cap, 3), np.int64)
+    edge_a = np.empty((cap, 3), np.int64)
+    edge_b = np.empty((cap, 3), np.int64)
     deg = np.empty(cap, np.int64)
-    edge_a = np.empty((cap, 4), np.int64)
-    edge_b = np.empty((cap, 4), np.int64)
-    oparent = np.empty(cap, np.int64)
+    opar = np.empty(cap, np.int64)
     order = np.empty(cap, np.int64)
     minleaf = np.empty(cap, np.int64)
     newid = np.empty(cap, np.int64)
@@ -554,33 +628,29 @@ def parse_trees(
             key_hashes,
             key_taxa,
             rparent,
-            rtaxon,
             rnchild,
-            rchild,
             rlen,
             seen,
         )
         if err != OK:
             return k, err, pos, aux
-        if rooted and rnchild[0] == 3:
+        nroot = rnchild[n_taxa]
+        if rooted and nroot == 3:
             return k, E_ROOT3, starts[k], 0
-        expected = 2 * n_taxa - 1 if (rooted or rnchild[0] == 2) else 2 * n_taxa - 2
+        expected = 2 * n_taxa - 1 if (rooted or nroot == 2) else 2 * n_taxa - 2
         if m != expected:
             # a multifurcation somewhere below the root
             return k, E_POLYTOMY, starts[k], 0
-        err = _canonicalise(
+        err = canonicalise(
+            rparent,
             m,
             n_taxa,
             rooted,
-            rparent,
-            rtaxon,
-            rnchild,
-            rchild,
             adj,
-            deg,
             edge_a,
             edge_b,
-            oparent,
+            deg,
+            opar,
             order,
             minleaf,
             newid,
