@@ -430,12 +430,9 @@ def compare(
 
     aln = read_alignment(alignment)
     trees, _ = C.read_topologies(trees_path, None, max_trees)
-    for i, t in enumerate(trees):  # the taxa must match before any task runs
-        from phylo.likelihood.alignment import check_same_taxa
+    from phylo.trees.taxa import check_same_taxa
 
-        check_same_taxa(
-            aln.taxa, tuple(t.taxa), alignment, "the alignment", f"tree {i + 1} of {trees_path}"
-        )
+    check_same_taxa(trees[0].taxa, aln.taxa, trees_path, alignment)  # before any task runs
     ref = C.reference_frequencies(reference, trees) if reference else None
     if ref is not None and not ref.any():
         raise InputError("none of the trees is in the reference", reference)

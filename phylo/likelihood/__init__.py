@@ -12,7 +12,7 @@
     plain arrays (``model_arrays``).  Branch ``i`` is the edge above node ``i`` of the
     tree; ``branch_splits()`` gives the split of each branch.
 ``random_tree``, ``simulate_alignment``
-    Simulation for tests and benchmarks.
+    Simulation for tests and benchmarks (trees are :class:`phylo.trees.Tree`).
 """
 
 from .alignment import (
@@ -25,7 +25,7 @@ from .alignment import (
     read_phylip,
 )
 from .models import GTR, HKY, JC69, K80, Model, gamma_rates, parse_model  # noqa: F401
-from .simulate import ArrayTree, random_tree, simulate_alignment  # noqa: F401
+from .simulate import random_tree, simulate_alignment  # noqa: F401
 from .tree_likelihood import TreeLikelihood, topology_arrays  # noqa: F401
 
 __all__ = [
@@ -45,7 +45,6 @@ __all__ = [
     "gamma_rates",
     "TreeLikelihood",
     "topology_arrays",
-    "ArrayTree",
     "random_tree",
     "simulate_alignment",
 ]
