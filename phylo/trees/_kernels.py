@@ -327,6 +327,41 @@ def _parse_raw(buf, start, end, n_taxa, key_hashes, key_taxa, rparent, rnchild, 
 
 
 @nb.njit(cache=True, nogil=True)
+def _not_tree_or(parent, m, n, code):
+    """:data:`E_NOT_TREE` when ``parent[0:m]`` is not one tree at all (no root or several,
+    a parent out of range or a taxon), else ``code``: the first problem found is named
+    after the worst one."""
+    roots = 0
+    for v in range(m):
+        p = parent[v]
+        if p < 0:
+            roots += 1
+            if p != -1:
+                return E_NOT_TREE
+        elif p < n or p >= m or p == v:
+            return E_NOT_TREE
+    return code if roots == 1 else E_NOT_TREE
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _place(c, k, v, u, hi, n, size, newid, edge_a, edge_b, out_parent, out_edge):
+    """Number child ``c`` (adjacency slot ``k``) of node ``v`` (canonical id ``u``): a taxon
+    keeps its index, an internal node takes ``hi``, the top of the block of ids its subtree
+    fills.  Writes its parent and edge; returns the top of the next block down."""
+    if c < n:
+        x = c
+    else:
+        x = hi
+        hi -= size[c]
+    newid[c] = x
+    out_parent[x] = u
+    out_edge[x, 0] = edge_a[v, k]
+    out_edge[x, 1] = edge_b[v, k]
+    return hi
+
+
+# inlined into the parser's loop, which measured 3-5% faster than a call on 50 taxa
+@nb.njit(cache=True, nogil=True, inline="always")
 def canonicalise(
     parent,
     m,
@@ -340,7 +375,7 @@ def canonicalise(
     order,
     minleaf,
     newid,
-    stack,
+    size,
     out_parent,
     out_edge,
 ):
@@ -357,49 +392,33 @@ def canonicalise(
     edges, the input edges above ``a`` and ``b`` together (``b = -1`` otherwise; both ``-1``
     for the root).  Lengths follow as ``length[u] = in_length[a] (+ in_length[b])``.
 
-    Work arrays have at least ``m`` rows (``adj``, ``edge_a``, ``edge_b``: three columns;
-    ``stack``: ``2m + 2`` entries).  Returns :data:`OK` or an error code: :data:`E_NOT_TREE`
-    (not one tree: parents out of range, a taxon with children, no root or several, a
-    cycle), :data:`E_SINGLE_CHILD`, :data:`E_POLYTOMY`, :data:`E_ROOT3`.
+    The numbering is found in two passes over the tree oriented from its new root: children
+    first, the smallest taxon and the number of internal nodes below each node; then parents
+    first, each node's children in increasing order of their smallest taxon take the ids just
+    below their parent's, the last child's subtree highest (postorder read backwards).
+
+    Work arrays have at least ``m`` rows (``adj``, ``edge_a``, ``edge_b``: three columns).
+    Returns :data:`OK` or an error code: :data:`E_NOT_TREE` (not one tree: parents out of
+    range, a taxon with children, no root or several, a cycle), :data:`E_SINGLE_CHILD`,
+    :data:`E_POLYTOMY`, :data:`E_ROOT3`.
     """
     n = n_taxa
     N = out_parent.shape[0]
+    for v in range(m):
+        deg[v] = 0
+    # undirected adjacency; edge_a/edge_b: the input edges an adjacency stands for
     root = -1
     for v in range(m):
         p = parent[v]
-        deg[v] = 0
         if p < 0:
             if p != -1 or root >= 0:
                 return E_NOT_TREE
             root = v
-        elif p < n or p >= m or p == v:
-            return E_NOT_TREE
-    if root < n:  # no root, or a taxon as the root
-        return E_NOT_TREE
-    rc0 = -1
-    rc1 = -1
-    nroot = 0
-    for v in range(m):
-        if parent[v] == root:
-            if nroot == 0:
-                rc0 = v
-            elif nroot == 1:
-                rc1 = v
-            nroot += 1
-    if nroot < 2:
-        return E_SINGLE_CHILD
-    if nroot > 3:
-        return E_POLYTOMY
-    if rooted and nroot == 3:
-        return E_ROOT3
-    suppress = (not rooted) and nroot == 2
-    # undirected adjacency; edge_a/edge_b: the input edges an adjacency stands for
-    for v in range(m):
-        p = parent[v]
-        if p < 0 or (suppress and p == root):
             continue
+        if p < n or p >= m or p == v:
+            return E_NOT_TREE
         if deg[v] >= 3 or deg[p] >= 3:
-            return E_POLYTOMY
+            return _not_tree_or(parent, m, n, E_POLYTOMY)
         adj[v, deg[v]] = p
         edge_a[v, deg[v]] = v
         edge_b[v, deg[v]] = -1
@@ -408,17 +427,28 @@ def canonicalise(
         edge_a[p, deg[p]] = v
         edge_b[p, deg[p]] = -1
         deg[p] += 1
+    if root < n:  # no root, or a taxon as the root
+        return E_NOT_TREE
+    nroot = deg[root]
+    if nroot < 2:
+        return E_SINGLE_CHILD
+    if rooted and nroot == 3:
+        return E_ROOT3
+    suppress = (not rooted) and nroot == 2
     if suppress:
-        if deg[rc0] >= 3 or deg[rc1] >= 3:
-            return E_POLYTOMY
-        adj[rc0, deg[rc0]] = rc1
-        edge_a[rc0, deg[rc0]] = rc0
-        edge_b[rc0, deg[rc0]] = rc1
-        deg[rc0] += 1
-        adj[rc1, deg[rc1]] = rc0
-        edge_a[rc1, deg[rc1]] = rc0
-        edge_b[rc1, deg[rc1]] = rc1
-        deg[rc1] += 1
+        # join the root's two edges into one edge between its children
+        rc0 = adj[root, 0]
+        rc1 = adj[root, 1]
+        for k in range(deg[rc0]):
+            if adj[rc0, k] == root:
+                adj[rc0, k] = rc1
+                edge_a[rc0, k] = rc0
+                edge_b[rc0, k] = rc1
+        for k in range(deg[rc1]):
+            if adj[rc1, k] == root:
+                adj[rc1, k] = rc0
+                edge_a[rc1, k] = rc0
+                edge_b[rc1, k] = rc1
     start = root if rooted else adj[0, 0]
     # orient away from the new root (breadth first: `order` lists parents before children)
     for v in range(m):
@@ -440,88 +470,75 @@ def canonicalise(
         return E_NOT_TREE  # not connected: a cycle somewhere
     if cnt != N:
         return E_POLYTOMY if cnt < N else E_SINGLE_CHILD
-    # smallest taxon below each node
+    # smallest taxon and number of internal nodes below each node (children first)
     for q in range(cnt - 1, -1, -1):
         v = order[q]
         if v < n:
             minleaf[v] = v
+            size[v] = 0
         else:
             mn = n
+            sz = 1
             for k in range(deg[v]):
                 w = adj[v, k]
-                if w != opar[v] and minleaf[w] < mn:
-                    mn = minleaf[w]
+                if w != opar[v]:
+                    if minleaf[w] < mn:
+                        mn = minleaf[w]
+                    sz += size[w]
             minleaf[v] = mn
-    # postorder numbering, children in increasing order of their smallest taxon
-    nxt = n
-    stack[0] = start
-    stack[1] = 0  # state: 0 = children not yet pushed
-    top = 1
-    while top > 0:
-        v = stack[2 * (top - 1)]
-        state = stack[2 * (top - 1) + 1]
-        if v < n:
-            newid[v] = v
-            top -= 1
-            continue
-        if state == 0:
-            stack[2 * (top - 1) + 1] = 1
-            c0 = -1
-            c1 = -1
-            c2 = -1
-            nc = 0
-            for k in range(deg[v]):
-                w = adj[v, k]
-                if w == opar[v]:
-                    continue
-                if nc == 0:
-                    c0 = w
-                elif nc == 1:
-                    c1 = w
-                else:
-                    c2 = w
-                nc += 1
-            if nc < 2:
-                return E_SINGLE_CHILD
-            if nc == 3 and (rooted or v != start):
-                return E_POLYTOMY
-            # push the children so that the one with the smallest taxon is popped first
-            if minleaf[c1] < minleaf[c0]:
-                c0, c1 = c1, c0
-            if nc == 3:
-                if minleaf[c2] < minleaf[c1]:
-                    c1, c2 = c2, c1
-                if minleaf[c1] < minleaf[c0]:
-                    c0, c1 = c1, c0
-                stack[2 * top] = c2
-                stack[2 * top + 1] = 0
-                top += 1
-            stack[2 * top] = c1
-            stack[2 * top + 1] = 0
-            top += 1
-            stack[2 * top] = c0
-            stack[2 * top + 1] = 0
-            top += 1
-        else:
-            newid[v] = nxt
-            nxt += 1
-            top -= 1
-    # write the canonical arrays and the edge map
+            size[v] = sz
+    # number top-down (parents before children): in postorder a node comes right after the
+    # subtree of its last child, which comes right after that of the child before it
+    newid[start] = N - 1
+    out_parent[N - 1] = -1
+    out_edge[N - 1, 0] = -1
+    out_edge[N - 1, 1] = -1
     for q in range(cnt):
         v = order[q]
-        u = newid[v]
-        p = opar[v]
-        if p < 0:
-            out_parent[u] = -1
-            out_edge[u, 0] = -1
-            out_edge[u, 1] = -1
+        if v < n:
             continue
-        out_parent[u] = newid[p]
+        c0 = -1
+        c1 = -1
+        c2 = -1
+        k0 = -1
+        k1 = -1
+        k2 = -1
+        nc = 0
         for k in range(deg[v]):
-            if adj[v, k] == p:
-                out_edge[u, 0] = edge_a[v, k]
-                out_edge[u, 1] = edge_b[v, k]
-                break
+            w = adj[v, k]
+            if w == opar[v]:
+                continue
+            if nc == 0:
+                c0 = w
+                k0 = k
+            elif nc == 1:
+                c1 = w
+                k1 = k
+            else:
+                c2 = w
+                k2 = k
+            nc += 1
+        if nc < 2:
+            return E_SINGLE_CHILD
+        if nc == 3 and (rooted or v != start):
+            return E_POLYTOMY
+        # children in increasing order of their smallest taxon
+        if minleaf[c1] < minleaf[c0]:
+            c0, c1 = c1, c0
+            k0, k1 = k1, k0
+        if nc == 3:
+            if minleaf[c2] < minleaf[c1]:
+                c1, c2 = c2, c1
+                k1, k2 = k2, k1
+            if minleaf[c1] < minleaf[c0]:
+                c0, c1 = c1, c0
+                k0, k1 = k1, k0
+        u = newid[v]
+        hi = u - 1
+        if nc == 3:
+            hi = _place(c2, k2, v, u, hi, n, size, newid, edge_a, edge_b, out_parent, out_edge)
+        hi = _place(c1, k1, v, u, hi, n, size, newid, edge_a, edge_b, out_parent, out_edge)
+        _place(c0, k0, v, u, hi, n, size, newid, edge_a, edge_b, out_parent, out_edge)
     return OK
 
 
@@ -543,7 +560,7 @@ def canonicalise_many(parents, n_taxa, rooted, out_parent, out_edge):
     order = np.empty(M, np.int64)
     minleaf = np.empty(M, np.int64)
     newid = np.empty(M, np.int64)
-    stack = np.empty(2 * M + 2, np.int64)
+    size = np.empty(M, np.int64)
     for t in range(T):
         err = canonicalise(
             parents[t],
@@ -558,7 +575,7 @@ def canonicalise_many(parents, n_taxa, rooted, out_parent, out_edge):
             order,
             minleaf,
             newid,
-            stack,
+            size,
             out_parent[t],
             out_edge[t],
         )
@@ -617,7 +634,7 @@ def parse_trees(
     order = np.empty(cap, np.int64)
     minleaf = np.empty(cap, np.int64)
     newid = np.empty(cap, np.int64)
-    stack = np.empty(2 * cap + 2, np.int64)
+    size = np.empty(cap, np.int64)
     out_edge = np.empty((n_nodes, 2), np.int64)
     for k in range(n_trees):
         err, pos, aux, m = _parse_raw(
@@ -654,7 +671,7 @@ def parse_trees(
             order,
             minleaf,
             newid,
-            stack,
+            size,
             out_parent[k],
             out_edge,
         )
