@@ -169,7 +169,9 @@ class Tree:
         their splits.
         """
         target = names if isinstance(names, Taxa) else Taxa(list(names))
-        perm = permutation(self.taxa, target, "the tree", "the given order")
+        perm = permutation(
+            self.taxa, target, self.taxa.source or "the tree", target.source or "the given order"
+        )
         if perm is None:
             return Tree(target, self.parent, self.branch_lengths, self.rooted)
         if self.branch_lengths is None:
