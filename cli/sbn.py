@@ -120,13 +120,14 @@ def _split_lengths(model, files):
     """Per-split mean lengths from tree files, for --lengths-from (None without files)."""
     if not files:
         return None
+    from phylo.trees import read_trees
     from phylo.trees.splits import SplitLengths
 
     if model.rooted:
         from phylo.errors import InputError
 
         raise InputError("--lengths-from gives lengths to unrooted topologies only")
-    return SplitLengths.read(list(files), model.taxa)
+    return SplitLengths(read_trees(list(files), taxa=model.taxa, lengths=True))
 
 
 def _load_model(path):

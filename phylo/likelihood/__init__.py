@@ -12,7 +12,7 @@
     plain arrays (``model_arrays``).  Branch ``i`` is the edge above node ``i`` of the
     tree; ``branch_splits()`` gives the split of each branch.
 ``random_tree``, ``simulate_alignment``
-    Simulation for tests and benchmarks.
+    Simulation for tests and benchmarks (trees are :class:`phylo.trees.Tree`).
 
 Layout (one role per module):
 
@@ -53,7 +53,7 @@ from .models import (  # noqa: F401
     model_spec,
     parse_model,
 )
-from .simulate import ArrayTree, random_tree, simulate_alignment  # noqa: F401
+from .simulate import random_tree, simulate_alignment  # noqa: F401
 from .tree_likelihood import TreeLikelihood, topology_arrays  # noqa: F401
 
 __all__ = [
@@ -75,7 +75,6 @@ __all__ = [
     "gamma_rates",
     "TreeLikelihood",
     "topology_arrays",
-    "ArrayTree",
     "random_tree",
     "simulate_alignment",
 ]

@@ -31,12 +31,12 @@ import numpy as np
 from ..errors import ModelError
 from ..trees import Taxa, bitsets
 from ..trees.bitsets import n_words
+from ..trees.topology import canonical
 from . import _kernels as K
 from . import derivations as D
 from . import rootings
 from .distribution import Entropy, TopTrees, TreeDistribution, numbers, taxa_from
 from .support import CONDITIONINGS, Indexer, Support
-from .topologies import canonical
 
 
 def logsumexp_groups(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:

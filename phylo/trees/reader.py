@@ -154,13 +154,14 @@ def _read(
             declared[1],
             state.first_path,
             name,
-            declared_line,
+            path=name,
+            line=declared_line,
             what="taxa of the translate table" if translate else "taxa",
         )
     elif state.taxa is None and declared is not None:
         if len(declared[0]) < 3:
             raise InputError(f"a tree needs at least 3 taxa, found {len(declared[0])}", name)
-        state.taxa = Taxa(declared[0], declared[1])
+        state.taxa = Taxa(declared[0], declared[1], source=name)
         state.first_path = name
 
     ids_parts: list[np.ndarray] = []
@@ -193,7 +194,7 @@ def _read(
         if n > 0:
             if state.taxa is None:
                 names, keys = labels_of(arr, int(nw[0]), int(ends[0]), name, line_base)
-                state.taxa = Taxa(names, keys)
+                state.taxa = Taxa(names, keys, source=name)
                 state.first_path = name
             if state.index is None:
                 nt = len(state.taxa)

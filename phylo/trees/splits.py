@@ -267,13 +267,6 @@ class SplitLengths:
         seen = count > 0
         self.default = float(np.sum(lengths.mean[seen] * count[seen]) / np.sum(count[seen]))
 
-    @classmethod
-    def read(cls, paths, taxa, burnin=None) -> SplitLengths:
-        """The split lengths of tree files (with branch lengths) on the given taxa."""
-        from .sample import read_trees
-
-        return cls(read_trees(paths, burnin=burnin, taxa=taxa, lengths=True))
-
     def lengths(self, parents: np.ndarray) -> np.ndarray:
         """``(T, N)`` branch lengths (root entry 0) of canonical unrooted parent arrays on the
         sample's taxa."""
