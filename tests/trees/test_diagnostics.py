@@ -252,9 +252,8 @@ def test_asdsf_trace_matches_the_definition(tmp_path):
     for a, value in zip(t.window_start, t.window):
         assert value == pytest.approx(reference_asdsf([x[a : a + 40] for x in runs], sets))
     # the last checkpoint is the ASDSF of sbn summary with the same burn-in
-    kept = read_trees(sample_paths := [str(tmp_path / f"run{r}.nwk") for r in (1, 2, 3)], burnin=57)
+    kept = read_trees([str(tmp_path / f"run{r}.nwk") for r in (1, 2, 3)], burnin=57)
     assert t.cumulative[-1] == pytest.approx(kept.asdsf(), rel=1e-12)
-    del sample_paths
 
 
 def test_pooling_check(tmp_path):
