@@ -335,3 +335,26 @@ def test_sampling_interval_from_tree_names(tmp_path):
     assert D.sampling_interval(str(p)) is None
     p.write_text("tree gen.0 = (a,b,c);\ntree gen.10 = (a,b,c);\ntree gen.30 = (a,b,c);\n")
     assert D.sampling_interval(str(p)) is None
+
+
+def test_burnin_suggestion_finds_the_start_away_from_the_posterior(tmp_path):
+    rng = np.random.default_rng(8)
+    start = [random_rooted(rng, NAMES) for _ in range(5)]  # where the chains begin
+    posterior = [random_rooted(rng, NAMES) for _ in range(5)]
+    runs = [
+        sticky_chain(rng, start, 120, 0.9) + sticky_chain(rng, posterior, 480, 0.5),
+        sticky_chain(rng, start, 60, 0.9) + sticky_chain(rng, posterior, 540, 0.5),
+    ]
+    sample = read_trees(write_runs(tmp_path, runs), burnin=0)
+    s = D.suggest_burnin(sample)
+    # at least the trees from the start, and not much more
+    assert 120 <= s.by_trace[("log clade credibility", 0)] <= 140
+    assert 60 <= s.by_trace[("log clade credibility", 1)] <= 80
+    assert s.samples == s.by_trace[("log clade credibility", 0)] and s.fraction == s.samples / 600
+    lnl = [np.r_[np.linspace(-900, -500, 200), rng.normal(-500, 2, 400)], rng.normal(-500, 2, 600)]
+    s = D.suggest_burnin(sample, lnl)
+    assert (
+        180 <= s.by_trace[("log likelihood", 0)] <= 210
+        and s.samples == s.by_trace[("log likelihood", 0)]
+    )
+    assert "MSER-5" in s.rule
