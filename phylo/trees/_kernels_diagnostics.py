@@ -87,16 +87,17 @@ def _fill(parents, t, n_taxa, depth, order, start, stop, row):
 
 
 @nb.njit(cache=True)
-def lagged_sq_path(parents, n_taxa, trace, K, sums):
+def lagged_sq_path(parents, n_taxa, trace, ring, sums):
     """``sums[k-1] = sum_i PD(trace[i], trace[i+k])^2`` for ``k = 1..K``, every pair.
 
-    The path-length vectors of the last ``K + 1`` trees are kept in a ring, so each tree's
+    The path-length vectors of the last ``K + 1`` trees are kept in ``ring`` (``(K + 1,
+    n (n - 1) / 2)``, a small integer type: path lengths are below ``2 n``), so each tree's
     vector is computed once and each pair costs one pass over ``n (n - 1) / 2`` numbers.
     """
     N = trace.shape[0]
+    K = ring.shape[0] - 1
     D = n_taxa * (n_taxa - 1) // 2
     nn = parents.shape[1]
-    ring = np.empty((K + 1, D), np.int64)
     depth = np.empty(nn, np.int64)
     order = np.empty(n_taxa, np.int64)
     start = np.empty(nn, np.int64)
@@ -117,7 +118,7 @@ def lagged_sq_path(parents, n_taxa, trace, K, sums):
             other = j % (K + 1)
             acc = 0
             for e in range(D):
-                diff = ring[slot, e] - ring[other, e]
+                diff = np.int64(ring[slot, e]) - np.int64(ring[other, e])
                 acc += diff * diff
             sums[k - 1] += acc
 

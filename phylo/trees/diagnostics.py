@@ -318,7 +318,10 @@ def approximate_ess(
         if pairs is None:
             sums = np.zeros(Kl)
             if distance == "pd":
-                K.lagged_sq_path(parents, sample.n_taxa, trace, Kl, sums)
+                n = sample.n_taxa
+                small = np.int16 if 2 * n < np.iinfo(np.int16).max else np.int32
+                ring = np.empty((Kl + 1, n * (n - 1) // 2), small)
+                K.lagged_sq_path(parents, n, trace, ring, sums)
             else:
                 K.lagged_sq_rf(ids, trace, Kl, sums)
             f[r] = sums / (N - np.arange(1, Kl + 1))
