@@ -35,6 +35,7 @@ def main():
       sbn kl model.json --reference golden/rep_*/ds1.trprobs
       sbn sample model.json -n 1000 --seed 1 > draws.nwk
       sbn top model.json -k 10
+      sbn diagnose run1.t run2.t --p run1.p --p run2.p --plot diag
     """
 
 
@@ -101,6 +102,7 @@ def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet
     from phylo.trees.summary import format_text, format_tsv, plot_split_frequencies, summarise
 
     sample = _read(files, burnin, thin, rooted, quiet)
+    _warn_if_runs_disagree(sample)
     s = summarise(sample, top=top, min_freq=min_freq)
     if plot:
         plot_split_frequencies(sample, plot)
@@ -128,6 +130,15 @@ def _split_lengths(model, files):
 
         raise InputError("--lengths-from gives lengths to unrooted topologies only")
     return SplitLengths(read_trees(list(files), taxa=model.taxa, lengths=True))
+
+
+def _warn_if_runs_disagree(sample):
+    """The pooling warning on standard error (also with --quiet; the exit status stays 0)."""
+    from phylo.trees.diagnostics import pooling_warning
+
+    message = pooling_warning(sample)
+    if message:
+        click.echo(message, err=True)
 
 
 def _load_model(path):
@@ -212,6 +223,7 @@ def fit(
     from phylo.sbn import fit as fit_model
 
     sample = _read(files, burnin, thin, rooted, quiet)
+    _warn_if_runs_disagree(sample)
     with Progress(f"fitting {method}", unit="EM iterations", quiet=quiet) as bar:
         kwargs = {}
         if method in SBN_METHODS:
@@ -861,6 +873,182 @@ def credible(sources, level, burnin, thin, rooted, max_derivations, output):
         parameters={"level": level, "model": model.method, "topologies": len(cs), "mass": cs.mass},
     )
     write_table(output, ["rank", "probability", "cumulative", "log_prob", "newick"], rows, prov)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.option(
+    "--p",
+    "--params",
+    "params",
+    multiple=True,
+    metavar="FILE",
+    help="The parameter file (MrBayes .p, BEAST .log) of each run, in the order of FILES: "
+    "repeat the option or give a quoted pattern.  Adds PSRF and ESS of every column and "
+    "the log likelihood to the burn-in rule.",
+)
+@burnin_option
+@thin_option
+@rooted_option
+@click.option(
+    "--min-freq",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Splits below this frequency in every run are left out of the ASDSF; split "
+    "indicators get an ESS when their pooled frequency is in [F, 1 - F].",
+)
+@click.option(
+    "--distance",
+    type=click.Choice(["pd", "rf"]),
+    default="pd",
+    show_default=True,
+    help="Tree distance of the approximate ESS: path distance (RWTY's default) or Robinson-Foulds.",
+)
+@click.option(
+    "--max-lag",
+    default=100,
+    show_default=True,
+    type=click.IntRange(20),
+    help="Largest lag (in samples) of the approximate ESS (RWTY's max.sampling.interval).",
+)
+@click.option(
+    "--pairs",
+    type=click.IntRange(1),
+    default=None,
+    help="Average this many random pairs of trees per lag (RWTY's default is 500) instead "
+    "of every pair: faster on large trees; uses --seed.",
+)
+@seed_option
+@click.option(
+    "--every",
+    type=click.IntRange(1),
+    default=None,
+    help="Samples between checkpoints of the cumulative ASDSF (default: about 100 "
+    "checkpoints).  MrBayes's diagnfreq / samplefreq gives its .mcmc values.",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(2),
+    default=None,
+    help="Samples per sliding window of the ASDSF (default: a twentieth of the run).",
+)
+@click.option(
+    "--plot",
+    default=None,
+    metavar="PREFIX",
+    help="Draw PREFIX.splits.png (split frequencies of every pair of runs), "
+    "PREFIX.asdsf.png and PREFIX.ess.png (needs the 'plot' extra).",
+)
+@click.option(
+    "--tables",
+    default=None,
+    metavar="PREFIX",
+    help="Write PREFIX.ess.tsv, PREFIX.asdsf.tsv and PREFIX.parameters.tsv.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="The report for people (text) or pipelines (json).",
+)
+@click.option("--output", "-o", default="-", show_default=True, help="Write the report here.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def diagnose(
+    files, params, burnin, thin, rooted, min_freq, distance, max_lag, pairs, seed, every,
+    window, plot, tables, fmt, output, quiet,
+):  # fmt: skip
+    """Convergence diagnostics of MCMC runs: topological ESS, ASDSF, PSRF, burn-in.
+
+    Each FILE is one run (MrBayes .t, BEAST .trees, Newick), read whole: the burn-in
+    (default 25%) is applied to the ESS, PSRF and final ASDSF, while the ASDSF during the
+    runs and the suggested burn-in look at every sample.  The topological ESS is given
+    two ways: Lanfear et al.'s approximate ESS on tree distances (as RWTY), and the ESS of
+    each tree's log probability under an SBN fitted to all runs and of split indicators.
+
+    \b
+    Example:
+      sbn diagnose data/example.run1.t data/example.run2.t --plot diag
+      sbn diagnose run1.t run2.t --p run1.p --p run2.p --every 50 --tables diag
+    """
+    import numpy as np
+
+    from phylo.errors import InputError
+    from phylo.provenance import record
+    from phylo.tables import write_table
+    from phylo.trees import read_trees
+    from phylo.trees.diagnosis import diagnose as run_diagnosis
+    from phylo.trees.diagnosis import format_text, to_dict
+    from phylo.trees.diagnosis import tables as diagnosis_tables
+    from phylo.trees.diagnostics import burnin_trees, sampling_interval, subsample
+    from phylo.trees.traces import read_parameters
+
+    files = list(files)
+    param_files = expand_patterns(params) if params else []
+    if param_files and len(param_files) != len(files):
+        raise InputError(
+            f"give one parameter file per tree file: {len(files)} tree files, "
+            f"{len(param_files)} parameter files"
+        )
+    with Progress("reading trees", unit="trees", quiet=quiet) as bar:
+        sample = read_trees(
+            files, burnin=0, thin=thin, rooted=rooted, lengths=True, progress=bar.update
+        )
+    parameters = [read_parameters(p) for p in param_files] or None
+    step = sampling_interval(files[0])
+    if step is None and parameters is not None and parameters[0].generation is not None:
+        g = parameters[0].generation
+        if g.shape[0] >= 2 and np.all(np.diff(g) == g[1] - g[0]) and g[1] > g[0]:
+            step = (int(g[0]), int(g[1] - g[0]))
+    rng = None
+    if pairs is not None:
+        if seed is None:
+            from phylo.execution import fresh_seed
+
+            seed = fresh_seed()
+            click.echo(f"seed: {seed}", err=True)
+        rng = np.random.default_rng(seed)
+    d = run_diagnosis(
+        sample, burnin, parameters, step, distance, max_lag, pairs, rng, every, window, min_freq
+    )
+    prov = record(
+        inputs=[*files, *param_files],
+        seed=seed if pairs is not None else None,
+        parameters={
+            "burnin": burnin,
+            "thin": thin,
+            "rooted": rooted,
+            "min_freq": min_freq,
+            "distance": distance,
+            "max_lag": max_lag,
+            "pairs": pairs,
+            "every": every,
+            "window": window,
+        },
+    )
+    if plot:
+        from phylo.trees.diagnostic_plots import plot_asdsf, plot_ess, plot_split_matrix
+
+        if sample.n_runs >= 2:
+            kept = subsample(
+                sample, [burnin_trees(burnin, t.shape[0], thin) for t in sample.traces]
+            )
+            plot_split_matrix(kept, f"{plot}.splits.png", min_freq)
+            plot_asdsf(d, f"{plot}.asdsf.png")
+        plot_ess(d, f"{plot}.ess.png")
+    if tables:
+        for name, (columns, rows) in diagnosis_tables(d).items():
+            write_table(f"{tables}.{name}.tsv", columns, rows, prov)
+    if fmt == "json":
+        doc = to_dict(d)
+        doc["provenance"] = prov
+        text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
+    else:
+        text = format_text(d)
+    with atomic_open(output) as fh:
+        fh.write(text)
 
 
 def _json_cell(v):
