@@ -59,7 +59,6 @@ import numpy as np
 from ..errors import InputError
 from ..ml.unordered_set import (
     log_leave_one_out_ratios,
-    stochastic_beam_search,
     unordered_set_gradient,
 )
 from .family import VariationalFamily
@@ -172,18 +171,42 @@ class RWS:
 
 
 def sample_derivations(
-    family: VariationalFamily, k: int, rng
+    family: VariationalFamily, k: int, rng: np.random.Generator
 ) -> tuple[list, np.ndarray, np.ndarray]:
-    """``k`` distinct rooted trees of the SBN drawn without replacement (stochastic beam
-    search): their derivations (SBN parameter ids, root split first), log
-    probabilities :math:`\\log Q_\\phi(\\tau, r)` and unrooted topologies (canonical
-    parent arrays)."""
-    from ..ml.sbn_gradients import SBNDistribution
+    """``k`` distinct rooted trees of the SBN drawn without replacement by stochastic beam
+    search over their derivations (Kool, van Hoof & Welling 2019; compiled, see
+    :mod:`phylo.vi._kernels`): their derivations (SBN parameter ids, root split first),
+    log probabilities :math:`\\log Q_\\phi(\\tau, r)` and unrooted topologies (canonical
+    parent arrays).  Fewer than ``k`` when the support has fewer rooted trees."""
+    from ..sbn.topologies import canonical
+    from . import _kernels
 
-    dist = SBNDistribution(family.sbn)
-    beam = stochastic_beam_search(dist.expand, k, rng)
-    prefixes = [tuple(p) for p in beam.sequences]
-    return prefixes, dist.derivation_log_prob(prefixes), dist.derivation_topology(prefixes)
+    s = family.sbn.support
+    n = family.n_taxa
+    sizes = np.diff(s.offsets)
+    gumbel = rng.gumbel(size=(n - 1, k, int(sizes.max())))
+    root = float(rng.gumbel())
+    ids = np.empty((k, n - 1), np.int64)
+    logp = np.empty(k)
+    par = np.empty((k, 2 * n - 1), np.int64)
+    found = _kernels.beam_search(
+        family.sbn.log_theta,
+        s.offsets.astype(np.int64),
+        s.param_sub.astype(np.int64),
+        s.subsplits.astype(np.int64),
+        s.sub_keys,
+        s.clade_leaf,
+        n,
+        k,
+        gumbel,
+        root,
+        ids,
+        logp,
+        par,
+    )
+    if found == 0:
+        raise InputError("the SBN has a parent with no possible child subsplit")
+    return list(ids[:found]), logp[:found], canonical(par[:found], n, False)
 
 
 class UnorderedSet:
