@@ -320,8 +320,10 @@ def gradient_moments(
     Returns ``mean`` (the average of ``repeats`` independent gradients),
     ``variance`` (:math:`\\mathrm{tr}\\,\\mathrm{Cov}`, the sum over logits of the
     per-coordinate sample variances ``variance_per_coordinate``), ``squared_mean_norm``
-    (:math:`\\|\\bar g\\|^2`), the same two for the branch-length gradient, and the
-    likelihood evaluations used."""
+    (:math:`\\|\\bar g\\|^2`) and ``squared_norm_unbiased`` (:math:`\\|\\bar g\\|^2 -
+    \\mathrm{tr}\\,\\mathrm{Cov}/R`, unbiased for the squared norm of the expected
+    gradient), the first two for the branch-length gradient, and the likelihood
+    evaluations used."""
     gs, hs, evals = [], [], 0
     for _ in range(int(repeats)):
         s = estimator.step(family, target, beta, rng)
@@ -334,6 +336,9 @@ def gradient_moments(
         "variance": float(G.var(axis=0, ddof=1).sum()),
         "variance_per_coordinate": G.var(axis=0, ddof=1),
         "squared_mean_norm": float((G.mean(axis=0) ** 2).sum()),
+        "squared_norm_unbiased": float(
+            (G.mean(axis=0) ** 2).sum() - G.var(axis=0, ddof=1).sum() / len(G)
+        ),
         "branch_variance": float(H.var(axis=0, ddof=1).sum()),
         "branch_squared_mean_norm": float((H.mean(axis=0) ** 2).sum()),
         "evaluations": evals,

@@ -116,3 +116,25 @@ def test_importance_sampling_with_the_learnt_family_is_unbiased(trained):
     assert abs(ratio.mean() - 1.0) < 4 * se + 0.01
     ml = np.array(result.evaluation.log_ml)
     assert abs(ml.mean() - log_evidence) < 0.1
+
+
+def test_learnt_branch_lengths_are_an_importance_proposal_per_topology(trained):
+    """What ``marglik total`` does with a VI model: for a topology, draw branch lengths from
+    ``branch_distribution(tree)`` and average p(D | t) p(t) / q(t); the estimate is the
+    topology's exact marginal likelihood."""
+    from phylo.likelihood import TreeLikelihood
+    from phylo.trees import Taxa, parse_newick
+
+    result, aln, newicks, p, _, _ = trained
+    _, logz = stored_exact()
+    rng = np.random.default_rng(12)
+    for i in np.argsort(-p)[:3]:
+        tree = parse_newick(newicks[i], taxa=Taxa(TAXA))
+        q = result.family.branch_distribution(tree)
+        T = q.sample(20_000, rng)
+        lik = TreeLikelihood(aln, tree, JC69(), batch_threads=1)
+        lw = lik.log_likelihood_batch(T) + (math.log(10) - 10 * T).sum(axis=1) - q.log_pdf(T)
+        w = np.exp(lw - logz[i])
+        se = w.std(ddof=1) / math.sqrt(w.size)
+        assert abs(w.mean() - 1.0) < 4 * se + 0.005
+        assert abs(np.log(w.mean())) < 0.05
