@@ -608,7 +608,7 @@ def merge(tables, output):
     "--iterations",
     "-n",
     type=click.IntRange(1),
-    default=100_000,
+    default=200_000,
     show_default=True,
     help="Iterations in all (a finished run given more resumes from its checkpoint).",
 )
@@ -616,8 +616,9 @@ def merge(tables, output):
 @click.option(
     "--lr-branch",
     type=float,
-    default=None,
-    help="Learning rate of the branch-length parameters (default: --lr).",
+    default=0.003,
+    show_default=True,
+    help="Learning rate of the branch-length parameters.",
 )
 @click.option(
     "--lr-decay",
@@ -637,7 +638,7 @@ def merge(tables, output):
 @click.option(
     "--anneal-iterations",
     type=click.IntRange(0),
-    default=100_000,
+    default=50_000,
     show_default=True,
     help="Iterations over which the power rises linearly to 1 (0: no annealing).",
 )
@@ -646,6 +647,27 @@ def merge(tables, output):
     default=True,
     show_default=True,
     help="Branch-length parameters on primary subsplit pairs as well as splits.",
+)
+@click.option(
+    "--init",
+    type=click.Choice(["em-alpha", "uniform"]),
+    default="em-alpha",
+    show_default=True,
+    help="Start the SBN at the sample's SBN-EM-alpha estimate, or uniform (VBPI).",
+)
+@click.option(
+    "--hold-topology",
+    type=click.IntRange(0),
+    default=None,
+    help="Iterations the SBN is held at its start while the branch lengths are fitted on "
+    "the ELBO (default: the annealing iterations with --init em-alpha, 0 with uniform).",
+)
+@click.option(
+    "--branch-objective",
+    type=click.Choice(["bound", "elbo"]),
+    default="bound",
+    show_default=True,
+    help="Fit the branch lengths on the K-sample bound (VBPI) or on the ELBO.",
 )
 @click.option(
     "--threads",
@@ -700,7 +722,8 @@ def merge(tables, output):
 @model_options
 def vi(
     alignment, tree_files, burnin, thin, estimator, particles, iterations, lr, lr_branch,
-    lr_decay, lr_decay_every, anneal_start, anneal_iterations, psp, threads, seed, output,
+    lr_decay, lr_decay_every, anneal_start, anneal_iterations, psp, init, hold_topology,
+    branch_objective, threads, seed, output,
     trace_path, checkpoint, checkpoint_every, evaluate_particles, evaluate_repeats, quiet,
     prior, model,
 ):  # fmt: skip
@@ -747,6 +770,9 @@ def vi(
         anneal_start=anneal_start,
         anneal_iterations=anneal_iterations,
         psp=psp,
+        init=init,
+        hold_topology=hold_topology,
+        branch_objective=branch_objective,
         checkpoint_seconds=checkpoint_every,
     )
     aln = read_alignment(alignment)
@@ -762,6 +788,9 @@ def vi(
         "anneal_start": anneal_start,
         "anneal_iterations": anneal_iterations,
         "psp": psp,
+        "init": init,
+        "hold_topology": hold_topology,
+        "branch_objective": branch_objective,
         "burnin": burnin,
         "thin": thin,
         "model": model["model"],

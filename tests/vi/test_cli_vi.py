@@ -114,7 +114,7 @@ def test_single_topology_support_warns(tmp_path):
 
 def test_diverging_run_stops_with_the_iteration(trees, tmp_path):
     out = tmp_path / "m.json"
-    r = run("vi", FASTA, "--trees", trees, "-b", "0", "-n", "40", "--lr", "1000",
+    r = run("vi", FASTA, "--trees", trees, "-b", "0", "-n", "40", "--lr-branch", "1000",
             "--anneal-iterations", "0", "--checkpoint-every", "1", "--seed", "1",
             "-o", out)  # fmt: skip
     assert r.exit_code == 2

@@ -35,7 +35,12 @@ def test_adam_climbs_a_concave_function_to_its_top():
 
 def test_schedules():
     s = Settings(
-        lr=0.01, lr_decay=0.5, lr_decay_every=10, anneal_start=0.001, anneal_iterations=100
+        lr=0.01,
+        lr_branch=None,
+        lr_decay=0.5,
+        lr_decay_every=10,
+        anneal_start=0.001,
+        anneal_iterations=100,
     )
     assert s.learning_rates(1) == (0.01, 0.01) and s.learning_rates(10) == (0.01, 0.01)
     assert s.learning_rates(11) == (0.005, 0.005) and s.learning_rates(21)[0] == 0.0025
@@ -102,7 +107,9 @@ def test_resumed_run_ends_where_an_uninterrupted_run_ends(tmp_path):
 def test_diverging_run_names_the_iteration_and_keeps_the_last_checkpoint(tmp_path):
     family, target = _setup()
     ck = str(tmp_path / "ck.json")
-    settings = Settings(iterations=50, lr=1000.0, anneal_iterations=0, checkpoint_seconds=0)
+    settings = Settings(
+        iterations=50, lr=1000.0, lr_branch=1000.0, anneal_iterations=0, checkpoint_seconds=0
+    )
     with pytest.raises(DivergenceError) as err:
         train(family, target, settings, task_rng(4, "t"), checkpoint=ck)
     message = str(err.value)
