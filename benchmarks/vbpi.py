@@ -137,7 +137,7 @@ def run(args):
         sys.exit(f"benchmark data not found under {SHARED} (set PHYLO_SHARED_DATA)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"{dataset}.{args.estimator}"
+    stem = out / f"{dataset}.{args.estimator}{args.tag}"
     settings = Settings(
         estimator=args.estimator,
         particles=args.particles,
@@ -147,6 +147,7 @@ def run(args):
         lr_decay_every=args.lr_decay_every,
         anneal_iterations=args.anneal_iterations,
         init=args.init,
+        branch_objective=args.branch_objective,
         test_every=args.test_every,
         checkpoint_seconds=300,
     )
@@ -390,6 +391,8 @@ def main():
         s.add_argument("--test-every", type=int, default=5000)
     sub.choices["run"].add_argument("--estimator", default="vimco")
     sub.choices["run"].add_argument("--init", default="em-alpha")
+    sub.choices["run"].add_argument("--branch-objective", default="bound")
+    sub.choices["run"].add_argument("--tag", default="", help="added to the output names")
     sub.choices["variance"].add_argument("--model", required=True)
     sub.choices["variance"].add_argument("--repeats", type=int, default=200)
     sub.choices["race"].add_argument("--threshold", type=float, default=-7115.0)

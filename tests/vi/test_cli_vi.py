@@ -122,3 +122,29 @@ def test_diverging_run_stops_with_the_iteration(trees, tmp_path):
     assert lines[-1].startswith("error: the lower bound diverged at iteration")
     assert "is kept in" in lines[-1] or "no checkpoint" in lines[-1]
     assert not out.exists()
+
+
+def test_support_from_iqtree_ufboot_trees(tmp_path):
+    """UFBoot trees as IQ-TREE writes them (-B 1000 --wbt) give the support."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import require_program
+
+    exe = require_program("iqtree2")
+    shutil.copy(FASTA, tmp_path / "aln.fasta")
+    subprocess.run(
+        [exe, "-s", "aln.fasta", "-m", "JC", "-B", "1000", "--wbt", "-seed", "1", "-nt", "1",
+         "-quiet"],
+        cwd=tmp_path, check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    boot = tmp_path / "aln.fasta.ufboot"
+    n_trees = len(boot.read_text().split(";")) - 1
+    assert n_trees == 1000
+    out = tmp_path / "m.json"
+    r = run("vi", FASTA, "--trees", boot, "-b", "0", "-n", "30", *FAST, "--seed", "2",
+            "--evaluate-repeats", "0", "-o", out)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    distinct = {line for line in boot.read_text().split()}
+    family = load_family(str(out))
+    assert np.all(np.isfinite(family.sbn.log_prob(sorted(distinct))))
