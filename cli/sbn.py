@@ -744,6 +744,7 @@ def vi(
     """
     import warnings
 
+    from phylo.errors import InputError
     from phylo.execution import fresh_seed
     from phylo.likelihood import model_from_spec, read_alignment
     from phylo.marglik.posterior import parse_prior
@@ -752,6 +753,8 @@ def vi(
     from phylo.vi.family import SupportWarning
     from phylo.vi.training import TRACE_COLUMNS, Settings, variational_inference
 
+    if output == "-":
+        raise InputError("sbn vi writes a model, a trace and a checkpoint: give -o FILE")
     tree_files = expand_patterns(tree_files)
     if seed is None:
         seed = fresh_seed()
