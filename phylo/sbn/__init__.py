@@ -15,7 +15,8 @@ Modules: :mod:`~phylo.sbn.support` (integer ids for root splits, subsplits and P
 :mod:`~phylo.sbn.rootings` (all rootings of a tree in O(n): probabilities, E-step),
 :mod:`~phylo.sbn.derivations` (DP over the subsplit graph: k best trees, entropy),
 :mod:`~phylo.sbn.reference` (ground truth and KL divergence),
-:mod:`~phylo.sbn.topologies` (trees in any form, on a model's taxa).
+:mod:`~phylo.sbn.topologies` (trees in any form, on a model's taxa),
+:mod:`~phylo.sbn.widen` (the support widened to the NNI neighbours of the sample).
 """
 
 from .ccd import fit_ccd
@@ -33,6 +34,7 @@ from .sbn import (
 from .srf import SRFModel, fit_srf
 from .support import Indexer, Support, index_sample
 from .topologies import read_for_model, topology_arrays
+from .widen import fit_widened, nni_neighbours
 
 __all__ = [
     "fit",
@@ -61,4 +63,6 @@ __all__ = [
     "group_log_softmax",
     "read_for_model",
     "topology_arrays",
+    "fit_widened",
+    "nni_neighbours",
 ]
