@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from phylo.progress import Progress
 
-from .common import Group, executor_options, expand_patterns, seed_option
+from .common import (
+    Group,
+    burnin_option,
+    executor_options,
+    expand_patterns,
+    seed_option,
+    thin_option,
+)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -557,3 +566,400 @@ def merge(tables, output, reference, trees_path, plot, per_tree):
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# -- marglik total ---------------------------------------------------------------------------
+
+
+def _results_path(output, results):
+    """The per-topology results table: --results, else beside --output (``total.tsv`` ->
+    ``total.topologies.tsv``); ``None`` (in memory) when neither is a file."""
+    if results:
+        return results
+    if output and output != "-":
+        base = output[:-4] if output.endswith(".tsv") else output
+        return base + ".topologies.tsv"
+    return None
+
+
+def _fmt_share(x):
+    return "NA" if x is None or x != x else f"{100 * x:.2f}%"
+
+
+def _total_summary(est, joint, method, n_taxa):
+    """Lines for people: the estimate, its parts and its cost."""
+    from phylo.marglik.total import log_topology_count
+
+    lines = []
+    st = est.stage
+    count = math.exp(log_topology_count(n_taxa))
+    lines.append(
+        f"log Z = {est.log_z:.4f} +- {est.se:.4f}  (p(D) over all {count:.3g} unrooted "
+        f"topologies, uniform topology prior)"
+    )
+    if st is not None:
+        lines.append(
+            f"exact part: K = {st.k} topologies holding {_fmt_share(st.exact_share)} of Z "
+            f"(their q mass {st.top_mass:.4g})"
+        )
+        lines.append(
+            f"remainder: {st.draws} draws of {st.remainder_topologies} topologies, "
+            f"{st.remainder_nats:.4g} nats of Z; ESS {st.ess:.1f}, Pareto k-hat {st.khat:.2f}"
+        )
+        lines.append(
+            f"standard error parts: exact estimates {st.se_exact:.3g}, topology sampling "
+            f"{st.se_sampling:.3g}, remainder estimates {st.se_remainder_estimates:.3g}"
+        )
+    lines.append(
+        f"{est.topologies} topologies estimated with {method} in {len(est.stages)} stage(s): "
+        f"{est.seconds:.1f} s of estimator time, {est.evaluations} likelihood evaluations; "
+        f"{est.wall_seconds:.1f} s in all" + ("" if est.converged else " (tolerance not reached)")
+    )
+    if joint is not None:
+        lines.append(
+            f"joint importance sampling: log Z = {joint.log_z:.4f} +- {joint.se:.4f} "
+            f"({joint.draws} draws of {joint.topologies} topologies; ESS {joint.ess:.1f}, "
+            f"Pareto k-hat {joint.khat:.2f}; {joint.seconds:.1f} s)"
+        )
+    return lines
+
+
+@main.command("total")
+@click.argument("alignment", type=click.Path(dir_okay=False))
+@click.argument("more_trees", nargs=-1, type=click.Path(dir_okay=False), metavar="[TREES]...")
+@click.option(
+    "--trees",
+    "trees",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A tree sample of the posterior (MrBayes .t or .trprobs, BEAST, Newick; each file a "
+    "run): the SBN is fitted to it and its topologies are the candidates of the exact part.  "
+    "More files may follow as arguments.",
+)
+@burnin_option
+@thin_option
+@click.option(
+    "--sbn",
+    "sbn_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Use this fitted SBN (`sbn fit` JSON) as q instead of fitting one to the trees.",
+)
+@click.option(
+    "--sbn-method",
+    type=click.Choice(["em-alpha", "em", "sa"]),
+    default="em-alpha",
+    show_default=True,
+    help="How q is fitted to the trees.",
+)
+@click.option(
+    "--widen",
+    type=click.FloatRange(0, min_open=False),
+    default=0.0,
+    show_default=True,
+    metavar="EPS",
+    help="Widen q's support to the NNI neighbours of the sampled topologies, which get "
+    "total weight EPS (e.g. 0.01) in the fit.",
+)
+@click.option(
+    "--method",
+    default="glis",
+    show_default=True,
+    help="The estimator of each topology's marginal likelihood (see `marglik methods`).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0, min_open=True),
+    default=0.05,
+    show_default=True,
+    help="Nats: K grows until the remainder's share of Z and the standard error of log Z "
+    "are both at most this.",
+)
+@click.option("--k", "k", type=click.IntRange(0), default=None, help="Fix K (one stage).")
+@click.option(
+    "--top-mass",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Fix K as the fewest sampled topologies holding this q mass (one stage).",
+)
+@click.option(
+    "--k-start", type=click.IntRange(0), default=16, show_default=True, help="K of stage 1."
+)
+@click.option(
+    "--draws",
+    type=click.IntRange(0),
+    default=128,
+    show_default=True,
+    help="Remainder draws of stage 1 (doubling with K).",
+)
+@click.option(
+    "--max-topologies",
+    type=click.IntRange(1),
+    default=2000,
+    show_default=True,
+    help="Budget: distinct topologies estimated over all stages.",
+)
+@click.option(
+    "--joint",
+    "joint_draws",
+    type=click.IntRange(2),
+    default=None,
+    metavar="N",
+    help="Also the plain joint importance sampler over (topology, branch lengths) with N "
+    "draws, for comparison.",
+)
+@click.option(
+    "--output",
+    "-o",
+    default=None,
+    help="The estimate (TSV, one row per estimator); '-' for stdout.",
+)
+@click.option("--json", "json_path", default=None, help="The estimate and its stages as JSON.")
+@click.option(
+    "--results",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The per-topology results table, written as tasks finish (rerun the same command "
+    "to resume).  Default: beside --output, e.g. total.topologies.tsv.",
+)
+@click.option(
+    "--merge",
+    "merge_patterns",
+    multiple=True,
+    metavar="TABLES",
+    help="Results tables of the same run (e.g. 'total-*.topologies.tsv' of --shard runs) "
+    "whose estimates are used here; repeat or quote a pattern.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="Threads per task for batched likelihoods (default: the CPUs divided by --jobs "
+    "locally, 1 on Dask).  Results do not depend on it.",
+)
+@settings_option
+@prior_option
+@model_options
+@seed_option
+@executor_options
+def total(
+    alignment,
+    more_trees,
+    trees,
+    burnin,
+    thin,
+    sbn_path,
+    sbn_method,
+    widen,
+    method,
+    tolerance,
+    k,
+    top_mass,
+    k_start,
+    draws,
+    max_topologies,
+    joint_draws,
+    output,
+    json_path,
+    results,
+    merge_patterns,
+    threads,
+    settings,
+    prior,
+    model_spec,
+    kappa,
+    rates,
+    frequencies,
+    alpha,
+    median,
+    pinv,
+    seed,
+    jobs,
+    executor,
+    scheduler,
+    scheduler_file,
+    shard,
+    quiet,
+):
+    """log p(ALIGNMENT): the marginal likelihood over all topologies and branch lengths.
+
+    Z = sum over topologies of p(tau) Z_tau with a uniform prior on unrooted topologies and
+    each Z_tau estimated by --method.  An SBN q fitted to the tree sample (or --sbn) splits
+    the sum: the K sampled topologies most probable under q are estimated one by one, the
+    rest by importance sampling of topologies drawn from q outside them.  K grows in stages
+    until the remainder's share of Z and the standard error of log Z are below --tolerance
+    (or --k / --top-mass fix it).  The standard error combines the topology sampling and
+    every Z_tau's own error.
+
+    Each topology is one task with its own random stream (from --seed and the topology), so
+    the result is the same for any --jobs, on Dask, or in shards: run every --shard i/n
+    with --merge over all shards' tables until a shard reports the estimate, then once
+    without --shard to write it.  A killed run resumes with the same command.
+
+    \b
+    Example:
+      marglik total aln.nex --trees run1.t run2.t --seed 1 -o total.tsv --jobs 2
+    """
+    import json
+    import time
+
+    from phylo.errors import InputError
+    from phylo.execution import choose_seed, parse_shard
+    from phylo.likelihood import read_alignment
+    from phylo.marglik import compare as C
+    from phylo.marglik import total as T
+    from phylo.marglik.posterior import parse_prior
+    from phylo.provenance import record
+    from phylo.sbn.topologies import topology_arrays
+    from phylo.tables import write_table
+
+    t_start = time.perf_counter()
+    tree_files = list(trees) + list(more_trees)
+    if not tree_files:
+        raise InputError("give the tree sample: --trees FILE [FILE...]")
+    if sbn_path and widen:
+        raise InputError("--widen applies to an SBN fitted here, not to --sbn")
+    if k is not None and top_mass is not None:
+        raise InputError("give --k or --top-mass, not both")
+    name = C.check_methods(method)
+    if len(name) != 1:
+        raise InputError("--method takes one estimator")
+    name = name[0]
+    opts = C.parse_settings(settings, [name])[name]
+    mkw = _model_kwargs(model_spec, kappa, rates, frequencies, alpha, median, pinv)
+    _model(mkw)
+    parse_prior(prior)
+    shard_spec = parse_shard(shard)
+    aln = read_alignment(alignment)
+    ctx_taxa = T.TaskContext(aln, mkw, prior, name, opts, 0).taxa
+    sample = T.read_sample(tree_files, ctx_taxa, burnin, thin)
+    if sbn_path:
+        from phylo.sbn import load_model
+
+        q = load_model(sbn_path)
+        if getattr(q, "kind", "") != "sbn" or q.rooted:
+            raise InputError("--sbn must be an unrooted SBN model (`sbn fit`)", sbn_path)
+    else:
+        q = T.fit_proposal(sample, sbn_method, widen)
+    orders = T._Orders(q.taxa, ctx_taxa)
+    cands = T.candidates(q, topology_arrays(sample, ctx_taxa, False), orders)
+    results_path = _results_path(output, results)
+    seed = choose_seed(seed, results_path)
+    identity = T.results_identity(alignment, mkw, prior, name, opts, seed)
+    merged = {}
+    if merge_patterns:
+        # shards of a first round find no table yet: a pattern may match nothing
+        import glob
+
+        paths = sorted({p for pat in merge_patterns for p in (glob.glob(pat) or [])})
+        missing = [p for p in merge_patterns if not any(c in p for c in "*?[") and p not in paths]
+        if missing:
+            raise InputError("no such file", missing[0])
+        merged = T.read_results(paths, identity)
+    prov = record(
+        inputs=[alignment, *tree_files] + ([sbn_path] if sbn_path else []),
+        seed=seed,
+        parameters={
+            "method": name,
+            "settings": _settings_text(opts),
+            "model": _settings_text(mkw),
+            "prior": prior,
+            "tolerance": tolerance,
+            "k": k,
+            "top_mass": top_mass,
+            "k_start": k_start,
+            "draws": draws,
+            "max_topologies": max_topologies,
+            "widen": widen,
+            "sbn_method": None if sbn_path else sbn_method,
+            "shard": shard,
+        },
+    )
+    from phylo.provenance import tsv_header
+
+    if threads is None:
+        threads = C.default_batch_threads(jobs) if executor == "local" else 1
+
+    def bar(description):
+        return Progress(f"estimating topologies ({description})", unit="topologies", quiet=quiet)
+
+    evaluator = T.TableEvaluator(
+        results_path,
+        identity,
+        tsv_header(prov).splitlines(),
+        (alignment, mkw, prior, name, opts, seed, threads),
+        shard=shard_spec,
+        merged=merged,
+        progress=bar,
+        jobs=jobs,
+        executor=executor,
+        scheduler=scheduler,
+        scheduler_file=scheduler_file,
+    )
+
+    def on_stage(st):
+        if not quiet:
+            click.echo(
+                f"stage: K={st.k} (q mass {st.top_mass:.4g}), {st.draws} remainder draws: "
+                f"log Z {st.log_z:.4f} +- {st.se:.4f}, remainder {st.remainder_nats:.4g} nats, "
+                f"{st.topologies} topologies",
+                err=True,
+            )
+
+    n = len(ctx_taxa)
+    est = T.stratified_estimate(
+        q, cands, evaluator, seed, n, k=k, top_mass=top_mass, tolerance=tolerance,
+        k_start=k_start, draws=draws, max_topologies=max_topologies, orders=orders,
+        on_stage=on_stage,
+    )  # fmt: skip
+    est.method = name
+    if evaluator.dropped and not quiet:
+        click.echo(
+            f"note: {evaluator.dropped} damaged line(s) in {results_path}; their tasks ran again",
+            err=True,
+        )
+    joint = None
+    if est.status == "complete" and joint_draws:
+        joint = T.joint_estimate(q, evaluator.joint, seed, n, joint_draws, orders)
+    if est.status != "complete" or (joint is not None and joint.status != "complete"):
+        left = est.missing if est.status != "complete" else joint.missing
+        click.echo(
+            f"shard {shard}: ran {evaluator.ran} topologies; {left} topologies of the next "
+            f"stage are left to the other shards.  When they finish, run the shards again "
+            f"with --merge over every shard's table, until one reports the estimate.",
+        )
+        return
+    est.wall_seconds = time.perf_counter() - t_start
+    rows = [est.record()] + ([joint.record()] if joint is not None else [])
+    notes = list(est.warnings) + (list(joint.warnings) if joint is not None else [])
+    if output:
+        write_table(output, T.SUMMARY_COLUMNS, rows, provenance=prov, notes=notes)
+    if json_path:
+        from dataclasses import asdict
+
+        from phylo.outputs import atomic_open
+
+        data = {
+            "format": "phylo-marglik-total",
+            "estimate": rows[0],
+            "joint": rows[1] if joint is not None else None,
+            "stages": [asdict(s) for s in est.stages],
+            "provenance": prov,
+        }
+        with atomic_open(json_path) as fh:
+            fh.write(json.dumps(_finite(data), indent=1) + "\n")
+    for line in _total_summary(est, joint, name, n):
+        click.echo(line, err=output == "-")
+    for w in notes:
+        click.echo(f"warning: {w}", err=True)
+
+
+def _finite(obj):
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
