@@ -67,7 +67,10 @@ and ``N_s = n_0 2^s`` remainder draws (``K`` at most the number of sampled topol
 each stage computing only the topologies no earlier stage computed (remainder draws are taken
 from one fixed stream of draws, so later stages mostly reuse earlier ones).  The first stage
 at which both the remainder's share (nats) and the standard error of ``log Z^`` are at most
-the tolerance is the answer.  Every stage is a deterministic function of ``q``, the seed
+the tolerance is the answer.  On a flat posterior the share falls slowly as ``K`` doubles;
+once the standard error is within the tolerance, ``K`` stops growing when the share, falling
+at the rate of the last doubling, would need more doublings than the budget of topologies
+allows (a warning gives the share).  Every stage is a deterministic function of ``q``, the seed
 and the estimates of earlier stages, so the answer does not depend on how the topologies'
 estimates were computed (processes, Dask, shards).  A budget of distinct topologies ends the
 growth (the last stage is shrunk to fit it), with a warning when the tolerance is not met.
@@ -569,7 +572,7 @@ class TotalEstimate:
         }
 
 
-def _stage_warnings(st: Stage, tolerance: float | None) -> list[str]:
+def _stage_warnings(st: Stage, tolerance: float | None, share_noted: bool = False) -> list[str]:
     out = []
     if st.failed:
         out.append(
@@ -602,7 +605,7 @@ def _stage_warnings(st: Stage, tolerance: float | None) -> list[str]:
         )
     if tolerance is not None and st.se > tolerance:
         out.append(f"the standard error {st.se:.3g} is above the tolerance {tolerance:g}")
-    if tolerance is not None and st.remainder_nats > tolerance:
+    if tolerance is not None and st.remainder_nats > tolerance and not share_noted:
         out.append(
             f"the remainder's share ({st.remainder_nats:.3g} nats) is above the tolerance "
             f"{tolerance:g}"
@@ -757,6 +760,11 @@ def stratified_estimate(
         if st.se <= tolerance and st.remainder_nats <= tolerance:
             converged = True
             break
+        if st.se <= tolerance and len(stages) >= 2:
+            stop = _share_out_of_reach(stages, tolerance, len(used), max_topologies)
+            if stop:
+                warnings.append(stop)
+                break
         if last:
             warnings.append(f"the budget of {max_topologies} topologies ended the growth of K")
             break
@@ -766,12 +774,39 @@ def stratified_estimate(
     return out
 
 
+def _share_out_of_reach(stages, tolerance, used: int, budget: int) -> str | None:
+    """When the standard error is within the tolerance but the remainder's share is not:
+    a reason to stop if, falling at the rate of the last doubling of K, the share would reach
+    the tolerance only beyond the budget of topologies."""
+    a, b = stages[-2].remainder_nats, stages[-1].remainder_nats
+    if not (a > 0 and np.isfinite(a) and np.isfinite(b)):
+        return None
+    rate = b / a
+    if rate < 1:
+        more = math.ceil(math.log(tolerance / b) / math.log(rate))
+        projected = used * 2.0**more
+        if projected <= budget:
+            return None
+        why = (
+            f"{more} more doublings of K (about {projected:.3g} topologies, beyond the budget "
+            f"of {budget})"
+        )
+    else:
+        why = "doubling K did not lower it"
+    return (
+        f"the remainder's share ({b:.3g} nats, {a:.3g} at half the K) would reach the "
+        f"tolerance only after {why}: K stopped growing with the standard error "
+        f"({stages[-1].se:.3g}) within the tolerance"
+    )
+
+
 def _result(stages, known, used, converged, warnings, status, missing, n_taxa, tolerance=None):
     done = [known[x] for x in used if x in known]
     st = stages[-1] if stages else None
     w = list(warnings)
     if st is not None:
-        w = _stage_warnings(st, tolerance if not converged else None) + w
+        noted = any("remainder's share" in x for x in w)
+        w = _stage_warnings(st, tolerance if not converged else None, noted) + w
     return TotalEstimate(
         log_z=st.log_z if st is not None else math.nan,
         se=st.se if st is not None else math.nan,

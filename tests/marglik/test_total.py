@@ -403,3 +403,20 @@ def test_standard_errors_are_calibrated(tmp_path):
     assert abs(z.mean()) < 0.35
     assert 0.75 < z.std(ddof=1) < 1.3
     assert stats.kstest(z, "norm").pvalue > 0.01
+
+
+def _stage(share, se=0.01):
+    return T.Stage(
+        k=1, draws=1, attempts=1, topologies=1, top_mass=0.5, log_z=0.0, se=se, log_exact=0.0,
+        log_remainder=0.0, exact_share=0.5, remainder_nats=share, se_exact=0.0,
+        se_sampling=0.0, se_remainder_estimates=0.0, remainder_topologies=1, ess=1.0, khat=0.0,
+    )  # fmt: skip
+
+
+def test_k_stops_growing_when_the_share_is_out_of_reach():
+    # DS1-like: the share halves with every doubling of K: one more stage fits the budget
+    assert T._share_out_of_reach([_stage(0.153), _stage(0.073)], 0.05, 124, 2000) is None
+    # a flat posterior: 0.5 -> 0.45 nats needs 21 more doublings (0.45 * 0.9^21 < 0.05)
+    why = T._share_out_of_reach([_stage(0.5), _stage(0.45)], 0.05, 300, 2000)
+    assert "21 more doublings" in why and "0.45 nats" in why
+    assert "did not lower" in T._share_out_of_reach([_stage(0.4), _stage(0.41)], 0.05, 300, 2000)
