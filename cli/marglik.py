@@ -564,10 +564,6 @@ def merge(tables, output, reference, trees_path, plot, per_tree):
         _print_summary(rows, ref, output, plot, per_tree)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 # -- marglik total ---------------------------------------------------------------------------
 
 
@@ -963,3 +959,7 @@ def _finite(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,102 @@
+"""`marglik total` on DS1 against MrBayes's stepping-stone estimate of p(D).
+
+Both under JC69, i.i.d. Exponential(10) branch lengths and a uniform prior on unrooted
+topologies.  MrBayes 3.2.7 (Debian package `mrbayes`) runs `ss` with four independent runs of
+two chains, 1,000,000 generations and 50 steps each (the issue measured -7109.35 and -7108.21
+with two runs); the mean of the runs' estimates has the standard error sd / sqrt(4).  Our
+estimate starts from a short MrBayes run of DS1 (the SBN paper's replicate 1).  They must agree
+within three combined standard errors.
+
+Run with ``python -m pytest -m slow tests/verification/test_total_mrbayes.py`` (about 10
+minutes of MrBayes and 5 of ours on two cores).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from tests.conftest import require_program, shared_path
+
+ALIGNMENT = "ds/zcrabbit-vbpi/data/hohna_datasets_fasta/DS1.fasta"
+SHORT_RUN = "ds/zcrabbit-sbn/data/short_run_data_DS1-8/DS1/rep_1/DS1.trprobs"
+
+COMMANDS = """#NEXUS
+begin mrbayes;
+  set autoclose=yes nowarn=yes seed={seed} swapseed={swapseed};
+  execute {data};
+  lset nst=1 rates=equal;
+  prset statefreqpr=fixed(equal) brlenspr=unconstrained:exp(10.0) topologypr=uniform;
+  ss ngen=1000000 nruns=4 nchains=2 nsteps=50 samplefreq=100 printfreq=100000
+     diagnfreq=100000 filename=ds1ss;
+end;
+"""
+
+
+def write_nexus(alignment, path) -> None:
+    """A plain NEXUS data block MrBayes reads."""
+    width = max(len(t) for t in alignment.taxa)
+    rows = [f"    {t.ljust(width)}  {s}" for t, s in zip(alignment.taxa, alignment.sequences())]
+    path.write_text(
+        "#NEXUS\nbegin data;\n"
+        f"  dimensions ntax={alignment.n_taxa} nchar={alignment.n_sites};\n"
+        "  format datatype=dna missing=? gap=-;\n  matrix\n" + "\n".join(rows) + "\n  ;\nend;\n"
+    )
+
+
+def parse_ss(text: str) -> list[float]:
+    """The runs' log marginal likelihoods from MrBayes's stepping-stone report."""
+    block = text.split("Marginal likelihood (ln)", 1)
+    if len(block) < 2:
+        raise ValueError("no stepping-stone report in MrBayes's output")
+    values = []
+    for line in block[1].splitlines()[2:]:
+        m = re.match(r"\s*(\d+)\s+(-?\d+\.\d+)\s*$", line)
+        if m is None:
+            break
+        values.append(float(m.group(2)))
+    return values
+
+
+def test_parse_ss_report():
+    text = """
+          Run   Marginal likelihood (ln)
+          ------------------------------
+            1     -8236.58
+            2     -8214.71
+          ------------------------------
+          Mean:   -8215.41
+"""
+    assert parse_ss(text) == [-8236.58, -8214.71]
+
+
+@pytest.mark.slow
+def test_ds1_agrees_with_mrbayes_stepping_stone(tmp_path):
+    mb = require_program("mb")
+    aln_path = shared_path(ALIGNMENT)
+    trees = shared_path(SHORT_RUN)
+    from phylo.likelihood import read_alignment
+    from phylo.marglik.total import total_marginal_likelihood
+
+    aln = read_alignment(str(aln_path))
+    write_nexus(aln, tmp_path / "ds1.nex")
+    (tmp_path / "ss.nex").write_text(COMMANDS.format(seed=14, swapseed=15, data="ds1.nex"))
+    run = subprocess.run(
+        [mb, "ss.nex"], cwd=tmp_path, capture_output=True, text=True, timeout=4 * 3600
+    )
+    assert run.returncode == 0, run.stdout[-2000:]
+    runs = np.array(parse_ss(run.stdout))
+    assert runs.size == 4
+    mb_mean = float(runs.mean())
+    mb_se = float(runs.std(ddof=1) / math.sqrt(runs.size))
+    est = total_marginal_likelihood(str(aln_path), [str(trees)], seed=2026)
+    print(
+        f"MrBayes ss runs {runs}: {mb_mean:.3f} +- {mb_se:.3f}; "
+        f"marglik total {est.log_z:.3f} +- {est.se:.3f} ({est.topologies} topologies)"
+    )
+    combined = math.sqrt(mb_se**2 + est.se**2)
+    assert abs(est.log_z - mb_mean) < 3 * combined
