@@ -241,3 +241,34 @@ def test_unusable_remainder_is_a_warning_with_numbers(problem, tmp_path):
     assert "warning: the remainder rests on one draw" in r.stderr
     row = summary(str(out))[1][0]
     assert row["se"] == "inf" and math.isfinite(float(row["log_z"]))
+
+
+def test_sbn_given_with_its_own_taxon_order(problem, tmp_path):
+    # an SBN fitted (`sbn fit`) to trees whose first tree lists the taxa in another order: q is
+    # the same distribution, so with every topology exact the estimate is the same number, and
+    # with draws (relabelled into the alignment's order) it is within its error of the truth
+    from phylo.cli.sbn import main as sbn_main
+
+    aln, trees = problem
+    lines = open(trees).read().splitlines()
+    shuffled = tmp_path / "shuffled.nwk"
+    shuffled.write_text("((t4,t3),(t2,(t1,t0)));\n" + "\n".join(lines) + "\n")
+    model = tmp_path / "q.json"
+    r = CliRunner().invoke(sbn_main, ["fit", str(shuffled), "--burnin", "0", "-o", str(model)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(model.read_text())["taxa"][0] == "t4"
+    own, given = tmp_path / "own.tsv", tmp_path / "given.tsv"
+    assert invoke("total", aln, str(shuffled), "--burnin", 0, "--seed", 2, "--k", 15,
+                  "-o", own, "-q").exit_code == 0  # fmt: skip
+    assert invoke("total", aln, "--trees", shuffled, "--burnin", 0, "--sbn", model, "--seed", 2,
+                  "--k", 15, "-o", given, "-q").exit_code == 0  # fmt: skip
+    assert summary(str(own))[1][0]["log_z"] == summary(str(given))[1][0]["log_z"]
+    # two tree files, and draws from the given SBN
+    both = tmp_path / "both.tsv"
+    r = invoke("total", aln, "--trees", trees, shuffled, "--sbn", model, "--seed", 2, "--k", 2,
+               "--draws", 60, "-o", both, "-q")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    row = summary(str(both))[1][0]
+    *_, truth = exact(5)
+    assert abs(float(row["log_z"]) - truth) < 3 * float(row["se"]) + 1e-5
+    assert row["remainder_draws"] == "60"
