@@ -609,7 +609,7 @@ def _total_summary(est, joint, method, n_taxa):
     lines.append(
         f"{est.topologies} topologies estimated with {method} in {len(est.stages)} stage(s): "
         f"{est.seconds:.1f} s of estimator time, {est.evaluations} likelihood evaluations; "
-        f"{est.wall_seconds:.1f} s in all" + ("" if est.converged else " (tolerance not reached)")
+        f"{est.wall_seconds:.1f} s in all"
     )
     if joint is not None:
         lines.append(
