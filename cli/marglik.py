@@ -837,7 +837,7 @@ def total(
             raise InputError("--sbn must be an unrooted SBN model (`sbn fit`)", sbn_path)
     else:
         q = T.fit_proposal(sample, sbn_method, widen)
-    orders = T._Orders(q.taxa, ctx_taxa)
+    orders = T.TaxonOrders(q.taxa, ctx_taxa)
     cands = T.candidates(q, topology_arrays(sample, ctx_taxa, False), orders)
     results_path = _results_path(output, results)
     seed = choose_seed(seed, results_path)

@@ -135,7 +135,14 @@ __all__ = [
     "setup",
     "run_task",
     "LocalEvaluator",
+    "TableEvaluator",
+    "TaxonOrders",
+    "read_results",
+    "results_identity",
+    "read_sample",
+    "fit_proposal",
     "total_marginal_likelihood",
+    "SUMMARY_COLUMNS",
     "MIN_TREES",
 ]
 
@@ -198,7 +205,7 @@ class TopologyEstimate:
     ess: float = math.nan
 
 
-class _Orders:
+class TaxonOrders:
     """Parent arrays between the model's taxon order and the alignment's."""
 
     def __init__(self, model_taxa, alignment_taxa):
@@ -254,7 +261,7 @@ class Candidates:
         return int(min(len(self), np.searchsorted(cum, mass * (1 - 1e-12)) + 1))
 
 
-def candidates(q, parents: np.ndarray, orders: _Orders | None = None) -> Candidates:
+def candidates(q, parents: np.ndarray, orders: TaxonOrders | None = None) -> Candidates:
     """The distinct topologies of ``parents`` (alignment order) sorted by decreasing ``log q``
     (ties by key)."""
     parents = np.unique(np.ascontiguousarray(parents, dtype=np.int32), axis=0)
@@ -270,7 +277,7 @@ class DrawStream:
     :func:`phylo.execution.task_rng` keyed by ``(label, b)``, so the ``j``-th draw depends on
     ``q``, the seed and ``label`` only."""
 
-    def __init__(self, q, seed: int, label: str, orders: _Orders | None = None, batch=2048):
+    def __init__(self, q, seed: int, label: str, orders: TaxonOrders | None = None, batch=2048):
         self.q = q
         self.seed = int(seed)
         self.label = label
@@ -627,7 +634,7 @@ def stratified_estimate(
     draws: int = 128,
     max_topologies: int = 2000,
     max_attempts: int = 1 << 18,
-    orders: _Orders | None = None,
+    orders: TaxonOrders | None = None,
     on_stage: Callable[[Stage], None] | None = None,
 ) -> TotalEstimate:
     """Estimate ``log Z`` by stratified sampling (see the module docstring).
@@ -892,7 +899,7 @@ def joint_estimate(
     seed: int,
     n_taxa: int,
     draws: int,
-    orders: _Orders | None = None,
+    orders: TaxonOrders | None = None,
 ) -> JointEstimate:
     """Joint importance sampling over (topology, branch lengths) with ``draws`` draws from
     ``q(tau) g_tau(t)`` (see the module docstring).  ``evaluate([(key, count), ...],
@@ -1271,7 +1278,7 @@ def total_marginal_likelihood(
     else:
         sample = read_sample(trees, ctx.taxa, burnin)
     q = sbn if sbn is not None else fit_proposal(sample, sbn_method, widen)
-    orders = _Orders(q.taxa, ctx.taxa)
+    orders = TaxonOrders(q.taxa, ctx.taxa)
     from ..sbn.topologies import topology_arrays
 
     cands = candidates(q, topology_arrays(sample, ctx.taxa, False), orders)
