@@ -783,9 +783,10 @@ def total(
     each Z_tau estimated by --method.  An SBN q fitted to the tree sample (or --sbn) splits
     the sum: the K sampled topologies most probable under q are estimated one by one, the
     rest by importance sampling of topologies drawn from q outside them.  K grows in stages
-    until the remainder's share of Z and the standard error of log Z are below --tolerance
-    (or --k / --top-mass fix it).  The standard error combines the topology sampling and
-    every Z_tau's own error.
+    until the remainder's share of Z and the standard error of log Z are below --tolerance,
+    or, the standard error met, until the share falls too slowly to reach it within
+    --max-topologies (--k / --top-mass fix K).  The standard error combines the topology
+    sampling and every Z_tau's own error.
 
     Each topology is one task with its own random stream (from --seed and the topology), so
     the result is the same for any --jobs, on Dask, or in shards: run every --shard i/n
