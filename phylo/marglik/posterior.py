@@ -116,7 +116,7 @@ class Posterior:
     alignment : phylo.likelihood.Alignment
     tree : phylo.trees.Tree
         An unrooted binary topology (its branch lengths, if any, are only a starting
-        point: :attr:`start`).
+        point: :attr:`start`; without them the start is fitted to pairwise distances).
     model : phylo.likelihood.Model, optional
         Default JC69.
     prior : ExponentialPrior or GammaPrior, optional
@@ -163,9 +163,26 @@ class Posterior:
                     f"starting branch lengths must be positive: branch {bad} "
                     f"has {float(start[bad])!r}"
                 )
-            self.start = start
+            self._start = start
         else:
-            self.start = np.full(self.dim, 0.1)
+            self._start = None  # found on first use (see start)
+
+    @property
+    def start(self) -> np.ndarray:
+        """Starting branch lengths for samplers: the tree's own lengths when it has them,
+        else a least-squares fit to the JC69 distances between the sequences on this
+        topology (:func:`phylo.marglik.optimize.distance_start`).  Topologies drawn from a
+        tree distribution have no lengths; a fixed guess such as 0.1 per branch can be far
+        from where the posterior lies (on DS1 most branches are 0.001-0.05)."""
+        if self._start is None:
+            from .optimize import distance_start
+
+            self._start = distance_start(self)
+        return self._start
+
+    @start.setter
+    def start(self, value) -> None:
+        self._start = np.asarray(value, dtype=np.float64)
 
     # ---------------------------------------------------------------- branch lengths
     def log_likelihood(self, t) -> float:
