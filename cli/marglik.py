@@ -209,7 +209,10 @@ def estimate(alignment, trees, method, settings, prior, model, seed, output):
 
     seed, rows = C.estimate(alignment, trees, method, settings, model, prior, seed)
     prov = record(inputs=[alignment, trees], seed=seed, parameters={"method": method})
-    write_table(output, [c for c in C.COLUMNS if c != "replicate"], rows, prov)
+    notes = C.start_notes(trees, rows)
+    write_table(output, [c for c in C.COLUMNS if c != "replicate"], rows, prov, notes=notes)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
 
 
 def _print_summary(rows, reference, output, plot, per_tree):
@@ -340,6 +343,8 @@ def compare(
         result = run_comparison(comp, output, progress=bar, **run)
     if result.dropped and not quiet:
         click.echo(f"note: {result.dropped} damaged line(s) in {output} were run again", err=True)
+    for note in C.start_notes(trees_path, result.rows):
+        click.echo(f"note: {note}", err=True)
     _print_summary(result.rows, ref, "stdout", plot, per_tree)
 
 
