@@ -427,7 +427,9 @@ def merge(tables, output, reference, trees_path, plot, per_tree):
     "-m",
     default="glis",
     show_default=True,
-    help="The estimator of each topology's marginal likelihood (see `marglik methods`).",
+    help="The estimator of each topology's marginal likelihood (see `marglik methods`), or "
+    "vi-is: importance sampling from the branch-length distribution of an `sbn vi` model "
+    "given with --sbn.",
 )
 @click.option(
     "--tolerance",

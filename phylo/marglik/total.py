@@ -1026,6 +1026,7 @@ class TaskContext:
         settings: dict,
         seed: int,
         batch_threads: int | None = None,
+        family_path: str | None = None,
     ):
         from ..likelihood import read_alignment
         from ..trees import Taxa
@@ -1038,6 +1039,16 @@ class TaskContext:
         self.settings = dict(settings)
         self.seed = int(seed)
         self.batch_threads = batch_threads
+        self.family_path = family_path
+        self._family = None
+
+    def family(self):
+        """The variational family of ``sbn vi`` (method ``vi-is``), read once per process."""
+        if self._family is None:
+            from ..vi import load_family
+
+            self._family = load_family(self.family_path)
+        return self._family
 
     def posterior(self, key: str):
         from ..likelihood import parse_model
@@ -1072,7 +1083,10 @@ def run_task(ctx: TaskContext, key: tuple) -> dict:
     post = ctx.posterior(topo)
     if task == "z":
         rng = task_rng(ctx.seed, ("total", topo))
-        est = run(ctx.method, post, rng, **ctx.settings)
+        if ctx.method == VI_METHOD:
+            est = vi_importance_sampling(ctx, topo, rng)
+        else:
+            est = run(ctx.method, post, rng, **ctx.settings)
         ess = est.diagnostics.get("ess", est.diagnostics.get("min_ess"))
         return {
             "topology": topo,
@@ -1110,6 +1124,70 @@ def run_task(ctx: TaskContext, key: tuple) -> dict:
         "tail": ",".join(repr(float(x)) for x in keep),
         "diagnostics": "",
     }
+
+
+#: The per-topology estimator that draws branch lengths from the learnt distribution of
+#: an ``sbn vi`` model (:func:`vi_importance_sampling`).
+VI_METHOD = "vi-is"
+
+#: Its draws per topology (about the likelihood evaluations ``glis`` spends by default).
+VI_DRAWS = 10_000
+
+
+def vi_importance_sampling(ctx: TaskContext, topo: str, rng: np.random.Generator):
+    r"""``log Z_tau`` by importance sampling of branch lengths from the branch-length
+    distribution an ``sbn vi`` model learnt for the topology,
+    :math:`g_\tau(t) = \prod_i \mathrm{LogNormal}(t_i; \mu_i, \sigma_i^2)`:
+
+    .. math::
+
+        \hat Z_\tau = \frac1M \sum_{j=1}^M \frac{L(t_j, \tau)\, p(t_j)}{g_\tau(t_j)},
+        \qquad t_j \sim g_\tau,
+
+    with standard error of ``log Z^`` the sample standard deviation of the weights over
+    ``sqrt(M)`` and their mean.  A topology whose splits lie outside the model's support has
+    no learnt distribution; it falls back to ``glis`` (the diagnostics say so).
+    """
+    from ..trees import Taxa, Tree
+    from .estimators import Estimate, run
+    from .posterior import Posterior, parse_prior
+
+    family = ctx.family()
+    names = Tree(ctx.taxa, key_parent(topo), None, False).to_newick(lengths=False)
+    parents, table = family.sbn.param_table(names)
+    if np.any(table[0] >= family.sbn.n_params):
+        post = ctx.posterior(topo)
+        est = run("glis", post, rng)
+        est.diagnostics["vi_fallback"] = "outside_support"
+        return est
+    g = family.branch_distribution(names)
+    tree = Tree(Taxa(list(family.taxa)), parents[0], None, False)
+    from ..likelihood import model_from_spec
+
+    post = Posterior(
+        ctx.alignment,
+        tree,
+        model_from_spec(ctx.model_spec),
+        parse_prior(ctx.prior_spec),
+        batch_threads=ctx.batch_threads,
+    )
+    draws = int(ctx.settings.get("draws", VI_DRAWS))
+    t0 = time.perf_counter()
+    lw = []
+    for start in range(0, draws, 1000):
+        T = g.sample(min(1000, draws - start), rng)
+        lw.append(post.log_likelihood_batch(T) + post.prior.log_pdf_rows(T) - g.log_pdf(T))
+    lw = np.concatenate(lw)
+    log_ml = float(logsumexp(lw) - math.log(draws))
+    w = np.exp(lw - lw.max())
+    se = float(w.std(ddof=1) / math.sqrt(draws) / w.mean())
+    return Estimate(
+        log_ml,
+        se,
+        diagnostics={"ess": _ess(lw), "khat": pareto_khat(lw)},
+        seconds=time.perf_counter() - t0,
+        n_evaluations=post.n_evaluations,
+    )
 
 
 def parse_row(row: dict) -> TopologyEstimate | JointTask:
@@ -1596,6 +1674,27 @@ def _finite(obj):
     return obj
 
 
+def _vi_settings(sbn_path: str | None, settings: Sequence[str]) -> dict:
+    """The settings of ``vi-is``: its draws per topology, and the model file's digest (a
+    results table is only continued with the same learnt distribution)."""
+    from ..provenance import file_digest
+    from ..vi import load_family
+
+    if not sbn_path:
+        raise InputError(
+            f"--method {VI_METHOD} draws branch lengths from an `sbn vi` model: give it with --sbn"
+        )
+    load_family(sbn_path)  # a clear error when the file is not a VI model
+    opts = {"draws": VI_DRAWS, "model_file": file_digest(sbn_path)[:16]}
+    for item in settings:
+        key, _, value = item.partition("=")
+        key = key.removeprefix(f"{VI_METHOD}.")
+        if key != "draws" or not value.isdigit() or int(value) < 2:
+            raise InputError(f"--set {item!r}: {VI_METHOD} takes draws=N (N >= 2)")
+        opts["draws"] = int(value)
+    return opts
+
+
 def run_total(
     alignment: str,
     tree_files: Sequence[str],
@@ -1682,11 +1781,14 @@ def run_total(
         raise InputError("--widen applies to an SBN fitted here, not to --sbn")
     if k is not None and top_mass is not None:
         raise InputError("give --k or --top-mass, not both")
-    names = C.check_methods(method)
-    if len(names) != 1:
-        raise InputError("--method takes one estimator")
-    name = names[0]
-    opts = C.parse_settings(settings, [name])[name]
+    if method == VI_METHOD:
+        name, opts = VI_METHOD, _vi_settings(sbn_path, settings)
+    else:
+        names = C.check_methods(method)
+        if len(names) != 1:
+            raise InputError("--method takes one estimator")
+        name = names[0]
+        opts = C.parse_settings(settings, [name])[name]
     spec = dict(model) if model is not None else make_model_spec("JC69")
     parse_prior(prior)
     aln = read_alignment(alignment)
@@ -1742,7 +1844,7 @@ def run_total(
         table,
         identity,
         tsv_header(prov).splitlines(),
-        (alignment, spec, prior, name, opts, seed, threads),
+        (alignment, spec, prior, name, opts, seed, threads, sbn_path),
         shard=shard,
         merged=merged,
         progress=progress,

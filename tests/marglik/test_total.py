@@ -22,6 +22,7 @@ import pytest
 from scipy import stats
 from scipy.special import logsumexp
 
+from phylo.errors import InputError
 from phylo.marglik import total as T
 from phylo.trees import parse_newick
 
@@ -420,3 +421,54 @@ def test_k_stops_growing_when_the_share_is_out_of_reach():
     why = T._share_out_of_reach([_stage(0.5), _stage(0.45)], 0.05, 300, 2000)
     assert "21 more doublings" in why and "0.45 nats" in why
     assert "did not lower" in T._share_out_of_reach([_stage(0.4), _stage(0.41)], 0.05, 300, 2000)
+
+
+# -- branch lengths drawn from an `sbn vi` model ------------------------------------------------
+
+
+def test_vi_branch_proposal_estimates_each_topology_and_the_total(tmp_path):
+    # a family trained briefly on the 5-taxon problem's sample (support: 6 of its 15
+    # topologies); the per-topology estimator must match quadrature within its standard error
+    # for every topology of the support, and fall back to glis outside it
+    from phylo.execution import task_rng
+    from phylo.likelihood import JC69, TopologyBatchLikelihood, model_spec, read_alignment
+    from phylo.trees import read_trees
+    from phylo.trees.topology import canonical
+    from phylo.vi import Settings, Target, VariationalFamily, train
+
+    names, tops, lz, truth = exact(5)
+    aln, trees = write_problem(tmp_path, 5, 60, np.random.default_rng(3))
+    # the alignment's taxa in another order than the model's: branches must be matched
+    records = open(aln).read().split(">")[1:]
+    open(aln, "w").write("".join(">" + r for r in reversed(records)))
+    family = VariationalFamily.from_sample(read_trees([trees]))
+    assert list(family.taxa) != list(read_alignment(aln).taxa)
+    target = Target(TopologyBatchLikelihood(read_alignment(aln), family.taxa, JC69()))
+    settings = Settings(iterations=1500, lr=0.01, anneal_iterations=100, trace_every=500,
+                        test_every=1500)  # fmt: skip
+    train(family, target, settings, task_rng(1, "vi"))
+    path = str(tmp_path / "vi.json")
+    family.save(path)
+
+    ctx = T.TaskContext(aln, model_spec("JC69"), "exp:10", T.VI_METHOD, {"draws": 4000}, 5,
+                        None, path)  # fmt: skip
+    in_support = np.isfinite(family.sbn.log_prob(tops))
+    assert 1 < in_support.sum() < len(tops)
+    for i, newick in enumerate(tops):
+        tree = parse_newick(newick, taxa=list(ctx.taxa)).unrooted()  # keys: alignment order
+        key = T.topology_key(canonical(tree.parent, 5, False))
+        row = T.run_task(ctx, (key, "z"))
+        if in_support[i]:
+            assert "vi_fallback" not in row["diagnostics"]
+            assert 0 < row["se"] < 0.1 and row["evaluations"] == 4000
+        else:
+            assert "vi_fallback=outside_support" in row["diagnostics"]
+        assert abs(row["log_ml"] - lz[i]) < 4 * row["se"] + 1e-4, (i, row["log_ml"], lz[i])
+
+    # the total over q's support (the topologies outside it have no way to be counted)
+    est = T.run_total(aln, [trees], sbn_path=path, method=T.VI_METHOD, seed=2)
+    on_support = float(logsumexp(lz[in_support]) - math.log(len(tops)))
+    assert truth - on_support > 0.01
+    assert est.complete and abs(est.estimate.log_z - on_support) < 3 * est.estimate.se + 1e-4
+    with pytest.raises(InputError, match="give it with --sbn"):
+        T.run_total(aln, [trees], method=T.VI_METHOD, seed=2)
