@@ -356,7 +356,7 @@ def summary_tree(
 
 def _topology_bits(sample, t: int) -> np.ndarray:
     n = sample.n_taxa
-    c = sample.clades()[t]
+    c = bitsets.clades(sample.parents[t : t + 1], n)[0]
     return c[n:-1] if sample.rooted else bitsets.normalise_splits(c[n:-1], n)
 
 
@@ -516,10 +516,10 @@ def _kept_heights(sample, tree: SummaryTree, keep_tree: tuple) -> np.ndarray:
 
     r, j = keep_tree
     t = int(sample.traces[r][j])
-    L = sample.lengths[r][j : j + 1]
+    L = np.ascontiguousarray(sample.tree_lengths(r, j), dtype=np.float64)[None, :]
     h = np.empty(L.shape)
     KV.node_heights(sample.parents, np.array([t], np.int64), L, h)
-    mine = bitsets.as_keys(sample.clades()[t])
+    mine = bitsets.as_keys(bitsets.clades(sample.parents[t : t + 1], sample.n_taxa)[0])
     order = np.argsort(mine)
     pos = np.searchsorted(mine[order], bitsets.as_keys(tree.clades))
     return h[0][order[pos]]

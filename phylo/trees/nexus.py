@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from ..errors import InputError
 from .taxa import normalise
 
-_TOKEN = re.compile(rb"[ \t\r\n\f\v]*(?:(\[)|'((?:[^']|'')*)'|([;=,])|([^ \t\r\n\f\v;=,\[\]']+))")
+# a token: a comment's start, a quoted word ('' is a quote in it), punctuation, or a word
+# (an apostrophe inside a word belongs to it, as in Newick labels: Brown's_rat)
+_TOKEN = re.compile(
+    rb"[ \t\r\n\f\v]*(?:(\[)|'((?:[^']|'')*)'|([;=,])"
+    rb"|([^ \t\r\n\f\v;=,\[\]'][^ \t\r\n\f\v;=,\[\]]*))"
+)
 
 
 class NeedMoreData(Exception):
