@@ -851,18 +851,20 @@ def parse_trees(
 
 
 @nb.njit(cache=True, nogil=True)
-def prune_taxa(parents, lengths, keep, n_keep, rooted, tol, out_parent, out_len, out_hash):
-    """Reduce rooted trees to the taxa ``keep`` marks, checking that they are the extant ones.
+def prune_taxa(parents, lengths, n, keep, n_keep, rooted, tol, out_parent, out_len, out_hash):
+    """Reduce trees to the taxa ``keep`` marks (with ``tol >= 0``: checking that they are the
+    extant ones).
 
-    ``parents`` is ``(T, 2n-1)`` rooted canonical parent arrays on ``n`` taxa and ``lengths``
-    their branch lengths; ``keep[i]`` is the new index of taxon ``i`` or ``-1``.  In each tree
-    a taxon must be kept exactly when its height (the largest root-to-tip distance minus its
-    own) is at most ``tol`` times the tree's height: the extant taxa of a time tree.  The
-    other leaves are removed, then every node left with no taxon below it, and every node
-    left with one child (its two branches become one, their lengths added); the root moves
-    down while it has one child (its branch is dropped).  The result is written in canonical
-    form on ``n_keep`` taxa (rooted, or unrooted: ``2 n_keep - 2`` nodes) with its lengths
-    and hash.
+    ``parents`` is ``(T, N)`` canonical parent arrays on ``n`` taxa (rooted, or unrooted
+    when ``rooted`` is false and no check is asked) and ``lengths`` their branch lengths;
+    ``keep[i]`` is the new index of taxon ``i`` or ``-1``.  With ``tol >= 0`` (rooted
+    trees), a taxon must be kept exactly when its height (the largest root-to-tip distance
+    minus its own) is at most ``tol`` times the tree's height: the extant taxa of a time
+    tree.  The other leaves are removed, then every node left with no taxon below it, and
+    every node left with one child (its two branches become one, their lengths added); the
+    root moves down while it has one child (its branch is dropped).  The result is written
+    in canonical form on ``n_keep`` taxa (rooted, or unrooted: ``2 n_keep - 2`` nodes) with
+    its lengths and hash.
 
     Returns ``(t, taxon, error)``: the first tree whose extant taxa differ from ``keep``
     (``taxon`` one that differs, error -1), or a tree :func:`canonicalise` rejects (its
@@ -870,7 +872,6 @@ def prune_taxa(parents, lengths, keep, n_keep, rooted, tol, out_parent, out_len,
     """
     T = parents.shape[0]
     N = parents.shape[1]
-    n = (N + 1) // 2
     M = 2 * n_keep - 1
     dist = np.empty(N)
     kc = np.empty(N, np.int64)
@@ -895,14 +896,15 @@ def prune_taxa(parents, lengths, keep, n_keep, rooted, tol, out_parent, out_len,
         dist[root] = 0.0
         for v in range(N - 2, -1, -1):  # parents before children
             dist[v] = dist[par[v]] + ln[v]
-        top = 0.0
-        for i in range(n):
-            if dist[i] > top:
-                top = dist[i]
-        for i in range(n):
-            extant = top - dist[i] <= tol * top
-            if extant != (keep[i] >= 0):
-                return t, i, -1
+        if tol >= 0:
+            top = 0.0
+            for i in range(n):
+                if dist[i] > top:
+                    top = dist[i]
+            for i in range(n):
+                extant = top - dist[i] <= tol * top
+                if extant != (keep[i] >= 0):
+                    return t, i, -1
         for v in range(N):
             kc[v] = 0
             nkids[v] = 0
@@ -947,7 +949,7 @@ def prune_taxa(parents, lengths, keep, n_keep, rooted, tol, out_parent, out_len,
             rl[u] = acc
         err = canonicalise(
             rp,
-            M,
+            nxt,
             n_keep,
             rooted,
             adj,

@@ -168,3 +168,18 @@ def split_ids(parents, t0, n_taxa, rooted, zobrist, slot_hash, slot_id, bits, co
         if not rooted:
             node_ids[t, N - 1] = -1
     return T, count
+
+
+@nb.njit(cache=True, nogil=True)
+def split_sums(node_ids, last, weights, out):
+    """``out[s] += weights[t]`` for every node ``v < last`` of topology ``t`` whose split id
+    ``node_ids[t, v] = s`` is not negative (topology by topology, node by node: the order
+    ``np.bincount`` would add them in)."""
+    T = node_ids.shape[0]
+    R = weights.shape[1]
+    for t in range(T):
+        for v in range(last):
+            s = node_ids[t, v]
+            if s >= 0:
+                for r in range(R):
+                    out[s, r] += weights[t, r]

@@ -365,9 +365,13 @@ def _mcc_scores(sample, index: SplitIndex, table) -> np.ndarray:
     pooled[table.ids] = table.pooled
     n = sample.n_taxa
     N = sample.parents.shape[1]
-    ids = index.node_ids[:, n : N - 1]
+    T = index.node_ids.shape[0]
+    score = np.empty(T)
     with np.errstate(divide="ignore"):
-        return np.log(pooled[ids]).sum(axis=1)
+        logp = np.log(pooled)
+    for a in range(0, T, 4096):  # in blocks: (T, N) floats at once can be gigabytes
+        score[a : a + 4096] = logp[index.node_ids[a : a + 4096, n : N - 1]].sum(axis=1)
+    return score
 
 
 def mcc_topology(sample, index: SplitIndex | None = None, table=None) -> tuple[int, tuple]:

@@ -70,9 +70,10 @@ class TopologyIndex:
         n = rows.shape[0]
         need = self.count + n
         if need > self._store.shape[0]:
-            grown = np.empty((max(need, self._store.shape[0] * 5 // 4), self.n_nodes), np.int32)
-            grown[: self.count] = self._store[: self.count]
-            self._store = grown
+            # in place (realloc moves the pages of a large block instead of copying them,
+            # so growing never holds the rows twice); no view of the store is kept
+            rows_now = max(need, self._store.shape[0] * 5 // 4)
+            self._store.resize((rows_now, self.n_nodes), refcheck=False)
         if 2 * need > self._slot_hash.shape[0]:
             size = self._slot_hash.shape[0]
             while 2 * need > size:
@@ -100,20 +101,22 @@ class TopologyIndex:
 
 
 @dataclass
-class Extant:
-    """How ``extant_only`` reduces trees: the taxa of the files (``full``) and, for each,
-    its index among the kept taxa or -1 (``keep``)."""
+class Reduce:
+    """How trees are reduced to some of their taxa (``extant_only``, ``drop``): the taxa of
+    the files (``full``), for each its index among the kept taxa or -1 (``keep``), and
+    whether each tree is checked to have the kept taxa as its extant ones (``extant``)."""
 
     full: Taxa
     keep: np.ndarray
+    extant: bool
 
 
 @dataclass
 class ReadState:
     """What the files read so far agree on: the taxa and the topologies.
 
-    With ``extant_only``, ``taxa`` are the extant taxa (those of the topologies) and
-    ``extant.full`` all the taxa of the files.
+    With ``extant_only`` or ``drop``, ``taxa`` are the kept taxa (those of the topologies)
+    and ``reduce.full`` all the taxa of the files.
     """
 
     rooted: bool
@@ -121,7 +124,12 @@ class ReadState:
     first_path: str | None = None
     index: TopologyIndex | None = None
     extant_only: bool = False
-    extant: Extant | None = None
+    drop: tuple[str, ...] = ()
+    reduce: Reduce | None = None
+
+    @property
+    def reducing(self) -> bool:
+        return self.extant_only or bool(self.drop)
 
 
 @dataclass
@@ -372,17 +380,18 @@ def normalise_key(name: str) -> str:
 
 def _parse(src: _Statements, chunk: _Chunk, sel, state: ReadState, lengths: bool, table):
     """Parse the statements ``sel`` of a chunk: ``(rows, hashes, with_lengths flags,
-    lengths or None)`` on the state's taxa (reduced to the extant taxa with
-    ``extant_only``)."""
+    lengths or None)`` on the state's taxa (reduced to the kept taxa with ``extant_only`` or
+    ``drop``)."""
     arr = chunk.arr
     starts = chunk.newick[sel]
     ends = chunk.end[sel]
     n = starts.shape[0]
-    ext = state.extant
-    full = ext.full if ext is not None else state.taxa
+    red = state.reduce
+    full = red.full if red is not None else state.taxa
     nt = len(full)
-    rooted = True if ext is not None else state.rooted
-    want = lengths or ext is not None
+    check = red is not None and red.extant
+    rooted = state.rooted or check
+    want = lengths or check
     n_nodes = 2 * nt - 1 if rooted else 2 * nt - 2
     rows = np.empty((n, n_nodes), np.int32)
     hashes = np.empty(n, np.uint64)
@@ -392,12 +401,8 @@ def _parse(src: _Statements, chunk: _Chunk, sel, state: ReadState, lengths: bool
         arr, starts, ends, nt, table[0], table[1], rooted, want, rows, hashes, spans, haslen
     )
     if err != K.OK:
-        if ext is not None and err == K.E_ROOT3:
-            raise src.error(
-                "--extant-only needs rooted time trees (a bifurcating root), but this tree's "
-                "root has three children",
-                int(starts[k]),
-            )
+        if check and err == K.E_ROOT3:
+            raise src.error(_NOT_TIME_TREE, int(starts[k]))
         raise kernel_error(
             err,
             epos,
@@ -414,91 +419,115 @@ def _parse(src: _Statements, chunk: _Chunk, sel, state: ReadState, lengths: bool
     if want:
         bl = spans_to_lengths(arr, spans, src.name, src.locate)
         bl[:, -1] = 0.0
-    if ext is None:
+    if red is None:
         return rows, hashes, haslen, bl
-    # extant taxa only: every tree needs its lengths
-    bad = np.nonzero(haslen != 1)[0]
-    if bad.size:
-        raise src.error(
-            "--extant-only needs branch lengths on every branch (to find the extant taxa)",
-            int(chunk.stmt[sel][bad[0]]) if np.ndim(sel) else int(starts[bad[0]]),
-        )
+    if check:
+        bad = np.nonzero(haslen != 1)[0]
+        if bad.size:
+            raise src.error(_NO_LENGTHS, int(starts[bad[0]]))
     m = len(state.taxa)
     out_nodes = 2 * m - 1 if state.rooted else 2 * m - 2
     out = np.empty((n, out_nodes), np.int32)
     out_len = np.empty((n, out_nodes))
     out_hash = np.empty(n, np.uint64)
     t, taxon, err = K.prune_taxa(
-        rows, bl, ext.keep, m, state.rooted, HEIGHT_TOLERANCE, out, out_len, out_hash
+        rows,
+        bl if bl is not None else np.zeros(rows.shape),
+        nt,
+        red.keep,
+        m,
+        state.rooted,
+        HEIGHT_TOLERANCE if check else -1.0,
+        out,
+        out_len,
+        out_hash,
     )
     if t < n:
         where = int(starts[t])
         if err == -1:
             name = clip(full.names[taxon])
-            now = "extant" if ext.keep[taxon] < 0 else "not extant"
-            before = "not extant" if ext.keep[taxon] < 0 else "extant"
+            now = "extant" if red.keep[taxon] < 0 else "not extant"
+            before = "not extant" if red.keep[taxon] < 0 else "extant"
             raise src.error(
-                f"taxon {name!r} is {now} in this tree but {before} in the first tree of "
-                f"{state.first_path} (extant: a tip within {HEIGHT_TOLERANCE:g} of the tree's "
-                "height of the youngest tip)",
+                f"--extant-only: taxon {name!r} is {now} in this tree but {before} in the "
+                f"first tree of {state.first_path} (extant: a tip within "
+                f"{HEIGHT_TOLERANCE:g} of the tree's height of the youngest)",
                 where,
             )
         raise src.error(ERROR_MESSAGES.get(err, "malformed tree"), where)
     out_len[:, -1] = 0.0
-    return out, out_hash, np.ones(n, np.int8), out_len if lengths else None
+    return out, out_hash, haslen, out_len if lengths else None
 
 
-def _extant_taxa(src: _Statements, chunk: _Chunk, state: ReadState, full: Taxa, table) -> None:
-    """Fix the extant taxa from the first tree (or check the given taxa against it)."""
+_NOT_TIME_TREE = (
+    "--extant-only needs rooted time trees (a bifurcating root), but this tree's root has "
+    "three children"
+)
+_NO_LENGTHS = "--extant-only needs branch lengths on every branch (to find the extant taxa)"
+
+
+def _reduce(src: _Statements, chunk: _Chunk, state: ReadState, full: Taxa, table) -> None:
+    """Fix the kept taxa: those not dropped and, with ``extant_only``, extant in the first
+    tree (checked against given taxa)."""
     nt = len(full)
-    rows = np.empty((1, 2 * nt - 1), np.int32)
-    spans = np.empty((1, 2 * nt - 1, 4), np.int64)
-    haslen = np.empty(1, np.int8)
-    first = slice(0, 1)
-    k, err, epos, aux = K.parse_trees(
-        chunk.arr,
-        chunk.newick[first],
-        chunk.end[first],
-        nt,
-        table[0],
-        table[1],
-        True,
-        True,
-        rows,
-        np.empty(1, np.uint64),
-        spans,
-        haslen,
-    )
-    if err != K.OK:
-        if err == K.E_ROOT3:
-            raise src.error(
-                "--extant-only needs rooted time trees (a bifurcating root), but this tree's "
-                "root has three children",
-                int(chunk.newick[0]),
-            )
-        raise kernel_error(err, epos, aux, chunk.arr, full, src.name, src.locate)
-    if haslen[0] != 1:
-        raise src.error(
-            "--extant-only needs branch lengths on every branch (to find the extant taxa)",
-            int(chunk.stmt[0]),
+    drop = {normalise_key(x) for x in state.drop}
+    unknown = [x for x in state.drop if full.index(x) < 0]
+    if unknown:
+        shown = ", ".join(repr(clip(x)) for x in unknown[:5])
+        raise InputError(f"taxa to drop that the trees do not have: {shown}", src.name)
+    kept = np.array([k not in drop for k in full.keys])
+    if state.extant_only:
+        rows = np.empty((1, 2 * nt - 1), np.int32)
+        spans = np.empty((1, 2 * nt - 1, 4), np.int64)
+        haslen = np.empty(1, np.int8)
+        k, err, epos, aux = K.parse_trees(
+            chunk.arr,
+            chunk.newick[:1],
+            chunk.end[:1],
+            nt,
+            table[0],
+            table[1],
+            True,
+            True,
+            rows,
+            np.empty(1, np.uint64),
+            spans,
+            haslen,
         )
-    bl = spans_to_lengths(chunk.arr, spans, src.name, src.locate)[0]
-    heights = _tip_heights(rows[0], bl, nt)
-    extant = heights <= HEIGHT_TOLERANCE * heights.max()
+        if err != K.OK:
+            if err == K.E_ROOT3:
+                raise src.error(_NOT_TIME_TREE, int(chunk.newick[0]))
+            raise kernel_error(err, epos, aux, chunk.arr, full, src.name, src.locate)
+        if haslen[0] != 1:
+            raise src.error(_NO_LENGTHS, int(chunk.newick[0]))
+        bl = spans_to_lengths(chunk.arr, spans, src.name, src.locate)[0]
+        bl[-1] = 0.0
+        heights = _tip_heights(rows[0], bl, nt)
+        kept &= heights <= HEIGHT_TOLERANCE * heights.max()
     if state.taxa is None:
-        kept = [i for i in range(nt) if extant[i]]
-        if len(kept) < 3:
+        idx = np.nonzero(kept)[0]
+        if idx.shape[0] < 3:
+            what = "extant taxa (tips at the height of the youngest)"
             raise src.error(
-                f"--extant-only: the first tree has {len(kept)} extant taxa (tips at the "
-                "height of the youngest); a topology needs at least 3",
+                f"the first tree has {idx.shape[0]} {what if state.extant_only else 'taxa left'}"
+                "; a topology needs at least 3",
                 int(chunk.stmt[0]),
             )
         state.taxa = Taxa(
-            [full.names[i] for i in kept], [full.keys[i] for i in kept], source=src.name
+            [full.names[i] for i in idx], [full.keys[i] for i in idx], source=src.name
         )
         state.first_path = src.name
     keep = np.array([state.taxa.index_of_key(k) for k in full.keys], np.int64)
-    state.extant = Extant(full, keep)
+    differ = np.nonzero((keep >= 0) != kept)[0]
+    if differ.size:
+        i = int(differ[0])
+        why = "extant in the first tree" if state.extant_only else "not dropped"
+        raise src.error(
+            f"taxon {clip(full.names[i])!r} is {why if kept[i] else 'left out'}, but the "
+            f"taxa of {state.first_path} {'do not hold' if kept[i] else 'hold'} it",
+            int(chunk.stmt[0]),
+        )
+    state.reduce = Reduce(full, keep, state.extant_only)
 
 
 def _tip_heights(parent: np.ndarray, lengths: np.ndarray, n: int) -> np.ndarray:
@@ -601,12 +630,16 @@ def _setup(src: _Statements, chunk: _Chunk, state: ReadState):
     name = src.name
     if src.declared is not None:
         names, keys = src.declared
-        full_known = state.extant.full if state.extant is not None else None
-        reference = full_known or (state.taxa if not state.extant_only else None)
+        if state.reduce is not None:
+            reference = state.reduce.full
+        elif state.reducing:
+            reference = None
+        else:
+            reference = state.taxa
         if reference is not None:
             check_same_taxa(
                 reference,
-                Taxa(names, keys) if len(set(keys)) == len(keys) else names,
+                names,
                 state.first_path,
                 name,
                 path=name,
@@ -618,16 +651,16 @@ def _setup(src: _Statements, chunk: _Chunk, state: ReadState):
         declared = Taxa(names, keys, source=name)
     else:
         declared = None
-    if state.extant_only:
-        full = state.extant.full if state.extant is not None else declared
+    if state.reducing:
+        full = state.reduce.full if state.reduce is not None else declared
         if full is None:
             full_names, full_keys = labels_of(
                 chunk.arr, int(chunk.newick[0]), int(chunk.end[0]), name, src.locate
             )
             full = Taxa(full_names, full_keys, source=name)
         table = full.lookup_table(src.translate)
-        if state.extant is None:
-            _extant_taxa(src, chunk, state, full, table)
+        if state.reduce is None:
+            _reduce(src, chunk, state, full, table)
         return table
     if state.taxa is None:
         if declared is not None:
@@ -691,7 +724,7 @@ def _read(src: _Statements, state: ReadState, lengths: bool, progress) -> FileTr
                 nt = len(state.taxa)
                 state.index = TopologyIndex(2 * nt - 1 if state.rooted else 2 * nt - 2)
         n = chunk.newick.shape[0]
-        if first and not state.rooted and state.extant is None:
+        if first and not state.rooted and state.reduce is None:
             ultrametric = _ultrametric(src, chunk, state.taxa, table)
         rows, hashes, haslen, bl = _parse(src, chunk, slice(None), state, lengths, table)
         ids_parts.append(state.index.add(rows, hashes).astype(np.int32))

@@ -373,6 +373,7 @@ def read_trees(
     taxa: Taxa | Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
     extant_only: bool = False,
+    drop: Sequence[str] = (),
     chunk_size: int = CHUNK,
 ) -> TreeSample:
     """Read tree files (each file one run of the same analysis) into a :class:`TreeSample`.
@@ -414,6 +415,9 @@ def read_trees(
         with one child are joined, so topologies are those of the extant taxa.  Needs
         branch lengths and rooted trees as written (the topologies themselves are then
         rooted or not as ``rooted`` says).
+    drop
+        Taxa to remove from every tree (as RevBayes's ``fnPruneTree`` does), with the
+        branches that lead only to them; nodes left with one child are joined.
 
     Notes
     -----
@@ -432,7 +436,9 @@ def read_trees(
     if lengths not in (False, True, "stream"):
         raise ValueError("lengths is True, False or 'stream'")
     burnin = parse_burnin(burnin)
-    state = ReadState(rooted=rooted, extant_only=extant_only)
+    if isinstance(drop, str):
+        drop = [x for x in drop.split(",") if x.strip()]
+    state = ReadState(rooted=rooted, extant_only=extant_only, drop=tuple(drop))
     if taxa is not None:
         state.taxa = taxa if isinstance(taxa, Taxa) else Taxa(list(taxa))
         state.first_path = state.taxa.source or "the given taxa"

@@ -112,9 +112,7 @@ def _build_split_index(parents: np.ndarray, n: int, rooted: bool) -> SplitIndex:
             break
         need = count + N
         if need > bits.shape[0]:
-            grown = np.empty((max(need, bits.shape[0] * 3 // 2), W), np.uint64)
-            grown[:count] = bits[:count]
-            bits = grown
+            bits.resize((max(need, bits.shape[0] * 3 // 2), W), refcheck=False)
         if 2 * need > slot_hash.shape[0]:
             size = slot_hash.shape[0]
             while 2 * need > size:
@@ -130,7 +128,7 @@ def _build_split_index(parents: np.ndarray, n: int, rooted: bool) -> SplitIndex:
     rank = np.empty(count, np.int32)
     rank[order] = np.arange(count, dtype=np.int32)
     last = N if rooted else N - 1
-    block = 1 << 16
+    block = max(1, (1 << 22) // N)  # 16 MiB of ids at a time
     for a in range(0, T, block):
         part = node_ids[a : a + block, :last]
         node_ids[a : a + block, :last] = rank[part]
@@ -189,22 +187,18 @@ class SplitTable:
 
 def _frequencies(sample, index: SplitIndex):
     """``(counts (S, R), freq (S, R), pooled (S,))`` of every split of the index."""
+    from . import _kernels_index as KI
+
     S = len(index)
     N = sample.parents.shape[1]
-    ids = index.node_ids[:, : N - 1]
-    T = ids.shape[0]
-    owner = np.repeat(np.arange(T), ids.shape[1])
-    flat = ids.reshape(-1)
-    if index.rooted:  # the root clade is in every tree
-        owner = np.concatenate([owner, np.arange(T)])
-        flat = np.concatenate([flat, index.node_ids[:, N - 1]])
-    F = sample.run_frequencies()
-    counts = np.empty((S, sample.n_runs))
-    freq = np.empty((S, sample.n_runs))
-    for r in range(sample.n_runs):
-        counts[:, r] = np.bincount(flat, weights=sample.counts[owner, r], minlength=S)
-        freq[:, r] = np.bincount(flat, weights=F[owner, r], minlength=S)
-    pooled = np.bincount(flat, weights=sample.frequencies()[owner], minlength=S)
+    R = sample.n_runs
+    # per topology: its counts, its frequency in each run, its pooled frequency
+    weights = np.concatenate(
+        [sample.counts, sample.run_frequencies(), sample.frequencies()[:, None]], axis=1
+    )
+    sums = np.zeros((S, 2 * R + 1))
+    KI.split_sums(index.node_ids, N if index.rooted else N - 1, weights, sums)
+    counts, freq, pooled = sums[:, :R], sums[:, R : 2 * R], sums[:, 2 * R]
     # rounding can leave 1 + 1e-16; clip to the valid range
     return counts, np.clip(freq, 0.0, 1.0), np.clip(pooled, 0.0, 1.0)
 
