@@ -136,11 +136,12 @@ class ChunkReader:
 
     def consume(self, n: int) -> None:
         """Drop the first ``n`` bytes of the buffer."""
-        from . import _kernels as K
+        if self.path == "-":  # standard input cannot be read again to count its lines
+            from . import _kernels as K
 
-        lines, chars = K.line_info(self.buf, 0, n)
-        self.lines_before += lines
-        self.chars_before = chars if lines else self.chars_before + chars
+            lines, chars = K.line_info(self.buf, 0, n)
+            self.lines_before += lines
+            self.chars_before = chars if lines else self.chars_before + chars
         self.offset += n
         rest = self.filled - n
         if rest:
@@ -148,12 +149,41 @@ class ChunkReader:
         self.filled = rest
 
     def locate(self, pos: int) -> tuple[int, int]:
-        """1-based ``(line, column)`` of byte ``pos`` of the buffer."""
+        """1-based ``(line, column)`` of byte ``pos`` of the buffer.
+
+        Lines are counted only when asked (for a message): the consumed part of a file is
+        read again from its start; standard input counts them as it goes.
+        """
         from . import _kernels as K
 
         pos = max(0, min(int(pos), self.filled))
+        if self.offset and self.path != "-":
+            self.lines_before, self.chars_before = self._count_consumed()
         lines, chars = K.line_info(self.buf, 0, pos)
         return self.lines_before + lines + 1, chars + 1 + (0 if lines else self.chars_before)
+
+    def _count_consumed(self) -> tuple[int, int]:
+        """``(newlines, characters of the last line)`` in the consumed bytes."""
+        import numpy as np
+
+        from . import _kernels as K
+
+        lines, chars, left = 0, 0, self.offset
+        stream = open_binary(self.path)
+        try:
+            if stream.peek(3)[:3] == BOM:
+                stream.read(3)
+            while left > 0:
+                block = stream.read(min(left, CHUNK))
+                if not block:
+                    break
+                left -= len(block)
+                n, c = K.line_info(np.frombuffer(block, np.uint8), 0, len(block))
+                lines += n
+                chars = c if n else chars + c
+        finally:
+            stream.close()
+        return lines, chars
 
     @property
     def data(self):

@@ -207,9 +207,8 @@ class _Statements:
     def _open(self) -> None:
         reader = self.reader
         reader.fill()
-        while not reader.at_eof and not bytes(reader.data[:4096]).strip():
-            reader.consume(reader.filled)  # blank space before the content
-            reader.fill()
+        while not reader.at_eof and not bytes(reader.data).strip():
+            reader.fill()  # blank space before the content: read on (the buffer grows)
         if not bytes(reader.data).strip():
             raise InputError("file is empty", self.name, 1)
         head = bytes(reader.data[:4096]).lstrip()
@@ -288,6 +287,10 @@ class _Statements:
         if len(rows) < 2:
             raise InputError("the table has a header but no rows", self.name, header_no + 1)
         first = lines[rows[1]].rstrip(b"\r").split(b"\t")
+        if len(first) != len(columns):
+            raise InputError(
+                f"{ERROR_MESSAGES[K.E_ROW_CELLS]} ({len(columns)})", self.name, rows[1] + 1, 1
+            )
         trees = [i for i, c in enumerate(first) if c.strip().startswith((b"(", b"[&"))]
         if not trees:
             raise InputError(
@@ -425,6 +428,9 @@ def _parse(src: _Statements, chunk: _Chunk, sel, state: ReadState, lengths: bool
         bad = np.nonzero(haslen != 1)[0]
         if bad.size:
             raise src.error(_NO_LENGTHS, int(starts[bad[0]]))
+        bad = np.nonzero(~np.isfinite(bl).all(axis=1))[0]
+        if bad.size:
+            raise src.error(_NOT_FINITE, int(starts[bad[0]]))
     m = len(state.taxa)
     out_nodes = 2 * m - 1 if state.rooted else 2 * m - 2
     out = np.empty((n, out_nodes), np.int32)
@@ -464,6 +470,7 @@ _NOT_TIME_TREE = (
     "three children"
 )
 _NO_LENGTHS = "--extant-only needs branch lengths on every branch (to find the extant taxa)"
+_NOT_FINITE = "--extant-only needs finite branch lengths (to find the extant taxa)"
 
 
 def _reduce(src: _Statements, chunk: _Chunk, state: ReadState, full: Taxa, table) -> None:
@@ -502,6 +509,8 @@ def _reduce(src: _Statements, chunk: _Chunk, state: ReadState, full: Taxa, table
             raise src.error(_NO_LENGTHS, int(chunk.newick[0]))
         bl = spans_to_lengths(chunk.arr, spans, src.name, src.locate)[0]
         bl[-1] = 0.0
+        if not np.isfinite(bl).all():
+            raise src.error(_NOT_FINITE, int(chunk.newick[0]))
         heights = _tip_heights(rows[0], bl, nt)
         kept &= heights <= HEIGHT_TOLERANCE * heights.max()
     if state.taxa is None:
@@ -532,9 +541,10 @@ def _reduce(src: _Statements, chunk: _Chunk, state: ReadState, full: Taxa, table
 
 def _tip_heights(parent: np.ndarray, lengths: np.ndarray, n: int) -> np.ndarray:
     """Heights of the tips of a rooted canonical tree: the largest root-to-tip distance
-    minus each tip's."""
+    minus each tip's (NaN where lengths are not finite)."""
     dist = _root_distances(parent, lengths)
-    return dist[:n].max() - dist[:n]
+    with np.errstate(invalid="ignore"):
+        return dist[:n].max() - dist[:n]
 
 
 def _ultrametric(src: _Statements, chunk: _Chunk, taxa: Taxa, table) -> bool:
