@@ -722,6 +722,7 @@ def _read(src: _Statements, state: ReadState, lengths: bool, progress) -> FileTr
     marked = [0, 0]
     with_lengths = 0
     states: list[int] = []
+    named = False  # NEXUS tree names with MCMC state numbers
     iters_last = None
     table = None
     first = True
@@ -749,17 +750,16 @@ def _read(src: _Statements, state: ReadState, lengths: bool, progress) -> FileTr
         if chunk.flags is not None:
             marked[0] += int((chunk.flags[:, 0] == 1).sum())
             marked[1] += int((chunk.flags[:, 0] == 0).sum())
-            if len(states) < 2:
-                for j in range(min(n, 2 - len(states) + (0 if states else 0))):
+            if first:  # the first tree's name says whether the trees carry state numbers
+                a, b = int(chunk.flags[0, 3]), int(chunk.flags[0, 4])
+                beast = a >= 0 and bytes(chunk.arr[a:b]).upper().startswith(b"STATE_")
+                named = _state_number(chunk.arr, chunk.flags[0]) is not None
+            if named and len(states) < 2:  # the first two give the sampling interval
+                for j in range(min(n, 2 - len(states))):
                     s = _state_number(chunk.arr, chunk.flags[j])
                     if s is None:
                         break
-                    if first and j == 0:
-                        a, b = int(chunk.flags[0, 3]), int(chunk.flags[0, 4])
-                        beast = bytes(chunk.arr[a:b]).upper().startswith(b"STATE_")
                     states.append(s)
-                if first and not states:
-                    states = [-1]  # no state number on the first tree: not an MCMC sample
         if chunk.iters is not None:
             it = chunk.iters
             if iters_last is not None:
@@ -789,7 +789,7 @@ def _read(src: _Statements, state: ReadState, lengths: bool, progress) -> FileTr
     ids = np.concatenate(ids_parts) if ids_parts else np.empty(0, np.int32)
     if ids.shape[0] == 0:
         raise InputError("no trees in file", name)
-    mcmc = src.format == "revbayes" or (bool(states) and states[0] >= 0)
+    mcmc = src.format == "revbayes" or named
     step = None
     if mcmc and len(states) >= 2 and states[1] > states[0]:
         step = (states[0], states[1] - states[0])

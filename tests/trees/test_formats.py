@@ -239,6 +239,30 @@ def test_samples_without_state_numbers_get_no_burnin_by_default(tmp_path):
     assert read_trees(str(mcmc)).runs[0].burnin == 2
 
 
+@pytest.mark.parametrize("chunk_size", [60, 1 << 20])
+def test_the_first_tree_name_decides_and_state_numbers_cross_chunks(tmp_path, chunk_size):
+    """A sample is an MCMC sample when its first tree's name carries a state number; the
+    sampling interval comes from the first two trees, wherever the file is cut into chunks
+    (60 bytes: one tree per chunk)."""
+    trees = ["((A,B),(C,D),E);", "((A,C),(B,D),E);"] * 4
+
+    def nexus(names):
+        body = "".join(f"tree {n} = {t}\n" for n, t in zip(names, trees))
+        p = tmp_path / "t.nex"
+        p.write_text(f"#NEXUS\nbegin trees;\n{body}end;\n")
+        return str(p)
+
+    run = read_trees(nexus([f"STATE_{1000 * i}" for i in range(8)]), chunk_size=chunk_size)
+    run = run.runs[0]
+    assert run.mcmc and run.states == (0, 1000) and run.burnin == 2
+    # a consensus tree first, then state numbers: not a sample of a chain
+    run = read_trees(nexus(["con"] + [f"gen.{i}" for i in range(7)]), chunk_size=chunk_size)
+    assert not run.runs[0].mcmc and run.runs[0].burnin == 0
+    # one state number, then names without: a chain, but no sampling interval
+    run = read_trees(nexus(["gen.5"] + [f"t{i}" for i in range(7)]), chunk_size=chunk_size)
+    assert run.runs[0].mcmc and run.runs[0].states is None and run.runs[0].burnin == 2
+
+
 def test_iqtree_ufboot_trees(tmp_path):
     """IQ-TREE's 1000 ultrafast-bootstrap trees are all used (no burn-in), and their split
     frequencies are IQ-TREE's own supports on its consensus tree (as percentages, rounded)."""
