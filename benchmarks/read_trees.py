@@ -30,6 +30,7 @@ Usage::
     python benchmarks/read_trees.py                          # both parts
     python benchmarks/read_trees.py --skip-beast --trees 50000 --taxa 100
     python benchmarks/read_trees.py --skip-mrbayes --beast-trees 2000
+    git archive main | tar -x -C /tmp/base && python benchmarks/read_trees.py --baseline /tmp/base
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ def run_child(code: str) -> dict:
 MEASURE = """
 import json, resource, time, sys
 sys.path.insert(0, {root!r})
+{cli}
 {warm}
 t0 = time.perf_counter(); c0 = time.process_time()
 {body}
@@ -192,8 +194,22 @@ print(json.dumps(dict(seconds=time.perf_counter() - t0, cpu=time.process_time() 
 """
 
 
-def measure(body: str, warm: str = "") -> dict:
-    return run_child(MEASURE.format(root=ROOT, warm=warm, body=body))
+# phylo.cli is the folder cli/ of a source tree: taken from the baseline's tree, not from
+# the installed version
+BASELINE_CLI = """
+import importlib.util, phylo
+_spec = importlib.util.spec_from_file_location(
+    "phylo.cli", {root!r} + "/cli/__init__.py", submodule_search_locations=[{root!r} + "/cli"])
+phylo.cli = sys.modules["phylo.cli"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(phylo.cli)
+"""
+
+
+def measure(body: str, warm: str = "", root: str | None = None) -> dict:
+    """Run ``body`` in a fresh process after ``warm``; ``root``: a source tree of another
+    version of phylo (the baseline) imported instead of this one."""
+    cli = BASELINE_CLI.format(root=root) if root else ""
+    return run_child(MEASURE.format(root=root or ROOT, cli=cli, warm=warm, body=body))
 
 
 PHYLO_READ = """
@@ -255,11 +271,29 @@ extra = dict(trees=n, base_mb=base, splits=len(lengths))
 """
 
 
+WARM_PLAIN = """
+from phylo.trees import read_trees
+read_trees({warm!r}, burnin=0)   # load compiled kernels (cached)
+"""
+
+
+def baseline_row(args, label, body, warm):
+    """The baseline's measurement, or None (and why) when it fails."""
+    try:
+        return measure(body, warm, root=args.baseline)
+    except RuntimeError as exc:
+        last = str(exc).strip().splitlines()[-1:] or ["?"]
+        print(f"(baseline failed on {label}: {last[0][:200]})", file=sys.stderr)
+        return None
+
+
 def mrbayes_part(args) -> None:
     os.makedirs(args.cache, exist_ok=True)
+    base = args.baseline is not None
     print(
         f"{'taxa':>5} {'trees':>9} {'MB':>7} {'unique':>7} {'trees/s (cpu)':>14} "
         f"{'(wall)':>9} {'peak MB':>8} {'dendropy trees/s':>17} {'peak MB':>8} {'ratio':>7}"
+        + (f"{'baseline trees/s':>18} {'peak MB':>8} {'speed':>7} {'memory':>7}" if base else "")
     )
     for n in args.taxa:
         path = os.path.join(args.cache, f"bench_{n}taxa_{args.trees}.t")
@@ -272,14 +306,33 @@ def mrbayes_part(args) -> None:
         dp = measure(DENDROPY_UNIQUE.format(path=path, limit=args.dendropy_trees))
         rate = ours["trees"] / ours["cpu"]
         dp_rate = dp["trees"] / dp["cpu"]
-        print(
+        line = (
             f"{n:>5} {ours['trees']:>9} {size:>7.0f} {ours['unique']:>7} {rate:>14,.0f} "
             f"{ours['trees'] / ours['seconds']:>9,.0f} {ours['rss_mb']:>8.0f} "
             f"{dp_rate:>17,.0f} {dp['rss_mb']:>8.0f} {rate / dp_rate:>6.0f}x"
         )
+        if base:
+            b = baseline_row(
+                args, f"{n} taxa", PHYLO_READ.format(path=path, options=""),
+                WARM_PLAIN.format(warm=WARM),
+            )  # fmt: skip
+            if b is None:
+                line += f"{'failed':>18}"
+            else:
+                b_rate = b["trees"] / b["cpu"]
+                line += (
+                    f"{b_rate:>18,.0f} {b['rss_mb']:>8.0f} {rate / b_rate:>6.2f}x "
+                    f"{b['rss_mb'] / ours['rss_mb']:>6.2f}x"
+                )
+        print(line)
     print(
         "ratio = phylo trees per CPU-second over dendropy's (dendropy on the first "
         f"{args.dendropy_trees} trees, scaled); goal: >= 200,000 trees/s for 27 taxa"
+        + (
+            "; speed = trees/s over the baseline's, memory = the baseline's peak over ours"
+            if base
+            else ""
+        )
     )
 
 
@@ -297,11 +350,17 @@ def beast_part(args) -> None:
             f"{time.perf_counter() - t0:.0f} s, deleted after)"
         )
         out = os.path.join(folder, "out")
-        rows = []
+        rows, base_rows = [], []
         ours = measure(
             PHYLO_READ.format(path=path, options=", rooted=True"), WARM_READ.format(warm=small)
         )
         rows.append(("read_trees (topologies)", ours))
+        if args.baseline:
+            b = baseline_row(
+                args, "read_trees", PHYLO_READ.format(path=path, options=", rooted=True"),
+                WARM_PLAIN.format(warm=small),
+            )  # fmt: skip
+            base_rows.append(("read_trees (topologies)", b))
         commands = [
             ("sbn summary", ["summary", "--rooted"]),
             ("sbn splits", ["splits", "--rooted", "--format", "tsv"]),
@@ -311,6 +370,9 @@ def beast_part(args) -> None:
         for label, cmd in commands:
             warm = WARM_CLI.format(warm_args=[[*cmd, small, "-q", "-o", out]])
             rows.append((label, measure(CLI.format(args=[*cmd, path, "-q", "-o", out]), warm)))
+            if args.baseline:
+                body = CLI.format(args=[*cmd, path, "-q", "-o", out])
+                base_rows.append((label, baseline_row(args, label, body, warm)))
         limit = args.dendropy_beast_trees
         dp = measure(DENDROPY_SPLITS.format(path=path, limit=limit))
         scale = args.beast_trees / dp["trees"]
@@ -333,6 +395,18 @@ def beast_part(args) -> None:
             f"{dp['rss_mb']:.0f} MB; reading and gathering each split's lengths, as SumTrees)"
         )
         print("goals: >= 1,000 trees/s (CPU) and a peak below 1 GB")
+        if base_rows:
+            print(f"\n{'baseline':<26}{'wall s':>8}{'CPU s':>8}{'trees/s':>9}{'peak MB':>9}"
+                  f"{'CPU: baseline / phylo':>23}{'memory: baseline / phylo':>26}")  # fmt: skip
+            for (label, b), (_, r) in zip(base_rows, rows):
+                if b is None:
+                    print(f"{label:<26}{'failed':>8}")
+                    continue
+                print(
+                    f"{label:<26}{b['seconds']:>8.1f}{b['cpu']:>8.1f}"
+                    f"{args.beast_trees / b['cpu']:>9,.0f}{b['rss_mb']:>9.0f}"
+                    f"{b['cpu'] / r['cpu']:>22.2f}x{b['rss_mb'] / r['rss_mb']:>25.2f}x"
+                )
 
 
 def main():
@@ -346,6 +420,12 @@ def main():
     ap.add_argument("--beast-taxa", type=int, default=1000)
     ap.add_argument("--dendropy-beast-trees", type=int, default=100)
     ap.add_argument("--tmp", default=None, help="folder for the BEAST-style file")
+    ap.add_argument(
+        "--baseline",
+        default=None,
+        help="a source tree of another version of phylo (e.g. 'git archive main' unpacked) "
+        "measured side by side with this one",
+    )
     ap.add_argument("--skip-mrbayes", action="store_true")
     ap.add_argument("--skip-beast", action="store_true")
     args = ap.parse_args()
