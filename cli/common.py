@@ -82,6 +82,16 @@ def rooted_option(f):
     )(f)
 
 
+def extant_option(f):
+    return click.option(
+        "--extant-only",
+        is_flag=True,
+        help="Fossilized birth-death trees: keep only the extant taxa (tips at the height "
+        "of the youngest), dropping sampled ancestors and fossil tips, for the topology of "
+        "the extant taxa.  By default a sampled ancestor is a leaf on a branch of length 0.",
+    )(f)
+
+
 def seed_option(f):
     return click.option(
         "--seed",

@@ -14,6 +14,7 @@ from .common import (
     Group,
     burnin_option,
     expand_patterns,
+    extant_option,
     rooted_option,
     run_options,
     seed_option,
@@ -40,11 +41,29 @@ def main():
     """
 
 
-def _read(files, burnin, thin, rooted, quiet=False):
+def _read(files, burnin, thin, rooted, quiet=False, extant_only=False, notes=True):
     from phylo.trees import read_trees
 
     with Progress("reading trees", unit="trees", quiet=quiet) as bar:
-        return read_trees(list(files), burnin=burnin, thin=thin, rooted=rooted, progress=bar.update)
+        sample = read_trees(
+            list(files),
+            burnin=burnin,
+            thin=thin,
+            rooted=rooted,
+            progress=bar.update,
+            extant_only=extant_only,
+        )
+    if notes:
+        _echo_notes(sample, quiet)
+    return sample
+
+
+def _echo_notes(sample, quiet):
+    """How the files were read (no burn-in without MCMC state numbers, roots ignored, ...),
+    on standard error."""
+    if not quiet:
+        for note in sample.notes:
+            click.echo(f"note: {note}", err=True)
 
 
 @main.command()
@@ -88,8 +107,9 @@ def _read(files, burnin, thin, rooted, quiet=False):
     show_default=True,
     help="Write the summary here ('-' is standard output).",
 )
+@extant_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet):
+def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet, extant_only):
     """Summarise tree samples: taxa, runs, unique topologies, ASDSF.
 
     Each FILE is one run (MrBayes .t/.trprobs, BEAST .trees, Newick; gzip is fine; '-'
@@ -102,12 +122,15 @@ def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet
     from phylo.provenance import record
     from phylo.trees.summary import format_text, format_tsv, plot_split_frequencies, summarise
 
-    sample = _read(files, burnin, thin, rooted, quiet)
+    sample = _read(files, burnin, thin, rooted, quiet, extant_only, notes=False)
     _warn_if_runs_disagree(sample)
     s = summarise(sample, top=top, min_freq=min_freq)
     if plot:
         plot_split_frequencies(sample, plot)
-    prov = record(inputs=files, parameters={"burnin": burnin, "thin": thin, "rooted": rooted})
+    params = {"burnin": burnin, "thin": thin, "rooted": rooted}
+    if extant_only:
+        params["extant_only"] = True
+    prov = record(inputs=files, parameters=params)
     if fmt == "json":
         s["provenance"] = prov
         text = json.dumps(s, indent=2) + "\n"
@@ -130,7 +153,7 @@ def _split_lengths(model, files):
         from phylo.errors import InputError
 
         raise InputError("--lengths-from gives lengths to unrooted topologies only")
-    return SplitLengths(read_trees(list(files), taxa=model.taxa, lengths=True))
+    return SplitLengths(read_trees(list(files), taxa=model.taxa, lengths="stream"))
 
 
 def _warn_if_runs_disagree(sample):
@@ -207,9 +230,22 @@ def _load_model(path):
     show_default=True,
     help="Write the model (JSON) here ('-' is standard output).",
 )
+@extant_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress line or summary.")
 def fit(
-    files, method, alpha, alpha_form, burnin, thin, rooted, max_iter, min_iter, tol, output, quiet
+    files,
+    method,
+    alpha,
+    alpha_form,
+    burnin,
+    thin,
+    rooted,
+    max_iter,
+    min_iter,
+    tol,
+    output,
+    quiet,
+    extant_only,
 ):
     """Fit a tree distribution (default: SBN-EM-alpha) to tree samples.
 
@@ -223,7 +259,7 @@ def fit(
     from phylo.provenance import record
     from phylo.sbn import fit as fit_model
 
-    sample = _read(files, burnin, thin, rooted, quiet)
+    sample = _read(files, burnin, thin, rooted, quiet, extant_only)
     _warn_if_runs_disagree(sample)
     with Progress(f"fitting {method}", unit="EM iterations", quiet=quiet) as bar:
         kwargs = {}
@@ -238,6 +274,8 @@ def fit(
             )
         model = fit_model(sample, method, **kwargs)
     params = {"method": method, "burnin": burnin, "thin": thin, "rooted": rooted}
+    if extant_only:
+        params["extant_only"] = True
     if method in ("em", "em-alpha"):
         params.update(max_iter=max_iter, min_iter=min_iter, tol=tol)
     if method == "em-alpha":
@@ -645,28 +683,32 @@ def merge(tables, output):
 # -- summary trees, split tables, credible sets ---------------------------------------------
 
 
-def _read_lengths(files, burnin, thin, rooted, quiet, what=""):
-    """Trees with their branch lengths; with --heights a tree that is not rooted is an error
+def _read_lengths(files, burnin, thin, rooted, quiet, what="", extant_only=False):
+    """Trees whose branch lengths are read again from the files when summarised (memory
+    does not grow with the trees); with --heights a tree that is not rooted is an error
     that says why rooted trees were needed."""
     from phylo.errors import InputError
     from phylo.trees import read_trees
 
     with Progress("reading trees", unit="trees", quiet=quiet) as bar:
         try:
-            return read_trees(
+            sample = read_trees(
                 list(files),
                 burnin=burnin,
                 thin=thin,
                 rooted=rooted,
-                lengths=True,
+                lengths="stream",
                 progress=bar.update,
+                extant_only=extant_only,
             )
         except InputError as exc:
             if what and "not rooted" in exc.message:
                 raise InputError(
-                    f"{what} needs rooted trees: {exc.message}", exc.path, exc.line
+                    f"{what} needs rooted trees: {exc.message}", exc.path, exc.line, exc.column
                 ) from None
             raise
+    _echo_notes(sample, quiet)
+    return sample
 
 
 @main.command()
@@ -711,8 +753,12 @@ def _read_lengths(files, burnin, thin, rooted, quiet, what=""):
     help="NEXUS with a translate block, or one Newick line.",
 )
 @click.option("--output", "-o", default="-", show_default=True, help="Output file.")
+@extant_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def tree(files, kind, model_path, outgroup, heights, burnin, thin, rooted, fmt, output, quiet):
+def tree(
+    files, kind, model_path, outgroup, heights, burnin, thin, rooted, fmt, output, extant_only,
+    quiet,
+):  # fmt: skip
     """One annotated summary tree (consensus, MCC or MAP) of tree samples, for FigTree.
 
     Nodes carry TreeAnnotator's attributes: posterior, length (mean), length_median,
@@ -727,7 +773,13 @@ def tree(files, kind, model_path, outgroup, heights, burnin, thin, rooted, fmt, 
     from phylo.trees.consensus import summary_tree
 
     sample = _read_lengths(
-        files, burnin, thin, rooted or heights is not None, quiet, "--heights" if heights else ""
+        files,
+        burnin,
+        thin,
+        rooted or heights is not None,
+        quiet,
+        "--heights" if heights else "",
+        extant_only,
     )
     model = _load_model(model_path) if model_path else None
     result = summary_tree(sample, kind, model=model, outgroup=outgroup, heights=heights)
@@ -740,6 +792,7 @@ def tree(files, kind, model_path, outgroup, heights, burnin, thin, rooted, fmt, 
             "rooted": sample.rooted,
             "heights": heights,
             "outgroup": outgroup,
+            **({"extant_only": True} if extant_only else {}),
         },
     )
     comment = "\n".join(line[2:] for line in tsv_header(prov).splitlines())
@@ -773,8 +826,9 @@ def tree(files, kind, model_path, outgroup, heights, burnin, thin, rooted, fmt, 
     help="For people (text) or pipelines (tsv, json).",
 )
 @click.option("--output", "-o", default="-", show_default=True, help="Output file.")
+@extant_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def splits(files, min_freq, trivial, burnin, thin, rooted, fmt, output, quiet):
+def splits(files, min_freq, trivial, burnin, thin, rooted, fmt, output, extant_only, quiet):
     """The split (clade) table: frequency per run and pooled, its standard deviation across
     runs, and the branch length's mean, variance, median and 95% HPD (MrBayes's .tstat and
     .vstat in one table).
@@ -787,7 +841,7 @@ def splits(files, min_freq, trivial, burnin, thin, rooted, fmt, output, quiet):
     from phylo.tables import write_table
     from phylo.trees.splits import format_split_text, split_records, split_table
 
-    sample = _read_lengths(files, burnin, thin, rooted, quiet)
+    sample = _read_lengths(files, burnin, thin, rooted, quiet, extant_only=extant_only)
     table = split_table(sample, min_freq=min_freq, include_trivial=trivial, values=True)
     columns, rows = split_records(table, sample.taxa, sample.n_runs, sample.weighted)
     prov = record(
@@ -798,6 +852,7 @@ def splits(files, min_freq, trivial, burnin, thin, rooted, fmt, output, quiet):
             "rooted": rooted,
             "min_freq": min_freq,
             "trivial": trivial,
+            **({"extant_only": True} if extant_only else {}),
         },
     )
     notes = (

@@ -64,3 +64,12 @@ class InputError(PhyloError, ValueError):
 
 class ModelError(PhyloError):
     """A fitted model or numerical setting that cannot be used as asked."""
+
+
+def clip(text: str, limit: int = 60) -> str:
+    """``text`` cut to at most ``limit`` characters for a message (a taxon name of 100,000
+    characters must not fill the terminal): the start, ``...`` and the full length."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[: max(limit - 20, 10)]}... ({len(text)} characters)"

@@ -106,7 +106,7 @@ def test_bad_input_gives_one_line_and_status_2(tmp_path, case, message, line):
     assert err[0].startswith(f"error: {files[case]}")
     assert message in err[0]
     if line:
-        assert re.match(rf"error: {re.escape(files[case])}:\d+: ", err[0])
+        assert re.match(rf"error: {re.escape(files[case])}:\d+(:\d+)?: ", err[0])
     assert r.stdout == ""
 
 

@@ -15,7 +15,10 @@ Modules, each importing only those listed before it (no import loops):
 * ``newick``: Newick text to and from arrays, and the parser's error messages;
 * ``tree``: :class:`Tree` (renaming taxa and unrooting as array operations) and
   ``parse_newick``;
-* ``files``, ``nexus``, ``reader``: streaming tree files (NEXUS, Newick, compressed);
+* ``_kernels_floats``: decimal branch lengths to doubles, correctly rounded;
+  ``_kernels_index``: hash tables of topologies and splits;
+* ``files``, ``nexus``, ``reader``: streaming tree files (NEXUS, Newick, RevBayes tree
+  traces, compressed), reading branch lengths again chunk by chunk when summaries need them;
 * ``splits``: split frequencies and ASDSF; ``sample``: :class:`TreeSample` and
   ``read_trees``; ``summary``: the ``sbn summary`` report.
 """

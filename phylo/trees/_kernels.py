@@ -48,9 +48,12 @@ E_NOT_TREE = 18  # a parent array that is not one tree (cycle, several roots, ..
 E_STMT_EQUALS = 20  # tree statement without '='
 E_STMT_COMMAND = 21  # unexpected command in a trees block
 E_STMT_NAME = 22  # tree statement without a name
+E_ROW_CELLS = 23  # a row of a tree table with another number of cells than its header
+E_ROW_ITERATION = 24  # a row of a tree table whose iteration is not a whole number
 
 FNV_OFFSET = np.uint64(14695981039346656037)
 FNV_PRIME = np.uint64(1099511628211)
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _char_classes():
@@ -120,7 +123,9 @@ def _scan_label(buf, i, end):
 
     Returns ``(next_position, hash, error)``.  Labels are normalised before hashing:
     quoted labels ('...') have '' read as a single quote, and in every label '_' is read as
-    a blank.  The hash is over the normalised label, as :func:`hash_bytes` computes it.
+    a blank.  The hash is over the normalised label, as :func:`hash_bytes` computes it.  An
+    apostrophe inside an unquoted label (``Brown's_rat``) belongs to the label, as dendropy
+    and ape read it; only a quote at the start of a label opens a quoted label.
     """
     h = FNV_OFFSET
     if buf[i] == 39:  # quoted
@@ -140,7 +145,7 @@ def _scan_label(buf, i, end):
             h = (h ^ np.uint64(c)) * FNV_PRIME
             j += 1
     j = i
-    while j < end and _is_label_char(buf[j]):
+    while j < end and (_is_label_char(buf[j]) or buf[j] == 39):
         c = buf[j]
         if c == 95:
             c = 32
@@ -179,57 +184,152 @@ def _scan_number(buf, i, end):
 
 
 @nb.njit(cache=True, nogil=True)
-def _lookup(key_hashes, key_taxa, h):
-    lo = 0
-    hi = key_hashes.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if key_hashes[mid] < h:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < key_hashes.shape[0] and key_hashes[lo] == h:
-        return key_taxa[lo]
-    return -1
+def label_table(key_hashes, key_taxa):
+    """An open-addressing hash table of label hashes: ``(slot hashes, slot taxa, shift)``,
+    at most a quarter full, for :func:`_parse_raw`'s lookups (slot ``(h * G) >> shift``,
+    then the following slots)."""
+    K = key_hashes.shape[0]
+    bits = 4
+    while (1 << bits) < 4 * K:
+        bits += 1
+    size = 1 << bits
+    shift = np.uint64(64 - bits)
+    th = np.zeros(size, np.uint64)
+    tt = np.full(size, -1, np.int64)
+    for k in range(K):
+        s = np.int64((key_hashes[k] * GOLDEN) >> shift)
+        while tt[s] >= 0:
+            s = (s + 1) & (size - 1)
+        th[s] = key_hashes[k]
+        tt[s] = key_taxa[k]
+    return th, tt, shift
 
 
-@nb.njit(cache=True, nogil=True)
-def _parse_raw(buf, start, end, n_taxa, key_hashes, key_taxa, rparent, rnchild, rlen, seen):
+# Parser states of _parse_raw
+_S_START = 0  # before the first '('
+_S_SUB = 1  # a subtree must follow: '(' or a taxon
+_S_NODE = 2  # after a leaf: ':' length, ',', ')' or ';'
+_S_CLOSED = 3  # after ')': an internal label may follow, then as _S_NODE
+_S_LEN = 4  # after ':': a number must follow
+_S_AFTER_LEN = 5  # after a length: ',', ')' or ';'
+
+ZERO_LENGTH = -2  # span start of a branch whose length is zero by construction
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _parse_raw(buf, start, end, n_taxa, th, tt, shift, rparent, rnchild, rlen, seen):
     """Parse one Newick string into a parent array that :func:`canonicalise` accepts.
 
     Taxon ``t`` is node ``t``; internal nodes are ``n, n+1, ...`` in order of appearance (the
     Newick root is node ``n``).  Returns ``(error, position, aux, n_nodes)``; the nodes are
     ``0 .. n_nodes-1`` when the error is :data:`OK`.  ``rlen[v]`` holds the byte span of the
-    length of the edge above node ``v`` (``-1`` when absent).
+    length of the edge above node ``v`` (``-1`` when absent, :data:`ZERO_LENGTH` for a
+    sampled ancestor's zero-length branch).
+
+    A node with one child followed by a taxon's name (``(A:2)B:1``, as older RevBayes writes
+    a sampled ancestor of a fossilized-birth-death tree) is read as that taxon on a branch of
+    length zero beside the child (``(A:2,B:0):1``), the form RevBayes and BEAST write today.
+
+    One loop over the bytes with a state: blanks and comments are skipped in one place, and
+    no helper is called (a call with an array costs two atomic reference counts in numba).
     """
     cap = rparent.shape[0]
+    mask = th.shape[0] - 1
     for t in range(n_taxa):
         seen[t] = False
-    i = skip_blank(buf, start, end)
-    if i < 0:
-        return E_COMMENT, -i - 1, 0, 0
-    if i >= end or buf[i] != 40:
-        return E_SUBTREE, i, 0, 0
     root = n_taxa
-    rparent[root] = -1
-    rnchild[root] = 0
-    rlen[root, 0] = -1
-    rlen[root, 1] = -1
-    m = 1  # nodes so far
-    nxt = n_taxa + 1  # id of the next internal node
-    cur = root  # node whose children are being read
-    i += 1
+    m = 0
+    nxt = n_taxa + 1
+    cur = -1
+    node = -1
     n_leaves = 0
-    expect_subtree = True
-    node = root
+    close_pos = -1  # ')' of a node with a single child, until a taxon label follows
+    state = _S_START
+    i = start
     while True:
-        if expect_subtree:
-            i = skip_blank(buf, i, end)
-            if i < 0:
-                return E_COMMENT, -i - 1, 0, m
-            if i >= end:
-                return E_OPEN, i, 0, m
+        # blanks and (nested) comments
+        while i < end:
             c = buf[i]
+            if _CLASS[c] == 1:
+                i += 1
+            elif c == 91:  # '['
+                depth = 1
+                j = i + 1
+                while j < end:
+                    d = buf[j]
+                    if d == 91:
+                        depth += 1
+                    elif d == 93:
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    j += 1
+                if depth > 0:
+                    return E_COMMENT, i, 0, m
+                i = j + 1
+            else:
+                break
+        if i >= end:
+            if close_pos >= 0:
+                return E_SINGLE_CHILD, close_pos, 0, m
+            if state == _S_START:
+                return E_SUBTREE, i, 0, 0
+            if state == _S_SUB:
+                return E_OPEN, i, 0, m
+            if state == _S_LEN:
+                return E_LENGTH, i, 0, m
+            if cur >= 0 and node != root:
+                return E_OPEN, i, 0, m
+            return E_NO_SEMICOLON, i, 0, m
+        c = buf[i]
+        if state == _S_START:
+            if c != 40:
+                return E_SUBTREE, i, 0, 0
+            rparent[root] = -1
+            rnchild[root] = 0
+            rlen[root, 0] = -1
+            rlen[root, 1] = -1
+            m = 1
+            cur = root
+            node = root
+            state = _S_SUB
+            i += 1
+            continue
+        if state == _S_LEN:
+            # [+-]digits[.digits][(e|E)[+-]digits], nothing label-like glued to it
+            j = i
+            if buf[j] == 43 or buf[j] == 45:
+                j += 1
+            j0 = j
+            points = 0
+            while j < end:
+                d = buf[j]
+                if d >= 48 and d <= 57:
+                    j += 1
+                elif d == 46:
+                    points += 1
+                    j += 1
+                else:
+                    break
+            if j == j0 or points > 1 or (j == j0 + 1 and points == 1):
+                return E_LENGTH, i, 0, m
+            if j < end and (buf[j] == 101 or buf[j] == 69):
+                k = j + 1
+                if k < end and (buf[k] == 43 or buf[k] == 45):
+                    k += 1
+                e0 = k
+                while k < end and buf[k] >= 48 and buf[k] <= 57:
+                    k += 1
+                if k > e0:
+                    j = k
+            if j < end and _CLASS[buf[j]] >= 2:
+                return E_LENGTH, i, 0, m
+            rlen[node, 0] = i
+            rlen[node, 1] = j
+            i = j
+            state = _S_AFTER_LEN
+            continue
+        if state == _S_SUB:
             if m >= cap:
                 return E_TOO_MANY_NODES, i, 0, m
             k = rnchild[cur]
@@ -249,70 +349,108 @@ def _parse_raw(buf, start, end, n_taxa, key_hashes, key_taxa, rparent, rnchild, 
                 cur = node
                 i += 1
                 continue
-            if not (c == 39 or _is_label_char(c)):
+            if not (c == 39 or _CLASS[c] >= 2):
                 return E_SUBTREE, i, 0, m
-            j, h, err = _scan_label(buf, i, end)
-            if err != OK:
-                return err, i, 0, m
-            t = _lookup(key_hashes, key_taxa, h)
-            if t < 0:
-                return E_UNKNOWN, i, j, m
-            if seen[t]:
-                return E_DUPLICATE, i, t, m
-            seen[t] = True
-            n_leaves += 1
-            node = t
-            m += 1
-            rparent[node] = cur
-            rlen[node, 0] = -1
-            rlen[node, 1] = -1
-            rnchild[cur] = k + 1
+        if (state == _S_SUB or state == _S_CLOSED) and (c == 39 or _CLASS[c] >= 2):
+            # a label: '_' reads as a blank, '' in a quoted label as one quote; an
+            # apostrophe inside an unquoted label is part of it
+            h = FNV_OFFSET
+            if c == 39:
+                j = i + 1
+                closed = False
+                while j < end:
+                    d = buf[j]
+                    if d == 39:
+                        if j + 1 < end and buf[j + 1] == 39:
+                            h = (h ^ np.uint64(39)) * FNV_PRIME
+                            j += 2
+                            continue
+                        closed = True
+                        j += 1
+                        break
+                    if d == 95:
+                        d = 32
+                    h = (h ^ np.uint64(d)) * FNV_PRIME
+                    j += 1
+                if not closed:
+                    return E_QUOTE, i, 0, m
+            else:
+                j = i
+                while j < end:
+                    d = buf[j]
+                    if _CLASS[d] >= 2 or d == 39:
+                        if d == 95:
+                            d = 32
+                        h = (h ^ np.uint64(d)) * FNV_PRIME
+                        j += 1
+                    else:
+                        break
+            s = np.int64((h * GOLDEN) >> shift)
+            t = -1
+            while tt[s] >= 0:
+                if th[s] == h:
+                    t = tt[s]
+                    break
+                s = (s + 1) & mask
+            if state == _S_SUB:
+                if t < 0:
+                    return E_UNKNOWN, i, j, m
+                if seen[t]:
+                    return E_DUPLICATE, i, t, m
+                seen[t] = True
+                n_leaves += 1
+                m += 1
+                rparent[t] = cur
+                rlen[t, 0] = -1
+                rlen[t, 1] = -1
+                rnchild[cur] += 1
+                node = t
+                i = j
+                state = _S_NODE
+                continue
+            # the label of an internal node: ignored (a support value), unless the node has
+            # a single child and the label names a taxon: a sampled ancestor
+            if close_pos >= 0:
+                if t < 0 or seen[t] or m >= cap:
+                    return E_SINGLE_CHILD, close_pos, 0, m
+                seen[t] = True
+                n_leaves += 1
+                m += 1
+                rparent[t] = node
+                rlen[t, 0] = ZERO_LENGTH
+                rlen[t, 1] = ZERO_LENGTH
+                rnchild[node] += 1
+                close_pos = -1
             i = j
-            expect_subtree = False
-        # after a node: optional length, then ',' ')' or ';'
-        i = skip_blank(buf, i, end)
-        if i < 0:
-            return E_COMMENT, -i - 1, 0, m
-        if i < end and buf[i] == 58:  # ':'
-            i = skip_blank(buf, i + 1, end)
-            if i < 0:
-                return E_COMMENT, -i - 1, 0, m
-            j = _scan_number(buf, i, end)
-            if j == i:
-                return E_LENGTH, i, 0, m
-            rlen[node, 0] = i
-            rlen[node, 1] = j
-            i = skip_blank(buf, j, end)
-            if i < 0:
-                return E_COMMENT, -i - 1, 0, m
-        if i >= end:
-            if cur >= 0 and node != root:
-                return E_OPEN, i, 0, m
-            return E_NO_SEMICOLON, i, 0, m
-        c = buf[i]
+            state = _S_NODE
+            continue
+        if state == _S_CLOSED:
+            if close_pos >= 0:
+                return E_SINGLE_CHILD, close_pos, 0, m
+            state = _S_NODE
+        # after a node (_S_NODE: a length may follow; _S_AFTER_LEN)
+        if c == 58 and state == _S_NODE:  # ':'
+            state = _S_LEN
+            i += 1
+            continue
         if c == 44:  # ','
             if node == root:
                 return E_AFTER_NODE, i, 0, m
+            state = _S_SUB
             i += 1
-            expect_subtree = True
             continue
         if c == 41:  # ')' closes cur
             if node == root or cur < 0:
                 return E_CLOSE, i, 0, m
-            if rnchild[cur] < 2:
-                return E_SINGLE_CHILD, i, 0, m
+            nc = rnchild[cur]
+            if nc < 2:
+                if nc == 0:
+                    return E_SINGLE_CHILD, i, 0, m
+                close_pos = i
             node = cur
             cur = rparent[cur]
+            state = _S_CLOSED
             i += 1
-            # optional internal node label (e.g. a support value)
-            i = skip_blank(buf, i, end)
-            if i < 0:
-                return E_COMMENT, -i - 1, 0, m
-            if i < end and (buf[i] == 39 or _is_label_char(buf[i])):
-                j, h, err = _scan_label(buf, i, end)
-                if err != OK:
-                    return err, i, 0, m
-                i = j
             continue
         if c == 59:  # ';'
             if node != root:
@@ -608,13 +746,17 @@ def parse_trees(
     out_parent,
     out_hash,
     out_len,
+    out_haslen,
 ):
     """Parse ``len(starts)`` Newick strings ``buf[starts[k]:ends[k]+1]`` (each ending at ';').
 
     Writes the canonical parent array of tree ``k`` into ``out_parent[k]`` and its hash into
     ``out_hash[k]``; when ``want_lengths``, ``out_len[k, v]`` holds the byte spans
     ``(start, end, start2, end2)`` of the length of the edge above canonical node ``v``
-    (``-1`` when absent; the second span is used where a root of degree two was suppressed).
+    (``-1`` when absent, :data:`ZERO_LENGTH` for a sampled ancestor's branch; the second
+    span is used where a root of degree two was suppressed).  ``out_haslen[k]`` says which
+    branches of the tree as written (the root's excepted) have a length: 0 none, 1 all,
+    2 some.  ``key_hashes`` (sorted) and ``key_taxa`` map label hashes to taxa.
 
     Returns ``(k, error, position, aux)``: the index of the first bad tree (``len(starts)``
     when all are good) and its error.
@@ -622,6 +764,7 @@ def parse_trees(
     n_trees = starts.shape[0]
     cap = 2 * n_taxa + 1
     n_nodes = out_parent.shape[1]
+    th, tt, shift = label_table(key_hashes, key_taxa)
     rparent = np.empty(cap, np.int64)
     rnchild = np.empty(cap, np.int64)
     rlen = np.empty((cap, 2), np.int64)
@@ -642,8 +785,9 @@ def parse_trees(
             starts[k],
             ends[k] + 1,
             n_taxa,
-            key_hashes,
-            key_taxa,
+            th,
+            tt,
+            shift,
             rparent,
             rnchild,
             rlen,
@@ -658,6 +802,15 @@ def parse_trees(
         if m != expected:
             # a multifurcation somewhere below the root
             return k, E_POLYTOMY, starts[k], 0
+        have = 0
+        zero = 0
+        for v in range(m):
+            if v != n_taxa:
+                if rlen[v, 0] >= 0:
+                    have += 1
+                elif rlen[v, 0] == ZERO_LENGTH:
+                    zero += 1
+        out_haslen[k] = 0 if have == 0 else (1 if have + zero == m - 1 else 2)
         err = canonicalise(
             rparent,
             m,
@@ -698,11 +851,142 @@ def parse_trees(
 
 
 @nb.njit(cache=True, nogil=True)
+def prune_taxa(parents, lengths, n, keep, n_keep, rooted, tol, out_parent, out_len, out_hash):
+    """Reduce trees to the taxa ``keep`` marks (with ``tol >= 0``: checking that they are the
+    extant ones).
+
+    ``parents`` is ``(T, N)`` canonical parent arrays on ``n`` taxa (rooted, or unrooted
+    when ``rooted`` is false and no check is asked) and ``lengths`` their branch lengths;
+    ``keep[i]`` is the new index of taxon ``i`` or ``-1``.  With ``tol >= 0`` (rooted
+    trees), a taxon must be kept exactly when its height (the largest root-to-tip distance
+    minus its own) is at most ``tol`` times the tree's height: the extant taxa of a time
+    tree.  The other leaves are removed, then every node left with no taxon below it, and
+    every node left with one child (its two branches become one, their lengths added); the
+    root moves down while it has one child (its branch is dropped).  The result is written
+    in canonical form on ``n_keep`` taxa (rooted, or unrooted: ``2 n_keep - 2`` nodes) with
+    its lengths and hash.
+
+    Returns ``(t, taxon, error)``: the first tree whose extant taxa differ from ``keep``
+    (``taxon`` one that differs, error -1), or a tree :func:`canonicalise` rejects (its
+    error), or ``(T, -1, OK)``.
+    """
+    T = parents.shape[0]
+    N = parents.shape[1]
+    M = 2 * n_keep - 1
+    dist = np.empty(N)
+    kc = np.empty(N, np.int64)
+    nkids = np.empty(N, np.int64)
+    newid = np.empty(N, np.int64)
+    rp = np.empty(M, np.int64)
+    rl = np.empty(M)
+    adj = np.empty((M, 3), np.int64)
+    edge_a = np.empty((M, 3), np.int64)
+    edge_b = np.empty((M, 3), np.int64)
+    deg = np.empty(M, np.int64)
+    opar = np.empty(M, np.int64)
+    order = np.empty(M, np.int64)
+    minleaf = np.empty(M, np.int64)
+    nid = np.empty(M, np.int64)
+    size = np.empty(M, np.int64)
+    out_edge = np.empty((out_parent.shape[1], 2), np.int64)
+    for t in range(T):
+        par = parents[t]
+        ln = lengths[t]
+        root = N - 1
+        dist[root] = 0.0
+        for v in range(N - 2, -1, -1):  # parents before children
+            dist[v] = dist[par[v]] + ln[v]
+        if tol >= 0:
+            top = 0.0
+            for i in range(n):
+                if dist[i] > top:
+                    top = dist[i]
+            for i in range(n):
+                extant = top - dist[i] <= tol * top
+                if extant != (keep[i] >= 0):
+                    return t, i, -1
+        for v in range(N):
+            kc[v] = 0
+            nkids[v] = 0
+        for i in range(n):
+            if keep[i] >= 0:
+                kc[i] = 1
+        for v in range(N - 1):  # children before parents
+            if kc[v] > 0:
+                kc[par[v]] += kc[v]
+                nkids[par[v]] += 1
+        # the new root: the highest node with two children left
+        r = root
+        while nkids[r] == 1:
+            for v in range(r - 1, -1, -1):
+                if par[v] == r and kc[v] > 0:
+                    r = v
+                    break
+        nxt = n_keep
+        for v in range(N):
+            newid[v] = -1
+        for i in range(n):
+            if keep[i] >= 0:
+                newid[i] = keep[i]
+        for v in range(n, N):
+            if kc[v] > 0 and nkids[v] >= 2 and v <= r:
+                newid[v] = nxt
+                nxt += 1
+        for v in range(N):
+            u = newid[v]
+            if u < 0:
+                continue
+            if v == r:
+                rp[u] = -1
+                rl[u] = 0.0
+                continue
+            acc = ln[v]
+            p = par[v]
+            while p != r and nkids[p] == 1:
+                acc += ln[p]
+                p = par[p]
+            rp[u] = newid[p]
+            rl[u] = acc
+        err = canonicalise(
+            rp,
+            nxt,
+            n_keep,
+            rooted,
+            adj,
+            edge_a,
+            edge_b,
+            deg,
+            opar,
+            order,
+            minleaf,
+            nid,
+            size,
+            out_parent[t],
+            out_edge,
+        )
+        if err != OK:
+            return t, -1, err
+        for u in range(out_parent.shape[1]):
+            a = out_edge[u, 0]
+            b = out_edge[u, 1]
+            x = 0.0
+            if a >= 0:
+                x = rl[a]
+            if b >= 0:
+                x += rl[b]
+            out_len[t, u] = x
+        out_hash[t] = _hash_row(out_parent[t])
+    return T, -1, OK
+
+
+@nb.njit(cache=True, nogil=True)
 def leaf_labels(buf, start, end, out):
     """Byte spans of the leaf labels of one Newick string, in order of appearance.
 
-    ``out[k] = (start, end, quoted)``.  Returns ``(count, error, position)``; the structure
-    is checked only as far as needed to find the labels.
+    ``out[k] = (start, end, flags)``: flag 1 for a quoted label, 2 for the label of a node
+    with one child (a sampled ancestor, see :func:`_parse_raw`).  Returns
+    ``(count, error, position)``; the structure is checked only as far as needed to find
+    the labels.
     """
     n = 0
     i = skip_blank(buf, start, end)
@@ -710,6 +994,7 @@ def leaf_labels(buf, start, end, out):
         return 0, E_COMMENT, -i - 1
     expect = True
     depth = 0
+    kids = np.zeros(end - start + 2, np.int64)  # children so far of the open node at each depth
     while i < end:
         i = skip_blank(buf, i, end)
         if i < 0:
@@ -718,13 +1003,17 @@ def leaf_labels(buf, start, end, out):
             break
         c = buf[i]
         if c == 40:
+            if depth > 0:
+                kids[depth] += 1
             depth += 1
+            kids[depth] = 0
             expect = True
             i += 1
         elif c == 44:
             expect = True
             i += 1
         elif c == 41:
+            single = depth > 0 and kids[depth] == 1
             depth -= 1
             expect = False
             i += 1
@@ -735,6 +1024,13 @@ def leaf_labels(buf, start, end, out):
                 j, h, err = _scan_label(buf, i, end)
                 if err != OK:
                     return n, err, i
+                if single:  # a sampled ancestor (flag 2)
+                    if n >= out.shape[0]:
+                        return n, E_TOO_MANY_NODES, i
+                    out[n, 0] = i
+                    out[n, 1] = j
+                    out[n, 2] = (1 if buf[i] == 39 else 0) + 2
+                    n += 1
                 i = j
         elif c == 58:
             j = _scan_number(buf, skip_blank(buf, i + 1, end), end)
@@ -748,6 +1044,8 @@ def leaf_labels(buf, start, end, out):
             if expect:
                 if n >= out.shape[0]:
                     return n, E_TOO_MANY_NODES, i
+                if depth > 0:
+                    kids[depth] += 1
                 out[n, 0] = i
                 out[n, 1] = j
                 out[n, 2] = 1 if c == 39 else 0
@@ -796,19 +1094,28 @@ def _comment_flag(buf, i, end):
 
 @nb.njit(cache=True, nogil=True)
 def _find_semicolon(buf, i, end):
-    """Position of the ';' ending the statement that starts at ``i`` (quotes and comments
-    skipped), or -1 when the buffer ends first."""
+    """Position of the ';' ending the statement that starts at ``i`` (quoted labels and
+    comments skipped), or -1 when the buffer ends first.  A quote opens a quoted label only
+    at the start of a token: after a label character it is an apostrophe in the label."""
+    start = i
     while i < end:
         c = buf[i]
         if c == 59:
             return i
         if c == 91:
-            j = skip_blank(buf, i, end)
-            if j < 0:
+            depth = 1
+            i += 1
+            while i < end and depth > 0:
+                d = buf[i]
+                if d == 91:
+                    depth += 1
+                elif d == 93:
+                    depth -= 1
+                i += 1
+            if depth > 0:
                 return -1
-            i = j
             continue
-        if c == 39:
+        if c == 39 and (i == start or _CLASS[buf[i - 1]] < 2):
             j = i + 1
             while True:
                 if j >= end:
@@ -864,7 +1171,8 @@ def scan_statements(buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end,
     NEXUS mode reads ``tree NAME = [...] NEWICK;`` commands until ``end;``; Newick mode reads
     ``NEWICK;`` one after another.  Results: ``out_stmt[k]`` start of the statement,
     ``out_newick[k]`` start of its Newick string, ``out_end[k]`` position of its ';',
-    ``flags[k] = (rooted flag: 1 [&R], 0 [&U], -1 none; weight span start, end or -1)``.
+    ``flags[k] = (rooted flag: 1 [&R], 0 [&U], -1 none; weight span start, end or -1;
+    the tree's name: span start, end or -1)``.
 
     Returns ``(count, resume, status, error_position)``.  ``resume`` is where an incomplete
     statement starts (to be read again with more data); status is 0 (buffer used up), 1
@@ -891,6 +1199,8 @@ def scan_statements(buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end,
         flags[n, 0] = -1
         flags[n, 1] = -1
         flags[n, 2] = -1
+        flags[n, 3] = -1
+        flags[n, 4] = -1
         if nexus:
             stmt = i
             w0 = i
@@ -971,6 +1281,8 @@ def scan_statements(buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end,
                         if at_eof:
                             return n, stmt, err, j
                         return n, stmt, 0, 0
+                    flags[n, 3] = j
+                    flags[n, 4] = j2
                     j = j2
                     seen_name = True
                     continue
@@ -997,6 +1309,124 @@ def scan_statements(buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end,
         out_end[n] = semi
         n += 1
         i = semi + 1
+
+
+@nb.njit(cache=True, nogil=True)
+def scan_rows(
+    buf, pos, end, at_eof, n_cols, tree_col, iter_col, out_line, out_newick, out_end, out_iter
+):
+    """Find the trees of a table with one tree per line (RevBayes tree traces): cells are
+    separated by tabs, cell ``tree_col`` holds a Newick string ending with ';', cell
+    ``iter_col`` (``-1``: none) an iteration number.  Blank lines are skipped.
+
+    For row ``k``: ``out_line[k]`` start of the line, ``out_newick[k]`` start of its Newick
+    string, ``out_end[k]`` position of its ';', ``out_iter[k]`` the iteration (``-1``).
+    Returns ``(count, resume, status, error_position)`` as :func:`scan_statements` (status 0,
+    or an error code: :data:`E_ROW_CELLS`, :data:`E_NO_SEMICOLON`, :data:`E_TRAILING`,
+    :data:`E_ROW_ITERATION`, :data:`E_COMMENT`).
+    """
+    cap = out_line.shape[0]
+    n = 0
+    i = pos
+    while True:
+        if n >= cap:
+            return n, i, 0, 0
+        j = i
+        while j < end and buf[j] != 10:
+            j += 1
+        if j >= end and not at_eof:
+            return n, i, 0, 0
+        e = j
+        if e > i and buf[e - 1] == 13:
+            e -= 1
+        k = i
+        while k < e and _CLASS[buf[k]] == 1:
+            k += 1
+        if k < e:
+            col = 0
+            cs = i
+            ts = -1
+            te = -1
+            its = -1
+            ite = -1
+            q = i
+            while True:
+                if q == e or buf[q] == 9:
+                    if col == tree_col:
+                        ts = cs
+                        te = q
+                    if col == iter_col:
+                        its = cs
+                        ite = q
+                    col += 1
+                    if q == e:
+                        break
+                    cs = q + 1
+                q += 1
+            if col != n_cols:
+                return n, i, E_ROW_CELLS, i
+            a = ts
+            while a < te and _CLASS[buf[a]] == 1:
+                a += 1
+            semi = _find_semicolon(buf, a, te)
+            if semi < 0:
+                # an unterminated comment or quote, or no ';'
+                return n, i, E_NO_SEMICOLON, a
+            b = semi + 1
+            while b < te and _CLASS[buf[b]] == 1:
+                b += 1
+            if b < te:
+                return n, i, E_TRAILING, b
+            v = -1
+            if iter_col >= 0:
+                a2 = its
+                b2 = ite
+                while a2 < b2 and _CLASS[buf[a2]] == 1:
+                    a2 += 1
+                while b2 > a2 and _CLASS[buf[b2 - 1]] == 1:
+                    b2 -= 1
+                if b2 == a2 or b2 - a2 > 18:
+                    return n, i, E_ROW_ITERATION, its
+                v = 0
+                for p in range(a2, b2):
+                    d = buf[p]
+                    if d < 48 or d > 57:
+                        return n, i, E_ROW_ITERATION, its
+                    v = v * 10 + (d - 48)
+            out_line[n] = i
+            out_newick[n] = a
+            out_end[n] = semi
+            out_iter[n] = v
+            n += 1
+        if j >= end:
+            return n, j, 0, 0
+        i = j + 1
+
+
+@nb.njit(cache=True, nogil=True)
+def count_byte(buf, start, end, value):
+    """How many bytes of ``buf[start:end]`` equal ``value``."""
+    n = 0
+    for i in range(start, end):
+        n += buf[i] == value
+    return n
+
+
+@nb.njit(cache=True, nogil=True)
+def line_info(buf, start, end):
+    """``(newlines, characters after the last one)`` in ``buf[start:end]``: characters are
+    counted as UTF-8 (bytes that do not continue a character); without a newline, all of
+    them."""
+    lines = count_byte(buf, start, end, 10)
+    i = end
+    while i > start and buf[i - 1] != 10:
+        i -= 1
+    chars = 0
+    for k in range(i, end):
+        c = buf[k]
+        if c < 128 or c >= 192:
+            chars += 1
+    return lines, chars
 
 
 @nb.njit(cache=True, nogil=True)

@@ -226,7 +226,8 @@ def node_heights(parents, ids, lengths, out):
 
 @nb.njit(cache=True)
 def run_lengths(sorted_codes, out_codes, out_counts):
-    """Distinct values of a sorted array and how often each occurs; returns their number."""
+    """Distinct values of a sorted array and how often each occurs; returns their number.
+    ``out_codes`` may be ``sorted_codes`` itself (each is written after it is read)."""
     m = 0
     n = sorted_codes.shape[0]
     i = 0

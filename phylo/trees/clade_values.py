@@ -45,6 +45,8 @@ EXACT_LIMIT = 1 << 22
 ACCURACY = 1e-3
 #: The credible mass of the HPD interval.
 HPD_LEVEL = 0.95
+#: Histogram codes gathered before they are sorted into the histogram (16 MiB).
+PENDING = 1 << 21
 
 
 @dataclass
@@ -134,6 +136,8 @@ class CladeValues:
         if not 0.0 < level <= 1.0:
             raise ValueError("level must be in (0, 1]")
         self.n_keys = int(n_keys)
+        if self.n_keys >= 1 << 31:
+            raise ValueError("clade ids must be below 2^31")
         self.exact_limit = exact_limit
         self.accuracy = float(accuracy)
         self.level = float(level)
@@ -161,7 +165,7 @@ class CladeValues:
 
     def add(self, keys: np.ndarray, values: np.ndarray) -> None:
         """Add ``values[i]`` to clade ``keys[i]`` (NaN values are ignored)."""
-        keys = np.ascontiguousarray(keys, dtype=np.int64).reshape(-1)
+        keys = np.ascontiguousarray(keys, dtype=np.int32).reshape(-1)  # ids are < 2^31
         values = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
         if keys.shape != values.shape:
             raise ValueError("keys and values differ in length")
@@ -191,23 +195,24 @@ class CladeValues:
         codes = codes[codes >= 0]
         self._pending.append(codes)
         self._pending_n += codes.size
-        if self._pending_n > max(1 << 23, self._codes.size):
+        if self._pending_n > PENDING:
             self._merge()
 
     def _merge(self) -> None:
-        """Fold the pending codes into the sorted (code, count) lists: sort, count runs, and
-        merge the two sorted lists (no sort of the whole histogram)."""
+        """Fold the pending codes into the sorted (code, count) lists: sort, count runs (in
+        place), and merge the two sorted lists (no sort of the whole histogram)."""
         if not self._pending:
             return
-        new = np.sort(np.concatenate(self._pending))
-        u = np.empty(new.size, np.int64)
+        new = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending, self._pending_n = [], 0
+        new.sort()
         c = np.empty(new.size, np.int64)
-        m = K.run_lengths(new, u, c)
+        m = K.run_lengths(new, new, c)
         out_u = np.empty(self._codes.size + m, np.int64)
         out_c = np.empty(self._codes.size + m, np.int64)
-        k = K.merge_counts(self._codes, self._counts, u[:m], c[:m], out_u, out_c)
-        self._codes, self._counts = out_u[:k].copy(), out_c[:k].copy()
-        self._pending, self._pending_n = [], 0
+        k = K.merge_counts(self._codes, self._counts, new[:m], c[:m], out_u, out_c)
+        del new, c
+        self._codes, self._counts = out_u[:k], out_c[:k]
 
     def result(self) -> ValueStats:
         """The summaries of every clade so far."""

@@ -356,7 +356,7 @@ def summary_tree(
 
 def _topology_bits(sample, t: int) -> np.ndarray:
     n = sample.n_taxa
-    c = sample.clades()[t]
+    c = bitsets.clades(sample.parents[t : t + 1], n)[0]
     return c[n:-1] if sample.rooted else bitsets.normalise_splits(c[n:-1], n)
 
 
@@ -365,9 +365,13 @@ def _mcc_scores(sample, index: SplitIndex, table) -> np.ndarray:
     pooled[table.ids] = table.pooled
     n = sample.n_taxa
     N = sample.parents.shape[1]
-    ids = index.node_ids[:, n : N - 1]
+    T = index.node_ids.shape[0]
+    score = np.empty(T)
     with np.errstate(divide="ignore"):
-        return np.log(pooled[ids]).sum(axis=1)
+        logp = np.log(pooled)
+    for a in range(0, T, 4096):  # in blocks: (T, N) floats at once can be gigabytes
+        score[a : a + 4096] = logp[index.node_ids[a : a + 4096, n : N - 1]].sum(axis=1)
+    return score
 
 
 def mcc_topology(sample, index: SplitIndex | None = None, table=None) -> tuple[int, tuple]:
@@ -516,10 +520,10 @@ def _kept_heights(sample, tree: SummaryTree, keep_tree: tuple) -> np.ndarray:
 
     r, j = keep_tree
     t = int(sample.traces[r][j])
-    L = sample.lengths[r][j : j + 1]
+    L = np.ascontiguousarray(sample.tree_lengths(r, j), dtype=np.float64)[None, :]
     h = np.empty(L.shape)
     KV.node_heights(sample.parents, np.array([t], np.int64), L, h)
-    mine = bitsets.as_keys(sample.clades()[t])
+    mine = bitsets.as_keys(bitsets.clades(sample.parents[t : t + 1], sample.n_taxa)[0])
     order = np.argsort(mine)
     pos = np.searchsorted(mine[order], bitsets.as_keys(tree.clades))
     return h[0][order[pos]]

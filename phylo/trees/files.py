@@ -75,12 +75,17 @@ def read_chunks(path: str, size: int = CHUNK) -> Iterator[bytes]:
             stream.close()
 
 
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, which some editors put first
+
+
 class ChunkReader:
     """Read a file into one reusable byte buffer, keeping an unconsumed tail.
 
     ``buf[:filled]`` holds the bytes not yet consumed; :meth:`consume` drops a prefix and
     :meth:`fill` reads more after what is left.  The buffer grows only when a single
-    statement is longer than it.
+    statement is longer than it.  A UTF-8 byte-order mark at the start of the file is
+    dropped.  :meth:`locate` gives the line and column (in characters) of a byte of the
+    buffer, counting what was consumed before it.
     """
 
     def __init__(self, path: str, size: int = CHUNK):
@@ -93,6 +98,9 @@ class ChunkReader:
         self.filled = 0
         self.at_eof = False
         self.lines_before = 0  # newlines in the consumed bytes
+        self.chars_before = 0  # characters of the current line in the consumed bytes
+        self.offset = 0  # bytes consumed (after a byte-order mark)
+        self._started = False
 
     def fill(self) -> None:
         """Read until the buffer is full or the file ends (grow a full buffer first)."""
@@ -116,16 +124,66 @@ class ChunkReader:
                 self.at_eof = True
                 break
             self.filled += got
+            if not self._started and self.filled >= 3:
+                self._started = True
+                if bytes(self.buf[:3]) == BOM:
+                    self.buf[: self.filled - 3] = self.buf[3 : self.filled].copy()
+                    self.filled -= 3
+        if not self._started and self.at_eof:
+            self._started = True
+            if bytes(self.buf[: self.filled]) == BOM:
+                self.filled = 0
 
     def consume(self, n: int) -> None:
         """Drop the first ``n`` bytes of the buffer."""
-        import numpy as np
+        if self.path == "-":  # standard input cannot be read again to count its lines
+            from . import _kernels as K
 
-        self.lines_before += int(np.count_nonzero(self.buf[:n] == 10))
+            lines, chars = K.line_info(self.buf, 0, n)
+            self.lines_before += lines
+            self.chars_before = chars if lines else self.chars_before + chars
+        self.offset += n
         rest = self.filled - n
         if rest:
             self.buf[:rest] = self.buf[n : self.filled].copy()
         self.filled = rest
+
+    def locate(self, pos: int) -> tuple[int, int]:
+        """1-based ``(line, column)`` of byte ``pos`` of the buffer.
+
+        Lines are counted only when asked (for a message): the consumed part of a file is
+        read again from its start; standard input counts them as it goes.
+        """
+        from . import _kernels as K
+
+        pos = max(0, min(int(pos), self.filled))
+        if self.offset and self.path != "-":
+            self.lines_before, self.chars_before = self._count_consumed()
+        lines, chars = K.line_info(self.buf, 0, pos)
+        return self.lines_before + lines + 1, chars + 1 + (0 if lines else self.chars_before)
+
+    def _count_consumed(self) -> tuple[int, int]:
+        """``(newlines, characters of the last line)`` in the consumed bytes."""
+        import numpy as np
+
+        from . import _kernels as K
+
+        lines, chars, left = 0, 0, self.offset
+        stream = open_binary(self.path)
+        try:
+            if stream.peek(3)[:3] == BOM:
+                stream.read(3)
+            while left > 0:
+                block = stream.read(min(left, CHUNK))
+                if not block:
+                    break
+                left -= len(block)
+                n, c = K.line_info(np.frombuffer(block, np.uint8), 0, len(block))
+                lines += n
+                chars = c if n else chars + c
+        finally:
+            stream.close()
+        return lines, chars
 
     @property
     def data(self):
@@ -140,7 +198,7 @@ def read_text(path: str) -> str:
     """The whole (decompressed) file as text: UTF-8, a byte-order mark ignored, with an
     error naming the line and column of the first byte that is not UTF-8."""
     data = b"".join(read_chunks(path))
-    if data.startswith(b"\xef\xbb\xbf"):
+    if data.startswith(BOM):
         data = data[3:]
     if not data.strip():
         raise InputError("file is empty", display_name(path))

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, clip
 from .files import display_name, read_text
 from .taxa import Taxa
 from .tree import Tree, parse_newick
@@ -77,9 +77,11 @@ def read_tree_list(path: str, taxa=None, rooted: bool = False):
                     f"expected {len(columns)} tab-separated cells, found {len(cells)}", name, i
                 )
             newick = cells[col_tree]
+            column = 1 + sum(len(c) + 1 for c in cells[:col_tree])
             weight = cells[col_weight] if col_weight is not None else None
         else:
             weight, newick = line.partition("\t")[::2]
+            column = len(weight) + 2
         if weight is not None:
             try:
                 w = float(weight)
@@ -87,9 +89,11 @@ def read_tree_list(path: str, taxa=None, rooted: bool = False):
                 w = math.nan
             if not w >= 0:
                 what = "a frequency" if kind == "credible-set" else f"a {columns[col_weight]}"
-                raise InputError(f"expected {what} (a number >= 0), found {weight!r}", name, i)
+                raise InputError(
+                    f"expected {what} (a number >= 0), found {clip(weight)!r}", name, i
+                )
             weights.append(w)
-        tree = parse_newick(newick.strip(), taxa=taxa, rooted=rooted, path=f"{name}:{i}")
+        tree = parse_newick(newick, taxa=taxa, rooted=rooted, path=name, where=(i, column))
         if taxa is None:  # one taxon order for all trees: the first tree's, from this file
             taxa = Taxa(tree.taxa.names, tree.taxa.keys, source=name)
             tree = Tree(taxa, tree.parent, tree.branch_lengths, tree.rooted)

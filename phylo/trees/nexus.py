@@ -12,10 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..errors import InputError
+from ..errors import InputError, clip
 from .taxa import normalise
 
-_TOKEN = re.compile(rb"[ \t\r\n\f\v]*(?:(\[)|'((?:[^']|'')*)'|([;=,])|([^ \t\r\n\f\v;=,\[\]']+))")
+# a token: a comment's start, a quoted word ('' is a quote in it), punctuation, or a word
+# (an apostrophe inside a word belongs to it, as in Newick labels: Brown's_rat)
+_TOKEN = re.compile(
+    rb"[ \t\r\n\f\v]*(?:(\[)|'((?:[^']|'')*)'|([;=,])"
+    rb"|([^ \t\r\n\f\v;=,\[\]'][^ \t\r\n\f\v;=,\[\]]*))"
+)
 
 
 class NeedMoreData(Exception):
@@ -60,8 +65,14 @@ class _Tokens:
     def line(self, pos: int) -> int:
         return self.buf.count(b"\n", 0, pos) + 1
 
+    def column(self, pos: int) -> int:
+        start = self.buf.rfind(b"\n", 0, pos) + 1
+        return len(self.buf[start:pos].decode("utf-8", "replace")) + 1
+
     def error(self, message: str, pos: int) -> InputError:
-        return InputError(message, self.path, self.line(pos))
+        if pos >= len(self.buf):  # at the end of the file
+            return InputError(message, self.path, self.line(pos))
+        return InputError(message, self.path, self.line(pos), self.column(pos))
 
     def next(self):
         """Next token as ``(start, text, quoted)``; ``None`` at the end of the data."""
@@ -108,7 +119,7 @@ class _Tokens:
         if tok is None:
             raise self.error(f"file ends inside the {what} command", len(self.buf))
         if tok[1] != ";" or tok[2]:
-            raise self.error(f"expected ';' after {what}, found {tok[1]!r}", tok[0])
+            raise self.error(f"expected ';' after {what}, found {clip(tok[1])!r}", tok[0])
 
     def skip_command(self):
         while True:
@@ -136,7 +147,7 @@ def read_header(buf: bytes, path: str, at_eof: bool) -> NexusHeader:
             raise toks.error("no trees block found", len(buf))
         word = tok[1].lower()
         if word != "begin":
-            raise toks.error(f"expected 'begin', found {tok[1]!r}", tok[0])
+            raise toks.error(f"expected 'begin', found {clip(tok[1])!r}", tok[0])
         name = toks.next()
         if name is None:
             raise toks.error("file ends after 'begin'", len(buf))
@@ -151,7 +162,9 @@ def read_header(buf: bytes, path: str, at_eof: bool) -> NexusHeader:
         while True:
             tok = toks.next()
             if tok is None:
-                raise toks.error(f"file ends inside block {name[1]!r} (missing 'end;')", len(buf))
+                raise toks.error(
+                    f"file ends inside block {clip(name[1])!r} (missing 'end;')", len(buf)
+                )
             if tok[1].lower() in ("end", "endblock") and not tok[2]:
                 toks.expect_semicolon("end")
                 break
@@ -180,7 +193,7 @@ def _read_taxa_block(toks: _Tokens) -> tuple[list[str], list[str]]:
                     break
                 key = normalise(lab[1], False)
                 if key in seen:
-                    raise toks.error(f"taxon {lab[1]!r} is listed twice in taxlabels", lab[0])
+                    raise toks.error(f"taxon {clip(lab[1])!r} is listed twice in taxlabels", lab[0])
                 seen[key] = len(names)
                 names.append(lab[1])
                 keys.append(key)
@@ -219,13 +232,13 @@ def _read_translate(toks: _Tokens) -> tuple[list[str], dict[str, str]]:
         if val is None:
             raise toks.error("file ends inside the translate table", len(toks.buf))
         if (val[1] in (",", ";")) and not val[2]:
-            raise toks.error(f"translate entry {key[1]!r} has no taxon name", val[0])
+            raise toks.error(f"translate entry {clip(key[1])!r} has no taxon name", val[0])
         k = normalise(key[1], False)
         v = normalise(val[1], False)
         if k in table:
-            raise toks.error(f"translate key {key[1]!r} is used twice", key[0])
+            raise toks.error(f"translate key {clip(key[1])!r} is used twice", key[0])
         if v in used:
-            raise toks.error(f"taxon {val[1]!r} appears twice in the translate table", val[0])
+            raise toks.error(f"taxon {clip(val[1])!r} appears twice in the translate table", val[0])
         table[k] = v
         used.add(v)
         names.append(val[1])
@@ -236,5 +249,5 @@ def _read_translate(toks: _Tokens) -> tuple[list[str], dict[str, str]]:
             return names, table
         if sep[1] != "," or sep[2]:
             raise toks.error(
-                f"expected ',' or ';' in the translate table, found {sep[1]!r}", sep[0]
+                f"expected ',' or ';' in the translate table, found {clip(sep[1])!r}", sep[0]
             )

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import InputError
 from . import bitsets
-from .reader import FileTrees, ReadState, read_file
+from .files import CHUNK, display_name
+from .reader import FileTrees, ReadState, read_file, stream_lengths
 from .taxa import Taxa
 from .tree import Tree
 
@@ -43,6 +44,13 @@ class RunInfo:
         Whether the trees carry ``[&W]`` weights (a ``.trprobs`` summary).
     marked_rooted
         Trees marked ``[&R]`` in the file.
+    mcmc
+        Whether the trees carry MCMC state numbers (MrBayes ``gen.N`` or BEAST ``STATE_N``
+        tree names, a RevBayes ``Iteration`` column); without them the default burn-in is 0.
+    states
+        ``(first state, step)`` of evenly numbered MCMC samples, else ``None``.
+    format
+        ``"nexus"``, ``"newick"`` or ``"revbayes"`` (a RevBayes tree trace).
     """
 
     path: str
@@ -52,6 +60,9 @@ class RunInfo:
     n_used: int
     weighted: bool
     marked_rooted: int = 0
+    mcmc: bool = True
+    states: tuple[int, int] | None = None
+    format: str = "nexus"
 
 
 def parse_burnin(value) -> float | int | None:
@@ -111,7 +122,9 @@ class TreeSample:
     traces : tuple of ndarray
         Per run, the topology index of each kept tree, in sampling order.
     lengths : tuple of ndarray or None
-        Per run, ``(n_used, N)`` branch lengths of the kept trees (when read with lengths).
+        Per run, ``(n_used, N)`` branch lengths of the kept trees (when read with
+        ``lengths=True``).  Read with ``lengths="stream"``, a sample keeps no lengths but
+        reads them again from its files when asked (:meth:`iter_lengths`).
     notes : tuple of str
         Things the user should know about the input (e.g. a file without ``end;``).
     """
@@ -126,6 +139,7 @@ class TreeSample:
         traces: Sequence[np.ndarray],
         lengths: Sequence[np.ndarray] | None = None,
         notes: Sequence[str] = (),
+        source: LengthSource | None = None,
     ):
         self.taxa = taxa
         self.rooted = bool(rooted)
@@ -135,8 +149,10 @@ class TreeSample:
         self.traces = tuple(traces)
         self.lengths = tuple(lengths) if lengths is not None else None
         self.notes = tuple(notes)
+        self.source = source
         self._clades = None
         self._rows: dict[bytes, int] | None = None  # parent array -> index (index_of)
+        self._split_index = None
 
     # -- sizes -------------------------------------------------------------------------
     @property
@@ -192,8 +208,45 @@ class TreeSample:
     def newick(self, i: int) -> str:
         return self.topology(i).to_newick(lengths=False)
 
+    # -- branch lengths ------------------------------------------------------------------
+    @property
+    def has_lengths(self) -> bool:
+        """Whether every kept tree has a length on every branch (kept in memory, or to be
+        read again from the files)."""
+        N = self.parents.shape[1]
+        if self.lengths is not None:
+            return all(not np.isnan(L[:, : N - 1]).any() for L in self.lengths)
+        return self.source is not None and self.source.all_lengths
+
+    def iter_lengths(self, chunk: int = 8192):
+        """The branch lengths of the kept trees, run after run, in blocks:
+        ``(run, position, ids, lengths)`` with ``lengths[j]`` the ``N`` branch lengths of
+        kept tree ``position + j`` of the run, whose topology is ``ids[j]``.
+
+        From memory (``lengths=True``) or by reading the files again (``lengths="stream"``):
+        either way memory holds one block, not every tree's lengths.
+        """
+        if self.lengths is not None:
+            for r, (trace, L) in enumerate(zip(self.traces, self.lengths)):
+                for a in range(0, trace.shape[0], chunk):
+                    yield r, a, trace[a : a + chunk], L[a : a + chunk]
+            return
+        if self.source is None:
+            raise InputError("the trees were read without their branch lengths")
+        yield from self.source.blocks(self)
+
+    def tree_lengths(self, run: int, position: int) -> np.ndarray:
+        """The branch lengths of one kept tree (``position`` among run ``run``'s)."""
+        if self.lengths is not None:
+            return self.lengths[run][position]
+        for r, a, ids, L in self.iter_lengths():
+            if r == run and a <= position < a + ids.shape[0]:
+                return L[position - a].copy()
+        raise IndexError(f"no kept tree {position} in run {run}")
+
     def clades(self) -> np.ndarray:
-        """``(T, N, W)`` clade bitsets of every topology (cached)."""
+        """``(T, N, W)`` clade bitsets of every topology (cached; ``T N W`` words: for many
+        large topologies use :func:`phylo.trees.splits.split_index`, which needs none)."""
         if self._clades is None:
             self._clades = bitsets.clades(self.parents, self.n_taxa)
         return self._clades
@@ -241,10 +294,64 @@ class TreeSample:
         )
 
 
+class LengthSource:
+    """Where a sample read with ``lengths="stream"`` reads its branch lengths again: the
+    files (standard input was copied to a temporary file, removed with the sample), the
+    reading state, and whether every tree has its lengths."""
+
+    def __init__(self, paths, names, state: ReadState, all_lengths: bool, chunk: int, spool=None):
+        self.paths = list(paths)
+        self.names = list(names)
+        self.state = state
+        self.all_lengths = all_lengths
+        self.chunk = chunk
+        self._spool = spool
+        if spool is not None:
+            import weakref
+
+            weakref.finalize(self, _remove, spool)
+
+    def blocks(self, sample):
+        for r, (path, name, run, trace) in enumerate(
+            zip(self.paths, self.names, sample.runs, sample.traces)
+        ):
+            for ids, L, first in stream_lengths(
+                path,
+                self.state,
+                (run.burnin, run.thin),
+                trace,
+                sample.parents,
+                self.chunk,
+                name,
+            ):
+                yield r, first, ids, L
+
+
+def _remove(path: str) -> None:
+    import os
+
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _spool_stdin() -> str:
+    """Copy standard input to a temporary file (in blocks) and return its path."""
+    import shutil
+    import sys
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="phylo-stdin-", suffix=".trees")
+    with open(fd, "wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 22)
+    return path
+
+
 def _burnin_count(burnin, ft: FileTrees) -> int:
     n = ft.n_trees
     if burnin is None:
-        burnin = 0 if ft.weights is not None else DEFAULT_BURNIN
+        burnin = 0 if (ft.weights is not None or not ft.mcmc) else DEFAULT_BURNIN
     elif ft.weights is not None and burnin != 0:
         raise InputError(
             "a weighted summary (trees with [&W] weights, e.g. .trprobs) has no "
@@ -262,33 +369,62 @@ def read_trees(
     burnin=None,
     thin: int = 1,
     rooted: bool = False,
-    lengths: bool = False,
+    lengths: bool | str = False,
     taxa: Taxa | Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
+    extant_only: bool = False,
+    drop: Sequence[str] = (),
+    chunk_size: int = CHUNK,
 ) -> TreeSample:
     """Read tree files (each file one run of the same analysis) into a :class:`TreeSample`.
 
     Parameters
     ----------
     paths
-        MrBayes ``.t``/``.trprobs``, BEAST ``.trees`` or Newick files, maybe compressed;
-        ``"-"`` is standard input.
+        MrBayes ``.t``/``.trprobs``, BEAST ``.trees``, RevBayes tree traces (``.trees``
+        tables with an ``Iteration`` column) or Newick files (bootstrap trees, IQ-TREE
+        ``.ufboot``), maybe compressed; ``"-"`` is standard input.
     burnin
         Per run: a fraction in ``[0, 1)`` or a count of trees (see :func:`parse_burnin`).
-        Default: 0.25 for raw samples (as MrBayes ``sumt``), 0 for weighted summaries.
-        A fraction ``b`` of a run of ``n`` trees discards ``floor(b n)`` trees.
+        Default: 0.25 for MCMC samples (trees with state numbers: MrBayes ``gen.N``, BEAST
+        ``STATE_N`` names, a RevBayes ``Iteration`` column), as MrBayes ``sumt``; 0 for
+        weighted summaries (``.trprobs``) and for files without state numbers (bootstrap
+        or ``.ufboot`` trees), with a note.  A fraction ``b`` of a run of ``n`` trees
+        discards ``floor(b n)`` trees.
     thin
         Keep every ``thin``-th tree after the burn-in.
     rooted
         Keep trees rooted (e.g. BEAST time trees); by default topologies are unrooted,
         whatever root their Newick strings have.
     lengths
-        Also keep the branch lengths of every kept tree.
+        ``True``: keep the branch lengths of every kept tree in memory (``sample.lengths``;
+        for small files and per-tree access).  ``"stream"``: keep none, and read them again
+        from the files when a summary needs them (:meth:`TreeSample.iter_lengths`), so that
+        memory does not grow with the number of trees (standard input is copied to a
+        temporary file).  ``False``: topologies only.
     taxa
         Fix the taxon order (default: the order of the first file's translate table, taxa
         block, or first tree).
     progress
         Called with the number of trees parsed, as reading goes.
+    extant_only
+        Keep only the extant taxa of time trees (fossilized birth-death samples): the tips
+        whose height is within ``1e-4`` of the tree's height of the youngest tip, found in
+        the first tree and required to be the same in every tree.  Sampled ancestors and
+        fossil tips are removed with the branches that lead only to them, and nodes left
+        with one child are joined, so topologies are those of the extant taxa.  Needs
+        branch lengths and rooted trees as written (the topologies themselves are then
+        rooted or not as ``rooted`` says).
+    drop
+        Taxa to remove from every tree (as RevBayes's ``fnPruneTree`` does), with the
+        branches that lead only to them; nodes left with one child are joined.
+
+    Notes
+    -----
+    Sampled ancestors (fossilized birth-death trees) are read as leaves on branches of
+    length zero: RevBayes and BEAST write them so, and older RevBayes files write them as a
+    node with one child labelled with the taxon, which is read the same way.  A topology
+    does not tell a sampled ancestor from a tip; ``extant_only`` removes them.
     """
     if isinstance(paths, (str, bytes)) or not isinstance(paths, Sequence):
         paths = [paths]
@@ -297,12 +433,34 @@ def read_trees(
         raise InputError("no tree files given")
     if thin < 1:
         raise InputError(f"thinning must be a positive integer, got {thin}")
+    if lengths not in (False, True, "stream"):
+        raise ValueError("lengths is True, False or 'stream'")
     burnin = parse_burnin(burnin)
-    state = ReadState(rooted=rooted)
+    if isinstance(drop, str):
+        drop = [x for x in drop.split(",") if x.strip()]
+    state = ReadState(rooted=rooted, extant_only=extant_only, drop=tuple(drop))
     if taxa is not None:
         state.taxa = taxa if isinstance(taxa, Taxa) else Taxa(list(taxa))
         state.first_path = state.taxa.source or "the given taxa"
-    files = [read_file(p, state, lengths=lengths, progress=progress) for p in paths]
+    stream = lengths == "stream"
+    spool = None
+    read_paths = list(paths)
+    if stream and "-" in paths:
+        if paths.count("-") > 1:
+            raise InputError("standard input ('-') can be read once")
+        spool = _spool_stdin()
+        read_paths = [spool if p == "-" else p for p in paths]
+    names = [display_name(p) for p in paths]
+    try:
+        files = [
+            read_file(p, state, lengths=lengths is True, progress=progress, name=nm,
+                      chunk_size=chunk_size)
+            for p, nm in zip(read_paths, names)
+        ]  # fmt: skip
+    except BaseException:
+        if spool is not None:
+            _remove(spool)
+        raise
     kinds = {ft.weights is not None for ft in files}
     if len(kinds) > 1:
         raise InputError(
@@ -323,11 +481,14 @@ def read_trees(
                 int(ids.shape[0]),
                 ft.weights is not None,
                 ft.marked_rooted,
+                ft.mcmc,
+                ft.states,
+                ft.format,
             )
         )
         kept_ids.append(ids)
-        kept_w.append(ft.weights[sel] if ft.weights is not None else np.ones(ids.shape[0]))
-        if lengths:
+        kept_w.append(ft.weights[sel] if ft.weights is not None else None)
+        if lengths is True:
             kept_len.append(ft.lengths[sel])
     index = state.index
     n_all = index.count
@@ -357,18 +518,56 @@ def read_trees(
     remap = np.full(n_all, -1, np.int64)
     remap[order] = np.arange(order.shape[0])
     traces = tuple(remap[ids].astype(np.int32) for ids in kept_ids)
+    counts = counts[order]
+    parents = index.take(order)
+    state.index = None
     notes = [n for ft in files for n in ft.notes]
+    notes += _format_notes(files, runs, burnin, rooted)
+    source = None
+    if stream:
+        all_lengths = all(ft.with_lengths == ft.n_trees for ft in files)
+        source = LengthSource(read_paths, names, state, all_lengths, chunk_size, spool)
+    return TreeSample(
+        state.taxa,
+        rooted,
+        parents,
+        counts,
+        runs,
+        traces,
+        kept_len if lengths is True else None,
+        notes,
+        source,
+    )
+
+
+def _format_notes(files, runs, burnin, rooted) -> list[str]:
+    """Notes on how the files were read: no burn-in without MCMC state numbers, roots of
+    BEAST or ultrametric trees ignored."""
+    notes = []
+    plain = [ft.path for ft in files if not ft.mcmc and ft.weights is None]
+    if burnin is None and plain:
+        shown = ", ".join(plain[:3]) + (f" and {len(plain) - 3} more" if len(plain) > 3 else "")
+        notes.append(
+            f"{shown}: no MCMC state numbers (tree names gen.N or STATE_N, or an Iteration "
+            "column), so no burn-in by default, as for bootstrap trees; give --burnin to "
+            "discard trees"
+        )
     if not rooted and any(ft.marked_rooted for ft in files):
         notes.append(
             "trees are marked rooted ([&R]); their roots were ignored (use --rooted to keep them)"
         )
-    return TreeSample(
-        state.taxa,
-        rooted,
-        index.rows[order],
-        counts[order],
-        runs,
-        traces,
-        kept_len if lengths else None,
-        notes,
-    )
+    elif not rooted:
+        beast = [ft.path for ft in files if ft.beast and not ft.marked_unrooted]
+        timed = [ft.path for ft in files if ft.ultrametric and not ft.marked_unrooted]
+        if beast:
+            notes.append(
+                f"{beast[0]}: the trees come from BEAST (named STATE_N), which samples rooted "
+                "time trees, though they carry no [&R]; their roots were ignored (use "
+                "--rooted to keep them)"
+            )
+        elif timed:
+            notes.append(
+                f"{timed[0]}: the trees are ultrametric (time trees?) but carry no [&R]; "
+                "their roots were ignored (use --rooted to keep them)"
+            )
+    return notes

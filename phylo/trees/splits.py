@@ -62,21 +62,77 @@ class SplitIndex:
 
 def split_index(sample) -> SplitIndex:
     """The :class:`SplitIndex` of a :class:`~phylo.trees.TreeSample` (trivial splits and,
-    for rooted samples, the root clade included)."""
-    n = sample.n_taxa
-    N = sample.parents.shape[1]
-    clades = sample.clades()
-    if sample.rooted:
-        b = clades
-    else:
-        b = bitsets.normalise_splits(clades[:, : N - 1, :], n)
-    keys = bitsets.as_keys(b).reshape(-1)
-    _, first_idx, inv = np.unique(keys, return_index=True, return_inverse=True)
-    flat_bits = b.reshape(-1, b.shape[-1])[first_idx]
-    ids = inv.reshape(b.shape[0], b.shape[1]).astype(np.int32)
-    if not sample.rooted:
-        ids = np.concatenate([ids, np.full((ids.shape[0], 1), -1, np.int32)], axis=1)
-    return SplitIndex(np.ascontiguousarray(flat_bits), ids, sample.rooted, n)
+    for rooted samples, the root clade included); computed once per sample.
+
+    The splits are found topology by topology with a hash table
+    (:func:`phylo.trees._kernels_index.split_ids`), so memory holds the unique splits and
+    one id per node of each topology, never every topology's clade bitsets at once.
+    """
+    cached = getattr(sample, "_split_index", None)
+    if cached is not None:
+        return cached
+    index = _build_split_index(sample.parents, sample.n_taxa, sample.rooted)
+    try:
+        sample._split_index = index
+    except AttributeError:  # pragma: no cover - a sample-like object without the slot
+        pass
+    return index
+
+
+_ZOBRIST = np.random.default_rng(0x5EED5).integers(0, 2**63, size=(1 << 16,), dtype=np.uint64)
+
+
+def _zobrist(n: int) -> np.ndarray:
+    """Fixed random 64-bit words, one per taxon, for hashing sets of taxa."""
+    if n <= _ZOBRIST.shape[0]:
+        return _ZOBRIST[:n] * np.uint64(2) + np.uint64(1)
+    rng = np.random.default_rng(0x5EED5 + n)
+    return rng.integers(0, 2**63, size=n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def _build_split_index(parents: np.ndarray, n: int, rooted: bool) -> SplitIndex:
+    from . import _kernels_index as KI
+
+    parents = np.ascontiguousarray(parents, dtype=np.int32)
+    T, N = parents.shape
+    W = bitsets.n_words(n)
+    node_ids = np.empty((T, N), np.int32)
+    cap = max(1024, 4 * N)
+    bits = np.empty((cap, W), np.uint64)
+    slots = 1 << max(12, int(2 * cap - 1).bit_length())
+    slot_hash = np.zeros(slots, np.uint64)
+    slot_id = np.full(slots, -1, np.int64)
+    zob = _zobrist(n)
+    t, count = 0, 0
+    while True:
+        t, count = KI.split_ids(
+            parents, t, n, rooted, zob, slot_hash, slot_id, bits, count, node_ids
+        )
+        if t >= T:
+            break
+        need = count + N
+        if need > bits.shape[0]:
+            bits.resize((max(need, bits.shape[0] * 3 // 2), W), refcheck=False)
+        if 2 * need > slot_hash.shape[0]:
+            size = slot_hash.shape[0]
+            while 2 * need > size:
+                size *= 2
+            new_hash = np.zeros(size, np.uint64)
+            new_id = np.full(size, -1, np.int64)
+            KI.rehash(slot_hash, slot_id, new_hash, new_id)
+            slot_hash, slot_id = new_hash, new_id
+    del slot_hash, slot_id
+    bits = bits[:count]
+    # ids in the order of the splits' bytes, so that lookup is a binary search
+    order = np.argsort(bitsets.as_keys(bits), kind="stable")
+    rank = np.empty(count, np.int32)
+    rank[order] = np.arange(count, dtype=np.int32)
+    last = N if rooted else N - 1
+    block = max(1, (1 << 22) // N)  # 16 MiB of ids at a time
+    for a in range(0, T, block):
+        part = node_ids[a : a + block, :last]
+        node_ids[a : a + block, :last] = rank[part]
+    return SplitIndex(np.ascontiguousarray(bits[order]), node_ids, rooted, n)
 
 
 @dataclass
@@ -131,22 +187,18 @@ class SplitTable:
 
 def _frequencies(sample, index: SplitIndex):
     """``(counts (S, R), freq (S, R), pooled (S,))`` of every split of the index."""
+    from . import _kernels_index as KI
+
     S = len(index)
     N = sample.parents.shape[1]
-    ids = index.node_ids[:, : N - 1]
-    T = ids.shape[0]
-    owner = np.repeat(np.arange(T), ids.shape[1])
-    flat = ids.reshape(-1)
-    if index.rooted:  # the root clade is in every tree
-        owner = np.concatenate([owner, np.arange(T)])
-        flat = np.concatenate([flat, index.node_ids[:, N - 1]])
-    F = sample.run_frequencies()
-    counts = np.empty((S, sample.n_runs))
-    freq = np.empty((S, sample.n_runs))
-    for r in range(sample.n_runs):
-        counts[:, r] = np.bincount(flat, weights=sample.counts[owner, r], minlength=S)
-        freq[:, r] = np.bincount(flat, weights=F[owner, r], minlength=S)
-    pooled = np.bincount(flat, weights=sample.frequencies()[owner], minlength=S)
+    R = sample.n_runs
+    # per topology: its counts, its frequency in each run, its pooled frequency
+    weights = np.concatenate(
+        [sample.counts, sample.run_frequencies(), sample.frequencies()[:, None]], axis=1
+    )
+    sums = np.zeros((S, 2 * R + 1))
+    KI.split_sums(index.node_ids, N if index.rooted else N - 1, weights, sums)
+    counts, freq, pooled = sums[:, :R], sums[:, R : 2 * R], sums[:, 2 * R]
     # rounding can leave 1 + 1e-16; clip to the valid range
     return counts, np.clip(freq, 0.0, 1.0), np.clip(pooled, 0.0, 1.0)
 
@@ -197,7 +249,11 @@ def split_table(
 
 
 def has_lengths(sample) -> bool:
-    """Whether every kept tree of the sample has branch lengths."""
+    """Whether every kept tree of the sample has branch lengths (in memory, or to be read
+    again from its files)."""
+    known = getattr(sample, "has_lengths", None)
+    if isinstance(known, bool):
+        return known
     if sample.lengths is None:
         return False
     N = sample.parents.shape[1]
@@ -213,14 +269,15 @@ def branch_values(
 ) -> tuple[ValueStats | None, ValueStats | None]:
     """Branch lengths (and node heights, for rooted samples) summarised per split id.
 
-    The trees are fed to :class:`~phylo.trees.clade_values.CladeValues` ``chunk`` trees at a
-    time, run after run, so the summaries need memory for the clades, not for the trees
-    (beyond ``exact_limit`` values; see :mod:`phylo.trees.clade_values`).  The length of
-    split ``s`` is summarised over the trees that contain ``s``; the height of a node is its
-    distance below the root minus the largest such distance of a leaf (so the youngest leaf
-    has height 0, as in BEAST).  Returns ``(lengths, heights)`` indexed by split id
-    (``heights`` is ``None`` for unrooted samples); ``(None, None)`` when the sample has no
-    branch lengths.
+    The trees are fed to :class:`~phylo.trees.clade_values.CladeValues` in blocks of
+    ``chunk`` trees (:meth:`~phylo.trees.TreeSample.iter_lengths`: from memory, or read
+    again from the files of a sample read with ``lengths="stream"``), so the summaries need
+    memory for the clades, not for the trees (beyond ``exact_limit`` values; see
+    :mod:`phylo.trees.clade_values`).  The length of split ``s`` is summarised over the
+    trees that contain ``s``; the height of a node is its distance below the root minus the
+    largest such distance of a leaf (so the youngest leaf has height 0, as in BEAST).
+    Returns ``(lengths, heights)`` indexed by split id (``heights`` is ``None`` for
+    unrooted samples); ``(None, None)`` when the sample has no branch lengths.
     """
     if not has_lengths(sample):
         return None, None
@@ -230,16 +287,13 @@ def branch_values(
     S = len(index)
     acc_len = CladeValues(S, exact_limit, accuracy)
     acc_h = CladeValues(S, exact_limit, accuracy) if sample.rooted else None
-    for trace, L in zip(sample.traces, sample.lengths):
-        for a in range(0, trace.shape[0], chunk):
-            ids = trace[a : a + chunk]
-            block = L[a : a + chunk]
-            keys = index.node_ids[ids]
-            acc_len.add(keys[:, : N - 1], block[:, : N - 1])
-            if acc_h is not None:
-                h = np.empty(block.shape)
-                _values_kernels.node_heights(sample.parents, ids.astype(np.int64), block, h)
-                acc_h.add(keys, h)
+    for _, _, ids, block in sample.iter_lengths(chunk):
+        keys = index.node_ids[ids]
+        acc_len.add(keys[:, : N - 1], block[:, : N - 1])
+        if acc_h is not None:
+            h = np.empty(block.shape)
+            _values_kernels.node_heights(sample.parents, ids.astype(np.int64), block, h)
+            acc_h.add(keys, h)
     return acc_len.result(), (acc_h.result() if acc_h is not None else None)
 
 

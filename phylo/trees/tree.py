@@ -194,7 +194,13 @@ class Tree:
         return f"<Tree {kind}, {self.n_taxa} taxa: {self.to_newick(lengths=False)}>"
 
 
-def parse_newick(text: str, taxa=None, rooted: bool = False, path: str = "<string>") -> Tree:
+def parse_newick(
+    text: str,
+    taxa=None,
+    rooted: bool = False,
+    path: str = "<string>",
+    where: tuple[int, int] = (1, 1),
+) -> Tree:
     """Parse one Newick tree into a :class:`Tree`.
 
     Parameters
@@ -209,6 +215,9 @@ def parse_newick(text: str, taxa=None, rooted: bool = False, path: str = "<strin
         re-rooted canonically at the internal node next to taxon 0.
     path
         Named in error messages (and as the source of the taxa read from ``text``).
+    where
+        ``(line, column)`` of the text's first character in ``path``, for messages (e.g.
+        a cell of a table).
     """
-    taxa, parent, lengths = newick.parse_arrays(text, taxa, rooted, path)
+    taxa, parent, lengths = newick.parse_arrays(text, taxa, rooted, path, where)
     return Tree(taxa, parent, lengths, rooted)

@@ -72,8 +72,12 @@ def test_counts_and_order(tmp_path):
 def test_burnin_and_thinning(tmp_path):
     trees = [TOPOLOGIES[(i // 2) % 3] for i in range(20)]
     p = write(tmp_path, "a.nwk", "\n".join(trees) + "\n")
-    s = read_trees(p)  # default 25% of 20 = 5 trees
+    # MCMC state numbers in the tree names: the default burn-in is 25% of 20 = 5 trees
+    mcmc = "".join(f"tree gen.{100 * i} = {t}\n" for i, t in enumerate(trees))
+    t = write(tmp_path, "a.t", f"#NEXUS\nbegin trees;\n{mcmc}end;\n")
+    s = read_trees(t)
     assert s.runs[0].burnin == 5 and s.runs[0].n_used == 15
+    assert s.runs[0].mcmc and s.runs[0].states == (0, 100) and not s.notes
     assert read_trees(p, burnin=7).runs[0].n_used == 13
     assert read_trees(p, burnin="10%").runs[0].burnin == 2
     s = read_trees(p, burnin=0, thin=3)  # trees 0, 3, ..., 18
