@@ -19,6 +19,7 @@ from .common import (
     seed_option,
     thin_option,
 )
+from .marglik import model_options, prior_option
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -1069,6 +1070,300 @@ def _is_model(path: str) -> bool:
             return fh.read(64).lstrip().startswith(b"{")
     except OSError:
         return False
+
+
+@main.command("vi")
+@click.argument("alignment")
+@click.option(
+    "--trees",
+    "tree_files",
+    multiple=True,
+    required=True,
+    metavar="FILE",
+    help="Tree sample(s) whose topologies give the SBN support: MCMC runs, bootstrap or "
+    "UFBoot trees (repeat, or give a quoted pattern); runs are pooled.",
+)
+@burnin_option
+@thin_option
+@click.option(
+    "--estimator",
+    type=click.Choice(["vimco", "rws", "unordered-set", "sum-and-sample"]),
+    default="vimco",
+    show_default=True,
+    help="Topology gradient: VIMCO on the K-sample bound, reweighted wake-sleep, or the "
+    "unordered set / sum-and-sample estimators of the ELBO.",
+)
+@click.option(
+    "--particles",
+    "-K",
+    type=click.IntRange(2),
+    default=10,
+    show_default=True,
+    help="Particles (likelihood gradients) per iteration.",
+)
+@click.option(
+    "--iterations",
+    "-n",
+    type=click.IntRange(1),
+    default=200_000,
+    show_default=True,
+    help="Iterations in all (a finished run given more resumes from its checkpoint).",
+)
+@click.option("--lr", type=float, default=0.001, show_default=True, help="Adam learning rate.")
+@click.option(
+    "--lr-branch",
+    type=float,
+    default=0.003,
+    show_default=True,
+    help="Learning rate of the branch-length parameters.",
+)
+@click.option(
+    "--lr-decay",
+    type=float,
+    default=0.75,
+    show_default=True,
+    help="Learning rates are multiplied by this every --lr-decay-every iterations.",
+)
+@click.option("--lr-decay-every", type=click.IntRange(1), default=20_000, show_default=True)
+@click.option(
+    "--anneal-start",
+    type=float,
+    default=0.001,
+    show_default=True,
+    help="Power of the likelihood at the start of annealing.",
+)
+@click.option(
+    "--anneal-iterations",
+    type=click.IntRange(0),
+    default=50_000,
+    show_default=True,
+    help="Iterations over which the power rises linearly to 1 (0: no annealing).",
+)
+@click.option(
+    "--psp/--no-psp",
+    default=True,
+    show_default=True,
+    help="Branch-length parameters on primary subsplit pairs as well as splits.",
+)
+@click.option(
+    "--init",
+    type=click.Choice(["em-alpha", "uniform"]),
+    default="em-alpha",
+    show_default=True,
+    help="Start the SBN at the sample's SBN-EM-alpha estimate, or uniform (VBPI).",
+)
+@click.option(
+    "--hold-topology",
+    type=click.IntRange(0),
+    default=None,
+    help="Iterations the SBN is held at its start while the branch lengths are fitted on "
+    "the ELBO (default: the annealing iterations with --init em-alpha, 0 with uniform).",
+)
+@click.option(
+    "--branch-objective",
+    type=click.Choice(["bound", "elbo"]),
+    default="bound",
+    show_default=True,
+    help="Fit the branch lengths on the K-sample bound (VBPI) or on the ELBO.",
+)
+@click.option(
+    "--threads",
+    "-j",
+    type=click.IntRange(1),
+    default=None,
+    help="Threads the particles' likelihoods are split between (default: all CPUs).",
+)
+@seed_option
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    help="The model (JSON): an SBN that sbn top/prob/sample/kl read, with the "
+    "branch-length distribution beside it.",
+)
+@click.option(
+    "--trace",
+    "trace_path",
+    default=None,
+    help="Trace of the bound (TSV; default OUTPUT with .trace.tsv).",
+)
+@click.option(
+    "--checkpoint",
+    default=None,
+    help="Resumable checkpoint (default OUTPUT with .checkpoint.json); the same command "
+    "started again resumes from it.",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.FloatRange(1),
+    default=300,
+    show_default=True,
+    help="Seconds between checkpoints.",
+)
+@click.option(
+    "--evaluate-particles",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Draws per batch of the final ELBO, K-sample bound and marginal likelihood.",
+)
+@click.option(
+    "--evaluate-repeats",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="Batches of the final evaluation (mean and sd over them; 0: none).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress line or summary.")
+@prior_option
+@model_options
+def vi(
+    alignment, tree_files, burnin, thin, estimator, particles, iterations, lr, lr_branch,
+    lr_decay, lr_decay_every, anneal_start, anneal_iterations, psp, init, hold_topology,
+    branch_objective, threads, seed, output,
+    trace_path, checkpoint, checkpoint_every, evaluate_particles, evaluate_repeats, quiet,
+    prior, model,
+):  # fmt: skip
+    """Variational Bayesian phylogenetic inference (VBPI): fit an SBN over topologies and
+    lognormal branch lengths to the posterior of ALIGNMENT.
+
+    The SBN's support (root splits and subsplit pairs) comes from the --trees sample; the
+    parameters maximise the K-sample lower bound with an annealed likelihood (Zhang &
+    Matsen, ICLR 2019).  The progress line shows the bound and an ETA; the trace goes to
+    a TSV; a checkpoint is written every few minutes, and the same command resumes from
+    it.  At the end the ELBO, the K-sample bound and the importance-sampling marginal
+    likelihood are estimated and stored in the model.
+
+    \b
+    Example:
+      sbn vi DS1.fasta --trees short/DS1.trprobs --seed 1 -o vi_model.json
+      sbn top vi_model.json -k 5
+    """
+    import warnings
+
+    from phylo.errors import InputError
+    from phylo.execution import fresh_seed
+    from phylo.likelihood import model_from_spec, read_alignment
+    from phylo.marglik.posterior import parse_prior
+    from phylo.provenance import file_digest, record
+    from phylo.tables import write_table
+    from phylo.vi.family import SupportWarning
+    from phylo.vi.training import TRACE_COLUMNS, Settings, variational_inference
+
+    if output == "-":
+        raise InputError("sbn vi writes a model, a trace and a checkpoint: give -o FILE")
+    tree_files = expand_patterns(tree_files)
+    if seed is None:
+        seed = fresh_seed()
+        click.echo(f"seed: {seed} (give it with --seed to resume this run)", err=True)
+    base = output[:-5] if output.endswith(".json") else output
+    trace_path = trace_path or base + ".trace.tsv"
+    checkpoint = checkpoint or base + ".checkpoint.json"
+    settings = Settings(
+        estimator=estimator,
+        particles=particles,
+        iterations=iterations,
+        lr=lr,
+        lr_branch=lr_branch,
+        lr_decay=lr_decay,
+        lr_decay_every=lr_decay_every,
+        anneal_start=anneal_start,
+        anneal_iterations=anneal_iterations,
+        psp=psp,
+        init=init,
+        hold_topology=hold_topology,
+        branch_objective=branch_objective,
+        checkpoint_seconds=checkpoint_every,
+    )
+    aln = read_alignment(alignment)
+    sample = _read(tree_files, burnin, thin, False, quiet)
+    params = {
+        "estimator": estimator,
+        "particles": particles,
+        "iterations": iterations,
+        "lr": lr,
+        "lr_branch": lr_branch,
+        "lr_decay": lr_decay,
+        "lr_decay_every": lr_decay_every,
+        "anneal_start": anneal_start,
+        "anneal_iterations": anneal_iterations,
+        "psp": psp,
+        "init": init,
+        "hold_topology": hold_topology,
+        "branch_objective": branch_objective,
+        "burnin": burnin,
+        "thin": thin,
+        "model": model["model"],
+        "prior": prior,
+    }
+    prov = record(inputs=[alignment, *tree_files], seed=seed, parameters=params)
+    identity = {
+        "inputs": [file_digest(p) for p in [alignment, *tree_files]],
+        "burnin": burnin,
+        "thin": thin,
+    }
+    notes = [
+        "objective: the mean over the block of the estimator's bound at power 1 (the "
+        f"{particles}-sample bound for vimco/rws, an ELBO estimate otherwise); elbo: an "
+        "ELBO estimate from fresh draws"
+    ]
+
+    def on_trace(rows):
+        write_table(trace_path, TRACE_COLUMNS, rows, prov, notes)
+
+    def show(message, category, *args, **kwargs):
+        click.echo(f"warning: {message}", err=True)
+
+    with warnings.catch_warnings(), Progress(
+        f"vi ({estimator})", total=iterations, unit="iterations", quiet=quiet
+    ) as bar:  # fmt: skip
+        warnings.simplefilter("always", SupportWarning)
+        warnings.showwarning = show
+
+        def progress(it, bound):
+            if bar.done == 0 and it > 1:
+                bar.done = it - 1  # resumed
+            if bound == bound:
+                bar.description = f"vi ({estimator}) bound {bound:.2f}"
+            bar.update(1)
+
+        result = variational_inference(
+            aln,
+            sample,
+            settings,
+            seed,
+            model=model_from_spec(model),
+            prior=parse_prior(prior),
+            threads=threads,
+            checkpoint=checkpoint,
+            identity=identity,
+            on_trace=on_trace,
+            progress=progress,
+            evaluate_particles=evaluate_particles,
+            evaluate_repeats=evaluate_repeats,
+        )
+    result.family.save(output, provenance=prov)
+    if not quiet:
+        click.echo(_vi_summary(result), err=True)
+
+
+def _vi_summary(result) -> str:
+    info = result.info
+    t = result.training
+    out = [
+        f"vi ({info['estimator']}, K={info['particles']}): {t.iterations} iterations, "
+        f"{t.evaluations} likelihood gradients, {t.seconds:.1f} s"
+        + (f" (resumed at iteration {t.resumed_from})" if t.resumed_from else "")
+    ]
+    ev = info.get("evaluation")
+    if ev:
+        k = ev["k"]
+        out.append(
+            f"ELBO {ev['elbo']:.2f} (sd {ev['elbo_sd']:.2f}), L^{k} {ev[f'bound_{k}']:.2f} "
+            f"(sd {ev[f'bound_{k}_sd']:.2f}), log marginal likelihood {ev['log_ml']:.2f} "
+            f"(sd {ev['log_ml_sd']:.2f}; {ev['repeats']} x {ev['particles']} draws)"
+        )
+    return "\n".join(out)
 
 
 if __name__ == "__main__":  # pragma: no cover
