@@ -8,7 +8,15 @@ import click
 
 from phylo.progress import Progress
 
-from .common import Group, expand_patterns, output_option, run_options, seed_option
+from .common import (
+    Group,
+    burnin_option,
+    expand_patterns,
+    output_option,
+    run_options,
+    seed_option,
+    thin_option,
+)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -207,7 +215,10 @@ def estimate(alignment, trees, method, settings, prior, model, seed, output):
     ensure(["trees", likelihood_group(model_from_spec(model))])
     seed, rows = C.estimate(alignment, trees, method, settings, model, prior, seed)
     prov = record(inputs=[alignment, trees], seed=seed, parameters={"method": method})
-    write_table(output, [c for c in C.COLUMNS if c != "replicate"], rows, prov)
+    notes = C.start_notes(trees, rows)
+    write_table(output, [c for c in C.COLUMNS if c != "replicate"], rows, prov, notes=notes)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
 
 
 def _print_summary(rows, reference, output, plot, per_tree):
@@ -341,6 +352,8 @@ def compare(
         result = run_comparison(comp, output, progress=bar, **run)
     if result.dropped and not quiet:
         click.echo(f"note: {result.dropped} damaged line(s) in {output} were run again", err=True)
+    for note in C.start_notes(trees_path, result.rows):
+        click.echo(f"note: {note}", err=True)
     _print_summary(result.rows, ref, "stdout", plot, per_tree)
 
 
@@ -379,6 +392,194 @@ def merge(tables, output, reference, trees_path, plot, per_tree):
         n = max(int(r["tree"]) for r in rows)
         ref = C.reference_for(reference, trees_path, n)
         _print_summary(rows, ref, output, plot, per_tree)
+
+
+@main.command("total")
+@click.argument("alignment", type=click.Path(dir_okay=False))
+@click.argument("more_trees", nargs=-1, type=click.Path(dir_okay=False), metavar="[TREES]...")
+@click.option(
+    "--trees",
+    "trees",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A tree sample of the posterior (MrBayes .t or .trprobs, BEAST, Newick; each file a "
+    "run): the SBN is fitted to it and its topologies are the candidates of the exact part.  "
+    "More files may follow as arguments.",
+)
+@burnin_option
+@thin_option
+@click.option(
+    "--sbn",
+    "sbn_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Use this fitted SBN (`sbn fit` JSON) as q instead of fitting one to the trees.",
+)
+@click.option(
+    "--sbn-method",
+    type=click.Choice(["em-alpha", "em", "sa"]),
+    default="em-alpha",
+    show_default=True,
+    help="How q is fitted to the trees.",
+)
+@click.option(
+    "--widen",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    metavar="EPS",
+    help="Widen q's support to the NNI neighbours of the sampled topologies, which get "
+    "total weight EPS (e.g. 0.01) in the fit.",
+)
+@click.option(
+    "--method",
+    "-m",
+    default="glis",
+    show_default=True,
+    help="The estimator of each topology's marginal likelihood (see `marglik methods`), or "
+    "vi-is: importance sampling from the branch-length distribution of an `sbn vi` model "
+    "given with --sbn.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0, min_open=True),
+    default=0.05,
+    show_default=True,
+    help="Nats: K grows until the remainder's share of Z and the standard error of log Z "
+    "are both at most this.",
+)
+@click.option("--k", "k", type=click.IntRange(0), default=None, help="Fix K (one stage).")
+@click.option(
+    "--top-mass",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Fix K as the fewest sampled topologies holding this q mass (one stage).",
+)
+@click.option(
+    "--k-start", type=click.IntRange(0), default=16, show_default=True, help="K of stage 1."
+)
+@click.option(
+    "--draws",
+    type=click.IntRange(0),
+    default=128,
+    show_default=True,
+    help="Remainder draws of stage 1 (doubling with K).",
+)
+@click.option(
+    "--max-topologies",
+    type=click.IntRange(1),
+    default=2000,
+    show_default=True,
+    help="Budget: distinct topologies estimated over all stages.",
+)
+@click.option(
+    "--joint",
+    "joint_draws",
+    type=click.IntRange(2),
+    default=None,
+    metavar="N",
+    help="Also the plain joint importance sampler over (topology, branch lengths) with N "
+    "draws, for comparison.",
+)
+@output_option("The estimate (TSV, one row per estimator); '-' for stdout.", default=None)
+@click.option("--json", "json_path", default=None, help="The estimate and its stages as JSON.")
+@click.option(
+    "--results",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The per-topology results table, written as tasks finish (rerun the same command "
+    "to resume).  Default: beside --output, e.g. total.topologies.tsv.",
+)
+@click.option(
+    "--merge",
+    "merge_patterns",
+    multiple=True,
+    metavar="TABLES",
+    help="Results tables of the same run (e.g. 'total-*.topologies.tsv' of --shard runs) "
+    "whose estimates are used here; repeat or quote a pattern.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="Threads per task for batched likelihoods (default: the CPUs divided by --jobs "
+    "locally, 1 on Dask).  Results do not depend on it.",
+)
+@settings_option
+@prior_option
+@model_options
+@seed_option
+@run_options
+def total(alignment, more_trees, trees, output, json_path, quiet, run, **options):
+    """log p(ALIGNMENT): the marginal likelihood over all topologies and branch lengths.
+
+    Z = sum over topologies of p(tau) Z_tau with a uniform prior on unrooted topologies and
+    each Z_tau estimated by --method.  An SBN q fitted to the tree sample (or --sbn) splits
+    the sum: the K sampled topologies most probable under q are estimated one by one, the
+    rest by importance sampling of topologies drawn from q outside them.  K grows in stages
+    until the remainder's share of Z and the standard error of log Z are below --tolerance,
+    or, the standard error met, until the share falls too slowly to reach it within
+    --max-topologies (--k / --top-mass fix K).  The standard error combines the topology
+    sampling and every Z_tau's own error.
+
+    Each topology is one task with its own random stream (from --seed and the topology), so
+    the result is the same for any --jobs, on Dask, or in shards: run every --shard i/n
+    with --merge over all shards' tables until a shard reports the estimate, then once
+    without --shard to write it.  A killed run resumes with the same command.
+
+    \b
+    Example:
+      marglik total aln.nex --trees run1.t run2.t --seed 1 -o total.tsv --jobs 2
+    """
+    import json
+
+    from phylo.marglik import total as T
+    from phylo.outputs import atomic_open
+    from phylo.tables import write_table
+
+    def bar(description):
+        return Progress(f"estimating topologies ({description})", unit="topologies", quiet=quiet)
+
+    def on_stage(st):
+        if not quiet:
+            click.echo(
+                f"stage: K={st.k} (q mass {st.top_mass:.4g}), {st.draws} remainder draws: "
+                f"log Z {st.log_z:.4f} +- {st.se:.4f}, remainder {st.remainder_nats:.4g} nats, "
+                f"{st.topologies} topologies",
+                err=True,
+            )
+
+    options["merge"] = options.pop("merge_patterns")
+    result = T.run_total(
+        alignment, list(trees) + list(more_trees), output=output, run=run, progress=bar,
+        on_stage=on_stage, **options,
+    )  # fmt: skip
+    if result.dropped and not quiet:
+        click.echo(
+            f"note: {result.dropped} damaged line(s) in {result.results_path}; their tasks "
+            "ran again",
+            err=True,
+        )
+    if not result.complete:
+        shard = result.provenance["parameters"]["shard"]
+        click.echo(
+            f"shard {shard}: ran {result.ran} topologies; {result.missing} topologies of the "
+            "next stage are left to the other shards.  When they finish, run the shards again "
+            "with --merge over every shard's table, until one reports the estimate."
+        )
+        return
+    notes = result.warnings()
+    if output:
+        write_table(
+            output, T.SUMMARY_COLUMNS, result.rows(), provenance=result.provenance, notes=notes
+        )
+    if json_path:
+        with atomic_open(json_path) as fh:
+            fh.write(json.dumps(result.json(), indent=1) + "\n")
+    for line in result.summary_lines():
+        click.echo(line, err=output == "-")
+    for w in notes:
+        click.echo(f"warning: {w}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -50,3 +50,28 @@ def test_file_names_with_pattern_characters_are_taken_literally(tmp_path):
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(sbn, ["compare", run, "-r", str(tmp_path / "ref[3].trprobs"), "-q"])
     one_line_error(r, "no file matches")
+
+
+def test_zero_and_negative_starting_lengths_are_replaced_with_a_note_naming_file_and_tree(
+    tmp_path,
+):
+    # an ML-style tree with a zero and a negative length, second in the file
+    import re
+
+    true = (DATA / "example_true.nwk").read_text().strip()
+    lengths = iter([":0", ":-0.01"])
+    bad = re.sub(r":[0-9.eE-]+", lambda m: next(lengths, m.group(0)), true)
+    other = true.replace("T02", "TX").replace("T03", "T02").replace("TX", "T03")
+    trees = tmp_path / "ml trees.nwk"
+    trees.write_text(other + "\n" + bad + "\n")
+    out = tmp_path / "est.tsv"
+    args = ["estimate", str(DATA / "example.nex"), str(trees), "-m", "gl", "--seed", "1"]
+    r = CliRunner().invoke(marglik, [*args, "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    note = f"note: {trees}: tree 2: 2 starting branch length(s)"
+    assert note in r.output and "tree 1:" not in r.output
+    table = out.read_text()
+    assert note[len("note: ") :] in table
+    rows = [line.split("\t") for line in table.splitlines() if not line.startswith("#")]
+    assert rows[2][-1].endswith("start_replaced=2") or "start_replaced=2;" in rows[2][-1]
+    assert "start_replaced" not in rows[1][-1]

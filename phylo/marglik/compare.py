@@ -243,6 +243,8 @@ def run_task(ctx: CompareContext, key: tuple) -> dict:
     post = ctx.posterior(tree - 1)
     rng = task_rng(ctx.seed, key)
     est = run(method, post, rng, **ctx.settings.get(method, {}))
+    if post.replaced_start.size:
+        est.diagnostics["start_replaced"] = int(post.replaced_start.size)
     ess = est.diagnostics.get("ess", est.diagnostics.get("min_ess"))
     return {
         "tree": tree,
@@ -380,6 +382,23 @@ def estimate(
     seed = fresh_seed() if seed is None else int(seed)
     ctx = CompareContext(aln, topologies, model, prior, opts, seed, None)
     return seed, [run_task(ctx, (i + 1, name, 1)) for i in range(len(topologies))]
+
+
+def start_notes(path: str, rows: Sequence[dict]) -> list[str]:
+    """One note per tree of ``path`` whose given branch lengths could not start a sampler
+    (zero, negative, NaN or infinite), found in the rows' diagnostics: the estimators started
+    those branches at the distance fit (:attr:`phylo.marglik.posterior.Posterior.start`)."""
+    counts: dict[int, int] = {}
+    for row in rows:
+        for part in str(row.get("diagnostics") or "").split(";"):
+            if part.startswith("start_replaced="):
+                counts[int(row["tree"])] = int(part.split("=", 1)[1])
+    return [
+        f"{path}: tree {tree}: {bad} starting branch length(s) zero, negative, NaN or "
+        "infinite; those branches started at the least-squares fit to the pairwise JC69 "
+        "distances"
+        for tree, bad in sorted(counts.items())
+    ]
 
 
 def task_keys(n_trees: int, methods: Sequence[str], replicates: int) -> list[tuple]:

@@ -110,11 +110,14 @@ def _pairwise_jc(posterior) -> np.ndarray:
     pats = posterior.likelihood.patterns
     tips = pats.tip_partials()  # (n, 4, P)
     w = np.asarray(pats.weights, dtype=np.float64)
-    exact = tips.sum(axis=1) == 1.0  # (n, P)
-    same = np.einsum("asp,bsp->abp", tips, tips)  # 1 where the states agree
-    both = exact[:, None, :] & exact[None, :, :]
-    n_both = np.einsum("abp,p->ab", both, w)
-    n_same = np.einsum("abp,p->ab", both * same, w)
+    exact = (tips.sum(axis=1) == 1.0).astype(np.float64)  # (n, P)
+    # n x n matrix products, never an n x n x P array (8 GB at 1,000 taxa and patterns):
+    # pair (a, b) agrees at pattern p when both tips hold the same single state
+    n_both = (exact * w) @ exact.T
+    n_same = np.zeros_like(n_both)
+    for s in range(tips.shape[1]):
+        x = tips[:, s, :] * exact
+        n_same += (x * w) @ x.T
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(n_both > 0, 1.0 - n_same / np.maximum(n_both, 1.0), 0.0)
     p = np.minimum(p, 0.70)  # keep the log finite

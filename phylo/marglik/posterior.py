@@ -116,7 +116,7 @@ class Posterior:
     alignment : phylo.likelihood.Alignment
     tree : phylo.trees.Tree
         An unrooted binary topology (its branch lengths, if any, are only a starting
-        point: :attr:`start`).
+        point: :attr:`start`; without them the start is fitted to pairwise distances).
     model : phylo.likelihood.Model, optional
         Default JC69.
     prior : ExponentialPrior or GammaPrior, optional
@@ -155,17 +155,42 @@ class Posterior:
         self.n_sites = int(self.likelihood.pattern_weights.sum())
         self.n_evaluations = 0
         bl = getattr(tree, "branch_lengths", None)
+        #: Branches whose given starting length was replaced (see :attr:`start`).
+        self.replaced_start = np.empty(0, dtype=np.int64)
         if bl is not None:
-            start = np.asarray(bl[: self.dim], dtype=np.float64)
-            if not np.all(start > 0):
-                bad = int(np.flatnonzero(~(start > 0))[0])
-                raise InputError(
-                    f"starting branch lengths must be positive: branch {bad} "
-                    f"has {float(start[bad])!r}"
-                )
-            self.start = start
+            start = np.array(bl[: self.dim], dtype=np.float64)
+            bad = np.flatnonzero(~(np.isfinite(start) & (start > 0)))
+            if bad.size:
+                from .optimize import distance_start
+
+                start[bad] = distance_start(self)[bad]
+                self.replaced_start = bad
+            self._start = start
         else:
-            self.start = np.full(self.dim, 0.1)
+            self._start = None  # found on first use (see start)
+
+    @property
+    def start(self) -> np.ndarray:
+        """Starting branch lengths for samplers: the tree's own lengths when it has them,
+        else a least-squares fit to the JC69 distances between the sequences on this
+        topology (:func:`phylo.marglik.optimize.distance_start`).  Topologies drawn from a
+        tree distribution have no lengths; a fixed guess such as 0.1 per branch can be far
+        from where the posterior lies (on DS1 most branches are 0.001-0.05).
+
+        One rule for given lengths that cannot start a sampler on the log scale: a length
+        that is zero, negative, NaN or infinite (zero lengths are common in ML trees, and
+        ``1e-400`` reads as zero) is replaced by that branch's value of the distance fit;
+        :attr:`replaced_start` lists those branches, and the command line says so, naming
+        the file and the tree (:func:`phylo.marglik.compare.start_notes`)."""
+        if self._start is None:
+            from .optimize import distance_start
+
+            self._start = distance_start(self)
+        return self._start
+
+    @start.setter
+    def start(self, value) -> None:
+        self._start = np.asarray(value, dtype=np.float64)
 
     # ---------------------------------------------------------------- branch lengths
     def log_likelihood(self, t) -> float:

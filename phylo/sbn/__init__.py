@@ -35,7 +35,9 @@ package has no import loop):
 - :mod:`~phylo.sbn.compare`: estimators x training replicates (``sbn compare``);
 - :mod:`~phylo.sbn.sampling`: exact draws in blocks of bounded size (``sbn sample``);
 - :mod:`~phylo.sbn.credible`: credible sets of topologies and each topology's credible
-  level (exact for SBNs by top-k enumeration; from sample frequencies otherwise).
+  level (exact for SBNs by top-k enumeration; from sample frequencies otherwise);
+- :mod:`~phylo.sbn.widen`: the support widened to the NNI neighbours of the sampled
+  topologies (:func:`fit_widened`, used by ``marglik total --widen``).
 
 The names below are loaded when first used (PEP 562), so that importing
 :mod:`phylo.sbn.methods` alone, as the command line does to offer its choices, does not load
@@ -77,6 +79,8 @@ _HOMES = {
     "group_log_softmax": "model",
     "read_for_model": "topologies",
     "topology_arrays": "topologies",
+    "fit_widened": "widen",
+    "nni_neighbours": "widen",
 }
 
 __all__ = list(_HOMES)

@@ -105,3 +105,110 @@ def exact_posterior_moments(
     mean = np.array([np.dot(m, t) for m in marg])
     second = np.array([np.dot(m, t * t) for m in marg])
     return mean, second
+
+
+# -- any small tree: Gauss-Jacobi quadrature, exact for JC69 and exponential priors ----------
+#
+# Under JC69 a branch of length t enters the likelihood only through u = exp(-4t/3):
+#     P(t)[i, j] = (1 - u) / 4 + u [i == j],
+# linear in u, and every branch appears once in each term of a site's sum over the internal
+# states, so the likelihood of S sites is a polynomial of degree at most S in each u_b.  An
+# Exponential(rate) length gives u the density c u^(c-1) on (0, 1], c = 3 rate / 4.  So
+#     p(D | tau) = c^B  int_[0,1]^B  L(u)  prod_b u_b^(c-1) du,
+# and a tensor-product Gauss-Jacobi rule with weight u^(c-1) and m >= (S+1)/2 nodes per
+# branch integrates it exactly (up to rounding): a rule of m nodes is exact for degree 2m-1.
+
+
+def jc_tree_log_ml(seqs: list[str], parent, rate: float = 10.0, nodes: int | None = None):
+    """Exact log p(D | tau) for JC69 sequences (A, C, G, T only) on the unrooted topology of
+    ``parent`` (a parent array: leaves ``0..n-1`` in the order of ``seqs``, the root last
+    with three children), with i.i.d. Exponential(``rate``) branch lengths.
+
+    The likelihood is pruned on the grid of ``nodes`` (default the fewest exact,
+    ``ceil((S+1)/2)``) Gauss-Jacobi nodes per branch, one array axis per branch, and summed
+    with the rule's weights."""
+    from scipy.special import roots_sh_jacobi
+
+    parent = np.asarray(parent, dtype=np.int64)
+    n = len(seqs)
+    n_sites = len(seqs[0])
+    B = parent.shape[0] - 1
+    m = nodes if nodes is not None else (n_sites + 2) // 2
+    c = 0.75 * rate
+    # nodes and weights for int_0^1 f(u) u^(c-1) du
+    u, w = roots_sh_jacobi(m, c, c)
+    children = {v: [] for v in range(n, B + 1)}
+    for v in range(B):
+        children[int(parent[v])].append(v)
+
+    def axis(values, b):
+        shape = [1] * B
+        shape[b] = m
+        return np.asarray(values).reshape(shape)
+
+    def partial(v, column):
+        """(4 states, grid...) partial likelihood below node v."""
+        if v < n:
+            out = np.zeros((4,) + (1,) * B)
+            out[STATES.index(column[v])] = 1.0
+            return out
+        prod = None
+        for ch in children[v]:
+            below = partial(ch, column)
+            ub = axis(u, ch)[None]
+            msg = (1.0 - ub) / 4.0 * below.sum(axis=0, keepdims=True) + ub * below
+            prod = msg if prod is None else prod * msg
+        return prod
+
+    patterns: dict[str, int] = {}
+    for col in zip(*seqs):
+        key = "".join(col)
+        patterns[key] = patterns.get(key, 0) + 1
+    # the likelihood itself (no logs: S sites of a few taxa stay far above underflow), scaled
+    # by exp(shift) after each pattern to keep it near 1
+    total = np.ones((m,) * B)
+    shift = 0.0
+    root = B
+    for column, count in patterns.items():
+        lik = 0.25 * partial(root, column).sum(axis=0)
+        total = total * lik**count
+        top = total.max()
+        total /= top
+        shift += np.log(top)
+    for b in range(B):
+        total = total * axis(w, b)
+    return float(np.log(total.sum()) + shift + B * np.log(c))
+
+
+def unrooted_topologies(names):
+    """Every unrooted binary topology of ``names`` as a Newick string (by inserting taxa one
+    at a time into every edge of the trees of the previous ones)."""
+    trees = [(names[0], names[1], names[2])]  # a star of three, as nested tuples
+
+    def edges(t):
+        # every subtree position where a new leaf can be attached
+        yield ()
+        if isinstance(t, tuple):
+            for i, sub in enumerate(t):
+                for path in edges(sub):
+                    yield (i,) + path
+
+    def attach(t, path, leaf):
+        if not path:
+            return (t, leaf)
+        i = path[0]
+        return tuple(attach(s, path[1:], leaf) if j == i else s for j, s in enumerate(t))
+
+    for leaf in names[3:]:
+        new = []
+        for t in trees:
+            for path in edges(t):
+                if path == ():
+                    continue  # the root of the star is not an edge
+                new.append(attach(t, path, leaf))
+        trees = new
+
+    def text(t):
+        return t if isinstance(t, str) else "(" + ",".join(text(s) for s in t) + ")"
+
+    return [text(t) + ";" for t in trees]
