@@ -28,7 +28,10 @@ class Group(click.Group):
 
     def invoke(self, ctx):
         from phylo.outputs import NO_ROOM, describe_os_error
+        from phylo.warmup import announce_compiles
 
+        # one line on standard error when this command compiles kernels (a first run)
+        announce_compiles(sys.stderr)
         try:
             return super().invoke(ctx)
         except PhyloError as exc:

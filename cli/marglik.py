@@ -151,8 +151,11 @@ def loglik(alignment, trees, model, output):
     from phylo.likelihood.scores import tree_log_likelihoods
     from phylo.provenance import record
     from phylo.tables import write_table
+    from phylo.warmup import ensure, likelihood_group
 
-    rows = tree_log_likelihoods(alignment, trees, model_from_spec(model))
+    model_ = model_from_spec(model)
+    ensure(["trees", likelihood_group(model_)])
+    rows = tree_log_likelihoods(alignment, trees, model_)
     prov = record(inputs=[alignment, trees], parameters={"model": model["model"]})
     write_table(output, ["tree", "log_likelihood"], rows, prov)
 
@@ -203,10 +206,13 @@ def estimate(alignment, trees, method, settings, prior, model, seed, output):
     Example:
       marglik estimate DS1.nex tree.nwk --method ss --set temperatures=50 --seed 1
     """
+    from phylo.likelihood import model_from_spec
     from phylo.marglik import compare as C
     from phylo.provenance import record
     from phylo.tables import write_table
+    from phylo.warmup import ensure, likelihood_group
 
+    ensure(["trees", likelihood_group(model_from_spec(model))])
     seed, rows = C.estimate(alignment, trees, method, settings, model, prior, seed)
     prov = record(inputs=[alignment, trees], seed=seed, parameters={"method": method})
     notes = C.start_notes(trees, rows)
@@ -328,10 +334,13 @@ def compare(
     """
     from phylo.errors import InputError
     from phylo.execution import run_comparison
+    from phylo.likelihood import model_from_spec
     from phylo.marglik import compare as C
+    from phylo.warmup import ensure, likelihood_group
 
     if plot and output is None and run["shard"] is not None:
         raise InputError("--plot of a shard: plot the merged table with `marglik merge`")
+    ensure(["trees", likelihood_group(model_from_spec(model))], quiet=quiet)
     if threads is None:
         threads = C.default_batch_threads(run["jobs"]) if run["executor"] == "local" else 1
     comp = C.comparison(

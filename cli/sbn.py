@@ -121,7 +121,9 @@ def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet
     """
     from phylo.provenance import record
     from phylo.trees.summary import format_text, format_tsv, plot_split_frequencies, summarise
+    from phylo.warmup import ensure
 
+    ensure(["trees"], quiet=quiet)
     sample = _read(files, burnin, thin, rooted, quiet, extant_only, notes=False)
     _warn_if_runs_disagree(sample)
     s = summarise(sample, top=top, min_freq=min_freq)
@@ -258,7 +260,9 @@ def fit(
     """
     from phylo.provenance import record
     from phylo.sbn import fit as fit_model
+    from phylo.warmup import ensure
 
+    ensure(["trees", "sbn-fit"], quiet=quiet)
     sample = _read(files, burnin, thin, rooted, quiet, extant_only)
     _warn_if_runs_disagree(sample)
     with Progress(f"fitting {method}", unit="EM iterations", quiet=quiet) as bar:

@@ -15,6 +15,10 @@ The library is organised by concept, each module owning one thing:
     Tasks on local processes, Dask or array-job shards, with random streams keyed by task,
     resumable locked result tables and :func:`~phylo.execution.run_comparison`; the
     progress line.
+``phylo.warmup``
+    Compiling the numba kernels before a command needs them: the groups a command uses,
+    side by side in several processes on a first run (``python -m phylo.warmup`` compiles
+    them all).
 ``phylo.trees``
     Tree samples as columnar arrays (:class:`phylo.trees.TreeSample`), the one topology core
     (canonical parent arrays, clades as bitsets), readers and writers, split tables,

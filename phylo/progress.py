@@ -2,6 +2,11 @@
 
 Silent when standard error is not a terminal or when ``quiet`` is set, so batch logs stay
 clean.  Updates are throttled to a few per second.
+
+The rate (and the ETA from it) counts from the first update on: the first unit of work
+often includes one-off costs (on a first run, compiling the kernels takes seconds), which
+would otherwise make the line read "0 iterations/s".  Until a second update there is no
+rate to show.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class Progress:
         self.interval = interval
         self.done = 0
         self.start = time.monotonic()
+        self._first: tuple[float, int] | None = None  # time and count at the first update
         self._last = 0.0
         self._width = 0
 
@@ -49,23 +55,37 @@ class Progress:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def rate(self) -> float | None:
+        """Units per second since the first update (``None`` before a second one)."""
+        if self._first is None:
+            return None
+        t1, d1 = self._first
+        elapsed = time.monotonic() - t1
+        if self.done <= d1 or elapsed <= 0:
+            return None
+        return (self.done - d1) / elapsed
+
     def line(self) -> str:
         elapsed = time.monotonic() - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        rate = self.rate()
         unit = f" {self.unit}" if self.unit else ""
         if self.total:
             frac = min(1.0, self.done / self.total)
             bar = "#" * int(frac * 20)
-            eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-            eta_s = _fmt_time(eta) if eta == eta else "?"
+            eta_s = _fmt_time((self.total - self.done) / rate) if rate else "?"
             return (
                 f"{self.description}: [{bar:<20}] {self.done}/{self.total}{unit} "
                 f"{100 * frac:3.0f}% elapsed {_fmt_time(elapsed)} ETA {eta_s}"
             )
-        return f"{self.description}: {self.done}{unit} ({rate:,.0f}{unit}/s)"
+        if rate is None:
+            return f"{self.description}: {self.done}{unit}"
+        per_s = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
+        return f"{self.description}: {self.done}{unit} ({per_s}{unit}/s)"
 
     def update(self, n: int = 1) -> None:
         self.done += n
+        if self._first is None:
+            self._first = (time.monotonic(), self.done)
         if not self.enabled:
             return
         now = time.monotonic()

@@ -132,6 +132,11 @@ _LOCK = threading.Lock()
 _PACKAGE = __name__.rpartition(".")[0]
 
 
+def family_name(mv) -> str:
+    """``"f81"`` or ``"general"``: the family whose kernels serve the model vector ``mv``."""
+    return "f81" if mv[mv.shape[0] - 2] > 0.5 else "general"
+
+
 def family(mv):
     """The kernels serving the model vector ``mv`` (a module): the F81 family's
     (closed-form products) or the general one's.
@@ -140,7 +145,7 @@ def family(mv):
     batch of one (same arguments, one branch-length vector ``t`` and gradient ``grad``;
     returns the log-likelihood), and ``transition_matrices`` fills the matrices.
     """
-    name = "f81" if mv[mv.shape[0] - 2] > 0.5 else "general"
+    name = family_name(mv)
     mod = _FAMILIES.get(name)
     if mod is None:
         with _LOCK:

@@ -51,6 +51,22 @@ from .models import Model
 __all__ = ["TreeLikelihood", "topology_arrays"]
 
 
+def model_vector(model) -> np.ndarray:
+    """The vector the kernels read for ``model`` (a :class:`~phylo.likelihood.Model` with
+    its frequencies resolved; layout in :func:`~phylo.likelihood._kernels.pack_model`)."""
+    lam, v, vinv = model.eigen()
+    return K.pack_model(
+        lam,
+        v,
+        vinv,
+        model.rate_matrix(),
+        model.frequencies,
+        model.pinv,
+        model.category_rates(),
+        model.category_weights(),
+    )
+
+
 def topology_arrays(parent, n_taxa: int, root: int | None = None) -> np.ndarray:
     """The traversal table read by the kernels, for the tree rooted at ``root``.
 
@@ -511,12 +527,9 @@ class TreeLikelihood:
         self._tips2 = self._tips.reshape(-1, self._tips.shape[2])  # rows 4c..4c+3
         self._weights = np.ascontiguousarray(pats.weights)
         m = self.model
-        lam, v, vinv = m.eigen()
         freqs = m.frequencies
         self._inv = np.ascontiguousarray(np.einsum("s,sp->p", freqs, np.prod(self._tips, axis=0)))
-        self._mv = K.pack_model(
-            lam, v, vinv, m.rate_matrix(), freqs, m.pinv, m.category_rates(), m.category_weights()
-        )
+        self._mv = model_vector(m)
         family(self._mv)  # load the model family's kernels (compiled on first use)
         self.n_categories = m.n_categories
         P = self._tips.shape[2]

@@ -187,10 +187,12 @@ class Indexer:
         self._add_fixed()
 
     def _add_fixed(self):
-        K._clade_id(self.full, self.cs, self.cst, 0, True)
+        self.cst[0] = self.full
+        K.rehash_clades(self.cst, 1, self.cs)
         self.cnt[0] = 1
         ks, kst = self.pairs[1]
-        K._pair_id(-1, 0, ks, kst, 0, True)
+        kst[0] = (-1, 0)
+        K.rehash_pairs(kst, 1, ks)
         self.cnt[2] = 1
 
     @property
@@ -240,26 +242,12 @@ class Indexer:
         t = 0
         while t < T:
             (ss, sst), (ks, kst), (ms, mst) = self.pairs
-            t = K.index_trees(
-                parents,
-                self.full,
-                self.n_taxa,
-                self.rooted,
-                self.conditioning == "clade",
-                add,
-                self.cs,
-                self.cst,
-                ss,
-                sst,
-                ks,
-                kst,
-                ms,
-                mst,
-                self.cnt,
-                missing,
-                t,
-                out,
-            )
+            tables = (self.cs, self.cst, ss, sst, ks, kst, ms, mst, self.cnt)
+            head = (parents, self.full, self.n_taxa, self.rooted, self.conditioning == "clade")
+            if add:
+                t = K.add_trees(*head, *tables, t, out)
+            else:
+                t = K.lookup_trees(*head, *tables, missing, t, out)
             if t < T:
                 self._grow()
         return out
