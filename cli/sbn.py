@@ -1054,7 +1054,7 @@ def diagnose(
         )
     with Progress("reading trees", unit="trees", quiet=quiet) as bar:
         sample = read_trees(
-            files, burnin=0, thin=thin, rooted=rooted, lengths=True, progress=bar.update
+            files, burnin=0, thin=thin, rooted=rooted, lengths="stream", progress=bar.update
         )
     parameters = [read_parameters(p) for p in param_files] or None
     step = sampling_interval(files[0])

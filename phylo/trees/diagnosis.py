@@ -93,13 +93,16 @@ class Diagnosis:
 
 
 def tree_lengths(sample: TreeSample) -> list[np.ndarray] | None:
-    """Per run, the sum of the branch lengths of each tree (``None`` without lengths)."""
-    if sample.lengths is None:
+    """Per run, the sum of the branch lengths of each kept tree (``None`` without lengths).
+
+    From the lengths in memory, or block by block from the files for a sample read with
+    ``lengths="stream"``: memory holds one number per tree, not every tree's lengths."""
+    if not sample.has_lengths:
         return None
     N = sample.parents.shape[1]
-    out = [L[:, : N - 1].sum(axis=1) for L in sample.lengths]
-    if any(np.isnan(x).any() for x in out):
-        return None
+    out = [np.empty(t.shape[0]) for t in sample.traces]
+    for r, a, ids, L in sample.iter_lengths():
+        out[r][a : a + ids.shape[0]] = L[:, : N - 1].sum(axis=1)
     return out
 
 
@@ -128,7 +131,7 @@ def diagnose(
     ----------
     sample
         The runs' whole traces (``read_trees(files, burnin=0, thin=t)``; with
-        ``lengths=True`` the tree length gets a PSRF and ESS).
+        ``lengths="stream"`` or ``True`` the tree length gets a PSRF and ESS).
     burnin
         Per run, as for :func:`phylo.trees.read_trees` (default 25%): applied to the ESS,
         PSRF, final ASDSF and pooling check; the ASDSF over the run (whose relative burn-in
@@ -173,11 +176,11 @@ def diagnose(
         trace = asdsf_trace(sample, every, rel, window, min_freq, gens)
     per_run: list[dict[str, np.ndarray]] = [{} for _ in range(R)]
     names: list[str] = []
-    tl = tree_lengths(kept)
+    tl = tree_lengths(sample)
     if tl is not None:
         names.append("tree length")
         for r in range(R):
-            per_run[r]["tree length"] = tl[r]
+            per_run[r]["tree length"] = tl[r][burn[r] :]
     lnl = None
     if parameters is not None:
         if len(parameters) != R:

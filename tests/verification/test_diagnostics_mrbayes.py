@@ -126,8 +126,10 @@ def test_psrf_and_ess_match_sump(mb_run):
     assert set(reference) == set(names) - {"LnL", "LnPr"} and checked == len(names) - 2
 
 
-def test_tree_length_from_trees_equals_the_p_files(mb_run):
-    sample = read_trees(runs_of(mb_run, "t"), burnin=0, lengths=True)
+@pytest.mark.parametrize("lengths", [True, "stream"])
+def test_tree_length_from_trees_equals_the_p_files(mb_run, lengths):
+    # in memory, or read again from the files block by block (as sbn diagnose reads them)
+    sample = read_trees(runs_of(mb_run, "t"), burnin=0, lengths=lengths)
     tl = tree_lengths(sample)
     for r, p in enumerate(runs_of(mb_run, "p")):
         assert np.allclose(tl[r], read_parameters(p).column("TL"), rtol=2e-5)
