@@ -283,7 +283,7 @@ def summarise(rows: list[dict], datasets) -> None:
         for r in rows:
             if r["dataset"] == ds and r["variant"] == "widen":
                 p = [x for x in rows if x["dataset"] == ds and x["variant"] == "plain"
-                     and x["replicate"] == r["replicate"]]  # fmt: skip
+                     and int(x["replicate"]) == int(r["replicate"])]  # fmt: skip
                 if p:
                     d.append(num(r["log_z"]) - num(p[0]["log_z"]))
         diffs.append(f"{np.mean(d):+.3f} n={len(d)}" if d else "-")
