@@ -1644,7 +1644,9 @@ def state_pair_sums(tips, weights, inv, mv, topo, t, Pm, buf, site_ll, pairs, ro
         for p in range(uint64(p0), uint64(p1)):
             total += weights[p] * site_ll[p]
             f = buf[CM_FRAC, p]
-            buf[CM_FACTOR, p] = weights[p] * f / buf[CM_DEN, p] if f > 0.0 else 0.0
+            d = buf[CM_DEN, p]
+            # a pattern of likelihood 0 (log-likelihood -inf) contributes nothing here
+            buf[CM_FACTOR, p] = weights[p] * f / d if f > 0.0 and d > 0.0 else 0.0
         for k in range(K):
             r = rr + 4 * k
             for s in range(4):

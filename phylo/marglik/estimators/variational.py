@@ -1,7 +1,9 @@
 """Mean-field variational approximation of the branch-length posterior.
 
 The family is a product of lognormals, ``log t_i ~ N(mu_i, sigma_i^2)``, i.e. a diagonal
-normal ``q`` on ``x = log t``.  Its evidence lower bound
+normal ``q`` on ``x = log t`` (with free model parameters, on ``x = (log t, phi)``: each of
+the model's unconstrained coordinates a normal too, started at the MAP with the marginal
+standard deviation of the Laplace normal of :mod:`phylo.marglik.estimators.laplace`).  Its evidence lower bound
 
     ELBO(mu, sigma) = E_q[ log L(e^x) + log p(e^x) + sum_i x_i ] + sum_i log sigma_i
                       + d/2 (1 + log 2 pi)
@@ -45,6 +47,15 @@ HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 def _log_density_and_grad_rows(posterior, X):
     """log q_1(x) (log space, with Jacobian) and its gradient for each row of X."""
+    if posterior.n_params:  # one joint gradient (branches and model parameters) per row
+        val = np.empty(X.shape[0])
+        grad = np.empty_like(X)
+        for i, x in enumerate(X):
+            val[i], grad[i], _ = posterior.log_density_and_gradient(x)
+        bad = ~np.isfinite(val)
+        val[bad] = -np.inf
+        grad[bad] = 0.0
+        return val, grad
     with np.errstate(over="ignore"):
         T = np.exp(X)
     bad = ~np.all(np.isfinite(T), axis=1)
@@ -76,6 +87,9 @@ def laplus_start(posterior):
         shape, rate, _ = gamma_laplus(posterior, opt)
         mu[bad] = -np.log(rate[bad]) - np.euler_gamma
         sigma[bad] = math.pi / math.sqrt(6.0)
+    if posterior.n_params:  # the model's coordinates: the MAP and the marginal sds
+        mu = np.concatenate([mu, opt.phi])
+        sigma = np.concatenate([sigma, np.sqrt(np.diag(opt.phi_covariance))])
     return mu, np.log(sigma)
 
 
