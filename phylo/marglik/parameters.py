@@ -393,9 +393,7 @@ def branch_prior(dist: str, args: str, text: str):
         if not (vals[0] > 0 and vals[1] > 0 and all(map(math.isfinite, vals))):
             raise _improper(text, "both gamma arguments must be positive")
         return GammaPrior(*vals)
-    raise InputError(
-        f"unknown branch-length prior {text!r}: expected exp:RATE or gamma:SHAPE,RATE"
-    )
+    raise InputError(f"unknown branch-length prior {text!r}: expected exp:RATE or gamma:SHAPE,RATE")
 
 
 # -- the model with its priors ---------------------------------------------------------------
@@ -727,8 +725,7 @@ def model_prior(model_spec: dict | None = None, prior=None) -> ModelPrior:
             )
         if given[key]:
             raise InputError(
-                f"--prior {text}: {key} is already fixed by {option_of[key]}; give one or "
-                "the other"
+                f"--prior {text}: {key} is already fixed by {option_of[key]}; give one or the other"
             )
     dist, args = options.get("brlens", ("exp", "10"))
     bprior = branch_prior(dist, args, f"brlens={dist}:{args}")

@@ -249,8 +249,9 @@ def gss(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog, 
     A pilot HMC run at ``beta = 1`` (``warmup`` tuning iterations, then ``pilot`` draws) fits
     one gamma per branch by the method of moments, as physher fits its reference to a pilot
     posterior log, and with free model parameters a multivariate normal on their
-    unconstrained vector (the draws' mean and covariance); then power posteriors ``[L p]^beta r^(1 - beta)`` are run down the
-    temperatures from the pilot's last state, with exact reference draws at ``beta = 0``.
+    unconstrained vector (the draws' mean and covariance); then power posteriors
+    ``[L p]^beta r^(1 - beta)`` are run down the temperatures from the pilot's last state,
+    with exact reference draws at ``beta = 0``.
 
     Defaults: 50 temperatures at Beta(0.3, 1) quantiles, 300 draws after 100 burn-in
     iterations per temperature, 5 leapfrog steps, 1000 pilot draws after 1000 warm-up

@@ -112,8 +112,10 @@ def ns(posterior, rng, live, length, precision, max_steps):
         raise ValueError("nested sampling needs at least two live points")
     X = posterior.sample_prior_x(rng, N)
     T, Phi = posterior.split(X)
-    logL = posterior.log_likelihood_batch(T, Phi) if posterior.n_params else (
-        posterior.log_likelihood_batch(T)
+    logL = (
+        posterior.log_likelihood_batch(T, Phi)
+        if posterior.n_params
+        else (posterior.log_likelihood_batch(T))
     )
     logw = math.log(-math.expm1(-1.0 / N))
     logZ = -np.inf

@@ -3,7 +3,8 @@
 The family is a product of lognormals, ``log t_i ~ N(mu_i, sigma_i^2)``, i.e. a diagonal
 normal ``q`` on ``x = log t`` (with free model parameters, on ``x = (log t, phi)``: each of
 the model's unconstrained coordinates a normal too, started at the MAP with the marginal
-standard deviation of the Laplace normal of :mod:`phylo.marglik.estimators.laplace`).  Its evidence lower bound
+standard deviation of the Laplace normal of :mod:`phylo.marglik.estimators.laplace`).  Its
+evidence lower bound
 
     ELBO(mu, sigma) = E_q[ log L(e^x) + log p(e^x) + sum_i x_i ] + sum_i log sigma_i
                       + d/2 (1 + log 2 pi)
