@@ -155,8 +155,25 @@ class Model:
             raise InputError("empirical frequencies are not known yet: call resolve(alignment)")
         return self.frequencies
 
+    def _memo(self, key: str, compute):
+        """``compute()``, computed once per model object (read-only arrays): a sampler asks
+        for the same model's rate matrix, eigensystem and category rates several times."""
+        memo = self.__dict__.get("_memo_values")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_memo_values", memo)
+        if key not in memo:
+            value = compute()
+            for a in value if isinstance(value, tuple) else (value,):
+                a.flags.writeable = False
+            memo[key] = value
+        return memo[key]
+
     def rate_matrix(self) -> np.ndarray:
         """The normalised rate matrix Q (4 x 4), rows summing to 0, mean rate 1."""
+        return self._memo("rate_matrix", self._rate_matrix)
+
+    def _rate_matrix(self) -> np.ndarray:
         pi = self._freqs()
         q = np.zeros((4, 4))
         for (i, j), r in zip(_PAIRS, self.exchangeabilities):
@@ -167,6 +184,9 @@ class Model:
 
     def eigen(self):
         """Eigendecomposition ``(eigenvalues, V, V_inv)`` with ``Q = V diag(eigenvalues) V_inv``."""
+        return self._memo("eigen", self._eigen)
+
+    def _eigen(self):
         pi = self._freqs()
         q = self.rate_matrix()
         s = np.sqrt(pi)
@@ -184,6 +204,9 @@ class Model:
 
     def category_rates(self) -> np.ndarray:
         """Rates of the variable-site categories, scaled so the mean over all sites is 1."""
+        return self._memo("category_rates", self._category_rates)
+
+    def _category_rates(self) -> np.ndarray:
         if self.alpha is None:
             r = np.ones(1)
         else:

@@ -93,6 +93,9 @@ __all__ = ["ModelDerivatives", "ParameterGradient", "rate_matrix_derivatives"]
 
 #: relative step of the central difference of the Gamma category rates in the shape
 SHAPE_STEP = 1e-5
+_ROWS = np.array([i for i, _ in _PAIRS])
+_COLS = np.array([j for _, j in _PAIRS])
+_DIAG = np.arange(4)
 
 
 @dataclass
@@ -135,31 +138,28 @@ def rate_matrix_derivatives(model: Model) -> tuple[np.ndarray, np.ndarray]:
     r = model.exchangeabilities
     pi = model._freqs()
     R = np.zeros((4, 4))
-    for (i, j), x in zip(_PAIRS, r):
-        R[i, j] = x
-        R[j, i] = x
+    R[_ROWS, _COLS] = r
+    R[_COLS, _ROWS] = r
     q_hat = R * pi[None, :]
-    np.fill_diagonal(q_hat, 0.0)
-    np.fill_diagonal(q_hat, -q_hat.sum(axis=1))
-    beta = float(-(pi @ np.diag(q_hat)))
+    q_hat[_DIAG, _DIAG] = -q_hat.sum(axis=1)
+    beta = float(-(pi @ q_hat[_DIAG, _DIAG]))
     Q = q_hat / beta
+    # d R_hat / d r_ab: +pi_b at (a, b), +pi_a at (b, a), -pi_b at (a, a), -pi_a at (b, b)
     dr = np.zeros((6, 4, 4))
-    for m, (a, b) in enumerate(_PAIRS):
-        d = np.zeros((4, 4))
-        d[a, b] += pi[b]
-        d[b, a] += pi[a]
-        d[a, a] -= pi[b]
-        d[b, b] -= pi[a]
-        dr[m] = (d - Q * (2.0 * pi[a] * pi[b])) / beta
+    m = np.arange(6)
+    dr[m, _ROWS, _COLS] = pi[_COLS]
+    dr[m, _COLS, _ROWS] = pi[_ROWS]
+    dr[m, _ROWS, _ROWS] -= pi[_COLS]
+    dr[m, _COLS, _COLS] -= pi[_ROWS]
+    dr = (dr - Q[None] * (2.0 * pi[_ROWS] * pi[_COLS])[:, None, None]) / beta
+    # d R_hat / d pi_c: column c off the diagonal is R[:, c], the diagonal -R[i, c]
     dpi = np.zeros((4, 4, 4))
-    for c in range(4):
-        d = np.zeros((4, 4))
-        for i in range(4):
-            if i != c:
-                d[i, c] += R[i, c]
-                d[i, i] -= R[i, c]
-        dbeta = 2.0 * sum(R[c, j] * pi[j] for j in range(4) if j != c)
-        dpi[c] = (d - Q * dbeta) / beta
+    c = np.arange(4)
+    dpi[c, :, c] = R.T
+    dpi[c[:, None], _DIAG[None, :], _DIAG[None, :]] -= R.T
+    dpi[c, c, c] = 0.0
+    dbeta = 2.0 * (R @ pi)  # R has a zero diagonal
+    dpi = (dpi - Q[None] * dbeta[:, None, None]) / beta
     return dr, dpi
 
 

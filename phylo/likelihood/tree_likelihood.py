@@ -989,15 +989,15 @@ class TreeLikelihood:
         ``rate_matrix`` (4, 4), ``eigenvalues`` (4,), ``eigenvectors`` V and ``inverse``
         V^-1 (4, 4), ``category_rates`` (K,), ``category_weights`` (K,), ``pinv``."""
         m = self.model
-        lam, v, vinv = m.eigen()
+        lam, v, vinv = (a.copy() for a in m.eigen())
         return {
             "frequencies": np.array(m.frequencies),
             "exchangeabilities": m.exchangeabilities.copy(),
-            "rate_matrix": m.rate_matrix(),
+            "rate_matrix": m.rate_matrix().copy(),
             "eigenvalues": lam,
             "eigenvectors": v,
             "inverse": vinv,
-            "category_rates": m.category_rates(),
+            "category_rates": m.category_rates().copy(),
             "category_weights": m.category_weights(),
             "pinv": float(m.pinv),
         }

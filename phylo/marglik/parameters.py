@@ -83,6 +83,7 @@ Jacobian; :class:`ModelPrior` gives it, its gradient, exact draws, the model at
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -149,14 +150,22 @@ SUPPORT = {"kappa": (0.0, math.inf), "shape": (0.0, math.inf), "pinv": (0.0, 1.0
 STARTS = {"kappa": 2.0, "shape": 1.0, "pinv": 0.1}
 
 
+@functools.lru_cache(maxsize=16)
 def helmert(D: int) -> np.ndarray:
-    """The ``D x (D-1)`` Helmert basis: orthonormal columns, each summing to zero."""
+    """The ``D x (D-1)`` Helmert basis: orthonormal columns, each summing to zero
+    (read-only: one array per ``D`` is shared)."""
     H = np.zeros((D, D - 1))
     for j in range(1, D):
         H[:j, j - 1] = 1.0 / j
         H[j, j - 1] = -1.0
         H[:, j - 1] /= np.linalg.norm(H[:, j - 1])
+    H.flags.writeable = False
     return H
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    m = z.max()
+    return z - (m + math.log(np.exp(z - m).sum()))
 
 
 # -- one-dimensional priors ------------------------------------------------------------------
@@ -442,8 +451,7 @@ class Block:
             return float(self.prior.log_pdf(value) + logj)
         D = self.size + 1
         alpha = np.asarray(self.prior.alpha)
-        z = helmert(D) @ phi
-        logpi = z - special.logsumexp(z)
+        logpi = _log_softmax(helmert(D) @ phi)
         const = special.gammaln(alpha.sum()) - special.gammaln(alpha).sum() + 0.5 * math.log(D)
         return float(const + alpha @ logpi)
 
