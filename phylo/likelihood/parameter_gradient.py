@@ -233,6 +233,11 @@ class ParameterGradient:
         lik = self.likelihood
         t = lik._check(t)
         ll, N, root, m, (mv, inv) = self.state_pair_sums(t, model)
+        with np.errstate(over="ignore", invalid="ignore"):  # absurd lengths: inf or NaN
+            return self._derivatives(ll, t, N, root, m, inv)
+
+    def _derivatives(self, ll, t, N, root, m, inv):
+        lik = self.likelihood
         lam, V, Vinv = m.eigen()
         rho = m.category_rates()
         omega = m.category_weights()

@@ -138,11 +138,11 @@ class PowerTarget:
         if not (np.all(np.isfinite(t)) and np.all(t > 0) and np.all(np.isfinite(phi))):
             return -np.inf, np.zeros_like(x), -np.inf
         beta = self.beta
-        ll, gl, gphi = post.joint_gradient(t, phi)
-        if not np.isfinite(ll):
-            return -np.inf, np.zeros_like(x), -np.inf
         lp = post.prior.log_pdf(t) + post.params.log_density(phi)
         if not np.isfinite(lp):
+            return -np.inf, np.zeros_like(x), -np.inf
+        ll, gl, gphi = post.joint_gradient(t, phi)
+        if not np.isfinite(ll):
             return -np.inf, np.zeros_like(x), -np.inf
         gp = post.prior.grad_log_pdf(t)
         gpp = post.params.grad_log_density(phi)

@@ -422,7 +422,8 @@ class Block:
     def _scalar_value(self, phi: np.ndarray):
         lo, hi = self.prior.support
         if math.isinf(hi):
-            e = np.exp(phi)
+            with np.errstate(over="ignore"):  # far out: inf, a value no model takes
+                e = np.exp(phi)
             return lo + e, phi, e  # value, log Jacobian, d value / d phi
         s = special.expit(phi)
         w = hi - lo
@@ -538,6 +539,23 @@ class ModelPrior:
         self._H = {b.name: helmert(b.size + 1) for b in blocks if b.name in ("rates", "freqs")}
 
     # -- the model at phi
+    def valid(self, phi) -> bool:
+        """Whether ``phi`` gives a model: every value finite and strictly inside its range,
+        no part of a simplex 0 (far out in the unconstrained space the maps overflow or
+        underflow; the density there is taken as 0)."""
+        phi = np.asarray(phi, dtype=np.float64)
+        if not np.all(np.isfinite(phi)):
+            return False
+        for b in self.blocks:
+            v = b.value(phi[b.offset : b.offset + b.size])
+            if isinstance(b.prior, Scalar):
+                lo, hi = b.prior.support
+                if not (lo < v < hi and math.isfinite(v)):
+                    return False
+            elif not v.min() > 0.0:
+                return False
+        return True
+
     def values(self, phi) -> dict:
         """The free parameters' values at ``phi``: ``{name: value}``."""
         phi = np.asarray(phi, dtype=np.float64)

@@ -215,16 +215,22 @@ class Posterior:
             return self.model
         return self.params.model(phi)
 
-    def _set_params(self, phi):
+    def _set_params(self, phi) -> bool:
+        """Evaluate the likelihood at the free parameters ``phi`` from now on; False when
+        ``phi`` gives no model (see :meth:`ModelPrior.valid`)."""
         if self.params is not None:
             if phi is None:
                 raise ValueError("the posterior has free model parameters: give phi")
+            if not self.params.valid(phi):
+                return False
             self.likelihood.set_model(self.params.model(phi))
+        return True
 
     # ---------------------------------------------------------------- likelihoods
     def log_likelihood(self, t, phi=None) -> float:
         self.n_evaluations += 1
-        self._set_params(phi)
+        if not self._set_params(phi):
+            return -np.inf
         return self.likelihood.log_likelihood(t)
 
     def log_likelihood_and_gradient(self, t):
@@ -246,6 +252,8 @@ class Posterior:
             self._gradient_pass = ParameterGradient(self.likelihood)
         self.n_evaluations += 1
         phi = np.asarray(phi, dtype=np.float64)
+        if not self.params.valid(phi):
+            return -np.inf, np.zeros_like(np.asarray(t, dtype=np.float64)), np.zeros_like(phi)
         ll, gt, dm = self._gradient_pass(t, self.params.model(phi))
         return ll, gt, self.params.chain(phi, dm)
 
@@ -260,18 +268,24 @@ class Posterior:
         Phi = np.atleast_2d(np.asarray(Phi, dtype=np.float64))
         if Phi.shape[0] == 1 and T.shape[0] > 1:
             Phi = np.repeat(Phi, T.shape[0], axis=0)
-        models = [self.params.model(row) for row in Phi]
-        return self.likelihood.log_likelihood_models(T, models)
+        ok = np.array([self.params.valid(row) for row in Phi], dtype=bool)
+        out = np.full(T.shape[0], -np.inf)
+        if ok.any():
+            models = [self.params.model(row) for row in Phi[ok]]
+            out[ok] = self.likelihood.log_likelihood_models(T[ok], models)
+        return out
 
     def site_log_likelihoods(self, t, phi=None) -> np.ndarray:
         """Per-column log-likelihoods (for CPO and PPD)."""
         self.n_evaluations += 1
-        self._set_params(phi)
+        if not self._set_params(phi):
+            return np.full(self.n_sites, -np.inf)
         return self.likelihood.site_log_likelihoods(t)
 
     def pattern_log_likelihoods(self, t, phi=None) -> np.ndarray:
         self.n_evaluations += 1
-        self._set_params(phi)
+        if not self._set_params(phi):
+            return np.full(self.likelihood.n_patterns, -np.inf)
         return self.likelihood.pattern_log_likelihoods(t)
 
     @property

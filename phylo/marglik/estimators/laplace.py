@@ -50,7 +50,10 @@ normal centred at its MAP, whose precision is the Schur complement of the Hessia
 branches off the boundary are integrated out, their own block kept to its diagonal).  The
 Laplus estimates then subtract its log density at its mean,
 ``-m/2 log(2 pi) + 1/2 log det S``, besides the branches'; ``glis`` draws ``phi`` from it,
-independently of the branch lengths.  The normal lives in the unconstrained space: a
+independently of the branch lengths, mixed with a tenth of draws from the parameters'
+prior (defensive importance sampling, :func:`defensive_params`: a normal alone has lighter
+tails than the posterior of, say, a poorly identified Gamma shape, and its weights would
+have infinite variance).  The normal lives in the unconstrained space: a
 positive parameter is lognormal, a proportion logit-normal, a simplex normal in isometric
 log-ratios.
 """
@@ -347,19 +350,57 @@ def importance_summary(log_w: np.ndarray) -> tuple[float, float, float]:
     return log_ml, se, ess
 
 
+#: share of the draws of the model's parameters that importance samplers take from their
+#: prior (defensive importance sampling, Hesterberg 1995): the weights' factor for those
+#: parameters is then at most 1 / DEFENSIVE, whatever the tails of the posterior
+DEFENSIVE = 0.1
+
+
+def defensive_params(posterior, rng, n, mean, chol, defensive=DEFENSIVE):
+    """``n`` draws of the free model parameters' vector from the mixture
+    ``(1 - defensive) N(mean, chol chol^T) + defensive prior``, and the mixture's log
+    density at each.
+
+    A normal in the unconstrained space has lighter tails than many posteriors there (the
+    Gamma shape's, with few sites, falls like its Exponential prior, e^phi, towards
+    phi = -inf); importance weights from it alone then have infinite variance and the
+    estimate falls short.  The prior's share bounds the weights."""
+    m = mean.shape[0]
+    Z = rng.standard_normal((n, m))
+    Phi = mean + Z @ chol.T
+    from_prior = rng.random(n) < defensive
+    if from_prior.any():
+        Phi[from_prior] = posterior.params.sample(rng, int(from_prior.sum()))
+    Zs = np.linalg.solve(chol, (Phi - mean).T).T
+    log_normal = (
+        -0.5 * m * math.log(2 * math.pi) - np.sum(np.log(np.diag(chol))) - 0.5 * np.sum(Zs**2, 1)
+    )
+    log_prior = posterior.params.log_density_rows(Phi)
+    log_q = np.logaddexp(math.log1p(-defensive) + log_normal, math.log(defensive) + log_prior)
+    return Phi, log_q, log_prior
+
+
 def gamma_proposal_log_weights(
-    posterior, shape, rate, samples, rng, chunk=20000, phi_mean=None, phi_precision=None
+    posterior,
+    shape,
+    rate,
+    samples,
+    rng,
+    chunk=20000,
+    phi_mean=None,
+    phi_precision=None,
+    defensive=DEFENSIVE,
 ):
     """Draw ``samples`` branch-length vectors from independent gammas and return their
     log importance weights log L(t) + log p(t) - log q(t).  With free model parameters
     their vector ``phi`` is drawn too, from the normal with ``phi_mean`` and
-    ``phi_precision``, and its prior density and the normal's enter the weights."""
+    ``phi_precision`` mixed with their prior (:func:`defensive_params`), and its prior
+    density and the mixture's enter the weights."""
     out = np.empty(samples)
     m = posterior.n_params
     if m:
         cov = np.linalg.inv(phi_precision)
         chol = np.linalg.cholesky(0.5 * (cov + cov.T))
-        _, logdet = np.linalg.slogdet(phi_precision)
     for k in range(0, samples, chunk):
         n = min(chunk, samples - k)
         T = rng.gamma(shape, 1.0 / rate, size=(n, shape.shape[0]))
@@ -370,14 +411,13 @@ def gamma_proposal_log_weights(
                 posterior.log_likelihood_batch(T) + posterior.prior.log_pdf_rows(T) - log_q
             )
             continue
-        Z = rng.standard_normal((n, m))
-        Phi = phi_mean + Z @ chol.T
-        log_q = log_q - 0.5 * m * math.log(2 * math.pi) + 0.5 * logdet - 0.5 * np.sum(Z * Z, 1)
+        Phi, log_qp, log_pp = defensive_params(posterior, rng, n, phi_mean, chol, defensive)
         out[k : k + n] = (
             posterior.log_likelihood_batch(T, Phi)
             + posterior.prior.log_pdf_rows(T)
-            + posterior.params.log_density_rows(Phi)
+            + log_pp
             - log_q
+            - log_qp
         )
     return out
 

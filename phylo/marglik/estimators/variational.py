@@ -23,11 +23,12 @@ gradient evaluations than stochastic ascent.
 
 ``elbo`` reports the ELBO at the fitted ``q`` estimated with fresh draws (a lower bound of the
 log marginal likelihood, so not consistent); ``vbis`` is importance sampling with the fitted
-``q`` as proposal (physher's "vbis" with ``normalize`` false).  Mean-field ``q`` is narrower
-than the posterior along correlated directions, so the importance weights are heavy-tailed:
-now and then one draw dominates and ``vbis`` lands a log unit or more too high.  Its
-diagnostics carry the effective sample size (a few, in those cases) and its standard error
-is then large; both are worth checking.
+``q`` as proposal (physher's "vbis" with ``normalize`` false; free model parameters drawn
+from ``q``'s normal mixed with a tenth of prior draws, as ``glis`` draws them).  Mean-field
+``q`` is narrower than the posterior along correlated directions, so the importance weights
+are heavy-tailed: now and then one draw dominates and ``vbis`` lands a log unit or more too
+high.  Its diagnostics carry the effective sample size (a few, in those cases) and its
+standard error is then large; both are worth checking.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from scipy.stats import qmc
 
 from ..optimize import map_estimate, minimize_bounded
 from . import Estimate, register
-from .laplace import gamma_laplus, importance_summary
+from .laplace import defensive_params, gamma_laplus, importance_summary
 
 FAMILY = "Laplace and variational"
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -153,12 +154,21 @@ def _sample(mu, sigma, n, rng):
     return X, log_q
 
 
-def _log_weights(posterior, mu, sigma, n, rng, chunk=20000):
+def _log_weights(posterior, mu, sigma, n, rng, chunk=20000, defensive=True):
+    """Log importance weights of ``n`` draws from the fitted ``q``; with free model
+    parameters and ``defensive``, their coordinates are drawn from ``q``'s normal mixed
+    with their prior (:func:`phylo.marglik.estimators.laplace.defensive_params`)."""
     out = np.empty(n)
+    B = posterior.n_branches
     for k in range(0, n, chunk):
         m = min(chunk, n - k)
-        X, log_q = _sample(mu, sigma, m, rng)
-        out[k : k + m] = posterior.log_density_batch(X) - log_q
+        if not (posterior.n_params and defensive):
+            X, log_q = _sample(mu, sigma, m, rng)
+            out[k : k + m] = posterior.log_density_batch(X) - log_q
+            continue
+        X, log_q = _sample(mu[:B], sigma[:B], m, rng)
+        Phi, log_qp, _ = defensive_params(posterior, rng, m, mu[B:], np.diag(sigma[B:]))
+        out[k : k + m] = posterior.log_density_batch(np.hstack([X, Phi])) - log_q - log_qp
     return out
 
 
@@ -184,7 +194,7 @@ def elbo_estimate(posterior, rng, draws="8,32", elbo_samples=1000):
     mu, sigma, info = fit_meanfield(
         posterior, rng, _draws(draws), max_iterations=(200,) * len(_draws(draws))
     )
-    log_w = _log_weights(posterior, mu, sigma, int(elbo_samples), rng)
+    log_w = _log_weights(posterior, mu, sigma, int(elbo_samples), rng, defensive=False)
     ok = np.isfinite(log_w)
     value = float(np.mean(log_w[ok]))
     se = float(np.std(log_w[ok], ddof=1) / math.sqrt(ok.sum())) if ok.sum() > 1 else math.nan
