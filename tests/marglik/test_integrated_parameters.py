@@ -47,7 +47,7 @@ FAST = {
 CONSISTENT = sorted(m for m, spec in REGISTRY.items() if spec.consistent) or sorted(FAST)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def exact(case: str) -> float:
     model, seqs, log_param_prior, box, param_nodes = CASES[case]
     return exact_log_ml_with_parameter(
