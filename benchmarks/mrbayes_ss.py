@@ -28,8 +28,8 @@ Usage::
     python benchmarks/mrbayes_ss.py --folder ss-ds1-free --topology free --run
 
 The command file and data are written to ``--folder`` (MrBayes cannot read the TreeBASE
-NEXUS file as it is); ``--run`` runs ``mb`` there (the runs one after the other, at low
-priority), otherwise the results already in the folder are read.
+NEXUS file as it is); ``--run`` runs ``mb`` there (its runs interleaved in one process);
+otherwise the results already in the folder are read.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def main(argv=None):
         write_inputs(args.folder, args.model, args.topology, args.ngen, args.runs, args.seed)
         with open(args.folder / "mb.log", "w") as out:
             subprocess.run(
-                ["nice", "-n", "19", "mb", "run.nex"],
+                ["mb", "run.nex"],
                 cwd=args.folder,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -135,11 +135,25 @@ def pack_model(lam, v, vinv, q, freqs, pinv, rates, weights) -> np.ndarray:
     freqs = np.asarray(freqs, dtype=np.float64)
     mu = q[0, 1] / freqs[1]
     off = ~np.eye(4, dtype=bool)
-    f81 = bool(np.allclose(q[off], (mu * np.broadcast_to(freqs, (4, 4)))[off], rtol=1e-13,
-                           atol=0.0))
+    target = (mu * np.broadcast_to(freqs, (4, 4)))[off]
+    # np.allclose(q[off], target, rtol=1e-13, atol=0), without its overhead (samplers of the
+    # model's parameters pack a model per likelihood)
+    f81 = bool(np.all(np.abs(q[off] - target) <= 1e-13 * np.abs(target)))
     return np.concatenate([lam, np.ravel(v), np.ravel(vinv), np.ravel(q), freqs,
                            [pinv, float(k)], rates, weights,
                            [1.0 if f81 else 0.0, mu]]).astype(np.float64)
+
+
+def pack_models(lam, v, vinv, q, freqs, pinv, rates, weights) -> np.ndarray:
+    """:func:`pack_model` of B models at once (arrays with a leading axis of B): (B, L)."""
+    B, k = rates.shape
+    mu = q[:, 0, 1] / freqs[:, 1]
+    off = ~np.eye(4, dtype=bool)
+    target = np.broadcast_to(mu[:, None, None] * freqs[:, None, :], (B, 4, 4))[:, off]
+    f81 = np.all(np.abs(q[:, off] - target) <= 1e-13 * np.abs(target), axis=1)
+    return np.concatenate([lam, v.reshape(B, 16), vinv.reshape(B, 16), q.reshape(B, 16), freqs,
+                           pinv[:, None], np.full((B, 1), float(k)), rates, weights,
+                           f81[:, None].astype(np.float64), mu[:, None]], axis=1)
 
 
 def transition_matrices(mv, t, Pm):

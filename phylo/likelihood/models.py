@@ -232,6 +232,64 @@ class Model:
         return s
 
 
+def gamma_rates_rows(alpha: np.ndarray, k: int, median: bool = False) -> np.ndarray:
+    """:func:`gamma_rates` of every shape in ``alpha`` (B,) at once: (B, k)."""
+    from scipy import special
+
+    alpha = np.asarray(alpha, dtype=np.float64)[:, None]
+    if k == 1:
+        return np.ones((alpha.shape[0], 1))
+    if median:
+        r = special.gammaincinv(alpha, ((2.0 * np.arange(k) + 1.0) / (2.0 * k))[None, :])
+        return r * k / r.sum(axis=1, keepdims=True)
+    z = special.gammaincinv(alpha, (np.arange(1, k) / k)[None, :])
+    B = alpha.shape[0]
+    cdf = np.concatenate([np.zeros((B, 1)), special.gammainc(alpha + 1.0, z), np.ones((B, 1))], 1)
+    return k * np.diff(cdf, axis=1)
+
+
+def model_rows(exchangeabilities, frequencies, alpha, categories: int, median: bool, pinv):
+    """The arrays of B models at once, as :class:`Model` computes them one by one: rate
+    matrices Q (B, 4, 4), eigensystems (eigenvalues (B, 4), V and V^-1 (B, 4, 4)) and the
+    categories' rates and weights (B, K).  ``exchangeabilities`` (B, 6), ``frequencies``
+    (B, 4), ``alpha`` (B,) or None (no Gamma categories), ``pinv`` (B,).  For samplers that
+    evaluate many models in one batch (the model's parameters drawn per row)."""
+    r = np.asarray(exchangeabilities, dtype=np.float64)
+    pi = np.asarray(frequencies, dtype=np.float64)
+    pinv = np.asarray(pinv, dtype=np.float64)
+    B = r.shape[0]
+    q = np.zeros((B, 4, 4))
+    for m, (i, j) in enumerate(_PAIRS):
+        q[:, i, j] = r[:, m] * pi[:, j]
+        q[:, j, i] = r[:, m] * pi[:, i]
+    d = np.arange(4)
+    q[:, d, d] = -q.sum(axis=2)
+    beta = -np.einsum("bi,bi->b", pi, q[:, d, d])
+    q /= beta[:, None, None]
+    s = np.sqrt(pi)
+    sym = (s[:, :, None] * q) / s[:, None, :]
+    sym = 0.5 * (sym + np.swapaxes(sym, 1, 2))
+    lam, u = np.linalg.eigh(sym)
+    v = u / s[:, :, None]
+    vinv = np.swapaxes(u, 1, 2) * s[:, None, :]
+    if alpha is None:
+        rates = np.ones((B, 1))
+    else:
+        rates = gamma_rates_rows(alpha, int(categories), median)
+    rates = rates / (1.0 - pinv)[:, None]
+    k = rates.shape[1]
+    return {
+        "rate_matrix": q,
+        "eigenvalues": lam,
+        "eigenvectors": v,
+        "inverse": vinv,
+        "frequencies": pi,
+        "pinv": pinv,
+        "category_rates": rates,
+        "category_weights": np.full((B, k), 1.0 / k),
+    }
+
+
 def _freq_arg(frequencies):
     if frequencies is None or (isinstance(frequencies, str) and frequencies == "equal"):
         return np.full(4, 0.25)

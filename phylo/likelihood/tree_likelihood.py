@@ -927,6 +927,27 @@ class TreeLikelihood:
         self._mv = mv
         self._inv[:] = inv  # in place: the thread parts hold views of it
 
+    def model_vectors(self, rows: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The ``(mv, inv)`` pairs of :meth:`model_vector` for B models given as the arrays
+        of :func:`phylo.likelihood.models.model_rows` (all at once: no Model objects)."""
+        if rows["category_rates"].shape[1] != self.n_categories:
+            raise InputError(
+                f"the models have {rows['category_rates'].shape[1]} rate categories, this "
+                f"likelihood {self.n_categories}"
+            )
+        mvs = K.pack_models(
+            rows["eigenvalues"],
+            rows["eigenvectors"],
+            rows["inverse"],
+            rows["rate_matrix"],
+            rows["frequencies"],
+            rows["pinv"],
+            rows["category_rates"],
+            rows["category_weights"],
+        )
+        invs = rows["frequencies"] @ self._invariant
+        return [(np.ascontiguousarray(mv), np.ascontiguousarray(inv)) for mv, inv in zip(mvs, invs)]
+
     def log_likelihood_models(self, matrix, models) -> np.ndarray:
         """Log-likelihoods of B branch-length vectors (rows of ``matrix``), row ``b``
         under model ``models[b]`` (:class:`Model` objects, or the ``(mv, inv)`` pairs of

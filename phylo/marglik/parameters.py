@@ -83,6 +83,7 @@ Jacobian; :class:`ModelPrior` gives it, its gradient, exact draws, the model at
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Sequence
@@ -437,6 +438,14 @@ class Block:
             return np.ones_like(phi)
         return 1.0 - 2.0 * special.expit(phi)
 
+    def values_rows(self, phi: np.ndarray) -> np.ndarray:
+        """A scalar parameter at each value of ``phi`` (B,)."""
+        lo, hi = self.prior.support
+        with np.errstate(over="ignore"):
+            if math.isinf(hi):
+                return lo + np.exp(phi)
+            return lo + (hi - lo) * special.expit(phi)
+
     def value(self, phi: np.ndarray):
         """The parameter at ``phi`` (its slice): a float, or a simplex."""
         if self.size == 1 and isinstance(self.prior, Scalar):
@@ -538,6 +547,13 @@ class ModelPrior:
         self.spec = spec
         self._H = {b.name: helmert(b.size + 1) for b in blocks if b.name in ("rates", "freqs")}
 
+    def resolved(self, alignment) -> ModelPrior:
+        """This model prior with the base model's ``"empirical"`` frequencies taken from
+        ``alignment`` once (not at every model built from it)."""
+        out = copy.copy(self)
+        out.base = self.base.resolve(alignment)
+        return out
+
     # -- the model at phi
     def valid(self, phi) -> bool:
         """Whether ``phi`` gives a model: every value finite and strictly inside its range,
@@ -555,6 +571,58 @@ class ModelPrior:
             elif not v.min() > 0.0:
                 return False
         return True
+
+    def valid_rows(self, Phi) -> np.ndarray:
+        """:meth:`valid` of every row of ``Phi`` (B, n): a boolean array."""
+        Phi = np.atleast_2d(np.asarray(Phi, dtype=np.float64))
+        ok = np.all(np.isfinite(Phi), axis=1)
+        for b in self.blocks:
+            P = Phi[:, b.offset : b.offset + b.size]
+            if isinstance(b.prior, Scalar):
+                lo, hi = b.prior.support
+                v = b.values_rows(P[:, 0])
+                ok &= (v > lo) & (v < hi) & np.isfinite(v)
+            else:
+                with np.errstate(invalid="ignore"):
+                    z = P @ helmert(b.size + 1).T
+                    z = np.exp(z - z.max(axis=1, keepdims=True))
+                    ok &= np.all(z > 0.0, axis=1)
+        return ok
+
+    def model_rows(self, Phi) -> dict:
+        """The arrays of the models at the rows of ``Phi`` (B, n), all at once
+        (:func:`phylo.likelihood.models.model_rows`); the base model's frequencies must be
+        resolved (:meth:`resolved`)."""
+        from ..likelihood.models import model_rows
+
+        Phi = np.atleast_2d(np.asarray(Phi, dtype=np.float64))
+        B = Phi.shape[0]
+        base = self.base
+        r = np.broadcast_to(base.exchangeabilities, (B, 6))
+        pi = np.broadcast_to(base._freqs(), (B, 4))
+        alpha = None if base.alpha is None else np.full(B, base.alpha)
+        pinv = np.full(B, base.pinv)
+        for b in self.blocks:
+            P = Phi[:, b.offset : b.offset + b.size]
+            if b.name in ("rates", "freqs"):
+                z = P @ helmert(b.size + 1).T
+                z = np.exp(z - z.max(axis=1, keepdims=True))
+                v = z / z.sum(axis=1, keepdims=True)
+                if b.name == "rates":
+                    r = v
+                else:
+                    pi = v
+                continue
+            v = b.values_rows(P[:, 0])
+            if b.name == "kappa":
+                r = np.ones((B, 6))
+                r[:, 1] = v
+                r[:, 4] = v
+            elif b.name == "shape":
+                alpha = v
+            else:
+                pinv = v
+        return model_rows(r, pi, alpha, base.n_categories, base.median, pinv)
 
     def values(self, phi) -> dict:
         """The free parameters' values at ``phi``: ``{name: value}``."""

@@ -167,6 +167,7 @@ class Posterior:
         if isinstance(model, ModelPrior):
             if prior is None:
                 prior = model.branch_prior
+            model = model.resolved(alignment)
             self.params = model if model.n else None
             model = model.base
         self.model = model if model is not None else JC69()
@@ -268,11 +269,11 @@ class Posterior:
         Phi = np.atleast_2d(np.asarray(Phi, dtype=np.float64))
         if Phi.shape[0] == 1 and T.shape[0] > 1:
             Phi = np.repeat(Phi, T.shape[0], axis=0)
-        ok = np.array([self.params.valid(row) for row in Phi], dtype=bool)
+        ok = self.params.valid_rows(Phi)
         out = np.full(T.shape[0], -np.inf)
         if ok.any():
-            models = [self.params.model(row) for row in Phi[ok]]
-            out[ok] = self.likelihood.log_likelihood_models(T[ok], models)
+            arrays = self.likelihood.model_vectors(self.params.model_rows(Phi[ok]))
+            out[ok] = self.likelihood.log_likelihood_models(T[ok], arrays)
         return out
 
     def site_log_likelihoods(self, t, phi=None) -> np.ndarray:

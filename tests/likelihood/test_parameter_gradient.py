@@ -180,3 +180,39 @@ def test_models_swapped_in_place_and_per_row():
     )
     with pytest.raises(InputError, match="rate categories"):
         lik.set_model(GTR(alpha=0.5, categories=2))
+
+
+def test_many_models_at_once_are_the_models_one_by_one():
+    from phylo.likelihood._kernels import pack_models
+    from phylo.likelihood.models import model_rows
+
+    rng = np.random.default_rng(8)
+    B = 6
+    r = rng.gamma(2.0, 1.0, (B, 6))
+    r[0] = 1.0  # an F81-type row
+    pi = rng.dirichlet(np.ones(4), B)
+    alpha = rng.gamma(2.0, 0.5, B)
+    pinv = rng.uniform(0.0, 0.5, B)
+    for median in (False, True):
+        rows = model_rows(r, pi, alpha, 4, median, pinv)
+        mvs = pack_models(
+            rows["eigenvalues"], rows["eigenvectors"], rows["inverse"], rows["rate_matrix"],
+            rows["frequencies"], rows["pinv"], rows["category_rates"], rows["category_weights"],
+        )  # fmt: skip
+        for b in range(B):
+            m = GTR(r[b], pi[b], alpha=alpha[b], median=median, pinv=pinv[b])
+            lam, v, vinv = m.eigen()
+            one = K.pack_model(
+                lam, v, vinv, m.rate_matrix(), m.frequencies, m.pinv, m.category_rates(),
+                m.category_weights(),
+            )  # fmt: skip
+            # eigenvectors of a repeated eigenvalue (the F81 row) are any basis of their
+            # space: compare P(0.3) = V exp(0.3 Lambda) V^-1, and everything else as it is
+            rest = np.r_[0:4, 36:68]
+            np.testing.assert_allclose(mvs[b, rest], one[rest], rtol=1e-12, atol=1e-14)
+
+            def p(x):
+                return (x[4:20].reshape(4, 4) * np.exp(0.3 * x[:4])) @ x[20:36].reshape(4, 4)
+
+            np.testing.assert_allclose(p(mvs[b]), p(one), rtol=1e-12, atol=1e-14)
+        assert mvs[0, -2] == 1.0 and np.all(mvs[1:, -2] == 0.0)  # the F81 flag

@@ -129,3 +129,26 @@ def test_a_narrow_prior_integrates_to_the_fixed_value():
     for method in ("gss", "glis"):
         est = run(method, narrow, np.random.default_rng(2), **FAST[method])
         assert abs(est.log_ml - fixed.log_ml) < 4 * np.hypot(est.se, fixed.se) + 1e-3
+
+
+def test_batches_of_models_are_the_models_one_by_one():
+    from phylo.likelihood import read_alignment
+    from phylo.marglik.compare import read_topologies
+
+    aln = read_alignment("data/example.fasta")
+    tree = read_topologies("data/example_true.nwk")[0][0]
+    post = Posterior(aln, tree, model_prior(model_spec("GTR+G4+I"), None), batch_threads=2)
+    rng = np.random.default_rng(4)
+    X = post.sample_prior_x(rng, 5)
+    X[:, : post.n_branches] = np.log(rng.uniform(0.01, 0.2, (5, post.n_branches)))
+    T, Phi = post.split(X)
+    batch = post.log_likelihood_batch(T, Phi)
+    dens = post.log_density_batch(X)
+    for b in range(5):
+        assert batch[b] == pytest.approx(post.log_likelihood(T[b], Phi[b]), rel=1e-12)
+        value, grad, ll = post.log_density_and_gradient(X[b])
+        assert ll == pytest.approx(batch[b], rel=1e-12)
+        assert value == pytest.approx(dens[b], rel=1e-12)
+    Phi[0, 0] = 1e6  # an exchangeability's share overflows: no model, density 0
+    assert post.log_likelihood_batch(T, Phi)[0] == -np.inf
+    assert post.log_density_and_gradient(np.r_[X[0, : post.n_branches], Phi[0]])[0] == -np.inf
