@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from phylo.sbn import fit  # noqa: E402
 from phylo.sbn.sbn import Training, expectation_maximization  # noqa: E402
-from phylo.sbn.topologies import canonical  # noqa: E402
 from phylo.trees import Taxa, TreeSample, read_trees  # noqa: E402
 from phylo.trees.sample import RunInfo  # noqa: E402
+from phylo.trees.topology import canonical  # noqa: E402
 
 SHARED = Path(os.environ.get("PHYLO_SHARED_DATA", ROOT.parent / "shared" / "data")) / "ds"
 SHORT = SHARED / "zcrabbit-sbn" / "data" / "short_run_data_DS1-8"

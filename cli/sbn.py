@@ -19,6 +19,7 @@ from .common import (
     seed_option,
     thin_option,
 )
+from .marglik import model_options, prior_option
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +36,7 @@ def main():
       sbn kl model.json --reference golden/rep_*/ds1.trprobs
       sbn sample model.json -n 1000 --seed 1 > draws.nwk
       sbn top model.json -k 10
+      sbn diagnose run1.t run2.t --p run1.p --p run2.p --plot diag
     """
 
 
@@ -101,6 +103,7 @@ def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet
     from phylo.trees.summary import format_text, format_tsv, plot_split_frequencies, summarise
 
     sample = _read(files, burnin, thin, rooted, quiet)
+    _warn_if_runs_disagree(sample)
     s = summarise(sample, top=top, min_freq=min_freq)
     if plot:
         plot_split_frequencies(sample, plot)
@@ -114,6 +117,29 @@ def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet
         text = format_text(s)
     with atomic_open(output) as fh:
         fh.write(text)
+
+
+def _split_lengths(model, files):
+    """Per-split mean lengths from tree files, for --lengths-from (None without files)."""
+    if not files:
+        return None
+    from phylo.trees import read_trees
+    from phylo.trees.splits import SplitLengths
+
+    if model.rooted:
+        from phylo.errors import InputError
+
+        raise InputError("--lengths-from gives lengths to unrooted topologies only")
+    return SplitLengths(read_trees(list(files), taxa=model.taxa, lengths=True))
+
+
+def _warn_if_runs_disagree(sample):
+    """The pooling warning on standard error (also with --quiet; the exit status stays 0)."""
+    from phylo.trees.diagnostics import pooling_warning
+
+    message = pooling_warning(sample)
+    if message:
+        click.echo(message, err=True)
 
 
 def _load_model(path):
@@ -198,6 +224,7 @@ def fit(
     from phylo.sbn import fit as fit_model
 
     sample = _read(files, burnin, thin, rooted, quiet)
+    _warn_if_runs_disagree(sample)
     with Progress(f"fitting {method}", unit="EM iterations", quiet=quiet) as bar:
         kwargs = {}
         if method in SBN_METHODS:
@@ -259,9 +286,16 @@ def _fit_summary(model, sample) -> str:
     is_flag=True,
     help="One line per unique topology (with its frequency and Newick) instead of one per tree.",
 )
+@click.option(
+    "--credible-level",
+    "with_level",
+    is_flag=True,
+    help="Also the mass of the topologies at least as probable as each tree (exact by "
+    "top-k enumeration; else a lower bound, marked in credible_exact).",
+)
 @click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def prob(model_path, files, burnin, thin, unique, output, quiet):
+def prob(model_path, files, burnin, thin, unique, with_level, output, quiet):
     """Log probabilities of trees under a fitted model (TSV).
 
     One line per tree: its file, its number in the file (1-based, counting every tree) and
@@ -284,18 +318,31 @@ def prob(model_path, files, burnin, thin, unique, output, quiet):
     header = record(
         inputs=[model_path, *files], parameters={"burnin": burnin, "thin": thin, "unique": unique}
     )
+    extra, cols = _credible_columns(model, sample) if with_level else (None, [])
     if unique:
         freq = sample.frequencies()
-        rows = ([i + 1, freq[i], logp[i], sample.newick(i)] for i in range(sample.n_topologies))
-        write_table(output, ["topology", "frequency", "log_prob", "newick"], rows, header)
+        rows = (
+            [i + 1, freq[i], logp[i], *(extra[i] if extra else []), sample.newick(i)]
+            for i in range(sample.n_topologies)
+        )
+        write_table(output, ["topology", "frequency", "log_prob", *cols, "newick"], rows, header)
         return
 
     def rows():
         for run, trace in zip(sample.runs, sample.traces):
             for j, t in enumerate(trace):
-                yield [run.path, run.burnin + j * run.thin + 1, logp[t]]
+                more = extra[t] if extra else []
+                yield [run.path, run.burnin + j * run.thin + 1, logp[t], *more]
 
-    write_table(output, ["file", "tree", "log_prob"], rows(), header)
+    write_table(output, ["file", "tree", "log_prob", *cols], rows(), header)
+
+
+def _credible_columns(model, sample):
+    """Per unique topology: its credible level and whether it is exact."""
+    from phylo.sbn.credible import credible_levels
+
+    cl = credible_levels(model, sample)
+    return [[v, bool(e)] for v, e in zip(cl.level, cl.exact)], ["credible_level", "credible_exact"]
 
 
 @main.command()
@@ -386,14 +433,24 @@ def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output,
     is_flag=True,
     help="Write TSV lines 'log_prob<TAB>newick' instead of plain Newick.",
 )
+@click.option(
+    "--lengths-from",
+    "lengths_from",
+    multiple=True,
+    metavar="FILE",
+    help="Give the trees branch lengths: each split's mean length in these tree files "
+    "(repeat for several runs; the default burn-in applies).",
+)
 @click.option("--output", "-o", default="-", show_default=True, help="Output file.")
-def sample(model_path, count, seed, with_logp, output):
+def sample(model_path, count, seed, with_logp, lengths_from, output):
     """Draw trees exactly from a fitted model, as Newick (one per line).
 
     The same --seed gives the same trees; without one a seed is drawn and printed on
-    standard error.  With --log-prob the output is a table (columns log_prob and newick,
-    with provenance) that `marglik compare --trees` reads.  Trees are drawn and written in
-    blocks, so any number of them fits in memory.
+    standard error.  With --lengths-from each branch gets the mean length of its split in
+    those tree files (splits they never show: their mean branch length).  With --log-prob
+    the output is a table (columns log_prob and newick, with provenance) that `marglik
+    compare --trees` and `marglik loglik` read.  Trees are drawn and written in blocks, so
+    any number of them fits in memory.
 
     \b
     Example:
@@ -408,7 +465,7 @@ def sample(model_path, count, seed, with_logp, output):
     if seed is None:
         seed = fresh_seed()
         click.echo(f"seed: {seed}", err=True)
-    draws = draw_newick(model, count, seed)
+    draws = draw_newick(model, count, seed, lengths=_split_lengths(model, lengths_from))
     with atomic_open(output) as fh:
         if with_logp:
             prov = record(inputs=[model_path], seed=seed, parameters={"n": count})
@@ -439,8 +496,16 @@ def sample(model_path, count, seed, with_logp, output):
     show_default=True,
     help="Give up proving the top k of an unrooted SBN after this many rooted trees.",
 )
+@click.option(
+    "--lengths-from",
+    "lengths_from",
+    multiple=True,
+    metavar="FILE",
+    help="Give the trees branch lengths: each split's mean length in these tree files "
+    "(repeat for several runs; the default burn-in applies).",
+)
 @click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
-def top(model_path, k, with_entropy, seed, max_derivations, output):
+def top(model_path, k, with_entropy, seed, max_derivations, lengths_from, output):
     """The K most probable topologies of a fitted model, with their probabilities.
 
     Found exactly by dynamic programming over the subsplit graph (for an unrooted SBN:
@@ -472,8 +537,11 @@ def top(model_path, k, with_entropy, seed, max_derivations, output):
     header = record(inputs=[model_path], seed=seed, parameters=params)
     probs = [math.exp(x) for x in best.log_prob]
     cumulative = list(itertools.accumulate(probs))
+    split_lengths = _split_lengths(model, lengths_from)
+    bl = split_lengths.lengths(best.parents) if split_lengths else [None] * len(best)
     rows = [
-        [i + 1, probs[i], cumulative[i], best.log_prob[i], best.newick(i)] for i in range(len(best))
+        [i + 1, probs[i], cumulative[i], best.log_prob[i], best.newick(i, bl[i])]
+        for i in range(len(best))
     ]
     write_table(output, ["rank", "probability", "cumulative", "log_prob", "newick"], rows, header)
 
@@ -572,6 +640,726 @@ def merge(tables, output):
     write_table(output, header, columns, rows)
     methods = list(dict.fromkeys(r["method"] for r in rows))
     _echo_kl_summary(C.summarise(rows, methods), err=output == "-")
+
+
+# -- summary trees, split tables, credible sets ---------------------------------------------
+
+
+def _read_lengths(files, burnin, thin, rooted, quiet, what=""):
+    """Trees with their branch lengths; with --heights a tree that is not rooted is an error
+    that says why rooted trees were needed."""
+    from phylo.errors import InputError
+    from phylo.trees import read_trees
+
+    with Progress("reading trees", unit="trees", quiet=quiet) as bar:
+        try:
+            return read_trees(
+                list(files),
+                burnin=burnin,
+                thin=thin,
+                rooted=rooted,
+                lengths=True,
+                progress=bar.update,
+            )
+        except InputError as exc:
+            if what and "not rooted" in exc.message:
+                raise InputError(
+                    f"{what} needs rooted trees: {exc.message}", exc.path, exc.line
+                ) from None
+            raise
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["majority", "extended", "mcc", "map"]),
+    default="majority",
+    show_default=True,
+    help="majority-rule consensus, extended (greedy) consensus, maximum clade credibility "
+    "tree, or the most probable topology under a fitted model.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    default=None,
+    help="For --type map: a model from 'sbn fit' (default: SBN-EM-alpha fitted to FILES).",
+)
+@click.option(
+    "--outgroup",
+    default=None,
+    metavar="TAXON[,TAXON]",
+    help="Draw an unrooted tree rooted on these taxa (default: the first taxon).",
+)
+@click.option(
+    "--heights",
+    type=click.Choice(["mean", "median", "keep"]),
+    default=None,
+    help="Rooted time trees (implies --rooted): node heights of the printed tree "
+    "(keep: those of the MCC tree; default keep for mcc, mean otherwise).",
+)
+@burnin_option
+@thin_option
+@rooted_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["nexus", "newick"]),
+    default="nexus",
+    show_default=True,
+    help="NEXUS with a translate block, or one Newick line.",
+)
+@click.option("--output", "-o", default="-", show_default=True, help="Output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def tree(files, kind, model_path, outgroup, heights, burnin, thin, rooted, fmt, output, quiet):
+    """One annotated summary tree (consensus, MCC or MAP) of tree samples, for FigTree.
+
+    Nodes carry TreeAnnotator's attributes: posterior, length (mean), length_median,
+    length_95%_HPD, length_range, and for rooted trees the same for height.
+
+    \b
+    Example:
+      sbn tree data/example.run1.t data/example.run2.t --type mcc -o mcc.tre
+    """
+    from phylo.provenance import record, tsv_header
+    from phylo.trees.annotated import write_trees
+    from phylo.trees.consensus import summary_tree
+
+    sample = _read_lengths(
+        files, burnin, thin, rooted or heights is not None, quiet, "--heights" if heights else ""
+    )
+    model = _load_model(model_path) if model_path else None
+    result = summary_tree(sample, kind, model=model, outgroup=outgroup, heights=heights)
+    prov = record(
+        inputs=[*files, *([model_path] if model_path else [])],
+        parameters={
+            "type": kind,
+            "burnin": burnin,
+            "thin": thin,
+            "rooted": sample.rooted,
+            "heights": heights,
+            "outgroup": outgroup,
+        },
+    )
+    comment = "\n".join(line[2:] for line in tsv_header(prov).splitlines())
+    write_trees(output, [result], fmt, provenance=comment)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.option(
+    "--min-freq",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Keep splits whose frequency reaches this in at least one run (MrBayes's minpartfreq).",
+)
+@click.option(
+    "--trivial",
+    is_flag=True,
+    help="Also list the terminal branches (and, for "
+    "rooted trees, the root clade), as MrBayes's .parts and .vstat do.",
+)
+@burnin_option
+@thin_option
+@rooted_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "tsv", "json"]),
+    default="text",
+    show_default=True,
+    help="For people (text) or pipelines (tsv, json).",
+)
+@click.option("--output", "-o", default="-", show_default=True, help="Output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def splits(files, min_freq, trivial, burnin, thin, rooted, fmt, output, quiet):
+    """The split (clade) table: frequency per run and pooled, its standard deviation across
+    runs, and the branch length's mean, variance, median and 95% HPD (MrBayes's .tstat and
+    .vstat in one table).
+
+    \b
+    Example:
+      sbn splits data/example.run1.t data/example.run2.t --format tsv -o splits.tsv
+    """
+    from phylo.provenance import record, tsv_header
+    from phylo.tables import write_table
+    from phylo.trees.splits import format_split_text, split_records, split_table
+
+    sample = _read_lengths(files, burnin, thin, rooted, quiet)
+    table = split_table(sample, min_freq=min_freq, include_trivial=trivial, values=True)
+    columns, rows = split_records(table, sample.taxa, sample.n_runs, sample.weighted)
+    prov = record(
+        inputs=files,
+        parameters={
+            "burnin": burnin,
+            "thin": thin,
+            "rooted": rooted,
+            "min_freq": min_freq,
+            "trivial": trivial,
+        },
+    )
+    notes = (
+        []
+        if table.lengths is None or table.lengths.exact
+        else [f"medians and HPD intervals within relative error {table.lengths.accuracy:g}"]
+    )
+    if fmt == "tsv":
+        return write_table(output, columns, rows, prov, notes)
+    if fmt == "json":
+        splits = [{c: _json_cell(v) for c, v in zip(columns, r)} for r in rows]
+        data = {"provenance": prov, "notes": notes, "splits": splits}
+        text = json.dumps(data, indent=1, allow_nan=False) + "\n"
+    else:
+        text = format_split_text(columns, rows, tsv_header(prov))
+    with atomic_open(output) as fh:
+        fh.write(text)
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True, metavar="MODEL | FILES...")
+@click.option(
+    "--level",
+    default=0.95,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Probability mass the set must reach.",
+)
+@burnin_option
+@thin_option
+@rooted_option
+@click.option(
+    "--max-derivations",
+    type=click.IntRange(1),
+    default=2_000_000,
+    show_default=True,
+    help="Give up proving the order of an unrooted SBN's topologies after this many rooted trees.",
+)
+@click.option("--output", "-o", default="-", show_default=True, help="TSV output file.")
+def credible(sources, level, burnin, thin, rooted, max_derivations, output):
+    """The smallest set of topologies whose probability reaches --level, exactly.
+
+    SOURCES is a model from 'sbn fit' (listed by exact top-k enumeration) or tree files (the
+    sample frequencies).  Columns as 'sbn top'.
+
+    \b
+    Example:
+      sbn credible model.json --level 0.95 -o credible.tsv
+    """
+    import math
+
+    from phylo.provenance import record
+    from phylo.sbn import fit_srf
+    from phylo.sbn.credible import credible_set
+    from phylo.tables import write_table
+
+    if len(sources) == 1 and _is_model(sources[0]):
+        model = _load_model(sources[0])
+    else:
+        model = fit_srf(_read(sources, burnin, thin, rooted, quiet=True))
+    cs = credible_set(model, level, max_derivations=max_derivations)
+    rows = [
+        [
+            i + 1,
+            math.exp(cs.top.log_prob[i]),
+            float(cs.cumulative[i]),
+            float(cs.top.log_prob[i]),
+            cs.top.newick(i),
+        ]
+        for i in range(len(cs))
+    ]
+    prov = record(
+        inputs=sources,
+        parameters={"level": level, "model": model.method, "topologies": len(cs), "mass": cs.mass},
+    )
+    write_table(output, ["rank", "probability", "cumulative", "log_prob", "newick"], rows, prov)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.option(
+    "--p",
+    "--params",
+    "params",
+    multiple=True,
+    metavar="FILE",
+    help="The parameter file (MrBayes .p, BEAST .log) of each run, in the order of FILES: "
+    "repeat the option or give a quoted pattern.  Adds PSRF and ESS of every column and "
+    "the log likelihood to the burn-in rule.",
+)
+@burnin_option
+@thin_option
+@rooted_option
+@click.option(
+    "--min-freq",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Splits below this frequency in every run are left out of the ASDSF; split "
+    "indicators get an ESS when their pooled frequency is in [F, 1 - F].",
+)
+@click.option(
+    "--distance",
+    type=click.Choice(["pd", "rf"]),
+    default="pd",
+    show_default=True,
+    help="Tree distance of the approximate ESS: path distance (RWTY's default) or Robinson-Foulds.",
+)
+@click.option(
+    "--max-lag",
+    default=100,
+    show_default=True,
+    type=click.IntRange(20),
+    help="Largest lag (in samples) of the approximate ESS (RWTY's max.sampling.interval).",
+)
+@click.option(
+    "--pairs",
+    type=click.IntRange(1),
+    default=None,
+    help="Average this many random pairs of trees per lag (RWTY's default is 500) instead "
+    "of every pair: faster on large trees; uses --seed.",
+)
+@seed_option
+@click.option(
+    "--every",
+    type=click.IntRange(1),
+    default=None,
+    help="Samples between checkpoints of the cumulative ASDSF (default: about 100 "
+    "checkpoints).  MrBayes's diagnfreq / samplefreq gives its .mcmc values.",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(2),
+    default=None,
+    help="Samples per sliding window of the ASDSF (default: a twentieth of the run).",
+)
+@click.option(
+    "--plot",
+    default=None,
+    metavar="PREFIX",
+    help="Draw PREFIX.splits.png (split frequencies of every pair of runs), "
+    "PREFIX.asdsf.png and PREFIX.ess.png (needs the 'plot' extra).",
+)
+@click.option(
+    "--tables",
+    default=None,
+    metavar="PREFIX",
+    help="Write PREFIX.ess.tsv, PREFIX.asdsf.tsv and PREFIX.parameters.tsv.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="The report for people (text) or pipelines (json).",
+)
+@click.option("--output", "-o", default="-", show_default=True, help="Write the report here.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+def diagnose(
+    files, params, burnin, thin, rooted, min_freq, distance, max_lag, pairs, seed, every,
+    window, plot, tables, fmt, output, quiet,
+):  # fmt: skip
+    """Convergence diagnostics of MCMC runs: topological ESS, ASDSF, PSRF, burn-in.
+
+    Each FILE is one run (MrBayes .t, BEAST .trees, Newick), read whole: the burn-in
+    (default 25%) is applied to the ESS, PSRF and final ASDSF, while the ASDSF during the
+    runs and the suggested burn-in look at every sample.  The topological ESS is given
+    two ways: Lanfear et al.'s approximate ESS on tree distances (as RWTY), and the ESS of
+    each tree's log probability under an SBN fitted to all runs and of split indicators.
+
+    \b
+    Example:
+      sbn diagnose data/example.run1.t data/example.run2.t --plot diag
+      sbn diagnose run1.t run2.t --p run1.p --p run2.p --every 50 --tables diag
+    """
+    import numpy as np
+
+    from phylo.errors import InputError
+    from phylo.provenance import record
+    from phylo.tables import write_table
+    from phylo.trees import read_trees
+    from phylo.trees.diagnosis import diagnose as run_diagnosis
+    from phylo.trees.diagnosis import format_text, to_dict
+    from phylo.trees.diagnosis import tables as diagnosis_tables
+    from phylo.trees.diagnostics import burnin_trees, sampling_interval, subsample
+    from phylo.trees.traces import read_parameters
+
+    files = list(files)
+    param_files = expand_patterns(params) if params else []
+    if param_files and len(param_files) != len(files):
+        raise InputError(
+            f"give one parameter file per tree file: {len(files)} tree files, "
+            f"{len(param_files)} parameter files"
+        )
+    with Progress("reading trees", unit="trees", quiet=quiet) as bar:
+        sample = read_trees(
+            files, burnin=0, thin=thin, rooted=rooted, lengths=True, progress=bar.update
+        )
+    parameters = [read_parameters(p) for p in param_files] or None
+    step = sampling_interval(files[0])
+    if step is None and parameters is not None and parameters[0].generation is not None:
+        g = parameters[0].generation
+        if g.shape[0] >= 2 and np.all(np.diff(g) == g[1] - g[0]) and g[1] > g[0]:
+            step = (int(g[0]), int(g[1] - g[0]))
+    rng = None
+    if pairs is not None:
+        if seed is None:
+            from phylo.execution import fresh_seed
+
+            seed = fresh_seed()
+            click.echo(f"seed: {seed}", err=True)
+        rng = np.random.default_rng(seed)
+    d = run_diagnosis(
+        sample, burnin, parameters, step, distance, max_lag, pairs, rng, every, window, min_freq
+    )
+    prov = record(
+        inputs=[*files, *param_files],
+        seed=seed if pairs is not None else None,
+        parameters={
+            "burnin": burnin,
+            "thin": thin,
+            "rooted": rooted,
+            "min_freq": min_freq,
+            "distance": distance,
+            "max_lag": max_lag,
+            "pairs": pairs,
+            "every": every,
+            "window": window,
+        },
+    )
+    if plot:
+        from phylo.trees.diagnostic_plots import plot_asdsf, plot_ess, plot_split_matrix
+
+        if sample.n_runs >= 2:
+            kept = subsample(
+                sample, [burnin_trees(burnin, t.shape[0], thin) for t in sample.traces]
+            )
+            plot_split_matrix(kept, f"{plot}.splits.png", min_freq)
+            plot_asdsf(d, f"{plot}.asdsf.png")
+        plot_ess(d, f"{plot}.ess.png")
+    if tables:
+        for name, (columns, rows) in diagnosis_tables(d).items():
+            write_table(f"{tables}.{name}.tsv", columns, rows, prov)
+    if fmt == "json":
+        doc = to_dict(d)
+        doc["provenance"] = prov
+        text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
+    else:
+        text = format_text(d)
+    with atomic_open(output) as fh:
+        fh.write(text)
+
+
+def _json_cell(v):
+    """Missing values (NaN) as JSON null."""
+    return None if isinstance(v, float) and v != v else v
+
+
+def _is_model(path: str) -> bool:
+    """Whether a file is a model file (JSON) rather than trees."""
+    if path == "-":
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(64).lstrip().startswith(b"{")
+    except OSError:
+        return False
+
+
+@main.command("vi")
+@click.argument("alignment")
+@click.option(
+    "--trees",
+    "tree_files",
+    multiple=True,
+    required=True,
+    metavar="FILE",
+    help="Tree sample(s) whose topologies give the SBN support: MCMC runs, bootstrap or "
+    "UFBoot trees (repeat, or give a quoted pattern); runs are pooled.",
+)
+@burnin_option
+@thin_option
+@click.option(
+    "--estimator",
+    type=click.Choice(["vimco", "rws", "unordered-set", "sum-and-sample"]),
+    default="vimco",
+    show_default=True,
+    help="Topology gradient: VIMCO on the K-sample bound, reweighted wake-sleep, or the "
+    "unordered set / sum-and-sample estimators of the ELBO.",
+)
+@click.option(
+    "--particles",
+    "-K",
+    type=click.IntRange(2),
+    default=10,
+    show_default=True,
+    help="Particles (likelihood gradients) per iteration.",
+)
+@click.option(
+    "--iterations",
+    "-n",
+    type=click.IntRange(1),
+    default=200_000,
+    show_default=True,
+    help="Iterations in all (a finished run given more resumes from its checkpoint).",
+)
+@click.option("--lr", type=float, default=0.001, show_default=True, help="Adam learning rate.")
+@click.option(
+    "--lr-branch",
+    type=float,
+    default=0.003,
+    show_default=True,
+    help="Learning rate of the branch-length parameters.",
+)
+@click.option(
+    "--lr-decay",
+    type=float,
+    default=0.75,
+    show_default=True,
+    help="Learning rates are multiplied by this every --lr-decay-every iterations.",
+)
+@click.option("--lr-decay-every", type=click.IntRange(1), default=20_000, show_default=True)
+@click.option(
+    "--anneal-start",
+    type=float,
+    default=0.001,
+    show_default=True,
+    help="Power of the likelihood at the start of annealing.",
+)
+@click.option(
+    "--anneal-iterations",
+    type=click.IntRange(0),
+    default=50_000,
+    show_default=True,
+    help="Iterations over which the power rises linearly to 1 (0: no annealing).",
+)
+@click.option(
+    "--psp/--no-psp",
+    default=True,
+    show_default=True,
+    help="Branch-length parameters on primary subsplit pairs as well as splits.",
+)
+@click.option(
+    "--init",
+    type=click.Choice(["em-alpha", "uniform"]),
+    default="em-alpha",
+    show_default=True,
+    help="Start the SBN at the sample's SBN-EM-alpha estimate, or uniform (VBPI).",
+)
+@click.option(
+    "--hold-topology",
+    type=click.IntRange(0),
+    default=None,
+    help="Iterations the SBN is held at its start while the branch lengths are fitted on "
+    "the ELBO (default: the annealing iterations with --init em-alpha, 0 with uniform).",
+)
+@click.option(
+    "--branch-objective",
+    type=click.Choice(["bound", "elbo"]),
+    default="bound",
+    show_default=True,
+    help="Fit the branch lengths on the K-sample bound (VBPI) or on the ELBO.",
+)
+@click.option(
+    "--threads",
+    "-j",
+    type=click.IntRange(1),
+    default=None,
+    help="Threads the particles' likelihoods are split between (default: all CPUs).",
+)
+@seed_option
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    help="The model (JSON): an SBN that sbn top/prob/sample/kl read, with the "
+    "branch-length distribution beside it.",
+)
+@click.option(
+    "--trace",
+    "trace_path",
+    default=None,
+    help="Trace of the bound (TSV; default OUTPUT with .trace.tsv).",
+)
+@click.option(
+    "--checkpoint",
+    default=None,
+    help="Resumable checkpoint (default OUTPUT with .checkpoint.json); the same command "
+    "started again resumes from it.",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.FloatRange(1),
+    default=300,
+    show_default=True,
+    help="Seconds between checkpoints.",
+)
+@click.option(
+    "--evaluate-particles",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Draws per batch of the final ELBO, K-sample bound and marginal likelihood.",
+)
+@click.option(
+    "--evaluate-repeats",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="Batches of the final evaluation (mean and sd over them; 0: none).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress line or summary.")
+@prior_option
+@model_options
+def vi(
+    alignment, tree_files, burnin, thin, estimator, particles, iterations, lr, lr_branch,
+    lr_decay, lr_decay_every, anneal_start, anneal_iterations, psp, init, hold_topology,
+    branch_objective, threads, seed, output,
+    trace_path, checkpoint, checkpoint_every, evaluate_particles, evaluate_repeats, quiet,
+    prior, model,
+):  # fmt: skip
+    """Variational Bayesian phylogenetic inference (VBPI): fit an SBN over topologies and
+    lognormal branch lengths to the posterior of ALIGNMENT.
+
+    The SBN's support (root splits and subsplit pairs) comes from the --trees sample; the
+    parameters maximise the K-sample lower bound with an annealed likelihood (Zhang &
+    Matsen, ICLR 2019).  The progress line shows the bound and an ETA; the trace goes to
+    a TSV; a checkpoint is written every few minutes, and the same command resumes from
+    it.  At the end the ELBO, the K-sample bound and the importance-sampling marginal
+    likelihood are estimated and stored in the model.
+
+    \b
+    Example:
+      sbn vi DS1.fasta --trees short/DS1.trprobs --seed 1 -o vi_model.json
+      sbn top vi_model.json -k 5
+    """
+    import warnings
+
+    from phylo.errors import InputError
+    from phylo.execution import fresh_seed
+    from phylo.likelihood import model_from_spec, read_alignment
+    from phylo.marglik.posterior import parse_prior
+    from phylo.provenance import file_digest, record
+    from phylo.tables import write_table
+    from phylo.vi.family import SupportWarning
+    from phylo.vi.training import TRACE_COLUMNS, Settings, variational_inference
+
+    if output == "-":
+        raise InputError("sbn vi writes a model, a trace and a checkpoint: give -o FILE")
+    tree_files = expand_patterns(tree_files)
+    if seed is None:
+        seed = fresh_seed()
+        click.echo(f"seed: {seed} (give it with --seed to resume this run)", err=True)
+    base = output[:-5] if output.endswith(".json") else output
+    trace_path = trace_path or base + ".trace.tsv"
+    checkpoint = checkpoint or base + ".checkpoint.json"
+    settings = Settings(
+        estimator=estimator,
+        particles=particles,
+        iterations=iterations,
+        lr=lr,
+        lr_branch=lr_branch,
+        lr_decay=lr_decay,
+        lr_decay_every=lr_decay_every,
+        anneal_start=anneal_start,
+        anneal_iterations=anneal_iterations,
+        psp=psp,
+        init=init,
+        hold_topology=hold_topology,
+        branch_objective=branch_objective,
+        checkpoint_seconds=checkpoint_every,
+    )
+    aln = read_alignment(alignment)
+    sample = _read(tree_files, burnin, thin, False, quiet)
+    params = {
+        "estimator": estimator,
+        "particles": particles,
+        "iterations": iterations,
+        "lr": lr,
+        "lr_branch": lr_branch,
+        "lr_decay": lr_decay,
+        "lr_decay_every": lr_decay_every,
+        "anneal_start": anneal_start,
+        "anneal_iterations": anneal_iterations,
+        "psp": psp,
+        "init": init,
+        "hold_topology": hold_topology,
+        "branch_objective": branch_objective,
+        "burnin": burnin,
+        "thin": thin,
+        "model": model["model"],
+        "prior": prior,
+    }
+    prov = record(inputs=[alignment, *tree_files], seed=seed, parameters=params)
+    identity = {
+        "inputs": [file_digest(p) for p in [alignment, *tree_files]],
+        "burnin": burnin,
+        "thin": thin,
+    }
+    notes = [
+        "objective: the mean over the block of the estimator's bound at power 1 (the "
+        f"{particles}-sample bound for vimco/rws, an ELBO estimate otherwise); elbo: an "
+        "ELBO estimate from fresh draws"
+    ]
+
+    def on_trace(rows):
+        write_table(trace_path, TRACE_COLUMNS, rows, prov, notes)
+
+    def show(message, category, *args, **kwargs):
+        click.echo(f"warning: {message}", err=True)
+
+    with warnings.catch_warnings(), Progress(
+        f"vi ({estimator})", total=iterations, unit="iterations", quiet=quiet
+    ) as bar:  # fmt: skip
+        warnings.simplefilter("always", SupportWarning)
+        warnings.showwarning = show
+
+        def progress(it, bound):
+            if bar.done == 0 and it > 1:
+                bar.done = it - 1  # resumed
+            if bound == bound:
+                bar.description = f"vi ({estimator}) bound {bound:.2f}"
+            bar.update(1)
+
+        result = variational_inference(
+            aln,
+            sample,
+            settings,
+            seed,
+            model=model_from_spec(model),
+            prior=parse_prior(prior),
+            threads=threads,
+            checkpoint=checkpoint,
+            identity=identity,
+            on_trace=on_trace,
+            progress=progress,
+            evaluate_particles=evaluate_particles,
+            evaluate_repeats=evaluate_repeats,
+        )
+    result.family.save(output, provenance=prov)
+    if not quiet:
+        click.echo(_vi_summary(result), err=True)
+
+
+def _vi_summary(result) -> str:
+    info = result.info
+    t = result.training
+    out = [
+        f"vi ({info['estimator']}, K={info['particles']}): {t.iterations} iterations, "
+        f"{t.evaluations} likelihood gradients, {t.seconds:.1f} s"
+        + (f" (resumed at iteration {t.resumed_from})" if t.resumed_from else "")
+    ]
+    ev = info.get("evaluation")
+    if ev:
+        k = ev["k"]
+        out.append(
+            f"ELBO {ev['elbo']:.2f} (sd {ev['elbo_sd']:.2f}), L^{k} {ev[f'bound_{k}']:.2f} "
+            f"(sd {ev[f'bound_{k}_sd']:.2f}), log marginal likelihood {ev['log_ml']:.2f} "
+            f"(sd {ev['log_ml_sd']:.2f}; {ev['repeats']} x {ev['particles']} draws)"
+        )
+    return "\n".join(out)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,7 +26,7 @@ _BOOTSTRAP = (
     "s = importlib.util.spec_from_file_location('phylo.cli', {init!r}, "
     "submodule_search_locations=[{folder!r}]); "
     "m = importlib.util.module_from_spec(s); sys.modules['phylo.cli'] = m; "
-    "s.loader.exec_module(m)"
+    "s.loader.exec_module(m); import phylo; phylo.cli = m"
 )
 
 

@@ -11,8 +11,11 @@
     log-likelihoods (``pattern_log_likelihoods``, ``site_log_likelihoods``), the model as
     plain arrays (``model_arrays``).  Branch ``i`` is the edge above node ``i`` of the
     tree; ``branch_splits()`` gives the split of each branch.
+``TopologyBatchLikelihood``
+    Log-likelihoods and gradients of a batch of (topology, branch lengths) rows, each
+    row its own topology, in threads (variational inference over topologies).
 ``random_tree``, ``simulate_alignment``
-    Simulation for tests and benchmarks.
+    Simulation for tests and benchmarks (trees are :class:`phylo.trees.Tree`).
 
 Layout (one role per module):
 
@@ -53,7 +56,8 @@ from .models import (  # noqa: F401
     model_spec,
     parse_model,
 )
-from .simulate import ArrayTree, random_tree, simulate_alignment  # noqa: F401
+from .simulate import random_tree, simulate_alignment  # noqa: F401
+from .topology_batch import TopologyBatchLikelihood  # noqa: F401
 from .tree_likelihood import TreeLikelihood, topology_arrays  # noqa: F401
 
 __all__ = [
@@ -74,8 +78,8 @@ __all__ = [
     "model_from_spec",
     "gamma_rates",
     "TreeLikelihood",
+    "TopologyBatchLikelihood",
     "topology_arrays",
-    "ArrayTree",
     "random_tree",
     "simulate_alignment",
 ]

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import InputError
+from ..trees.taxa import Taxa, check_same_taxa, normalise
 
 __all__ = [
     "Alignment",
@@ -107,7 +108,9 @@ class Alignment:
     Attributes
     ----------
     taxa : tuple of str
-        Taxon names in file order; row ``i`` of :attr:`codes` is taxon ``i``.
+        Taxon names in file order; row ``i`` of :attr:`codes` is taxon ``i``.  Names are
+        matched to those of trees as trees match them (:attr:`keys`: ``Genus_species``,
+        ``'Genus species'`` and a FASTA ``>Genus species`` are one taxon).
     codes : uint8 array (n_taxa, n_sites)
         State sets (A = 1, C = 2, G = 4, T = 8; 15 for N, gaps and missing data).
     path : str or None
@@ -120,8 +123,9 @@ class Alignment:
     _patterns: list = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self):
-        if len(set(self.taxa)) != len(self.taxa):
-            dup = sorted({t for t in self.taxa if self.taxa.count(t) > 1})
+        keys = self.keys
+        if len(set(keys)) != len(keys):
+            dup = sorted({t for t, k in zip(self.taxa, keys) if keys.count(k) > 1})
             raise InputError(f"duplicate taxon name(s) in alignment: {', '.join(dup)}", self.path)
         if self.codes.ndim != 2 or self.codes.shape[0] != len(self.taxa):
             raise InputError("alignment needs one sequence per taxon", self.path)
@@ -133,6 +137,12 @@ class Alignment:
     @property
     def n_taxa(self) -> int:
         return len(self.taxa)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The names as trees match them (:func:`phylo.trees.taxa.normalise`: ``_`` is a
+        blank)."""
+        return tuple(normalise(t, False) for t in self.taxa)
 
     @property
     def n_sites(self) -> int:
@@ -195,12 +205,21 @@ class Alignment:
         counts = (ind / ind.sum(axis=1, keepdims=True)).sum(axis=0)
         return counts / counts.sum()
 
-    def take_taxa(self, names: Sequence[str]) -> Alignment:
-        """The alignment with rows reordered to ``names`` (which must be exactly its taxa)."""
-        check_same_taxa(self.taxa, names, self.path, "the alignment", "the tree")
-        index = {t: i for i, t in enumerate(self.taxa)}
-        order = [index[n] for n in names]
-        return Alignment(tuple(names), self.codes[order], self.path)
+    def take_taxa(self, names: Sequence[str] | Taxa) -> Alignment:
+        """The alignment with its rows in the order of ``names``, under those names.
+
+        ``names`` (a tree's :class:`~phylo.trees.taxa.Taxa`, or names) must hold the same
+        taxa, matched by :attr:`keys`; otherwise an :class:`InputError` names the taxa on one
+        side only, the alignment's file and the source of ``names`` (the tree file when the
+        taxa were read from one).
+        """
+        taxa = names if isinstance(names, Taxa) else Taxa(list(names))
+        check_same_taxa(taxa, self.taxa, taxa.source or "the tree", self.path or "the alignment")
+        if taxa.names == self.taxa:
+            return self
+        index = {k: i for i, k in enumerate(self.keys)}
+        order = [index[k] for k in taxa.keys]
+        return Alignment(taxa.names, self.codes[order], self.path)
 
     def to_phylip(self) -> str:
         """Sequential relaxed PHYLIP text (names, one space, the whole sequence)."""
@@ -208,35 +227,6 @@ class Alignment:
         for name, seq in zip(self.taxa, self.sequences()):
             lines.append(f"{name} {seq}")
         return "\n".join(lines) + "\n"
-
-
-def check_same_taxa(
-    have: Iterable[str],
-    want: Iterable[str],
-    path=None,
-    have_name="the alignment",
-    want_name="the tree",
-) -> None:
-    """Raise :class:`InputError` unless two collections hold the same taxon names."""
-    have, want = list(have), list(want)
-    if len(set(want)) != len(want):
-        dup = sorted({t for t in want if want.count(t) > 1})
-        raise InputError(f"duplicate taxon name(s) in {want_name}: {', '.join(dup)}", path)
-    missing = sorted(set(want) - set(have))
-    extra = sorted(set(have) - set(want))
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(
-                f"{len(missing)} taxa of {want_name} are not in {have_name} "
-                f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
-            )
-        if extra:
-            parts.append(
-                f"{len(extra)} taxa of {have_name} are not in {want_name} "
-                f"({', '.join(extra[:5])}{', ...' if len(extra) > 5 else ''})"
-            )
-        raise InputError("taxa do not match: " + "; ".join(parts), path)
 
 
 def _encode(seq: str, name: str, path, line=None, locate=None) -> np.ndarray:
@@ -338,6 +328,7 @@ def _fasta_locator(pieces):
 
 def _parse_fasta(text: str, path) -> Alignment:
     names, seqs, lines_of, pieces = [], [], [], []
+    keys: set[str] = set()
     current = None
     for lineno, line in enumerate(text.splitlines(), 1):
         s = line.strip()
@@ -347,8 +338,9 @@ def _parse_fasta(text: str, path) -> Alignment:
             name = s[1:].strip()
             if not name:
                 raise InputError("empty sequence name", path, lineno, 1)
-            if name in names:
+            if normalise(name, False) in keys:
                 raise InputError(f"duplicate taxon name {name!r}", path, lineno, 2)
+            keys.add(normalise(name, False))
             names.append(name)
             seqs.append([])
             lines_of.append(lineno)
@@ -566,7 +558,7 @@ def _parse_nexus(text: str, path) -> Alignment:
         raise InputError("no DATA or CHARACTERS block with a MATRIX found", path)
     names, seqs, lines = result
     if taxlabels is not None:
-        check_same_taxa(taxlabels, names, path, "TAXLABELS", "the MATRIX")
+        check_same_taxa(taxlabels, names, "TAXLABELS", "the MATRIX", path=path)
     if ntax is not None and len(names) != ntax:
         raise InputError(f"NTAX={ntax} but the MATRIX has {len(names)} sequences", path)
     return Alignment.from_sequences(names, seqs, path)
@@ -609,7 +601,7 @@ def _nexus_matrix(clean, start, end, ntax, nchar, fmt, path, where):
     first_line = clean.count("\n", 0, start) + 1
     missing, gap, match = fmt["MISSING"], fmt["GAP"], fmt["MATCHCHAR"]
 
-    def normalise(seq, name, ln):
+    def states(seq, name, ln):
         # braces/parentheses hold polymorphic or uncertain sets, e.g. {AG}
         out = []
         k = 0
@@ -648,12 +640,13 @@ def _nexus_matrix(clean, start, end, ntax, nchar, fmt, path, where):
             ln = first_line + k
             m = _ROW.match(line)
             name = _unquote(m.group(1))
+            key = normalise(name, False)
             chunk = "".join(m.group(2).split())
-            if name not in seqs:
+            if key not in seqs:
                 names.append(name)
-                seqs[name] = []
-                lines_of[name] = ln
-            seqs[name].extend(normalise(chunk, name, ln))
+                seqs[key] = []
+                lines_of[key] = ln
+            seqs[key].extend(states(chunk, name, ln))
     else:
         # token stream: a name, then characters until NCHAR are read
         flat = []
@@ -664,22 +657,24 @@ def _nexus_matrix(clean, start, end, ntax, nchar, fmt, path, where):
         while t < len(flat):
             tok, ln = flat[t]
             name = _unquote(tok)
-            if name in seqs:
+            key = normalise(name, False)
+            if key in seqs:
                 raise InputError(f"duplicate taxon name {name!r} in MATRIX", path, ln)
             names.append(name)
-            lines_of[name] = ln
+            lines_of[key] = ln
             chars: list[str] = []
             t += 1
             while len(chars) < nchar and t < len(flat):
-                chars.extend(normalise(flat[t][0], name, flat[t][1]))
+                chars.extend(states(flat[t][0], name, flat[t][1]))
                 t += 1
-            seqs[name] = chars
+            seqs[key] = chars
     out = []
     for name in names:
-        chars = seqs[name]
-        ln = lines_of[name]
+        key = normalise(name, False)
+        chars = seqs[key]
+        ln = lines_of[key]
         if match:
-            ref = seqs[names[0]]
+            ref = seqs[normalise(names[0], False)]
             chars = [ref[k] if (c == match and k < len(ref)) else c for k, c in enumerate(chars)]
         if len(chars) != nchar:
             raise InputError(f"sequence {name!r} has {len(chars)} sites, NCHAR={nchar}", path, ln)

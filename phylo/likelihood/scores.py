@@ -28,6 +28,7 @@ def _trees_with_lengths(path: str) -> Iterator[tuple[int, object]]:
         for i, tree in enumerate(trees, 1):
             if tree.branch_lengths is None:
                 raise InputError(f"tree {i} has no branch lengths", path)
+            _check_lengths(tree.branch_lengths[:-1], i, path)
             yield i, tree
         return
     sample = read_trees(path, burnin=0, lengths=True)
@@ -36,9 +37,17 @@ def _trees_with_lengths(path: str) -> Iterator[tuple[int, object]]:
         for pos, topo in enumerate(trace):
             i += 1
             lengths = np.asarray(sample.lengths[run][pos], dtype=np.float64)
-            if not np.all(np.isfinite(lengths[:-1])):
-                raise InputError(f"tree {i} has no branch lengths", path)
+            _check_lengths(lengths[:-1], i, path)
             yield i, Tree(sample.taxa, sample.parents[topo], lengths, sample.rooted)
+
+
+def _check_lengths(lengths: np.ndarray, i: int, path: str) -> None:
+    if np.any(np.isnan(lengths)):
+        raise InputError(f"tree {i} has no branch lengths (or not on every branch)", path)
+    if np.any(np.isinf(lengths)):
+        raise InputError(f"tree {i} has an infinite branch length", path)
+    if lengths.size and lengths.min() < 0:
+        raise InputError(f"tree {i} has a negative branch length ({lengths.min():g})", path)
 
 
 def tree_log_likelihoods(
@@ -59,8 +68,6 @@ def tree_log_likelihoods(
     out = []
     for i, tree in _trees_with_lengths(trees):
         lengths = tree.branch_lengths[:-1]
-        if lengths.size and lengths.min() < 0:
-            raise InputError(f"tree {i} has a negative branch length ({lengths.min():g})", trees)
         # one evaluation per tree: setting up site repeats would cost more than they save
         lik = TreeLikelihood(aln, tree, model, site_repeats=False)
         out.append((i, float(lik.log_likelihood(lengths))))

@@ -17,89 +17,18 @@ Yang Z. 1994. J Mol Evol 39:306-314.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..errors import InputError
+from ..trees import Tree
 from .alignment import NUCLEOTIDES, Alignment
 from .models import Model
 
-__all__ = ["ArrayTree", "random_tree", "tree_from_edges", "simulate_alignment"]
+__all__ = ["random_tree", "tree_from_edges", "simulate_alignment"]
 
 
-@dataclass(frozen=True)
-class ArrayTree:
-    """A minimal tree in the canonical numbering used by the likelihood.
-
-    Leaves ``0..n-1`` in taxon order, internal nodes in post-order (children before
-    parents), the root last with ``parent == -1``; ``branch_lengths[i]`` is the length of
-    the edge above node ``i`` (0 for the root).  For an unrooted tree the root is the
-    internal node next to taxon 0.
-    """
-
-    taxa: tuple
-    parent: np.ndarray
-    branch_lengths: np.ndarray
-    rooted: bool = False
-
-    @property
-    def n_taxa(self) -> int:
-        return len(self.taxa)
-
-    @property
-    def n_nodes(self) -> int:
-        return int(self.parent.shape[0])
-
-    @property
-    def children(self) -> np.ndarray:
-        n = self.n_taxa
-        out = np.full((self.n_nodes - n, 3), -1, dtype=np.int32)
-        fill = np.zeros(self.n_nodes - n, dtype=np.int64)
-        for v, a in enumerate(self.parent):
-            if a >= 0:
-                out[a - n, fill[a - n]] = v
-                fill[a - n] += 1
-        return out
-
-    def splits(self) -> np.ndarray:
-        """uint64 (n_nodes - 1, W) bitsets of the side of each edge without taxon 0."""
-        n, N = self.n_taxa, self.n_nodes
-        W = (n + 63) // 64
-        clades = np.zeros((N, W), dtype=np.uint64)
-        for i in range(n):
-            clades[i, i // 64] |= np.uint64(1) << np.uint64(i % 64)
-        for v in range(N - 1):
-            clades[self.parent[v]] |= clades[v]
-        full = clades[N - 1]
-        out = clades[: N - 1].copy()
-        for v in range(N - 1):
-            if out[v, 0] & np.uint64(1):
-                out[v] = full & ~out[v]
-        return out
-
-    def to_newick(self, digits: int = 17) -> str:
-        """Newick text with branch lengths."""
-        n = self.n_taxa
-        kids = [[] for _ in range(self.n_nodes)]
-        for v, a in enumerate(self.parent):
-            if a >= 0:
-                kids[a].append(v)
-
-        def rec(v):
-            if v < n:
-                s = self.taxa[v]
-            else:
-                s = "(" + ",".join(rec(c) for c in kids[v]) + ")"
-            if self.parent[v] >= 0:
-                s += f":{self.branch_lengths[v]:.{digits}g}"
-            return s
-
-        return rec(self.n_nodes - 1) + ";"
-
-
-def tree_from_edges(taxa, edges, lengths, root: int | None = None) -> ArrayTree:
-    """Canonical :class:`ArrayTree` from an undirected tree.
+def tree_from_edges(taxa, edges, lengths, root: int | None = None) -> Tree:
+    """The canonical :class:`~phylo.trees.Tree` of an undirected binary tree.
 
     Parameters
     ----------
@@ -108,51 +37,42 @@ def tree_from_edges(taxa, edges, lengths, root: int | None = None) -> ArrayTree:
     edges
         Pairs of node labels (leaves are ``0..n-1``, other labels any larger integers).
     lengths
-        Length of each edge.
+        Length of each edge; they follow their edges into the canonical numbering.
     root
-        Label of the internal node to root at; default the neighbour of taxon 0.
+        A node of degree two to keep as the root of a rooted tree; by default the tree is
+        unrooted (every internal node of degree three).
     """
     n = len(taxa)
-    adj: dict[int, list] = {}
+    labels = sorted({int(x) for e in edges for x in e})
+    if labels[:n] != list(range(n)):
+        raise InputError("the leaves of the edge list must be 0..n-1")
+    ids = {v: i for i, v in enumerate(labels)}
+    adj: dict[int, list[tuple[int, float]]] = {i: [] for i in range(len(labels))}
     for (a, b), t in zip(edges, lengths):
-        adj.setdefault(int(a), []).append((int(b), float(t)))
-        adj.setdefault(int(b), []).append((int(a), float(t)))
-    if root is None:
-        root = adj[0][0][0]
-    if root < n:
+        adj[ids[int(a)]].append((ids[int(b)], float(t)))
+        adj[ids[int(b)]].append((ids[int(a)], float(t)))
+    start = adj[0][0][0] if root is None else ids[int(root)]
+    if start < n:
         raise InputError("the root must be an internal node")
-    N = len(adj)
-    parent = np.full(N, -1, dtype=np.int32)
-    bl = np.zeros(N)
-    ids = {}
-    next_id = n
-    # iterative post-order from the root
-    stack = [(root, None, 0.0, False)]
-    order = []
+    # direct the edges away from `start`; canonicalisation renumbers
+    parent = np.full(len(labels), -1, np.int64)
+    bl = np.zeros(len(labels))
+    seen = {start}
+    stack = [start]
     while stack:
-        v, up, t, done = stack.pop()
-        if done:
-            if v < n:
-                ids[v] = v
-            else:
-                ids[v] = next_id
-                next_id += 1
-            order.append((v, up, t))
-            continue
-        stack.append((v, up, t, True))
-        for w, tw in reversed(adj[v]):
-            if w != up:
-                stack.append((w, v, tw, False))
-    for v, up, t in order:
-        if up is not None:
-            parent[ids[v]] = ids[up]
-            bl[ids[v]] = t
-    return ArrayTree(tuple(taxa), parent, bl, False)
+        v = stack.pop()
+        for w, t in adj[v]:
+            if w not in seen:
+                seen.add(w)
+                parent[w] = v
+                bl[w] = t
+                stack.append(w)
+    return Tree.from_parents(list(taxa), parent, bl, rooted=root is not None)
 
 
 def random_tree(
     taxa, rng: np.random.Generator, mean_branch_length: float = 0.1, min_branch_length: float = 0.0
-) -> ArrayTree:
+) -> Tree:
     """A uniformly random unrooted binary topology with Exponential branch lengths.
 
     Parameters
@@ -192,7 +112,8 @@ def simulate_alignment(
     Parameters
     ----------
     tree
-        A tree in canonical numbering (``taxa``, ``parent``, ``branch_lengths``).
+        A :class:`~phylo.trees.Tree` (or any tree in canonical numbering with ``taxa``,
+        ``parent``, ``branch_lengths``).
     model
         The model; its frequencies must be given (not ``"empirical"``).
     n_sites

@@ -45,7 +45,7 @@ from ..errors import InputError
 from . import _kernels as K
 from ._buffers import buffer_rows, new_buffer
 from ._families import family
-from .alignment import Alignment, check_same_taxa
+from .alignment import Alignment
 from .models import Model
 
 __all__ = ["TreeLikelihood", "topology_arrays"]
@@ -494,8 +494,7 @@ class TreeLikelihood:
         site_repeats: bool = True,
     ):
         taxa = tuple(tree.taxa)
-        check_same_taxa(alignment.taxa, taxa, alignment.path, "the alignment", "the tree")
-        self.alignment = alignment.take_taxa(taxa) if alignment.taxa != taxa else alignment
+        self.alignment = alignment.take_taxa(tree.taxa)  # matched by name, as trees match
         self.tree = tree
         self.model = model.resolve(self.alignment)
         self.taxa = taxa

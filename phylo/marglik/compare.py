@@ -61,6 +61,7 @@ def read_topologies(path: str, taxa=None, max_trees: int | None = None):
 
 
 def _read_topologies(path: str, taxa=None):
+    from ..trees import Tree
     from ..trees.files import read_text
     from ..trees.listing import list_kind, read_tree_list
 
@@ -82,7 +83,6 @@ def _read_topologies(path: str, taxa=None):
                 freqs.append(weights[i])
         return trees, (np.array(freqs) if weights is not None else None)
     from ..trees import read_trees
-    from ..trees.tree import Tree
 
     sample = read_trees(path, burnin=0, lengths=True, taxa=taxa)
     trees, seen = [], set()
@@ -107,25 +107,37 @@ def reference_frequencies(path: str, trees) -> np.ndarray:
     """Frequencies of ``trees`` in a reference (0 where a tree is absent): a credible set or
     a table with frequencies (see :func:`read_topologies`), or any tree sample (MrBayes
     ``.trprobs`` weights; ``.t`` runs after the default 25% burn-in), pooled over its
-    runs."""
+    runs.
+
+    Topologies are matched as unrooted trees, taxa by name, whatever order either file
+    lists them in (renaming and unrooting are array operations, no Newick round trip).
+    """
     from ..trees.files import read_text
     from ..trees.listing import list_kind
 
+    taxa = trees[0].taxa
     if list_kind(read_text(path).splitlines()[:40]) is None:
         from ..trees import read_trees
 
-        sample = read_trees(path, taxa=trees[0].taxa)
+        sample = read_trees(path, taxa=taxa)
         f = sample.frequencies()
         idx = [sample.index_of(t) for t in trees]
         return np.array([f[i] if i >= 0 else 0.0 for i in idx])
-    ref_trees, freqs = read_topologies(path, taxa=trees[0].taxa)
+    ref_trees, freqs = read_topologies(path, taxa=taxa)
     if freqs is None:
         raise InputError("the reference lists trees without frequencies", path)
-    where = {
-        t.unrooted().topology_key() if t.rooted else t.topology_key(): f
-        for t, f in zip(ref_trees, freqs)
-    }
-    return np.array([where.get(t.topology_key(), 0.0) for t in trees])
+    where: dict[bytes, float] = {}
+    for t, f in zip(ref_trees, freqs):
+        where.setdefault(_unrooted_key(t, taxa), float(f))
+    return np.array([where.get(_unrooted_key(t, taxa), 0.0) for t in trees])
+
+
+def _unrooted_key(tree, taxa) -> bytes:
+    """The canonical unrooted parent array of ``tree`` on ``taxa``, as bytes."""
+    tree = tree.unrooted()
+    if tree.taxa != taxa:
+        tree = tree.reorder_taxa(taxa)
+    return tree.parent.tobytes()
 
 
 def reference_for(reference: str | None, trees: str, max_trees: int | None = None):
@@ -297,8 +309,8 @@ def comparison(
     """
     from ..execution import Comparison, choose_seed
     from ..likelihood import model_spec, read_alignment
-    from ..likelihood.alignment import check_same_taxa
     from ..provenance import file_digest, record
+    from ..trees.taxa import check_same_taxa
     from .parameters import model_prior, prior_texts
 
     method_list = check_methods(methods if isinstance(methods, str) else ",".join(methods))
@@ -308,10 +320,7 @@ def comparison(
     model_prior(model, prior)  # a bad prior is an error before any task runs
     aln = read_alignment(alignment)
     topologies, _ = read_topologies(trees, None, max_trees)
-    for i, t in enumerate(topologies):  # the taxa must match before any task runs
-        check_same_taxa(
-            aln.taxa, tuple(t.taxa), alignment, "the alignment", f"tree {i + 1} of {trees}"
-        )
+    check_same_taxa(topologies[0].taxa, aln.taxa, trees, alignment)  # before any task runs
     seed = choose_seed(seed, output)
     free = model_prior(model, prior).free
     identity = [

@@ -150,7 +150,7 @@ class SBNDistribution:
 
     def derivation_topology(self, prefixes) -> np.ndarray:
         """Canonical unrooted parent arrays of complete derivations."""
-        from phylo.sbn.topologies import canonical
+        from phylo.trees.topology import canonical
 
         n = self.n_taxa
         par = np.empty((len(prefixes), 2 * n - 1), np.int32)

@@ -33,7 +33,9 @@ package has no import loop):
 - :mod:`~phylo.sbn.reference`: reference distributions (pooled golden runs) and
   ``KL(reference || model)`` (:func:`kl_to_reference`, used by ``sbn kl``);
 - :mod:`~phylo.sbn.compare`: estimators x training replicates (``sbn compare``);
-- :mod:`~phylo.sbn.sampling`: exact draws in blocks of bounded size (``sbn sample``).
+- :mod:`~phylo.sbn.sampling`: exact draws in blocks of bounded size (``sbn sample``);
+- :mod:`~phylo.sbn.credible`: credible sets of topologies and each topology's credible
+  level (exact for SBNs by top-k enumeration; from sample frequencies otherwise).
 
 The names below are loaded when first used (PEP 562), so that importing
 :mod:`phylo.sbn.methods` alone, as the command line does to offer its choices, does not load

@@ -827,7 +827,7 @@ def rooted_logprob(table, logtheta, out):
 
 
 # --------------------------------------------------------------------------------------
-# sampling and canonical form
+# sampling (the canonical form of what is drawn is phylo.trees.topology's)
 # --------------------------------------------------------------------------------------
 
 
@@ -913,138 +913,6 @@ def sample_rooted(
             for v in range(out_parent.shape[1]):
                 out_parent[t, v] = -1
     return bad
-
-
-@nb.njit(cache=True, nogil=True)
-def canonicalise(parents, n_taxa, rooted, out):
-    """Canonical parent arrays (see :mod:`phylo.trees._kernels`) of binary trees.
-
-    ``parents`` (T, M): leaves ``0..n-1`` are the taxa, internal nodes any ids ``>= n``, the
-    root the node whose parent is ``-1`` (two children; three for an unrooted tree is also
-    accepted).  Unrooted output (``2n-2`` nodes) suppresses a bifurcating root and hangs the
-    tree from the neighbour of taxon 0; rooted output has ``2n-1`` nodes.
-    """
-    T = parents.shape[0]
-    M = parents.shape[1]
-    n = n_taxa
-    adj = np.full((M, 3), -1, np.int64)
-    deg = np.zeros(M, np.int64)
-    opar = np.empty(M, np.int64)
-    order = np.empty(M, np.int64)
-    minleaf = np.empty(M, np.int64)
-    newid = np.empty(M, np.int64)
-    stack = np.empty(2 * M + 2, np.int64)
-    for t in range(T):
-        for v in range(M):
-            deg[v] = 0
-        root = -1
-        for v in range(M):
-            if parents[t, v] == -1:
-                root = v
-        # the root's children
-        rc0 = -1
-        rc1 = -1
-        nrc = 0
-        for v in range(M):
-            if parents[t, v] == root:
-                if nrc == 0:
-                    rc0 = v
-                elif nrc == 1:
-                    rc1 = v
-                nrc += 1
-        suppress = (not rooted) and nrc == 2
-        for v in range(M):
-            p = parents[t, v]
-            if p < 0 or (suppress and p == root):
-                continue
-            adj[v, deg[v]] = p
-            deg[v] += 1
-            adj[p, deg[p]] = v
-            deg[p] += 1
-        if suppress:
-            adj[rc0, deg[rc0]] = rc1
-            deg[rc0] += 1
-            adj[rc1, deg[rc1]] = rc0
-            deg[rc1] += 1
-        start = root if rooted else adj[0, 0]
-        for v in range(M):
-            opar[v] = -2
-        opar[start] = -1
-        order[0] = start
-        cnt = 1
-        head = 0
-        while head < cnt:
-            v = order[head]
-            head += 1
-            for k in range(deg[v]):
-                w = adj[v, k]
-                if opar[w] == -2:
-                    opar[w] = v
-                    order[cnt] = w
-                    cnt += 1
-        for qi in range(cnt - 1, -1, -1):
-            v = order[qi]
-            if v < n:
-                minleaf[v] = v
-            else:
-                mn = n
-                for k in range(deg[v]):
-                    w = adj[v, k]
-                    if w != opar[v] and minleaf[w] < mn:
-                        mn = minleaf[w]
-                minleaf[v] = mn
-        nxt = n
-        stack[0] = start
-        stack[1] = 0
-        top = 1
-        while top > 0:
-            v = stack[2 * (top - 1)]
-            state = stack[2 * (top - 1) + 1]
-            if v < n:
-                newid[v] = v
-                top -= 1
-                continue
-            if state == 0:
-                stack[2 * (top - 1) + 1] = 1
-                c0 = -1
-                c1 = -1
-                c2 = -1
-                nc = 0
-                for k in range(deg[v]):
-                    w = adj[v, k]
-                    if w == opar[v]:
-                        continue
-                    if nc == 0:
-                        c0 = w
-                    elif nc == 1:
-                        c1 = w
-                    else:
-                        c2 = w
-                    nc += 1
-                if minleaf[c1] < minleaf[c0]:
-                    c0, c1 = c1, c0
-                if nc == 3:
-                    if minleaf[c2] < minleaf[c1]:
-                        c1, c2 = c2, c1
-                    if minleaf[c1] < minleaf[c0]:
-                        c0, c1 = c1, c0
-                    stack[2 * top] = c2
-                    stack[2 * top + 1] = 0
-                    top += 1
-                stack[2 * top] = c1
-                stack[2 * top + 1] = 0
-                top += 1
-                stack[2 * top] = c0
-                stack[2 * top + 1] = 0
-                top += 1
-            else:
-                newid[v] = nxt
-                nxt += 1
-                top -= 1
-        for qi in range(cnt):
-            v = order[qi]
-            p = opar[v]
-            out[t, newid[v]] = -1 if p < 0 else newid[p]
 
 
 @nb.njit(cache=True, nogil=True)

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..trees.bitsets import normalise_splits
-from .topologies import canonical
+from ..trees.topology import canonical
 
 NEG_INF = -np.inf
 
@@ -334,7 +334,7 @@ def top_unrooted(model, k: int, max_derivations: int = 2_000_000, batch: int = 2
         if key not in arrays:
             row = np.empty(2 * n - 1, np.int32)
             kb.tree(first[key], row)
-            arrays[key] = canonical(row, n, False)[0]
+            arrays[key] = canonical(row, n, False)
         return arrays[key]
 
     def exact_of(keys):

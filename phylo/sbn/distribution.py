@@ -58,8 +58,10 @@ class TopTrees:
     def __len__(self) -> int:
         return self.parents.shape[0]
 
-    def newick(self, i: int) -> str:
-        return Tree(self.taxa, self.parents[i], None, self.rooted).to_newick(lengths=False)
+    def newick(self, i: int, lengths=None) -> str:
+        """Newick of topology ``i``, with the given branch lengths (per node) if any."""
+        tree = Tree(self.taxa, self.parents[i], lengths, self.rooted)
+        return tree.to_newick(lengths=lengths is not None)
 
 
 class TreeDistribution:
@@ -144,3 +146,23 @@ class TreeDistribution:
             "taxa": list(self.taxa.names),
             "rooted": self.rooted,
         }
+
+
+def taxa_from(data: dict) -> Taxa:
+    """The ``taxa`` field of a model file: a list of at least 3 distinct names (strings)."""
+    names = data["taxa"]
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        raise ValueError("'taxa' must be a list of names")
+    if len(names) < 3:
+        raise ValueError("a model needs at least 3 taxa")
+    return Taxa(names)
+
+
+def numbers(values, what: str) -> np.ndarray:
+    """A list of JSON numbers (``null`` for ``-inf``) as floats; strings and booleans are
+    refused."""
+    if not isinstance(values, list) or not all(
+        x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in values
+    ):
+        raise ValueError(f"'{what}' must be a list of numbers")
+    return np.array([-np.inf if x is None else float(x) for x in values], float)

@@ -64,8 +64,8 @@ def model_from_dict(data: Any, path: str = "<model>") -> TreeDistribution:
         raise InputError(f"unknown model kind {kind!r}", path)
     try:
         return KINDS[kind].from_dict(data)
-    except InputError as exc:
-        raise exc.located(path) from None
+    except InputError as exc:  # e.g. a Newick string inside the file: name the file
+        raise InputError(f"corrupted model file: {exc.message}", path) from None
     except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
         what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise InputError(f"corrupted model file: {what}", path) from None

@@ -31,12 +31,12 @@ import numpy as np
 from ..errors import ModelError
 from ..trees import Taxa, bitsets
 from ..trees.bitsets import n_words
+from ..trees.topology import canonical
 from . import _kernels as K
 from . import derivations as D
 from . import rootings
-from .distribution import Entropy, TopTrees, TreeDistribution
+from .distribution import Entropy, TopTrees, TreeDistribution, numbers, taxa_from
 from .support import CONDITIONINGS, Indexer, Support
-from .topologies import canonical
 
 
 def logsumexp_groups(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -389,10 +389,8 @@ class SBNModel(TreeDistribution):
         """The model of :meth:`to_dict`'s output, after checking every index, that each
         subsplit splits its parent's clade, and that every parameter group sums to one
         (``ValueError``, ``KeyError`` or ``TypeError`` otherwise)."""
-        taxa = Taxa([str(x) for x in data["taxa"]])
+        taxa = taxa_from(data)
         n = len(taxa)
-        if n < 3:
-            raise ValueError("a model needs at least 3 taxa")
         rooted = data["rooted"]
         conditioning = data["conditioning"]
         if not isinstance(rooted, bool) or conditioning not in CONDITIONINGS:
@@ -404,7 +402,7 @@ class SBNModel(TreeDistribution):
         params = data["params"]
         pk = _int_table(params["key"], 1, "params.key").ravel()
         ps = _int_table(params["subsplit"], 1, "params.subsplit").ravel()
-        lt = np.array([-np.inf if x is None else float(x) for x in params["log_prob"]], float)
+        lt = numbers(params["log_prob"], "params.log_prob")
         C, S, Kn, M = clades.shape[0], subs.shape[0], keys.shape[0], pk.shape[0]
         full = bitsets.full(n)
         if C == 0 or not np.array_equal(clades[0], full):

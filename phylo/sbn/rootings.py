@@ -67,3 +67,14 @@ def estep(parents, table, log_theta_ext, weights, n_taxa) -> tuple[np.ndarray, n
     counts = np.zeros(log_theta_ext.shape[0])
     K.rooting_counts(parents, table, q, np.asarray(weights, dtype=float), n_taxa, counts)
     return counts, loglik
+
+
+def weighted_counts(parents, table, q, weights, n_taxa, size) -> np.ndarray:
+    """``sum_t weights[t] E[number of times the rooting of T_t uses each parameter]`` for
+    a rooting posterior ``q`` already at hand (from :func:`posterior`): the E-step of
+    :func:`estep` without recomputing ``q``.  ``size``: the length of ``log_theta_ext``
+    (the last entry collects ids outside the support)."""
+    counts = np.zeros(size)
+    if parents.shape[0]:
+        K.rooting_counts(parents, table, q, np.asarray(weights, dtype=float), n_taxa, counts)
+    return counts

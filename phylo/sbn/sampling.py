@@ -15,7 +15,9 @@ import numpy as np
 BLOCK = 1 << 16
 
 
-def draw_newick(model, n: int, seed: int, block: int = BLOCK) -> Iterator[tuple[float, str]]:
+def draw_newick(
+    model, n: int, seed: int, block: int = BLOCK, lengths=None
+) -> Iterator[tuple[float, str]]:
     """``n`` exact draws from ``model`` as ``(log probability, Newick)``, ``block`` at a time.
 
     Parameters
@@ -28,6 +30,9 @@ def draw_newick(model, n: int, seed: int, block: int = BLOCK) -> Iterator[tuple[
         Seed of the one generator all blocks draw from.
     block
         Trees held in memory at once.
+    lengths
+        A :class:`phylo.trees.splits.SplitLengths` to give the trees branch lengths (the
+        mean length of each split in a tree sample), or ``None`` for topologies only.
     """
     from ..trees import write_newick
 
@@ -37,6 +42,7 @@ def draw_newick(model, n: int, seed: int, block: int = BLOCK) -> Iterator[tuple[
     while done < n:
         m = min(block, n - done)
         parents, logp = model.sample(m, rng)
-        for row, lp in zip(parents, logp):
-            yield float(lp), write_newick(row, names, None, model.rooted)
+        bl = lengths.lengths(parents) if lengths is not None else [None] * m
+        for row, lp, b in zip(parents, logp, bl):
+            yield float(lp), write_newick(row, names, b, model.rooted)
         done += m

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..trees import Taxa, Tree, TreeSample, parse_newick
-from .distribution import Entropy, TopTrees, TreeDistribution
+from .distribution import Entropy, TopTrees, TreeDistribution, numbers, taxa_from
 
 
 class SRFModel(TreeDistribution):
@@ -100,12 +100,15 @@ class SRFModel(TreeDistribution):
     def from_dict(cls, data: dict) -> SRFModel:
         """The model of :meth:`to_dict`'s output (``ValueError``, ``KeyError``,
         ``TypeError`` or :class:`~phylo.errors.InputError` when it is not valid)."""
-        taxa = Taxa([str(x) for x in data["taxa"]])
+        taxa = taxa_from(data)
         rooted = data["rooted"]
         if not isinstance(rooted, bool):
             raise ValueError("bad 'rooted'")
-        trees = [parse_newick(str(t), taxa=taxa, rooted=rooted) for t in data["topologies"]]
-        probs = np.array([float(x) for x in data["probabilities"]], float)
+        topologies = data["topologies"]
+        if not isinstance(topologies, list) or not all(isinstance(t, str) for t in topologies):
+            raise ValueError("'topologies' must be a list of Newick strings")
+        trees = [parse_newick(t, taxa=taxa, rooted=rooted) for t in topologies]
+        probs = numbers(data["probabilities"], "probabilities")
         if len(trees) != len(probs) or not trees:
             raise ValueError("'topologies' and 'probabilities' differ in length or are empty")
         if np.any(~np.isfinite(probs)) or np.any(probs < 0) or abs(probs.sum() - 1) > 1e-9:

@@ -13,6 +13,7 @@ import io
 import lzma
 import os
 import sys
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -62,7 +63,7 @@ def read_chunks(path: str, size: int = CHUNK) -> Iterator[bytes]:
         while True:
             try:
                 block = stream.read(size)
-            except (EOFError, OSError, lzma.LZMAError) as exc:
+            except (EOFError, OSError, lzma.LZMAError, zlib.error) as exc:
                 raise InputError(
                     f"corrupt or truncated compressed data ({exc})", display_name(path)
                 ) from None
@@ -107,7 +108,7 @@ class ChunkReader:
         while self.filled < self.buf.shape[0]:
             try:
                 got = self._stream.readinto(view[self.filled :])
-            except (EOFError, OSError, lzma.LZMAError) as exc:
+            except (EOFError, OSError, lzma.LZMAError, zlib.error) as exc:
                 raise InputError(
                     f"corrupt or truncated compressed data ({exc})", self.name
                 ) from None

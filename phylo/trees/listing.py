@@ -20,7 +20,8 @@ import numpy as np
 
 from ..errors import InputError
 from .files import display_name, read_text
-from .newick import parse_newick
+from .taxa import Taxa
+from .tree import Tree, parse_newick
 
 #: Columns that give a listed tree's weight, in order of preference.
 WEIGHT_COLUMNS = ("frequency", "probability")
@@ -89,7 +90,9 @@ def read_tree_list(path: str, taxa=None, rooted: bool = False):
                 raise InputError(f"expected {what} (a number >= 0), found {weight!r}", name, i)
             weights.append(w)
         tree = parse_newick(newick.strip(), taxa=taxa, rooted=rooted, path=f"{name}:{i}")
-        taxa = tree.taxa if taxa is None else taxa  # one taxon order for all trees
+        if taxa is None:  # one taxon order for all trees: the first tree's, from this file
+            taxa = Taxa(tree.taxa.names, tree.taxa.keys, source=name)
+            tree = Tree(taxa, tree.parent, tree.branch_lengths, tree.rooted)
         trees.append(tree)
     if not trees:
         raise InputError("no tree found", name)

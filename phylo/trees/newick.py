@@ -1,4 +1,5 @@
-"""Newick strings: parse one tree, write trees, and the parser's error messages.
+"""Newick strings: parse one tree into arrays, write arrays as a tree, and the parser's
+error messages.
 
 Supported: branch lengths (or none), quoted labels (``'Homo sapiens'``, with ``''`` for a
 quote), ``[...]`` comments anywhere (BEAST's ``[&rate=...]`` metadata included), internal
@@ -6,7 +7,9 @@ node labels such as support values (ignored), ``[&R]``/``[&U]`` before the tree.
 be binary: an unrooted tree may have a trifurcating root or be rooted on an edge; a rooted
 tree has a bifurcating root.
 
-Bulk reading of files is in :mod:`phylo.trees.reader`; this module is the single-tree API.
+Bulk reading of files is in :mod:`phylo.trees.reader`; :func:`phylo.trees.parse_newick`
+wraps :func:`parse_arrays` in a :class:`~phylo.trees.Tree`.  This module works on arrays
+only and does not import the tree class.
 """
 
 from __future__ import annotations
@@ -126,6 +129,8 @@ def spans_to_lengths(
     arr: np.ndarray, spans: np.ndarray, path: str = "<string>", line_base: int = 0
 ) -> np.ndarray:
     """Convert byte spans ``(..., 4)`` of branch lengths to floats (NaN where absent)."""
+    from ._kernels_floats import parse
+
     flat = spans.reshape(-1, 4)
     out = np.full(flat.shape[0], np.nan)
     for col in (0, 2):
@@ -133,11 +138,15 @@ def spans_to_lengths(
         if not have.any():
             continue
         idx = np.nonzero(have)[0]
-        texts = [bytes(arr[a:b]) for a, b in flat[idx][:, col : col + 2]]
+        # most numbers convert in the kernel (correctly rounded); the rest as before
+        vals, ok = parse(arr, flat[idx, col], flat[idx, col + 1])
+        slow = np.nonzero(~ok)[0]
+        texts = [bytes(arr[a:b]) for a, b in flat[idx[slow]][:, col : col + 2]]
         try:
-            vals = np.array(texts, dtype=np.bytes_).astype(np.float64)
+            if texts:
+                vals[slow] = np.array(texts, dtype=np.bytes_).astype(np.float64)
         except ValueError:
-            for (a, _), t in zip(flat[idx][:, col : col + 2], texts):
+            for (a, _), t in zip(flat[idx[slow]][:, col : col + 2], texts):
                 try:
                     float(t)
                 except ValueError:
@@ -154,22 +163,14 @@ def spans_to_lengths(
     return out.reshape(spans.shape[:-1])
 
 
-def parse_newick(text: str, taxa=None, rooted: bool = False, path: str = "<string>"):
-    """Parse one Newick tree into a :class:`~phylo.trees.tree.Tree`.
+def parse_arrays(
+    text: str, taxa=None, rooted: bool = False, path: str = "<string>"
+) -> tuple[Taxa, np.ndarray, np.ndarray | None]:
+    """Parse one Newick tree into ``(taxa, canonical parent array, branch lengths or None)``.
 
-    Parameters
-    ----------
-    text
-        The Newick string (a final ``;`` is optional here).
-    taxa
-        A :class:`~phylo.trees.taxa.Taxa` or a sequence of names fixing the taxon order;
-        default: the order of the leaves in ``text``.
-    rooted
-        Keep the tree's root (it must be bifurcating); by default the tree is unrooted and
-        re-rooted canonically at the internal node next to taxon 0.
+    See :func:`phylo.trees.parse_newick`, which wraps the result in a
+    :class:`~phylo.trees.Tree`.
     """
-    from .tree import Tree
-
     stripped = text.strip()
     if not stripped.endswith(";"):
         stripped += ";"
@@ -183,7 +184,7 @@ def parse_newick(text: str, taxa=None, rooted: bool = False, path: str = "<strin
     end = len(arr) - 1
     if taxa is None:
         names, keys = labels_of(arr, start, end, path)
-        taxa = Taxa(names, keys)
+        taxa = Taxa(names, keys, source=None if path == "<string>" else path)
     elif not isinstance(taxa, Taxa):
         taxa = Taxa(list(taxa))
     n = len(taxa)
@@ -218,7 +219,7 @@ def parse_newick(text: str, taxa=None, rooted: bool = False, path: str = "<strin
         raise InputError("branch lengths are given for some edges but not for others", path)
     else:
         bl = lengths
-    return Tree(taxa, parent[0], bl, rooted)
+    return taxa, parent[0], bl
 
 
 def write_newick(

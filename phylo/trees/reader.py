@@ -154,13 +154,14 @@ def _read(
             declared[1],
             state.first_path,
             name,
-            declared_line,
+            path=name,
+            line=declared_line,
             what="taxa of the translate table" if translate else "taxa",
         )
     elif state.taxa is None and declared is not None:
         if len(declared[0]) < 3:
             raise InputError(f"a tree needs at least 3 taxa, found {len(declared[0])}", name)
-        state.taxa = Taxa(declared[0], declared[1])
+        state.taxa = Taxa(declared[0], declared[1], source=name)
         state.first_path = name
 
     ids_parts: list[np.ndarray] = []
@@ -193,7 +194,7 @@ def _read(
         if n > 0:
             if state.taxa is None:
                 names, keys = labels_of(arr, int(nw[0]), int(ends[0]), name, line_base)
-                state.taxa = Taxa(names, keys)
+                state.taxa = Taxa(names, keys, source=name)
                 state.first_path = name
             if state.index is None:
                 nt = len(state.taxa)
@@ -247,14 +248,14 @@ def _read(
                 w = np.empty(n)
                 for j in range(n):
                     text = bytes(arr[fl[j, 1] : fl[j, 2]]).decode("ascii", "replace")
-                    try:
-                        w[j] = _weight(text)
-                    except ValueError:
+                    w[j] = _weight(text)
+                    if not w[j] >= 0 or w[j] == np.inf:
                         raise InputError(
-                            f"bad tree weight [&W {text}]",
+                            f"bad tree weight [&W {text[:40]}] (expected a finite number >= 0 "
+                            "or a fraction p/q)",
                             name,
                             line_base + line_of(arr, int(stmt[j])),
-                        ) from None
+                        )
                 w_parts.append(w)
             marked[0] += int((fl[:, 0] == 1).sum())
             marked[1] += int((fl[:, 0] == 0).sum())
@@ -282,14 +283,16 @@ def _read(
     if ids.shape[0] == 0:
         raise InputError("no trees in file", name)
     weights = np.concatenate(w_parts) if n_weighted else None
-    if weights is not None and (not np.all(np.isfinite(weights)) or np.any(weights < 0)):
-        raise InputError("tree weights must be finite and non-negative", name)
     bl = np.concatenate(len_parts) if lengths else None
     return FileTrees(name, ids, weights, bl, marked[0], marked[1], notes)
 
 
 def _weight(text: str) -> float:
-    if "/" in text:
-        a, b = text.split("/", 1)
-        return float(a) / float(b)
-    return float(text)
+    """A ``[&W ...]`` weight: a number or a fraction ``p/q``; NaN when it is neither."""
+    try:
+        if "/" in text:
+            a, b = text.split("/", 1)
+            return float(a) / float(b)
+        return float(text)
+    except (ValueError, ZeroDivisionError):
+        return float("nan")

@@ -136,6 +136,7 @@ class TreeSample:
         self.lengths = tuple(lengths) if lengths is not None else None
         self.notes = tuple(notes)
         self._clades = None
+        self._rows: dict[bytes, int] | None = None  # parent array -> index (index_of)
 
     # -- sizes -------------------------------------------------------------------------
     @property
@@ -203,13 +204,22 @@ class TreeSample:
         return [(i, float(f[i])) for i in range(min(k, self.n_topologies))]
 
     def index_of(self, tree: Tree) -> int:
-        """Index of a topology in the sample, or ``-1``."""
+        """Index of a topology in the sample, or ``-1``.
+
+        The tree's taxa may be in another order (they are matched by name); a rooted tree
+        is looked up in an unrooted sample by its unrooted topology.
+        """
+        if tree.rooted and not self.rooted:
+            tree = tree.unrooted()
+        elif self.rooted and not tree.rooted:
+            raise InputError("an unrooted tree cannot be looked up among rooted topologies")
         if tree.taxa != self.taxa:
             tree = tree.reorder_taxa(self.taxa)
-        if tree.rooted != self.rooted:
-            raise InputError("rooted and unrooted topologies cannot be compared")
-        hits = np.nonzero((self.parents == tree.parent[None, :]).all(axis=1))[0]
-        return int(hits[0]) if hits.size else -1
+        if self._rows is None:
+            self._rows = {}
+            for i, row in enumerate(self.parents):
+                self._rows.setdefault(row.tobytes(), i)
+        return self._rows.get(tree.parent.tobytes(), -1)
 
     # -- splits --------------------------------------------------------------------------
     def split_frequencies(self, min_freq: float = 0.0, include_trivial: bool = False):
@@ -291,7 +301,7 @@ def read_trees(
     state = ReadState(rooted=rooted)
     if taxa is not None:
         state.taxa = taxa if isinstance(taxa, Taxa) else Taxa(list(taxa))
-        state.first_path = "the given taxa"
+        state.first_path = state.taxa.source or "the given taxa"
     files = [read_file(p, state, lengths=lengths, progress=progress) for p in paths]
     kinds = {ft.weights is not None for ft in files}
     if len(kinds) > 1:

@@ -9,7 +9,7 @@ for one quote.  Names are shown as they were first written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -50,11 +50,15 @@ class Taxa:
         Display names, in taxon order.
     keys
         Normalised names (default: ``normalise(name, quoted=False)``).
+    source
+        Where the names were read (a file), for messages; not part of equality.
     """
 
-    __slots__ = ("names", "keys", "_index")
+    __slots__ = ("names", "keys", "source", "_index")
 
-    def __init__(self, names: Sequence[str], keys: Sequence[str] | None = None):
+    def __init__(
+        self, names: Sequence[str], keys: Sequence[str] | None = None, source: str | None = None
+    ):
         names = tuple(names)
         if keys is None:
             keys = [normalise(n, False) for n in names]
@@ -62,10 +66,11 @@ class Taxa:
         index: dict[str, int] = {}
         for i, k in enumerate(keys):
             if k in index:
-                raise InputError(f"taxon {names[i]!r} is listed twice")
+                raise InputError(f"taxon {names[i]!r} is listed twice", source)
             index[k] = i
         self.names = names
         self.keys = keys
+        self.source = source
         self._index = index
 
     def __len__(self) -> int:
@@ -118,32 +123,61 @@ class Taxa:
         return hashes, taxa
 
 
+def _named(taxa) -> dict[str, str]:
+    """``{key: display name}`` of a :class:`Taxa` or of names as written (unquoted)."""
+    if isinstance(taxa, Taxa):
+        return dict(zip(taxa.keys, taxa.names))
+    return {normalise(str(x), False): str(x) for x in taxa}
+
+
+def _listed(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(repr(x) for x in names[:limit])
+    return shown + (f" ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
 def check_same_taxa(
-    first: Taxa,
-    other_keys: Iterable[str],
-    first_path: str,
-    path: str,
+    first,
+    second,
+    first_name: str | None = None,
+    second_name: str | None = None,
+    path: str | None = None,
     line: int | None = None,
     what: str = "taxa",
 ) -> None:
-    """Raise a clear error when a file's taxa differ from those of the first file."""
-    other = set(other_keys)
-    mine = set(first.keys)
-    if other == mine:
+    """Raise :class:`~phylo.errors.InputError` unless two collections hold the same taxa.
+
+    This is the one check of taxon sets in :mod:`phylo` (runs against runs, trees against a
+    fitted model, an alignment against trees): names are matched by their normalised form
+    (:func:`normalise`: ``Genus_species`` and ``'Genus species'`` are one taxon), and the
+    message names the taxa found on one side only, and where each side came from::
+
+        taxa differ between trees.nwk and aln.fasta: only in trees.nwk: 'x9'; only in
+        aln.fasta: 't5'
+
+    Parameters
+    ----------
+    first, second
+        :class:`Taxa`, or sequences of names as written (unquoted).
+    first_name, second_name
+        Where each side came from: a file, or a phrase such as ``"the model"``.  Default:
+        the :attr:`Taxa.source`, else ``"the first"`` and ``"the second"``.
+    path, line
+        Where to report the error (the file being read when the difference was found).
+    what
+        What is compared, e.g. ``"taxa of the translate table"``.
+    """
+    a, b = _named(first), _named(second)
+    if a.keys() == b.keys():
         return
-    extra = sorted(other - mine)
-    missing = sorted(mine - other)
+    first_name = first_name or getattr(first, "source", None) or "the first"
+    second_name = second_name or getattr(second, "source", None) or "the second"
+    only_a = [name for k, name in a.items() if k not in b]  # in each side's own order
+    only_b = [name for k, name in b.items() if k not in a]
     parts = []
-    if extra:
-        parts.append(
-            "not in the first file: "
-            + ", ".join(repr(x) for x in extra[:5])
-            + (" ..." if len(extra) > 5 else "")
-        )
-    if missing:
-        parts.append(
-            "missing here: "
-            + ", ".join(repr(x) for x in missing[:5])
-            + (" ..." if len(missing) > 5 else "")
-        )
-    raise InputError(f"{what} differ from those of {first_path} ({'; '.join(parts)})", path, line)
+    if only_a:
+        parts.append(f"only in {first_name}: {_listed(only_a)}")
+    if only_b:
+        parts.append(f"only in {second_name}: {_listed(only_b)}")
+    raise InputError(
+        f"{what} differ between {first_name} and {second_name}: " + "; ".join(parts), path, line
+    )

@@ -8,6 +8,10 @@ An unrooted tree has ``2n-2`` nodes and its root is the internal node adjacent t
 
 Branch ``i`` is the edge above node ``i`` (``i = 0 .. n_nodes-2``): ``2n-3`` branches for an
 unrooted tree, ``2n-2`` for a rooted one.  :meth:`Tree.splits` maps branches to splits.
+
+Renaming taxa and dropping the root are array operations (:mod:`phylo.trees.topology`): the
+branch lengths follow their splits.  :func:`parse_newick` reads a tree from Newick text (the
+text format itself is :mod:`phylo.trees.newick`, which knows nothing of this class).
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import InputError
-from . import bitsets
+from . import bitsets, newick
 from .taxa import Taxa
+from .topology import canonical, permutation, relabel
 
 
 class Tree:
@@ -127,46 +131,84 @@ class Tree:
             and np.array_equal(self.parent, other.parent)
         )
 
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def from_parents(
+        cls,
+        taxa,
+        parent: np.ndarray,
+        branch_lengths: np.ndarray | None = None,
+        rooted: bool = False,
+    ) -> Tree:
+        """The tree of any binary parent array, put in canonical form.
+
+        ``parent``: leaves ``0..n-1`` are the taxa, internal nodes any ids from ``n``, the
+        root's parent is ``-1`` (see :func:`phylo.trees.topology.canonical`; a bifurcating
+        root is suppressed unless ``rooted``).  ``branch_lengths[v]`` is the length of the
+        edge above node ``v`` of the input; they follow their edges.
+        """
+        if not isinstance(taxa, Taxa):
+            taxa = Taxa(list(taxa))
+        if branch_lengths is None:
+            return cls(taxa, canonical(parent, len(taxa), rooted), None, rooted)
+        par, bl = canonical(parent, len(taxa), rooted, branch_lengths)
+        return cls(taxa, par, bl, rooted)
+
     # -- conversions -------------------------------------------------------------------
     def to_newick(self, lengths: bool = True, precision: int | None = None) -> str:
-        """Newick string with taxon names (and branch lengths when known and asked)."""
-        from .newick import write_newick
-
+        """Newick string with taxon names (quoted where needed) and branch lengths (when
+        known and asked)."""
         bl = self.branch_lengths if lengths else None
-        return write_newick(self.parent, self.taxa.names, bl, self.rooted, precision)
+        return newick.write_newick(self.parent, self.taxa.names, bl, self.rooted, precision)
 
     def reorder_taxa(self, names: Sequence[str] | Taxa) -> Tree:
         """The same tree with the taxa renumbered to the order of ``names``.
 
-        ``names`` must hold the same taxa (matched as labels are: ``_`` = blank).
+        ``names`` must hold the same taxa (matched as labels are: ``_`` = blank); the tree
+        is relabelled and put back in canonical form as arrays, branch lengths following
+        their splits.
         """
-        from .newick import parse_newick
-
         target = names if isinstance(names, Taxa) else Taxa(list(names))
-        if not target.same_set(self.taxa):
-            extra = sorted(set(target.keys) - set(self.taxa.keys))
-            missing = sorted(set(self.taxa.keys) - set(target.keys))
-            raise InputError(
-                "taxa of the tree and of the given order differ"
-                + (f"; not in the tree: {', '.join(extra[:5])}" if extra else "")
-                + (f"; only in the tree: {', '.join(missing[:5])}" if missing else "")
-            )
-        if target.keys == self.taxa.keys:
-            return Tree(target, self.parent, self.branch_lengths, self.rooted)
-        return parse_newick(
-            self.to_newick(lengths=self.branch_lengths is not None), taxa=target, rooted=self.rooted
+        perm = permutation(
+            self.taxa, target, self.taxa.source or "the tree", target.source or "the given order"
         )
+        if perm is None:
+            return Tree(target, self.parent, self.branch_lengths, self.rooted)
+        if self.branch_lengths is None:
+            return Tree(target, relabel(self.parent, perm, self.rooted), None, self.rooted)
+        par, bl = relabel(self.parent, perm, self.rooted, self.branch_lengths)
+        return Tree(target, par, bl, self.rooted)
 
     def unrooted(self) -> Tree:
-        """The unrooted tree (the root is suppressed, its two branches joined)."""
+        """The unrooted tree: the root is suppressed and its two branches joined into one
+        whose length is the sum of theirs."""
         if not self.rooted:
             return self
-        from .newick import parse_newick
-
-        return parse_newick(
-            self.to_newick(lengths=self.branch_lengths is not None), taxa=self.taxa, rooted=False
-        )
+        if self.branch_lengths is None:
+            return Tree(self.taxa, canonical(self.parent, self.n_taxa, False), None, False)
+        par, bl = canonical(self.parent, self.n_taxa, False, self.branch_lengths)
+        return Tree(self.taxa, par, bl, False)
 
     def __repr__(self) -> str:
         kind = "rooted" if self.rooted else "unrooted"
         return f"<Tree {kind}, {self.n_taxa} taxa: {self.to_newick(lengths=False)}>"
+
+
+def parse_newick(text: str, taxa=None, rooted: bool = False, path: str = "<string>") -> Tree:
+    """Parse one Newick tree into a :class:`Tree`.
+
+    Parameters
+    ----------
+    text
+        The Newick string (a final ``;`` is optional here).
+    taxa
+        A :class:`~phylo.trees.taxa.Taxa` or a sequence of names fixing the taxon order;
+        default: the order of the leaves in ``text``.
+    rooted
+        Keep the tree's root (it must be bifurcating); by default the tree is unrooted and
+        re-rooted canonically at the internal node next to taxon 0.
+    path
+        Named in error messages (and as the source of the taxa read from ``text``).
+    """
+    taxa, parent, lengths = newick.parse_arrays(text, taxa, rooted, path)
+    return Tree(taxa, parent, lengths, rooted)

@@ -7,7 +7,7 @@ import pytest
 
 from phylo.errors import InputError
 from phylo.likelihood import Alignment, parse_alignment, read_alignment
-from phylo.likelihood.alignment import check_same_taxa
+from phylo.trees import Taxa
 from tests.conftest import shared_path
 
 SEQS = {"a": "ACGTRYN-", "b": "ACGTACGT", "c": "TTGTACG?"}
@@ -106,11 +106,18 @@ def test_error_has_line_number():
     assert info.value.path == "f.fasta" and info.value.line == 5 and info.value.column == 8
 
 
-def test_taxa_mismatch_message():
-    with pytest.raises(InputError, match="not in the alignment"):
-        check_same_taxa(["a", "b", "c"], ["a", "b", "d"])
+def test_taxa_mismatch_message_names_both_files():
+    aln = Alignment.from_sequences(["a", "b", "c"], ["ACGT"] * 3, path="x.fasta")
+    with pytest.raises(InputError) as info:
+        aln.take_taxa(Taxa(["a", "b", "d"], source="t.nwk"))
+    assert str(info.value) == (
+        "taxa differ between t.nwk and x.fasta: only in t.nwk: 'd'; only in x.fasta: 'c'"
+    )
+    # names are keys as in trees: 'a_b' and 'a b' are one taxon, so twice is a duplicate
     with pytest.raises(InputError, match="duplicate"):
-        check_same_taxa(["a", "b"], ["a", "a"])
+        Alignment.from_sequences(["a_b", "a b", "c"], ["ACGT"] * 3)
+    with pytest.raises(InputError, match="duplicate"):
+        parse_alignment(">a_b\nACGT\n>a b\nACGT\n>c\nACGT\n", path="f.fasta")
 
 
 def test_ds1_nexus_equals_fasta():

@@ -35,9 +35,9 @@ def files(tmp_path):
 def test_loglik_several_trees(files):
     path, aln, tree = files
     t2 = tree.branch_lengths * 2
-    from phylo.likelihood import ArrayTree
+    from phylo.trees import Tree
 
-    other = ArrayTree(tree.taxa, tree.parent, t2)
+    other = Tree(tree.taxa, tree.parent, t2)
     (path / "two.nwk").write_text(tree.to_newick() + "\n" + other.to_newick() + "\n")
     res = CliRunner().invoke(main, ["loglik", str(path / "a.fasta"), str(path / "two.nwk")])
     assert res.exit_code == 0, res.output
@@ -55,6 +55,10 @@ def test_loglik_several_trees(files):
         (
             "((t0:0.1,t1:-0.1):0.1,t2:0.1,(t3:0.1,(t4:0.1,(t5:0.1,(t6:0.1,t7:0.1):0.1):0.1):0.1):0.1);",
             "negative branch length",
+        ),
+        (
+            "((t0:0.1,t1:1e999):0.1,t2:0.1,(t3:0.1,(t4:0.1,(t5:0.1,(t6:0.1,t7:0.1):0.1):0.1):0.1):0.1);",
+            "infinite branch length",
         ),
     ],
 )
@@ -115,4 +119,7 @@ def test_loglik_taxa_mismatch(files):
         "".join(f">{n}x\n{s}\n" for n, s in zip(aln.taxa, aln.sequences()))
     )
     res = CliRunner().invoke(main, ["loglik", str(path / "b.fasta"), str(path / "t.nwk")])
-    assert res.exit_code == 2 and "taxa do not match" in res.output
+    assert res.exit_code == 2 and "taxa differ" in res.output
+    # the message names the tree file and the alignment, and the taxa of each side
+    assert f"only in {path / 't.nwk'}: 't0', 't1'" in res.output
+    assert f"only in {path / 'b.fasta'}: 't0x', 't1x'" in res.output

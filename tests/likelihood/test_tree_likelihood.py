@@ -15,13 +15,13 @@ from phylo.likelihood import (
     HKY,
     JC69,
     Alignment,
-    ArrayTree,
     TreeLikelihood,
     random_tree,
     read_alignment,
     simulate_alignment,
 )
 from phylo.likelihood import tree_likelihood as tl_module
+from phylo.trees import Tree
 from tests.conftest import shared_path
 from tests.likelihood._trees import parse_tree, read_first_tree
 
@@ -198,8 +198,7 @@ def rooted_version(tree, edge, fraction):
     lengths += [fraction * tl, (1 - fraction) * tl]
     from phylo.likelihood.simulate import tree_from_edges
 
-    rt = tree_from_edges(tree.taxa, edges, lengths, root=new)
-    return ArrayTree(rt.taxa, rt.parent, rt.branch_lengths, True)
+    return tree_from_edges(tree.taxa, edges, lengths, root=new)
 
 
 def test_rooted_tree_root_branches_share_a_gradient():
@@ -296,9 +295,9 @@ def test_bad_input(small):
     with pytest.raises(InputError, match="negative"):
         lik.gradient(np.r_[t[:-1], -1.0])
     other = Alignment.from_sequences(["x"] + list(aln.taxa[1:]), aln.sequences())
-    with pytest.raises(InputError, match="taxa do not match"):
+    with pytest.raises(InputError, match="only in the tree: 't0'; only in the alignment: 'x'"):
         TreeLikelihood(other, tree, JC69())
-    bare = ArrayTree(tree.taxa, tree.parent, None)
+    bare = Tree(tree.taxa, tree.parent, None)
     with pytest.raises(InputError, match="no branch lengths"):
         TreeLikelihood(aln, bare, JC69()).log_likelihood()
 

@@ -81,7 +81,7 @@ def example_posterior(seqs=None, rate: float = 10.0):
     exact log marginal likelihood."""
     from phylo.likelihood import parse_alignment
     from phylo.marglik.posterior import ExponentialPrior, Posterior
-    from phylo.trees.newick import parse_newick
+    from phylo.trees import parse_newick
 
     seqs = EXAMPLE if seqs is None else seqs
     aln = parse_alignment("\n".join(f">{n}\n{s}" for n, s in zip(EXAMPLE_TAXA, seqs)))

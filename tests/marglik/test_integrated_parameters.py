@@ -15,7 +15,7 @@ from phylo.likelihood import model_spec, parse_alignment
 from phylo.marglik.estimators import REGISTRY, run
 from phylo.marglik.parameters import model_prior
 from phylo.marglik.posterior import Posterior
-from phylo.trees.newick import parse_newick
+from phylo.trees import parse_newick
 
 from .exact import (
     EXAMPLE_NEWICK,

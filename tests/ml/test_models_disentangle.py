@@ -16,6 +16,9 @@ def _threads():
 
 
 def test_swapped_codes_keep_the_class_of_the_specified_part_only_with_adversarial_training():
+    pytest.importorskip(
+        "sklearn", reason="the digits data set comes with scikit-learn (the ml extra)"
+    )
     r = train_disentangler(seed=0)
     assert r.classifier_accuracy >= 0.9
     # Dec(s(x_a), z(x_b)) is read as x_a's digit, rarely as x_b's

@@ -40,6 +40,9 @@ def test_rendering_is_the_transpose_of_inference():
 
 
 def test_drmm_classifies_digits_and_renders_them_from_its_latents():
+    pytest.importorskip(
+        "sklearn", reason="the digits data set comes with scikit-learn (the ml extra)"
+    )
     r = train_drmm(seed=0)
     assert r.accuracy >= 0.9, r.accuracy
     # the inferred switches and translations carry the image: rendering with another image's

@@ -87,12 +87,18 @@ def test_inception_score_bounds():
 
 
 def test_semi_supervised_gan_with_fifty_labels_beats_the_labels_alone():
+    pytest.importorskip(
+        "sklearn", reason="the digits data set comes with scikit-learn (the ml extra)"
+    )
     r = ig.train_semi_supervised_gan(n_per_class=5, seed=0, epochs=40)
     assert r.accuracy >= 0.8, r.accuracy  # chance is 0.1
     assert r.accuracy > r.supervised_only_accuracy, (r.accuracy, r.supervised_only_accuracy)
 
 
 def test_gan_samples_score_between_real_digits_and_shuffled_pixels():
+    pytest.importorskip(
+        "sklearn", reason="the digits data set comes with scikit-learn (the ml extra)"
+    )
     gen, judge, scores = ig.train_minibatch_gan(seed=0, epochs=20)
     assert scores["real"] > scores["generated"] > scores["shuffled"], scores
     assert scores["generated"] >= 4.0, scores  # diverse, recognisable digits (maximum 10)

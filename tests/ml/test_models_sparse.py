@@ -16,6 +16,9 @@ def _threads():
 
 
 def test_sparse_variational_dropout_prunes_most_weights_and_keeps_accuracy():
+    pytest.importorskip(
+        "sklearn", reason="the digits data set comes with scikit-learn (the ml extra)"
+    )
     r = train_sparse_mlp("svd", seed=0)
     assert r.weight_sparsity >= 0.8, r.weight_sparsity
     assert r.accuracy >= 0.9, r.accuracy
@@ -23,6 +26,9 @@ def test_sparse_variational_dropout_prunes_most_weights_and_keeps_accuracy():
 
 
 def test_bayesian_compression_prunes_input_units_and_keeps_accuracy():
+    pytest.importorskip(
+        "sklearn", reason="the digits data set comes with scikit-learn (the ml extra)"
+    )
     r = train_sparse_mlp("bc", seed=0)
     # whole input units go: the blank border pixels of the digits first
     assert r.unit_sparsity[0] >= 0.2, r.unit_sparsity

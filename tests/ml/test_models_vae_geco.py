@@ -17,6 +17,9 @@ def _threads():
 
 
 def test_geco_meets_the_reconstruction_constraint_and_trades_it_for_kl():
+    pytest.importorskip(
+        "sklearn", reason="the digits data set comes with scikit-learn (the ml extra)"
+    )
     x, _, xt, _ = digits_split(0)
     mean_image_error = float(((xt - x.mean(0)) ** 2).sum(dim=1).mean())
     tight = train_vae_geco(1.5, seed=0)

@@ -182,9 +182,9 @@ def test_trees_with_other_taxa(model_path, tmp_path):
     other = tmp_path / "other.nwk"
     other.write_text("((T01,T02),(T03,Homo_sapiens),T05);\n")
     line = _one_error_line(run("prob", model_path, other))
-    assert "Homo sapiens" in line and "model" in line
+    assert "Homo_sapiens" in line and "model" in line
     line = _one_error_line(run("kl", model_path, "--reference", other))
-    assert "Homo sapiens" in line
+    assert "Homo_sapiens" in line
 
 
 @pytest.mark.parametrize("content", ["{", "[1, 2]", '{"format": "something-else"}', ""])

@@ -10,7 +10,7 @@ from scipy import stats
 
 from phylo.errors import InputError
 from phylo.sbn import fit, kl_divergence, load_model
-from phylo.sbn.topologies import canonical
+from phylo.trees.topology import canonical
 
 from . import brute
 from .samples import all_newicks, random_training, sample_of

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,3 +48,38 @@ def test_corrupted_nexus_files(data):
             assert exc.path == path
     finally:
         os.unlink(path)
+
+
+def test_corrupt_deflate_data_is_one_clear_error(tmp_path):
+    """zlib.error is not an OSError: it once escaped as a traceback."""
+    import gzip
+
+    from phylo.errors import InputError
+    from phylo.trees import read_trees
+
+    from ..conftest import DATA
+
+    data = bytearray(gzip.compress((DATA / "example.run1.t").read_bytes()))
+    for i in range(200, 260):
+        data[i] ^= 0x5A
+    path = tmp_path / "run.t.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="corrupt or truncated compressed data") as err:
+        read_trees(str(path))
+    assert err.value.path == str(path)
+
+
+@pytest.mark.parametrize("weight", ["1/0", "0/0", "-1", "inf", "nan", "abc"])
+def test_a_bad_weight_names_its_line(tmp_path, weight):
+    from phylo.errors import InputError
+    from phylo.trees import read_trees
+
+    path = tmp_path / "w.trprobs"
+    path.write_text(
+        "#NEXUS\nbegin trees;\n"
+        "tree a = [&W 0.5] ((A,B),(C,D),E);\n"
+        f"tree b = [&W {weight}] ((A,C),(B,D),E);\nend;\n"
+    )
+    with pytest.raises(InputError, match="bad tree weight") as err:
+        read_trees(str(path))
+    assert err.value.line == 4
