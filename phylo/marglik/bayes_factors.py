@@ -203,8 +203,8 @@ def comparison(
     """
     from ..execution import Comparison, choose_seed
     from ..likelihood import read_alignment
-    from ..likelihood.alignment import check_same_taxa
     from ..provenance import file_digest, record
+    from ..trees.taxa import check_same_taxa
     from .compare import _settings_text, check_methods, parse_settings, read_topologies
     from .parameters import prior_texts
 
@@ -219,9 +219,7 @@ def comparison(
     aln = read_alignment(alignment)
     topologies, _ = read_topologies(trees, None, max_trees)
     for i, t in enumerate(topologies):
-        check_same_taxa(
-            aln.taxa, tuple(t.taxa), alignment, "the alignment", f"tree {i + 1} of {trees}"
-        )
+        check_same_taxa(t.taxa, aln.taxa, f"tree {i + 1} of {trees}", alignment)
     seed = choose_seed(seed, output)
     labels = [s["model"] for s in specs]
     identity = [

@@ -136,3 +136,14 @@ def test_compare_models_bad_input(args, message):
     res = CliRunner().invoke(main, ["compare-models", EXAMPLE, TRUE_TREE, *args])
     assert res.exit_code == 2, res.output
     assert message in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_compare_models_taxa_differ(tmp_path):
+    other = tmp_path / "other.nwk"
+    other.write_text(open(TRUE_TREE).read().replace("T20", "x9"))
+    res = CliRunner().invoke(
+        main, ["compare-models", EXAMPLE, str(other), "--model", "JC69", "--model", "K80"]
+    )
+    assert res.exit_code == 2, res.output
+    assert f"only in tree 1 of {other}: 'x9'" in res.output
+    assert len(res.output.strip().splitlines()) == 1
