@@ -22,7 +22,9 @@ models come from independent runs, so the standard error of a log Bayes factor i
 **Over topologies.**  The same comparison over all topologies needs
 :math:`Z_a = \\sum_\\tau p(\\tau) Z_{a,\\tau}`; :func:`model_rows` and :func:`summarise` take
 rows whose ``tree`` is any label (``"total"`` for such an estimate), so a run of the
-topology-integrated estimator per model joins this summary unchanged.
+topology-integrated estimator per model joins this summary unchanged, and
+:func:`compare_models` runs any per-model estimator (``estimate(model_prior, rng)``) over the
+models with the priors built as here and summarises them.
 
 References
 ----------
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -142,28 +144,81 @@ def setup(*args) -> ModelsContext:
     return ModelsContext(*args)
 
 
+def estimate_row(tree, label: str, replicate: int, est, free: Sequence[str]) -> dict:
+    """One row of :data:`COLUMNS` from an :class:`~phylo.marglik.estimators.Estimate` of
+    model ``label`` (``free``: the parameters it integrated)."""
+    from .compare import _diagnostics_text
+
+    diagnostics = dict(getattr(est, "diagnostics", None) or {})
+    ess = diagnostics.get("ess", diagnostics.get("min_ess"))
+    se = getattr(est, "se", None)
+    seconds = getattr(est, "seconds", math.nan)
+    return {
+        "tree": tree,
+        "model": label,
+        "replicate": replicate,
+        "log_ml": float(est.log_ml),
+        "se": None if se is None or math.isnan(se) else float(se),
+        "seconds": None if seconds is None or math.isnan(seconds) else round(seconds, 4),
+        "evaluations": int(getattr(est, "n_evaluations", 0)),
+        "ess": None if ess is None else float(f"{float(ess):.6g}"),
+        "integrated": ",".join(free),
+        "diagnostics": _diagnostics_text(diagnostics),
+    }
+
+
 def run_task(ctx: ModelsContext, key: tuple) -> dict:
     """Estimate log p(D | tree ``key[0]``, model ``key[1]``), replicate ``key[2]``."""
     from ..execution import task_rng
-    from .compare import _diagnostics_text
     from .estimators import run
 
     tree, label, rep = key
     post = ctx.posterior(tree, label)
     est = run(ctx.method, post, task_rng(ctx.seed, key), **ctx.settings)
-    ess = est.diagnostics.get("ess", est.diagnostics.get("min_ess"))
-    return {
-        "tree": tree,
-        "model": label,
-        "replicate": rep,
-        "log_ml": float(est.log_ml),
-        "se": None if est.se is None or math.isnan(est.se) else float(est.se),
-        "seconds": round(est.seconds, 4),
-        "evaluations": int(est.n_evaluations),
-        "ess": None if ess is None else float(f"{float(ess):.6g}"),
-        "integrated": ",".join(post.params.free) if post.params is not None else "",
-        "diagnostics": _diagnostics_text(est.diagnostics),
-    }
+    free = post.params.free if post.params is not None else []
+    return estimate_row(tree, label, rep, est, free)
+
+
+def compare_models(
+    models: Sequence[str | dict],
+    estimate: Callable,
+    prior: Sequence[str] | str | None = (),
+    replicates: int = 1,
+    seed: int = 0,
+    label: str = "total",
+) -> dict:
+    """Log Z of each model and the log Bayes factors of every pair, from any estimator of
+    one model's marginal likelihood: the hook for estimates over topologies.
+
+    For each model (and replicate ``r``) this builds the model's
+    :class:`~phylo.marglik.parameters.ModelPrior` (the model's free parameters under their
+    priors from ``prior``, exactly as ``compare-models`` builds it) and calls
+    ``estimate(model_prior, rng)``, ``rng`` the stream
+    :func:`phylo.execution.task_rng` ``(seed, (label, model, r))``.  ``estimate`` returns
+    an :class:`~phylo.marglik.estimators.Estimate` (``log_ml``, ``se``; ``seconds``,
+    ``n_evaluations`` and ``diagnostics`` if it has them).  For the marginal likelihood over
+    topologies, ``estimate`` is the topology-integrated estimator with the model prior passed
+    through to each topology's :class:`~phylo.marglik.posterior.Posterior`
+    (``Posterior(alignment, tree, model_prior)``); for one topology it is
+    ``lambda mp, rng: run(method, Posterior(alignment, tree, mp), rng)``.
+
+    Returns ``{"rows": [...], "models": ..., "pairs": ...}``: the rows (:data:`COLUMNS`,
+    ``tree`` = ``label``) and :func:`summarise` of them, for :func:`format_summary`.
+    """
+    from ..execution import task_rng
+    from .parameters import model_prior, prior_texts
+
+    specs = model_specs(models)
+    prior = prior_texts(prior)
+    check_priors(specs, prior)
+    rows = []
+    for spec in specs:
+        name = spec["model"]
+        mp = model_prior(spec, priors_for(spec, prior))
+        for r in range(1, int(replicates) + 1):
+            est = estimate(mp, task_rng(int(seed), (label, name, r)))
+            rows.append(estimate_row(label, name, r, est, mp.free))
+    return {"rows": rows, **summarise(rows, [s["model"] for s in specs])}
 
 
 def comparison(

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from phylo import tables
 from phylo.cli.marglik import main
+from phylo.errors import InputError
 from phylo.execution import read_table
 from phylo.marglik import bayes_factors as BF
 
@@ -147,3 +148,41 @@ def test_compare_models_taxa_differ(tmp_path):
     assert res.exit_code == 2, res.output
     assert f"only in tree 1 of {other}: 'x9'" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_compare_models_takes_any_estimator(kappa_problem):
+    """The hook for estimates over topologies: compare_models hands each model's prior to a
+    callable; with the fixed-topology glis as that callable, the Bayes factor is quadrature's."""
+    from phylo.likelihood import read_alignment
+    from phylo.marglik.compare import read_topologies
+    from phylo.marglik.estimators import run
+    from phylo.marglik.posterior import Posterior
+
+    fasta, tree, _ = kappa_problem
+    aln = read_alignment(fasta)
+    topology = read_topologies(tree)[0][0]
+    seen = []
+
+    def estimate(mp, rng):
+        seen.append(mp.free)
+        return run("glis", Posterior(aln, topology, mp), rng, samples=20_000)
+
+    out = BF.compare_models(["JC69", "K80"], estimate, ["brlens=exp:10"], seed=3)
+    assert seen == [[], ["kappa"]]
+    assert [(r["tree"], r["model"], r["integrated"]) for r in out["rows"]] == [
+        ("total", "JC69", ""),
+        ("total", "K80", "kappa"),
+    ]
+    (pair,) = out["pairs"]
+    z_jc = exact_log_ml(KAPPA_EXAMPLE, exponential_log_prior(10.0))
+    z_k80 = exact_log_ml_with_parameter(
+        KAPPA_EXAMPLE, "K80", exponential_log_prior(10.0), lambda k: -2.0 * np.log1p(k),
+        (-14.0, 9.0), 60, 64,
+    )  # fmt: skip
+    assert abs(pair["log_bf"] - (z_jc - z_k80)) < 4 * pair["se"] + 0.01
+    # the priors reach the callable: kappa fixed by a prior is not integrated
+    seen.clear()
+    BF.compare_models(["JC69", "K80"], estimate, ["kappa=fixed:4"], seed=3)
+    assert seen == [[], []]
+    with pytest.raises(InputError, match="none of the models"):
+        BF.compare_models(["JC69", "K80"], estimate, ["shape=exp:1"])
