@@ -8,8 +8,9 @@ MrBayes's chain is thinned to one draw in 10,000 generations (kappa's draws stil
 autocorrelation near 0.15; at one in 4,000 the base frequencies' KS p-values against their
 exact Beta(1, 3) marginals fell to 0.003).  The thresholds (p > 1e-3) reject the near misses
 one would write by mistake: kappa under Exp(1), LogNormal(0, 1) or Beta(2, 2) on
-kappa/(1+kappa) (p < 1e-11 each), the shape under Exp(1.3) (p ~ 1e-12), pinv under
-Beta(1.3, 1) (1e-16), base frequencies under Dirichlet(1.5) (p < 1e-3 on every part)."""
+kappa/(1+kappa) (p < 1e-10 each), the shape under Exp(1.3) (p ~ 5e-15), pinv under
+Beta(1.3, 1) (6e-12), base frequencies under Dirichlet(1.5) (p < 1e-3 on three of the four
+parts)."""
 
 from __future__ import annotations
 
