@@ -30,6 +30,12 @@ Usage::
 The command file and data are written to ``--folder`` (MrBayes cannot read the TreeBASE
 NEXUS file as it is); ``--run`` runs ``mb`` there (its runs interleaved in one process);
 otherwise the results already in the folder are read.
+
+MrBayes 3.2.7 can stop near the prior end of the path with "Log likelihood nan after move
+'Multiplier(Alpha)'" (seen on DS1 under GTR+G4 at step 49 of 50, the Gamma shape's draws
+there down to 0.0024: presumably a shape whose category rates MrBayes cannot compute); it
+then writes no estimate (its ``.ss`` file stops at the step before), and the run is repeated
+with another ``--seed``.
 """
 
 from __future__ import annotations
