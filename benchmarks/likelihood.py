@@ -15,6 +15,7 @@ and read them with the load average printed alongside).
 Usage::
 
     python benchmarks/likelihood.py [--quick] [--no-start] [--large]
+    python benchmarks/likelihood.py --parameters    # the gradient in the model's parameters
 """
 
 from __future__ import annotations
@@ -340,6 +341,52 @@ def goals(results, starts):
         )
 
 
+def parameter_gradient_costs(quick: bool):
+    """The gradient in the model's parameters (and the branches) against one likelihood, on
+    DS1 and the 64-taxon problem under GTR+G4: the pass that sums state pairs, with and
+    without the Python that turns them into derivatives; the posterior's gradient with the
+    9 free coordinates of GTR+G4 (model built, priors and chain rule included); and what
+    forward differences would cost instead (9 likelihoods under moved models plus the
+    branch gradient)."""
+    from phylo.likelihood import model_spec
+    from phylo.likelihood.parameter_gradient import ParameterGradient
+    from phylo.marglik.parameters import model_prior
+    from phylo.marglik.posterior import Posterior
+
+    rounds = 3 if quick else 7
+    rng = np.random.default_rng(5)
+    model = GTR([1.2, 3.0, 0.8, 1.1, 3.5, 1.0], [0.3, 0.2, 0.2, 0.3], alpha=0.5, categories=4)
+    _, aln, tree, _ = ds1_problem(rng)
+    problems = [("DS1 (27 taxa), GTR+G4", aln, tree), big_problem(rng)[:3]]
+    print("\n== the gradient in the model's parameters (GTR+G4: 5 + 3 + 1 coordinates)")
+    for label, aln, tree in problems:
+        t = np.asarray(tree.branch_lengths[:-1], dtype=np.float64)
+        lik = TreeLikelihood(aln, tree, model, batch_threads=1)
+        plain = TreeLikelihood(aln, tree, model, batch_threads=1, site_repeats=False)
+        grad = ParameterGradient(lik)
+        post = Posterior(aln, tree, model_prior(model_spec("GTR+G4"), None))
+        x = np.concatenate([np.log(t), post.start_params])
+        phi = post.start_params
+        models = [post.params.model(phi + 1e-6 * e) for e in np.eye(post.n_params)]
+        T = np.repeat(t[None, :], len(models), axis=0)
+        one = best_time(lambda lik=lik: lik.log_likelihood(t), rounds)
+        times = {
+            "likelihood without site repeats": best_time(lambda: plain.log_likelihood(t), rounds),
+            "branch gradient": best_time(lambda lik=lik: lik.gradient(t), rounds),
+            "state-pair pass alone": best_time(lambda g=grad: g.state_pair_sums(t, model), rounds),
+            "gradient in branches and parameters": best_time(lambda g=grad: g(t, model), rounds),
+            "posterior's gradient (9 coordinates)": best_time(
+                lambda p=post: p.log_density_and_gradient(x), rounds
+            ),
+            "forward differences instead": best_time(
+                lambda lik=lik: (lik.log_likelihood_models(T, models), lik.gradient(t)), rounds
+            ),
+        }
+        print(f"{label}: one likelihood (site repeats) {1e3 * one:.3f} ms")
+        for name, sec in times.items():
+            print(f"  {name:38s} {1e3 * sec:8.3f} ms  {sec / one:6.2f} likelihoods")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer timing rounds")
@@ -347,7 +394,15 @@ def main(argv=None):
     ap.add_argument(
         "--large", action="store_true", help="also time simulated trees of 200, 500 and 1000 taxa"
     )
+    ap.add_argument(
+        "--parameters",
+        action="store_true",
+        help="only the gradient in the model's parameters against one likelihood",
+    )
     args = ap.parse_args(argv)
+    if args.parameters:
+        parameter_gradient_costs(args.quick)
+        return
     print(
         f"numba {numba.__version__}, numpy {np.__version__}, "
         f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "

@@ -11,10 +11,16 @@ one thread for batches, on the first ``--trees`` trees of the DS1 credible set, 
 tree's time is the best of ``--repeats`` runs (the machine is shared).  The value, its
 standard error and the number of likelihood evaluations are printed too.
 
+With ``--integrated MODEL`` (e.g. ``GTR+G4``) it times instead each method under that model
+with its parameters integrated out (MrBayes's default priors) against the same method under
+JC69 with nothing to integrate, the two run alternately on each tree (the machine is shared),
+and prints the ratio of their seconds per tree.
+
 Usage::
 
     python benchmarks/marglik_speed.py
     python benchmarks/marglik_speed.py --trees 10 --repeats 3 --methods gl,glis
+    python benchmarks/marglik_speed.py --integrated GTR+G4 --methods gl,glis,gss --trees 2
 """
 
 from __future__ import annotations
@@ -40,12 +46,65 @@ BASELINE = {"gl": 0.16, "glis": 1.0}  # s per DS1 tree, physher (paper)
 GOAL = {"gl": 0.05, "glis": 0.3}
 
 
+def integrated(aln, trees, model: str, methods: list[str], repeats: int, threads: int):
+    """Seconds per tree of each method under ``model`` with integrated parameters against
+    JC69 with none, run alternately; prints the ratios."""
+    from phylo.likelihood import model_spec
+    from phylo.marglik.parameters import model_prior
+
+    mp = model_prior(model_spec(model), None)
+    setups = {"JC69": lambda tree: Posterior(aln, tree, batch_threads=threads)}
+    setups[model] = lambda tree: Posterior(aln, tree, mp, batch_threads=threads)
+    print(f"DS1, {len(trees)} trees, best of {repeats}, batch threads {threads}")
+    print(f"{model} integrates {', '.join(mp.free)} ({mp.n} coordinates): {mp.describe()}")
+    print(
+        f"{'method':7s} {'JC69 s':>8s} {model + ' s':>12s} {'ratio':>7s} "
+        f"{'JC69 evals':>10s} {model + ' evals':>14s}  tree 0: log ML (se) JC69 | {model}"
+    )
+    for name in methods:
+        for make in setups.values():  # compile and warm up once
+            run(name, make(trees[0]), np.random.default_rng(0), **QUICK.get(name, {}))
+        secs = {k: [] for k in setups}
+        evals = {k: [] for k in setups}
+        first = {}
+        for k, tree in enumerate(trees):
+            best = {lab: np.inf for lab in setups}
+            for r in range(repeats):
+                for label, make in setups.items():
+                    est = run(name, make(tree), np.random.default_rng([k, r]))
+                    best[label] = min(best[label], est.seconds)
+                    if k == 0 and r == 0:
+                        first[label] = est
+                        evals[label].append(est.n_evaluations)
+            for label in setups:
+                secs[label].append(best[label])
+        a, b = float(np.mean(secs["JC69"])), float(np.mean(secs[model]))
+        print(
+            f"{name:7s} {a:8.3f} {b:12.3f} {b / a:7.2f} {evals['JC69'][0]:10d} "
+            f"{evals[model][0]:14d}  {first['JC69'].log_ml:.2f} ({first['JC69'].se:.3f}) | "
+            f"{first[model].log_ml:.2f} ({first[model].se:.3f})",
+            flush=True,
+        )
+    print(f"ratio = {model} with integrated parameters / JC69 (seconds per tree)")
+
+
+#: settings of the warm-up run (it only compiles)
+QUICK = {
+    "gss": dict(temperatures=4, samples=10, burnin=5, warmup=20, pilot=20),
+    "ss": dict(temperatures=4, samples=10, burnin=5, warmup=20),
+    "glis": dict(samples=100),
+}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trees", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--methods", default="gl,ll,bl,glis,elbo,vbis")
     ap.add_argument("--threads", type=int, default=1, help="batch threads (default 1)")
+    ap.add_argument(
+        "--integrated", default=None, metavar="MODEL", help="time MODEL's integrated parameters"
+    )
     args = ap.parse_args(argv)
     aln_path = SHARED / "alignments" / "DS1.nex"
     set_path = SHARED / "credible_sets" / "JC_no_gamma_credible_set_ds1.tsv"
@@ -53,6 +112,9 @@ def main(argv=None):
         sys.exit(f"benchmark data not found under {SHARED} (set PHYLO_SHARED_DATA)")
     aln = read_alignment(str(aln_path))
     trees, _ = read_topologies(str(set_path), None, args.trees)
+    if args.integrated:
+        integrated(aln, trees, args.integrated, args.methods.split(","), args.repeats, args.threads)
+        return
     # compile and warm up once
     for name in args.methods.split(","):
         run(name, Posterior(aln, trees[0], batch_threads=args.threads), np.random.default_rng(0))

@@ -32,6 +32,7 @@ def main():
       marglik compare aln.nex --trees credible_set.tsv --methods gl,glis \\
           --replicates 3 --reference credible_set.tsv -o results.tsv --jobs 2
       marglik merge 'results-*.tsv' -o results.tsv
+      marglik compare-models aln.nex tree.nwk --model JC69 --model GTR+G4 --seed 1
     """
 
 
@@ -58,26 +59,28 @@ def model_options(f):
             "--kappa",
             type=float,
             default=None,
-            help="K80/HKY transition/transversion rate ratio (default 2).",
+            help="Fix K80/HKY's transition/transversion rate ratio (loglik: default 2; "
+            "estimates integrate it out when it is not fixed).",
         ),
         click.option(
             "--rates",
             default=None,
             metavar="AC,AG,AT,CG,CT,GT",
-            help="GTR exchangeabilities (default all 1).",
+            help="Fix the GTR exchangeabilities (loglik: default all 1).",
         ),
         click.option(
             "--frequencies",
             "-f",
             default=None,
             metavar="A,C,G,T|equal|empirical",
-            help="Base frequencies for HKY/GTR (default empirical).",
+            help="Fix the base frequencies of HKY/GTR (loglik: default empirical).",
         ),
         click.option(
             "--gamma-shape",
             type=float,
             default=None,
-            help="Shape of the Gamma site rates (default 1; implies +G4 when no +G is given).",
+            help="Fix the shape of the Gamma site rates (loglik: default 1; implies +G4 when "
+            "no +G is given).",
         ),
         click.option(
             "--alpha", hidden=True, expose_value=False, callback=_old_alpha, is_eager=False
@@ -87,7 +90,7 @@ def model_options(f):
             "--pinv",
             type=float,
             default=None,
-            help="Proportion of invariant sites (with +I; default 0.1).",
+            help="Fix the proportion of invariant sites (with +I; loglik: default 0.1).",
         ),
     ]
 
@@ -114,10 +117,17 @@ def model_options(f):
 def prior_option(f):
     return click.option(
         "--prior",
-        default="exp:10",
-        show_default=True,
-        metavar="exp:RATE|gamma:SHAPE,RATE",
-        help="I.i.d. prior on branch lengths.",
+        "prior",
+        multiple=True,
+        metavar="[NAME=]DIST:ARGS",
+        help="A prior, or a fixed value, for one parameter; repeat for several.  NAME is "
+        "brlens (the default NAME: i.i.d. branch lengths, exp:10), kappa, rates, freqs, "
+        "shape or pinv; DIST:ARGS is exp:RATE, gamma:SHAPE,RATE, lognormal:MU,SIGMA, "
+        "uniform:LOW,HIGH, beta:A,B (for kappa: on kappa/(1+kappa), as MrBayes's tratiopr), "
+        "dirichlet:A1,... or fixed:VALUE.  The model's parameters not fixed by its options "
+        "(--kappa, --rates, --frequencies or +F, --gamma-shape, --pinv) are integrated out; "
+        "without a --prior they take MrBayes's defaults: rates=dirichlet:1,1,1,1,1,1, "
+        "freqs=dirichlet:1,1,1,1, kappa=beta:1,1, shape=exp:1, pinv=uniform:0,1.",
     )(f)
 
 
@@ -355,6 +365,84 @@ def compare(
     for note in C.start_notes(trees_path, result.rows):
         click.echo(f"note: {note}", err=True)
     _print_summary(result.rows, ref, "stdout", plot, per_tree)
+
+
+@main.command("compare-models")
+@click.argument("alignment")
+@click.argument("trees")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    required=True,
+    metavar="MODEL",
+    help="A model to compare: JC69, K80, HKY or GTR with +G<k>, +I, +F; repeat (two at "
+    "least).  Its parameters are integrated out under their priors unless fixed with "
+    "--prior NAME=fixed:VALUE.",
+)
+@click.option(
+    "--method",
+    "-m",
+    default="glis",
+    show_default=True,
+    help="The estimator (see `marglik methods`; gss is the most accurate, glis the fastest).",
+)
+@click.option(
+    "--replicates",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Independent runs per tree and model; with several, a model's standard error is "
+    "that of the replicates' mean.",
+)
+@click.option("--max-trees", type=click.IntRange(1), default=None, help="Only the first N trees.")
+@output_option(
+    "Results table (TSV), one line per finished task; rerun the same command to resume.  "
+    "Default: the table goes nowhere, the summary to stdout.",
+    default=None,
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="Threads per task for batched likelihoods (default: the CPUs divided by --jobs).",
+)
+@settings_option
+@prior_option
+@seed_option
+@run_options
+def compare_models(
+    alignment, trees, models, method, replicates, max_trees, output, threads, settings, prior,
+    seed, run, quiet,
+):  # fmt: skip
+    """Bayes factors between substitution models on fixed topologies.
+
+    For every tree in TREES and every --model, estimates log p(ALIGNMENT | tree, model) with
+    the model's parameters integrated out, then prints log Z per model with its standard
+    error and the log Bayes factor log Z_a - log Z_b of every pair with its standard error
+    (positive: the first model is favoured).  Priors: MrBayes's defaults, or --prior.
+
+    \b
+    Example:
+      marglik compare-models DS1.nex tree.nwk --model JC69 --model HKY+G4 \\
+          --model GTR+G4 --method gss --seed 1 -o models.tsv
+    """
+    from phylo.execution import run_comparison
+    from phylo.marglik import bayes_factors as BF
+    from phylo.marglik.compare import default_batch_threads
+
+    if threads is None:
+        threads = default_batch_threads(run["jobs"]) if run["executor"] == "local" else 1
+    comp = BF.comparison(
+        alignment, trees, models, method, replicates, settings, prior, seed, max_trees,
+        threads, output,
+    )  # fmt: skip
+    with Progress("estimating", unit="tasks", quiet=quiet) as bar:
+        result = run_comparison(comp, output, progress=bar, **run)
+    if result.dropped and not quiet:
+        click.echo(f"note: {result.dropped} damaged line(s) in {output} were run again", err=True)
+    order = [spec["model"] for spec in BF.model_specs(models)]
+    click.echo(BF.format_summary(BF.summarise(result.rows, order)), nl=False)
 
 
 @main.command()

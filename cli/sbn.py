@@ -1298,8 +1298,8 @@ def vi(
 
     from phylo.errors import InputError
     from phylo.execution import fresh_seed
-    from phylo.likelihood import model_from_spec, read_alignment
-    from phylo.marglik.posterior import parse_prior
+    from phylo.likelihood import read_alignment
+    from phylo.marglik.parameters import model_prior
     from phylo.provenance import file_digest, record
     from phylo.tables import write_table
     from phylo.vi.family import SupportWarning
@@ -1307,6 +1307,14 @@ def vi(
 
     if output == "-":
         raise InputError("sbn vi writes a model, a trace and a checkpoint: give -o FILE")
+    mp = model_prior(model, prior)
+    if mp.n:
+        free = ", ".join(b.name for b in mp.blocks)
+        raise InputError(
+            f"sbn vi learns topologies and branch lengths, not the model's parameters: fix "
+            f"{free} (with --kappa, --rates, --frequencies or +F, --gamma-shape, --pinv, or "
+            "--prior NAME=fixed:VALUE)"
+        )
     tree_files = expand_patterns(tree_files)
     if seed is None:
         seed = fresh_seed()
@@ -1387,8 +1395,8 @@ def vi(
             sample,
             settings,
             seed,
-            model=model_from_spec(model),
-            prior=parse_prior(prior),
+            model=mp.base,
+            prior=mp.branch_prior,
             threads=threads,
             checkpoint=checkpoint,
             identity=identity,

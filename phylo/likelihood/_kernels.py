@@ -135,11 +135,25 @@ def pack_model(lam, v, vinv, q, freqs, pinv, rates, weights) -> np.ndarray:
     freqs = np.asarray(freqs, dtype=np.float64)
     mu = q[0, 1] / freqs[1]
     off = ~np.eye(4, dtype=bool)
-    f81 = bool(np.allclose(q[off], (mu * np.broadcast_to(freqs, (4, 4)))[off], rtol=1e-13,
-                           atol=0.0))
+    target = (mu * np.broadcast_to(freqs, (4, 4)))[off]
+    # np.allclose(q[off], target, rtol=1e-13, atol=0), without its overhead (samplers of the
+    # model's parameters pack a model per likelihood)
+    f81 = bool(np.all(np.abs(q[off] - target) <= 1e-13 * np.abs(target)))
     return np.concatenate([lam, np.ravel(v), np.ravel(vinv), np.ravel(q), freqs,
                            [pinv, float(k)], rates, weights,
                            [1.0 if f81 else 0.0, mu]]).astype(np.float64)
+
+
+def pack_models(lam, v, vinv, q, freqs, pinv, rates, weights) -> np.ndarray:
+    """:func:`pack_model` of B models at once (arrays with a leading axis of B): (B, L)."""
+    B, k = rates.shape
+    mu = q[:, 0, 1] / freqs[:, 1]
+    off = ~np.eye(4, dtype=bool)
+    target = np.broadcast_to(mu[:, None, None] * freqs[:, None, :], (B, 4, 4))[:, off]
+    f81 = np.all(np.abs(q[:, off] - target) <= 1e-13 * np.abs(target), axis=1)
+    return np.concatenate([lam, v.reshape(B, 16), vinv.reshape(B, 16), q.reshape(B, 16), freqs,
+                           pinv[:, None], np.full((B, 1), float(k)), rates, weights,
+                           f81[:, None].astype(np.float64), mu[:, None]], axis=1)
 
 
 def transition_matrices(mv, t, Pm):
@@ -1364,3 +1378,338 @@ def _traverse(tips, weights, inv, mv, topo, slot, pslot, ncols, cmap, T, lo, hi,
 
 _traverse = cached_kernel(_traverse, _FAMILY)
 
+
+
+# -- sums of state pairs over every edge: the gradient in the model's parameters -------------
+#
+# The branch gradient above sums its terms over rate categories as it goes, and keeps the
+# pre-order partials in shared slots.  The derivative with respect to a parameter of Q (an
+# exchangeability, a base frequency) or to a category's rate needs, per edge e (from a to
+# v) and category k, the 4 x 4 sums of state pairs
+#
+#     N[e, k, i, j] = sum_p  c_p  u_{e,k,p}(i)  L_{v,k,p}(j),
+#
+# where u is what the rest of the tree contributes above the edge (the parent's pre-order
+# partial times the siblings' edge partials) and L the node partial below it, with the
+# factor c_p = w_p f_p / L_p of the pre-order pass above: then d log L / d theta =
+# sum_{e,k} sum_ij N[e,k,i,j] dP_{e,k}[i,j] / d theta for anything that moves the
+# transition matrices (see :mod:`phylo.likelihood.parameter_gradient`).  Rescaling is
+# handled as in the branch gradient: a node's pre-order partial is multiplied by the
+# factors its own partials were scaled by, so that u^T P L = w_p f_p at every edge.
+#
+# Layout of ``buf`` (rows, patterns): the work rows CM_*, then per internal node v
+# (i = v - n_taxa) its node partial L (rows nodes_l + 4K i), its edge partial P L (rows
+# nodes_m + 4K i), its pre-order partial (nodes_q + 4K i) and one row of its scaling
+# factors (frow0 + i), as :func:`state_pair_sums` lays them out.  As in the other kernels,
+# each hot loop is one function over patterns for one category (binary nodes: one fused
+# loop for the post-order step, one for the pre-order step and one per child for its
+# sums); nodes with one or three children (the root) go through simpler loops.
+CM_MAX, CM_LOGSCALE, CM_FACTOR, CM_DEN, CM_FRAC = 0, 1, 2, 3, 4
+CM_TMP = 5          # then 3 groups of 4K scratch rows
+
+
+def count_rows(n_internal, n_categories):
+    """Rows of the buffer of :func:`state_pair_sums`."""
+    K = n_categories
+    return CM_TMP + 12 * K + n_internal * (12 * K + 1)
+
+
+@njit(fastmath=_FM)
+def _cm_apply(Pm, e, k, src, s0, dst, d0, p0, p1, transpose):
+    """dst[d0 + i] = sum_j P[e, k, i, j] src[s0 + j] (``transpose``: P^T) over patterns."""
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+    if transpose:
+        a01, a10 = a10, a01
+        a02, a20 = a20, a02
+        a03, a30 = a30, a03
+        a12, a21 = a21, a12
+        a13, a31 = a31, a13
+        a23, a32 = a32, a23
+    for p in range(uint64(p0), uint64(p1)):
+        x0 = src[s0, p]; x1 = src[s0 + 1, p]; x2 = src[s0 + 2, p]; x3 = src[s0 + 3, p]
+        dst[d0, p] = a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+        dst[d0 + 1, p] = a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+        dst[d0 + 2, p] = a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+        dst[d0 + 3, p] = a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+
+
+@njit(fastmath=_FM)
+def _cm_product(buf, k, xr, yr, lr, p0, p1):
+    """A binary node's partial for category k: rows lr.. = x * y (children's edge partials
+    at rows xr.., yr..), with the running maximum over categories in row CM_MAX; returns
+    how many patterns are below the threshold.  (P L is a loop of its own: one that also
+    wrote it would write eight rows, and LLVM would not vectorise it behind as many
+    overlap checks.)"""
+    c = 0
+    more = k > 0
+    for p in range(uint64(p0), uint64(p1)):
+        z0 = buf[xr, p] * buf[yr, p]; z1 = buf[xr + 1, p] * buf[yr + 1, p]
+        z2 = buf[xr + 2, p] * buf[yr + 2, p]; z3 = buf[xr + 3, p] * buf[yr + 3, p]
+        buf[lr, p] = z0; buf[lr + 1, p] = z1; buf[lr + 2, p] = z2; buf[lr + 3, p] = z3
+        m = z0 if z0 > z1 else z1
+        m = z2 if z2 > m else m
+        m = z3 if z3 > m else m
+        o = buf[CM_MAX, p]
+        o = o if more else 0.0
+        m = o if o > m else m
+        buf[CM_MAX, p] = m
+        c += m < SCALE_THRESHOLD
+    return c
+
+
+@njit(fastmath=_FM)
+def _cm_pre(Pm, e, k, buf, qr, sr, dr, p0, p1):
+    """A child's pre-order partial for category k: rows dr.. = P_e^T (q * s), with the
+    parent's pre-order partial q (rows qr..) and the product s of the siblings' edge
+    partials (rows sr..)."""
+    a00 = Pm[e, k, 0, 0]; a01 = Pm[e, k, 0, 1]; a02 = Pm[e, k, 0, 2]; a03 = Pm[e, k, 0, 3]
+    a10 = Pm[e, k, 1, 0]; a11 = Pm[e, k, 1, 1]; a12 = Pm[e, k, 1, 2]; a13 = Pm[e, k, 1, 3]
+    a20 = Pm[e, k, 2, 0]; a21 = Pm[e, k, 2, 1]; a22 = Pm[e, k, 2, 2]; a23 = Pm[e, k, 2, 3]
+    a30 = Pm[e, k, 3, 0]; a31 = Pm[e, k, 3, 1]; a32 = Pm[e, k, 3, 2]; a33 = Pm[e, k, 3, 3]
+    for p in range(uint64(p0), uint64(p1)):
+        u0 = buf[qr, p] * buf[sr, p]; u1 = buf[qr + 1, p] * buf[sr + 1, p]
+        u2 = buf[qr + 2, p] * buf[sr + 2, p]; u3 = buf[qr + 3, p] * buf[sr + 3, p]
+        buf[dr, p] = a00 * u0 + a10 * u1 + a20 * u2 + a30 * u3
+        buf[dr + 1, p] = a01 * u0 + a11 * u1 + a21 * u2 + a31 * u3
+        buf[dr + 2, p] = a02 * u0 + a12 * u1 + a22 * u2 + a32 * u3
+        buf[dr + 3, p] = a03 * u0 + a13 * u1 + a23 * u2 + a33 * u3
+
+
+@njit(fastmath=_FMR)
+def _cm_pairs(buf, qr, sr, l, lr, p0, p1, out, e, k):
+    """out[e, k, i, j] += sum_p u_i l[lr + j, p] with u = q * s (rows qr.., sr.. of
+    ``buf``): one loop that only reads, with sixteen sums."""
+    s00 = 0.0; s01 = 0.0; s02 = 0.0; s03 = 0.0; s10 = 0.0; s11 = 0.0; s12 = 0.0; s13 = 0.0
+    s20 = 0.0; s21 = 0.0; s22 = 0.0; s23 = 0.0; s30 = 0.0; s31 = 0.0; s32 = 0.0; s33 = 0.0
+    for p in range(uint64(p0), uint64(p1)):
+        u0 = buf[qr, p] * buf[sr, p]; u1 = buf[qr + 1, p] * buf[sr + 1, p]
+        u2 = buf[qr + 2, p] * buf[sr + 2, p]; u3 = buf[qr + 3, p] * buf[sr + 3, p]
+        l0 = l[lr, p]; l1 = l[lr + 1, p]; l2 = l[lr + 2, p]; l3 = l[lr + 3, p]
+        s00 += u0 * l0; s01 += u0 * l1; s02 += u0 * l2; s03 += u0 * l3
+        s10 += u1 * l0; s11 += u1 * l1; s12 += u1 * l2; s13 += u1 * l3
+        s20 += u2 * l0; s21 += u2 * l1; s22 += u2 * l2; s23 += u2 * l3
+        s30 += u3 * l0; s31 += u3 * l1; s32 += u3 * l2; s33 += u3 * l3
+    out[e, k, 0, 0] += s00; out[e, k, 0, 1] += s01; out[e, k, 0, 2] += s02
+    out[e, k, 0, 3] += s03; out[e, k, 1, 0] += s10; out[e, k, 1, 1] += s11
+    out[e, k, 1, 2] += s12; out[e, k, 1, 3] += s13; out[e, k, 2, 0] += s20
+    out[e, k, 2, 1] += s21; out[e, k, 2, 2] += s22; out[e, k, 2, 3] += s23
+    out[e, k, 3, 0] += s30; out[e, k, 3, 1] += s31; out[e, k, 3, 2] += s32
+    out[e, k, 3, 3] += s33
+
+
+@njit(fastmath=_FM)
+def _cm_times(buf, dr, sr, nrows, p0, p1):
+    """Rows dr.. *= rows sr.. (nrows rows) over patterns p0..p1."""
+    for r in range(nrows):
+        for p in range(uint64(p0), uint64(p1)):
+            buf[dr + r, p] *= buf[sr + r, p]
+
+
+@njit(fastmath=_FM)
+def _cm_copy(buf, dr, sr, nrows, p0, p1):
+    """Rows dr.. = rows sr.. (nrows rows) over patterns p0..p1."""
+    for r in range(nrows):
+        for p in range(uint64(p0), uint64(p1)):
+            buf[dr + r, p] = buf[sr + r, p]
+
+
+@njit
+def _cm_edge(j, idx, topo, tips, buf, Pm, tmp, nodes_m, p0, p1):
+    """First row of the edge partials (4 K rows) of child j of traversal row idx: an
+    internal child's are stored (``nodes_m``), a tip's computed into rows ``tmp``."""
+    n_taxa = tips.shape[0] // 4
+    K = Pm.shape[1]
+    c = topo[idx, 2 + j]
+    if c >= n_taxa:
+        return nodes_m + 4 * K * (c - n_taxa)
+    e = topo[idx, 5 + j]
+    for k in range(K):
+        _cm_apply(Pm, e, k, tips, 4 * c, buf, tmp + 4 * k, p0, p1, False)
+    return tmp
+
+
+@njit(fastmath=_FM)
+def _cm_scale(buf, r0, nrows, frow, p0, p1):
+    """Rows r0.. (nrows rows) times row ``frow`` (a node's scaling factors)."""
+    for r in range(nrows):
+        for p in range(uint64(p0), uint64(p1)):
+            buf[r0 + r, p] *= buf[frow, p]
+
+
+@njit
+def _cm_child(c, e, tips, buf, Pm, qa, sr, nodes_l, nodes_q, pairs, p0, p1):
+    """The pre-order step down to child c (edge e): its sums of state pairs from the
+    parent's pre-order partial (rows qa..) and the product of its siblings' edge partials
+    (rows sr..), and an internal child's pre-order partial."""
+    n_taxa = tips.shape[0] // 4
+    K = Pm.shape[1]
+    KR = 4 * K
+    for k in range(K):
+        o = 4 * k
+        if c < n_taxa:
+            _cm_pairs(buf, qa + o, sr + o, tips, 4 * c, p0, p1, pairs, e, k)
+        else:
+            _cm_pairs(buf, qa + o, sr + o, buf, nodes_l + KR * (c - n_taxa) + o, p0, p1,
+                      pairs, e, k)
+            _cm_pre(Pm, e, k, buf, qa + o, sr + o, nodes_q + KR * (c - n_taxa) + o, p0, p1)
+
+
+def state_pair_sums(tips, weights, inv, mv, topo, t, Pm, buf, site_ll, pairs, root_sums, bounds):
+    """The log-likelihood of branch lengths ``t``, with the sums of state pairs ``pairs``
+    (E, K, 4, 4) of every edge and category and ``root_sums`` (K, 4), sum_p c_p L_root
+    (see the comment above), over the pattern blocks ``bounds``.  ``site_ll`` receives the
+    per-pattern log-likelihoods and row :data:`CM_FRAC` of ``buf`` the variable sites'
+    share f_p of each.  ``mv``, ``tips``, ``weights``, ``inv`` and ``topo`` as for
+    :func:`_traverse`; ``buf`` has :func:`count_rows` rows."""
+    n_taxa = tips.shape[0] // 4
+    K = Pm.shape[1]
+    KR = 4 * K
+    n_int = topo.shape[0]
+    root = topo[n_int - 1, 0]
+    tmp_a = CM_TMP
+    tmp_b = CM_TMP + KR
+    tmp_c = CM_TMP + 2 * KR
+    nodes_l = CM_TMP + 3 * KR
+    nodes_m = nodes_l + KR * n_int
+    nodes_q = nodes_m + KR * n_int
+    frow0 = nodes_q + KR * n_int
+    pinv = mv[_PINV]
+    track = bounds.shape[0] > 0     # flags as variables: one compiled signature of _rescale
+    no_max = not track
+    have_max = track
+    scaled = np.zeros(n_int, dtype=np.bool_)
+    up = np.empty(n_taxa + n_int, dtype=np.int64)
+    for v in range(n_taxa + n_int):
+        up[v] = -1
+    for idx in range(n_int):
+        for j in range(topo[idx, 1]):
+            up[topo[idx, 2 + j]] = topo[idx, 5 + j]
+    csr = _mxcsr_or(_FTZ_DAZ)
+    transition_matrices(mv, t, Pm)
+    pairs[:] = 0.0
+    root_sums[:] = 0.0
+    total = 0.0
+    for b in range(bounds.shape[0] - 1):
+        p0 = bounds[b]
+        p1 = bounds[b + 1]
+        for p in range(uint64(p0), uint64(p1)):
+            buf[CM_LOGSCALE, p] = 0.0
+        scaled[:] = False
+        # ---- post-order: node partials L and edge partials P L
+        for idx in range(n_int):
+            v = topo[idx, 0]
+            nk = topo[idx, 1]
+            i = v - n_taxa
+            lr = nodes_l + KR * i
+            if nk == 2:
+                xr = _cm_edge(np.int64(0), idx, topo, tips, buf, Pm, tmp_a, nodes_m, p0, p1)
+                yr = _cm_edge(np.int64(1), idx, topo, tips, buf, Pm, tmp_b, nodes_m, p0, p1)
+                low = 0
+                for k in range(K):
+                    low = _cm_product(buf, k, xr + 4 * k, yr + 4 * k, lr + 4 * k, p0, p1)
+                if low > 0:
+                    if _rescale(buf, lr, KR, np.int64(CM_MAX), p0, p1, track, have_max,
+                                frow0 + i):
+                        scaled[i] = True
+            else:
+                for j in range(nk):
+                    r = _cm_edge(j, idx, topo, tips, buf, Pm, tmp_a, nodes_m, p0, p1)
+                    if j == 0:
+                        _cm_copy(buf, lr, r, KR, p0, p1)
+                    else:
+                        _cm_times(buf, lr, r, KR, p0, p1)
+                if _rescale(buf, lr, KR, np.int64(CM_MAX), p0, p1, track, no_max, frow0 + i):
+                    scaled[i] = True
+            if v != root:
+                for k in range(K):
+                    _cm_apply(Pm, up[v], k, buf, lr + 4 * k, buf, nodes_m + KR * i + 4 * k, p0,
+                              p1, False)
+        # ---- the root: log-likelihoods, shares and the pattern factors
+        rr = nodes_l + KR * (root - n_taxa)
+        pi0 = mv[_PI]; pi1 = mv[_PI + 1]; pi2 = mv[_PI + 2]; pi3 = mv[_PI + 3]
+        for p in range(uint64(p0), uint64(p1)):
+            buf[CM_DEN, p] = 0.0
+        for k in range(K):
+            w = mv[_RATES + K + k]
+            r = rr + 4 * k
+            for p in range(uint64(p0), uint64(p1)):
+                buf[CM_DEN, p] += w * (pi0 * buf[r, p] + pi1 * buf[r + 1, p]
+                                       + pi2 * buf[r + 2, p] + pi3 * buf[r + 3, p])
+        log_array(buf[CM_DEN], site_ll, p0, p1)
+        for p in range(uint64(p0), uint64(p1)):
+            site_ll[p] += buf[CM_LOGSCALE, p] * LN2
+            buf[CM_FRAC, p] = 1.0
+        if pinv > 0.0:
+            l1p = math.log1p(-pinv)
+            for p in range(uint64(p0), uint64(p1)):
+                a = l1p + site_ll[p]
+                ip = pinv * inv[p]
+                if ip > 0.0:
+                    bb = math.log(ip)
+                    m = max(a, bb)
+                    ll = m + math.log(math.exp(a - m) + math.exp(bb - m))
+                    buf[CM_FRAC, p] = math.exp(a - ll)
+                else:
+                    ll = a
+                site_ll[p] = ll
+        for p in range(uint64(p0), uint64(p1)):
+            total += weights[p] * site_ll[p]
+            f = buf[CM_FRAC, p]
+            d = buf[CM_DEN, p]
+            # a pattern of likelihood 0 (log-likelihood -inf) contributes nothing here
+            buf[CM_FACTOR, p] = weights[p] * f / d if f > 0.0 and d > 0.0 else 0.0
+        for k in range(K):
+            r = rr + 4 * k
+            for s in range(4):
+                acc = 0.0
+                for p in range(uint64(p0), uint64(p1)):
+                    acc += buf[CM_FACTOR, p] * buf[r + s, p]
+                root_sums[k, s] += acc
+        # ---- pre-order partials and the sums of state pairs
+        qr = nodes_q + KR * (root - n_taxa)
+        for k in range(K):
+            w = mv[_RATES + K + k]
+            for s in range(4):
+                f = w * mv[_PI + s]
+                for p in range(uint64(p0), uint64(p1)):
+                    buf[qr + 4 * k + s, p] = f * buf[CM_FACTOR, p]
+        for idx in range(n_int - 1, -1, -1):
+            a = topo[idx, 0]
+            nk = topo[idx, 1]
+            qa = nodes_q + KR * (a - n_taxa)
+            if scaled[a - n_taxa]:
+                _cm_scale(buf, qa, KR, frow0 + a - n_taxa, p0, p1)
+            if nk == 2:
+                xr = _cm_edge(np.int64(0), idx, topo, tips, buf, Pm, tmp_a, nodes_m, p0, p1)
+                yr = _cm_edge(np.int64(1), idx, topo, tips, buf, Pm, tmp_b, nodes_m, p0, p1)
+                _cm_child(topo[idx, 2], topo[idx, 5], tips, buf, Pm, qa, yr, nodes_l, nodes_q,
+                          pairs, p0, p1)
+                _cm_child(topo[idx, 3], topo[idx, 6], tips, buf, Pm, qa, xr, nodes_l, nodes_q,
+                          pairs, p0, p1)
+                continue
+            for j in range(nk):
+                # the product of the other children's edge partials, in rows tmp_c (all
+                # ones for a single child)
+                first = True
+                for i in range(nk):
+                    if i != j:
+                        r = _cm_edge(i, idx, topo, tips, buf, Pm, tmp_a, nodes_m, p0, p1)
+                        if first:
+                            _cm_copy(buf, tmp_c, r, KR, p0, p1)
+                            first = False
+                        else:
+                            _cm_times(buf, tmp_c, r, KR, p0, p1)
+                if first:
+                    for r in range(KR):
+                        for p in range(uint64(p0), uint64(p1)):
+                            buf[tmp_c + r, p] = 1.0
+                _cm_child(topo[idx, 2 + j], topo[idx, 5 + j], tips, buf, Pm, qa, tmp_c, nodes_l,
+                          nodes_q, pairs, p0, p1)
+    _mxcsr_set(csr)
+    return total
+
+
+state_pair_sums = cached_kernel(state_pair_sums, _FAMILY)

@@ -72,14 +72,16 @@ def gamma_rates(alpha: float, k: int, median: bool = False) -> np.ndarray:
         raise InputError(f"the number of rate categories must be at least 1, not {k}")
     if k == 1:
         return np.ones(1)
-    from scipy import special, stats  # imported here: scipy.stats is slow to import
+    from scipy import special
 
-    dist = stats.gamma(a=alpha, scale=1.0 / alpha)
+    # quantiles of Gamma(alpha, rate alpha) are those of Gamma(alpha, 1) over alpha; the
+    # special functions directly (a frozen scipy.stats distribution costs a millisecond,
+    # and samplers that move alpha ask for the rates at every step)
     if median:
-        r = dist.ppf((2.0 * np.arange(k) + 1.0) / (2.0 * k))
+        r = special.gammaincinv(alpha, (2.0 * np.arange(k) + 1.0) / (2.0 * k))
         return r * k / r.sum()
-    b = dist.ppf(np.arange(1, k) / k)
-    cdf = np.concatenate([[0.0], special.gammainc(alpha + 1.0, alpha * b), [1.0]])
+    z = special.gammaincinv(alpha, np.arange(1, k) / k)  # alpha times the boundaries
+    cdf = np.concatenate([[0.0], special.gammainc(alpha + 1.0, z), [1.0]])
     return k * np.diff(cdf)
 
 
@@ -153,8 +155,25 @@ class Model:
             raise InputError("empirical frequencies are not known yet: call resolve(alignment)")
         return self.frequencies
 
+    def _memo(self, key: str, compute):
+        """``compute()``, computed once per model object (read-only arrays): a sampler asks
+        for the same model's rate matrix, eigensystem and category rates several times."""
+        memo = self.__dict__.get("_memo_values")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_memo_values", memo)
+        if key not in memo:
+            value = compute()
+            for a in value if isinstance(value, tuple) else (value,):
+                a.flags.writeable = False
+            memo[key] = value
+        return memo[key]
+
     def rate_matrix(self) -> np.ndarray:
         """The normalised rate matrix Q (4 x 4), rows summing to 0, mean rate 1."""
+        return self._memo("rate_matrix", self._rate_matrix)
+
+    def _rate_matrix(self) -> np.ndarray:
         pi = self._freqs()
         q = np.zeros((4, 4))
         for (i, j), r in zip(_PAIRS, self.exchangeabilities):
@@ -165,6 +184,9 @@ class Model:
 
     def eigen(self):
         """Eigendecomposition ``(eigenvalues, V, V_inv)`` with ``Q = V diag(eigenvalues) V_inv``."""
+        return self._memo("eigen", self._eigen)
+
+    def _eigen(self):
         pi = self._freqs()
         q = self.rate_matrix()
         s = np.sqrt(pi)
@@ -182,6 +204,9 @@ class Model:
 
     def category_rates(self) -> np.ndarray:
         """Rates of the variable-site categories, scaled so the mean over all sites is 1."""
+        return self._memo("category_rates", self._category_rates)
+
+    def _category_rates(self) -> np.ndarray:
         if self.alpha is None:
             r = np.ones(1)
         else:
@@ -205,6 +230,64 @@ class Model:
         if self.pinv > 0:
             s += "+I"
         return s
+
+
+def gamma_rates_rows(alpha: np.ndarray, k: int, median: bool = False) -> np.ndarray:
+    """:func:`gamma_rates` of every shape in ``alpha`` (B,) at once: (B, k)."""
+    from scipy import special
+
+    alpha = np.asarray(alpha, dtype=np.float64)[:, None]
+    if k == 1:
+        return np.ones((alpha.shape[0], 1))
+    if median:
+        r = special.gammaincinv(alpha, ((2.0 * np.arange(k) + 1.0) / (2.0 * k))[None, :])
+        return r * k / r.sum(axis=1, keepdims=True)
+    z = special.gammaincinv(alpha, (np.arange(1, k) / k)[None, :])
+    B = alpha.shape[0]
+    cdf = np.concatenate([np.zeros((B, 1)), special.gammainc(alpha + 1.0, z), np.ones((B, 1))], 1)
+    return k * np.diff(cdf, axis=1)
+
+
+def model_rows(exchangeabilities, frequencies, alpha, categories: int, median: bool, pinv):
+    """The arrays of B models at once, as :class:`Model` computes them one by one: rate
+    matrices Q (B, 4, 4), eigensystems (eigenvalues (B, 4), V and V^-1 (B, 4, 4)) and the
+    categories' rates and weights (B, K).  ``exchangeabilities`` (B, 6), ``frequencies``
+    (B, 4), ``alpha`` (B,) or None (no Gamma categories), ``pinv`` (B,).  For samplers that
+    evaluate many models in one batch (the model's parameters drawn per row)."""
+    r = np.asarray(exchangeabilities, dtype=np.float64)
+    pi = np.asarray(frequencies, dtype=np.float64)
+    pinv = np.asarray(pinv, dtype=np.float64)
+    B = r.shape[0]
+    q = np.zeros((B, 4, 4))
+    for m, (i, j) in enumerate(_PAIRS):
+        q[:, i, j] = r[:, m] * pi[:, j]
+        q[:, j, i] = r[:, m] * pi[:, i]
+    d = np.arange(4)
+    q[:, d, d] = -q.sum(axis=2)
+    beta = -np.einsum("bi,bi->b", pi, q[:, d, d])
+    q /= beta[:, None, None]
+    s = np.sqrt(pi)
+    sym = (s[:, :, None] * q) / s[:, None, :]
+    sym = 0.5 * (sym + np.swapaxes(sym, 1, 2))
+    lam, u = np.linalg.eigh(sym)
+    v = u / s[:, :, None]
+    vinv = np.swapaxes(u, 1, 2) * s[:, None, :]
+    if alpha is None:
+        rates = np.ones((B, 1))
+    else:
+        rates = gamma_rates_rows(alpha, int(categories), median)
+    rates = rates / (1.0 - pinv)[:, None]
+    k = rates.shape[1]
+    return {
+        "rate_matrix": q,
+        "eigenvalues": lam,
+        "eigenvectors": v,
+        "inverse": vinv,
+        "frequencies": pi,
+        "pinv": pinv,
+        "category_rates": rates,
+        "category_weights": np.full((B, k), 1.0 / k),
+    }
 
 
 def _freq_arg(frequencies):

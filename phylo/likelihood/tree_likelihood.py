@@ -527,11 +527,11 @@ class TreeLikelihood:
         self._tips2 = self._tips.reshape(-1, self._tips.shape[2])  # rows 4c..4c+3
         self._weights = np.ascontiguousarray(pats.weights)
         m = self.model
-        freqs = m.frequencies
-        self._inv = np.ascontiguousarray(np.einsum("s,sp->p", freqs, np.prod(self._tips, axis=0)))
-        self._mv = model_vector(m)
-        family(self._mv)  # load the model family's kernels (compiled on first use)
+        # the states every tip allows, per pattern: I_p = sum_s pi_s invariant[s, p]
+        self._invariant = np.ascontiguousarray(np.prod(self._tips, axis=0))
         self.n_categories = m.n_categories
+        self._mv, self._inv = self.model_vector(m)
+        family(self._mv)  # load the model family's kernels (compiled on first use)
         P = self._tips.shape[2]
         self.n_patterns = P
         n_int = self.n_nodes - self.n_taxa
@@ -910,6 +910,106 @@ class TreeLikelihood:
         self._batch_run(T, out, grads)
         return out, grads
 
+    # ------------------------------------------------------------------ other models
+    def model_vector(self, model: Model) -> tuple[np.ndarray, np.ndarray]:
+        """The arrays the kernels read for ``model`` on this alignment: the model vector
+        (:func:`phylo.likelihood._kernels.pack_model`) and the invariant-site likelihood
+        :math:`I_p = \\sum_s \\pi_s [\\text{every tip allows } s]` of every pattern.
+
+        ``model`` must have as many rate categories as the model the object was built
+        with (the buffers are sized for them); ``"empirical"`` frequencies are resolved
+        against the alignment.
+        """
+        m = model.resolve(self.alignment)
+        if m.n_categories != self.n_categories:
+            raise InputError(
+                f"the model has {m.n_categories} rate categories, this likelihood "
+                f"{self.n_categories}"
+            )
+        inv = np.ascontiguousarray(m.frequencies @ self._invariant)
+        return model_vector(m), inv
+
+    def set_model(self, model: Model) -> None:
+        """Evaluate under ``model`` from now on (same number of rate categories); the
+        buffers, the site-repeat plan and the thread layout are kept."""
+        mv, inv = self.model_vector(model)
+        self.model = model.resolve(self.alignment)
+        self._mv = mv
+        self._inv[:] = inv  # in place: the thread parts hold views of it
+
+    def model_vectors(self, rows: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The ``(mv, inv)`` pairs of :meth:`model_vector` for B models given as the arrays
+        of :func:`phylo.likelihood.models.model_rows` (all at once: no Model objects)."""
+        if rows["category_rates"].shape[1] != self.n_categories:
+            raise InputError(
+                f"the models have {rows['category_rates'].shape[1]} rate categories, this "
+                f"likelihood {self.n_categories}"
+            )
+        mvs = K.pack_models(
+            rows["eigenvalues"],
+            rows["eigenvectors"],
+            rows["inverse"],
+            rows["rate_matrix"],
+            rows["frequencies"],
+            rows["pinv"],
+            rows["category_rates"],
+            rows["category_weights"],
+        )
+        invs = rows["frequencies"] @ self._invariant
+        return [(np.ascontiguousarray(mv), np.ascontiguousarray(inv)) for mv, inv in zip(mvs, invs)]
+
+    def log_likelihood_models(self, matrix, models) -> np.ndarray:
+        """Log-likelihoods of B branch-length vectors (rows of ``matrix``), row ``b``
+        under model ``models[b]`` (:class:`Model` objects, or the ``(mv, inv)`` pairs of
+        :meth:`model_vector`), in parallel over the rows like
+        :meth:`log_likelihood_batch`."""
+        T = self._check_matrix(matrix)
+        B = T.shape[0]
+        if len(models) != B:
+            raise InputError(f"{B} rows of branch lengths but {len(models)} models")
+        arrays = [m if isinstance(m, tuple) else self.model_vector(m) for m in models]
+        out = np.empty(B)
+        bufs = self._batch_buffers(False)
+        nt = min(self.batch_threads, max(1, B))
+        lb = np.array([0, self.n_patterns], dtype=np.int64) if self._ncols.size else self._lbounds
+        no_grads = np.zeros((0, 0))
+
+        def work(i):
+            buf = bufs[i]
+            for b in range((B * i) // nt, (B * (i + 1)) // nt):
+                mv, inv = arrays[b]
+                family(mv).evaluate_rows(
+                    self._tips2,
+                    self._weights,
+                    inv,
+                    mv,
+                    self._topo,
+                    self._lslot,
+                    self._pslot,
+                    self._ncols,
+                    self._cmap,
+                    T,
+                    b,
+                    b + 1,
+                    buf["Pm"],
+                    buf["lbuf"],
+                    buf["site"],
+                    no_grads,
+                    out,
+                    lb,
+                    True,
+                    False,
+                )
+
+        if nt == 1:
+            work(0)
+            return out
+        jobs = [_pool(nt).submit(work, i) for i in range(1, nt)]
+        work(0)
+        for job in jobs:
+            job.result()
+        return out
+
     # ------------------------------------------------------------------ description
     def branch_splits(self) -> np.ndarray:
         """uint64 (n_branches, W) bitsets: branch ``i`` separates these taxa from the rest."""
@@ -920,15 +1020,15 @@ class TreeLikelihood:
         ``rate_matrix`` (4, 4), ``eigenvalues`` (4,), ``eigenvectors`` V and ``inverse``
         V^-1 (4, 4), ``category_rates`` (K,), ``category_weights`` (K,), ``pinv``."""
         m = self.model
-        lam, v, vinv = m.eigen()
+        lam, v, vinv = (a.copy() for a in m.eigen())
         return {
             "frequencies": np.array(m.frequencies),
             "exchangeabilities": m.exchangeabilities.copy(),
-            "rate_matrix": m.rate_matrix(),
+            "rate_matrix": m.rate_matrix().copy(),
             "eigenvalues": lam,
             "eigenvectors": v,
             "inverse": vinv,
-            "category_rates": m.category_rates(),
+            "category_rates": m.category_rates().copy(),
             "category_weights": m.category_weights(),
             "pinv": float(m.pinv),
         }

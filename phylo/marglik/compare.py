@@ -204,15 +204,13 @@ class CompareContext:
         self.batch_threads = batch_threads
 
     def posterior(self, i: int):
-        from ..likelihood import model_from_spec
-        from .posterior import Posterior, parse_prior
+        from .parameters import model_prior
+        from .posterior import Posterior
 
-        model = model_from_spec(self.model_spec)
         return Posterior(
             self.alignment,
             self.trees[i],
-            model,
-            parse_prior(self.prior_spec),
+            model_prior(self.model_spec, self.prior_spec),
             batch_threads=self.batch_threads,
         )
 
@@ -272,7 +270,7 @@ def comparison(
     replicates: int = 1,
     settings: Sequence[str] = (),
     model: dict | None = None,
-    prior: str = "exp:10",
+    prior: str | Sequence[str] | None = "exp:10",
     seed: int | None = None,
     max_trees: int | None = None,
     threads: int | None = None,
@@ -296,9 +294,13 @@ def comparison(
     settings
         ``METHOD.KEY=VALUE`` or ``KEY=VALUE`` overrides (see :func:`parse_settings`).
     model
-        A :func:`phylo.likelihood.model_spec` dict (default JC69).
+        A :func:`phylo.likelihood.model_spec` dict (default JC69): the parameters it does
+        not fix are integrated out under their priors.
     prior
-        The branch-length prior (:func:`phylo.marglik.posterior.parse_prior`).
+        ``--prior`` options, one string or several (:mod:`phylo.marglik.parameters`): the
+        branch-length prior (``exp:10``) and priors on the model's parameters or their fixed
+        values (``kappa=beta:1,1``, ``shape=fixed:0.5``); the parameters not named take
+        MrBayes's default priors.
     seed
         The seed; ``None`` takes the seed of ``output`` when resuming it, else a fresh one
         (:func:`phylo.execution.choose_seed`).
@@ -311,16 +313,18 @@ def comparison(
     from ..likelihood import model_spec, read_alignment
     from ..provenance import file_digest, record
     from ..trees.taxa import check_same_taxa
-    from .posterior import parse_prior
+    from .parameters import model_prior, prior_texts
 
     method_list = check_methods(methods if isinstance(methods, str) else ",".join(methods))
     opts = parse_settings(settings, method_list)
     model = model_spec() if model is None else dict(model)
-    parse_prior(prior)
+    prior = prior_texts(prior)
+    model_prior(model, prior)  # a bad prior is an error before any task runs
     aln = read_alignment(alignment)
     topologies, _ = read_topologies(trees, None, max_trees)
     check_same_taxa(topologies[0].taxa, aln.taxa, trees, alignment)  # before any task runs
     seed = choose_seed(seed, output)
+    free = model_prior(model, prior).free
     identity = [
         f"alignment={file_digest(alignment)[:16]}",
         f"trees={file_digest(trees)[:16]}",
@@ -329,13 +333,18 @@ def comparison(
         f"replicates={replicates}",
         f"settings={_settings_text(opts)}",
         f"model={_settings_text(model)}",
-        f"prior={prior}",
+        f"prior={prior_identity(prior)}",
+        *([f"integrated={','.join(free)}"] if free else []),
         f"seed={seed}",
     ]
     prov = record(
         inputs=[alignment, trees],
         seed=seed,
-        parameters={"methods": ",".join(method_list), "replicates": replicates},
+        parameters={
+            "methods": ",".join(method_list),
+            "replicates": replicates,
+            "model": model_prior(model, prior).describe(),
+        },
     )
     return Comparison(
         COLUMNS,
@@ -356,7 +365,7 @@ def estimate(
     method: str,
     settings: Sequence[str] = (),
     model: dict | None = None,
-    prior: str = "exp:10",
+    prior: str | Sequence[str] | None = "exp:10",
     seed: int | None = None,
 ) -> tuple[int, list[dict]]:
     """Estimate log p(alignment | tree) of every topology in ``trees`` with one method.
@@ -368,7 +377,7 @@ def estimate(
     """
     from ..execution import fresh_seed
     from ..likelihood import model_spec, read_alignment
-    from .posterior import parse_prior
+    from .parameters import model_prior, prior_texts
 
     method_list = check_methods(method)
     if len(method_list) != 1:
@@ -376,7 +385,8 @@ def estimate(
     name = method_list[0]
     opts = parse_settings(settings, [name])
     model = model_spec() if model is None else dict(model)
-    parse_prior(prior)
+    prior = prior_texts(prior)
+    model_prior(model, prior)
     aln = read_alignment(alignment)
     topologies, _ = read_topologies(trees)
     seed = fresh_seed() if seed is None else int(seed)
@@ -399,6 +409,13 @@ def start_notes(path: str, rows: Sequence[dict]) -> list[str]:
         "distances"
         for tree, bad in sorted(counts.items())
     ]
+
+
+def prior_identity(prior: Sequence[str]) -> str:
+    """The ``--prior`` options as they enter a run's identity: one option as itself (so a
+    table begun by an earlier version with ``--prior exp:10`` is resumed), several joined
+    by ``;``."""
+    return ";".join(prior) if prior else "exp:10"
 
 
 def task_keys(n_trees: int, methods: Sequence[str], replicates: int) -> list[tuple]:

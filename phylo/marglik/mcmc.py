@@ -1,7 +1,10 @@
 """MCMC for the posterior and the power posteriors of the branch lengths of one topology.
 
-Everything runs on ``x = log t`` (the Jacobian is part of the target), with Hamiltonian Monte
-Carlo driven by the analytic gradient of the tree likelihood:
+Everything runs on ``x = log t`` (the Jacobian is part of the target), followed by the free
+model parameters mapped to the real line when there are any (``phi``, see
+:mod:`phylo.marglik.parameters`), with Hamiltonian Monte Carlo driven by the analytic gradient
+of the tree likelihood (in the model's parameters too:
+:mod:`phylo.likelihood.parameter_gradient`):
 
 * a fixed number of leapfrog steps per iteration, the step size jittered by +-10 % so that
   trajectories do not resonate with periodic directions;
@@ -78,14 +81,17 @@ def effective_sample_size(x) -> float | np.ndarray:
 
 # ------------------------------------------------------------------------------ targets
 class PowerTarget:
-    """log q_beta on log branch lengths with its gradient and the recorded log ratio.
+    """log q_beta on ``x = (log t, phi)`` with its gradient and the recorded log ratio.
 
     Parameters
     ----------
     posterior : phylo.marglik.posterior.Posterior
     beta : float in [0, 1]
     reference : object with ``log_pdf``, ``grad_log_pdf`` (and ``sample``), optional
-        The density at ``beta = 0``; default the branch-length prior.
+        The density of the branch lengths at ``beta = 0``; default the branch-length
+        prior.  With free model parameters it also needs ``params``, a density of ``phi``
+        (``log_pdf``, ``grad_log_pdf``, ``sample``, ``log_pdf_rows``) that stands in for
+        their prior (see :class:`phylo.marglik.estimators.power.Reference`).
     """
 
     def __init__(self, posterior, beta: float = 1.0, reference=None):
@@ -97,11 +103,13 @@ class PowerTarget:
 
     def __call__(self, x: np.ndarray):
         """(log q_beta(x), its gradient, log L + log p - log r at x)."""
+        post = self.posterior
+        if post.n_params:
+            return self._with_params(x)
         with np.errstate(over="ignore"):
             t = np.exp(x)
         if not (np.all(np.isfinite(t)) and np.all(t > 0)):
             return -np.inf, np.zeros_like(x), -np.inf
-        post = self.posterior
         beta = self.beta
         ll, gl = post.log_likelihood_and_gradient(t)
         if not np.isfinite(ll):
@@ -121,20 +129,67 @@ class PowerTarget:
         grad = beta * (gl + gp) * t + (1.0 - beta) * grt + 1.0
         return value, grad, ll + lp - lr
 
+    def _with_params(self, x: np.ndarray):
+        """:meth:`__call__` with free model parameters: the branch terms as above, plus the
+        prior density of ``phi`` (or the reference's) and the likelihood's gradient in it."""
+        post = self.posterior
+        B = post.n_branches
+        t, phi = post.split(x)
+        if not (np.all(np.isfinite(t)) and np.all(t > 0) and np.all(np.isfinite(phi))):
+            return -np.inf, np.zeros_like(x), -np.inf
+        beta = self.beta
+        lp = post.prior.log_pdf(t) + post.params.log_density(phi)
+        if not np.isfinite(lp):
+            return -np.inf, np.zeros_like(x), -np.inf
+        ll, gl, gphi = post.joint_gradient(t, phi)
+        if not np.isfinite(ll):
+            return -np.inf, np.zeros_like(x), -np.inf
+        gp = post.prior.grad_log_pdf(t)
+        gpp = post.params.grad_log_density(phi)
+        sx = float(np.sum(x[:B]))
+        if self.reference is None:
+            value = beta * ll + lp + sx
+            grad = np.concatenate([(beta * gl + gp) * t + 1.0, beta * gphi + gpp])
+            return value, grad, ll
+        ref = self.reference
+        lr = ref.log_pdf(t) + ref.params.log_pdf(phi)
+        grt = ref.grad_log_pdf_log(t)
+        grp = ref.params.grad_log_pdf(phi)
+        value = beta * (ll + lp) + (1.0 - beta) * lr + sx
+        grad = np.concatenate(
+            [
+                beta * (gl + gp) * t + (1.0 - beta) * grt + 1.0,
+                beta * (gphi + gpp) + (1.0 - beta) * grp,
+            ]
+        )
+        return value, grad, ll + lp - lr
+
     def sample_exact(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """Exact draws (log branch lengths) at ``beta = 0``."""
-        dist = self.reference if self.reference is not None else self.posterior.prior
+        """Exact draws of ``x`` at ``beta = 0`` (from the prior or the reference)."""
+        post = self.posterior
+        if self.reference is None:
+            return post.sample_prior_x(rng, n)
         with np.errstate(divide="ignore"):
-            return np.log(dist.sample(rng, (n, self.posterior.dim)))
+            X = np.log(self.reference.sample(rng, (n, post.n_branches)))
+        if not post.n_params:
+            return X
+        return np.concatenate([X, self.reference.params.sample(rng, n)], axis=1)
 
     def records(self, X: np.ndarray) -> np.ndarray:
         """The recorded log ratio for each row of X (batched likelihood)."""
-        with np.errstate(over="ignore"):
-            T = np.exp(X)
-        ll = self.posterior.log_likelihood_batch(T)
+        post = self.posterior
+        T, Phi = post.split(X)
+        if not post.n_params:
+            ll = post.log_likelihood_batch(T)
+            if self.reference is None:
+                return ll
+            return ll + post.prior.log_pdf_rows(T) - self.reference.log_pdf_rows(T)
+        ll = post.log_likelihood_batch(T, Phi)
         if self.reference is None:
             return ll
-        return ll + self.posterior.prior.log_pdf_rows(T) - self.reference.log_pdf_rows(T)
+        lp = post.prior.log_pdf_rows(T) + post.params.log_density_rows(Phi)
+        lr = self.reference.log_pdf_rows(T) + self.reference.params.log_pdf_rows(Phi)
+        return ll + lp - lr
 
 
 # ------------------------------------------------------------------------------ HMC
@@ -369,14 +424,14 @@ def sample_posterior(
     x0=None,
     target_accept: float = 0.8,
 ) -> Chain:
-    """HMC draws from the posterior (or the power posterior ``beta``) on log branch lengths.
+    """HMC draws from the posterior (or the power posterior ``beta``) on ``x = (log t, phi)``.
 
-    Starts at ``log(posterior.start)`` unless ``x0`` is given; ``warmup`` iterations tune the
+    Starts at ``posterior.start_x`` unless ``x0`` is given; ``warmup`` iterations tune the
     step size and a diagonal mass matrix and are discarded.
     """
     target = PowerTarget(posterior, beta, reference)
     sampler = HMC(target, rng, n_leapfrog=n_leapfrog, target_accept=target_accept)
-    sampler.start(np.log(posterior.start) if x0 is None else x0)
+    sampler.start(posterior.start_x if x0 is None else x0)
     sampler.warmup(warmup)
     chain = sampler.sample(samples, thin)
     chain.extra["warmup"] = warmup
@@ -413,7 +468,7 @@ def power_posterior_chains(
     if pilot is None:
         target = PowerTarget(posterior, 1.0, reference)
         top = HMC(target, rng, n_leapfrog=n_leapfrog, target_accept=target_accept)
-        top.start(np.log(posterior.start))
+        top.start(posterior.start_x)
         top.warmup(warmup)
         if need_top:
             pilot = top.sample(samples)

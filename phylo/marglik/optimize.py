@@ -12,6 +12,20 @@ from second differences of the objective, evaluated as one batch of likelihoods;
 the bound are differenced one-sided, inwards.  The full Hessian, when wanted, comes from
 finite differences of the analytic gradient, one perturbed gradient per branch.
 
+With free model parameters (``phi``, unconstrained: :mod:`phylo.marglik.parameters`) the
+optimum is over ``(t, phi)`` together, of ``log L + log p(t) + log p(phi)`` (the density of
+``phi``, Jacobian included) for the MAP and of ``log L`` for the ML estimate, with ``phi`` in
+the box ``[-PHI_BOUND, PHI_BOUND]``.  At the optimum the rows of the Hessian that involve
+``phi`` come from central differences of the analytic gradient (two gradients per
+coordinate), and :attr:`Optimum.phi_precision` is the Schur complement
+
+    S = -(H_pp - H_pb diag(H_bb)^-1 H_bp)
+
+over the branches off the boundary (``b``), with the branches' own block kept to its
+diagonal (the branch curvatures), as the Laplus approximations treat branches: the
+precision of ``phi`` once those branches are integrated out of the Gaussian whose
+precision matrix is the Hessian with the branch-branch terms dropped.
+
 :func:`map_estimate` and :func:`ml_estimate` cache their result on the posterior, so every
 estimator of one posterior (``gl``, ``ll``, ``bl``, ``glis``, ``elbo``, ...) shares one
 optimisation.
@@ -39,6 +53,10 @@ __all__ = [
 BOUNDARY = 1e-6
 #: upper bound for a branch length (expected substitutions per site)
 UPPER = 20.0
+#: bound of the free model parameters' unconstrained coordinates
+PHI_BOUND = 30.0
+#: step of the central differences of the gradient in the model's coordinates
+PHI_STEP = 1e-5
 
 
 @dataclass
@@ -80,12 +98,28 @@ class Optimum:
     message: str = ""
     posterior: object = field(default=None, repr=False)
     _hessian: np.ndarray | None = field(default=None, repr=False)
+    phi: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    phi_gradient: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    phi_precision: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    log_prior_params: float = 0.0
+
+    @property
+    def phi_covariance(self) -> np.ndarray:
+        """The inverse of :attr:`phi_precision`."""
+        return np.linalg.inv(self.phi_precision) if self.phi.size else np.zeros((0, 0))
+
+    def model_values(self) -> dict:
+        """The free model parameters' values at the optimum."""
+        post = self.posterior
+        return {} if post is None or not post.n_params else post.params.values(self.phi)
 
     @property
     def hessian(self) -> np.ndarray:
         """Full matrix of second derivatives of the objective at :attr:`t` (computed on
         first use from the analytic gradient)."""
         if self._hessian is None:
+            if self.phi.size:  # the branches' Hessian at the optimum's model parameters
+                self.posterior.likelihood.set_model(self.posterior.params.model(self.phi))
             self._hessian = hessian(
                 self.posterior, self.t, self.gradient, with_prior=self.kind == "map"
             )
@@ -150,6 +184,22 @@ def distance_start(posterior, floor: float = 1e-3) -> np.ndarray:
 # ------------------------------------------------------------------ optimisation
 def _objective(posterior, with_prior: bool):
     prior = posterior.prior
+    if posterior.n_params:
+        B = posterior.n_branches
+        params = posterior.params
+
+        def fz(z):
+            t, phi = z[:B], z[B:]
+            ll, g, gp = posterior.joint_gradient(t, phi)
+            if with_prior:
+                ll = ll + prior.log_pdf(t) + params.log_density(phi)
+                g = g + prior.grad_log_pdf(t)
+                gp = gp + params.grad_log_density(phi)
+            if not np.isfinite(ll):
+                return np.inf, np.zeros_like(z)
+            return -ll, -np.concatenate([g, gp])
+
+        return fz
 
     def f(t):
         ll, g = posterior.log_likelihood_and_gradient(t)
@@ -194,10 +244,13 @@ def diagonal_curvature(
     with_prior: bool = True,
     rel_step: float = 1e-3,
     boundary_step: float = 1e-5,
+    phi: np.ndarray | None = None,
 ) -> np.ndarray:
     """d^2/dt_i^2 of ``log L(t) [+ log p(t)]`` (whose value at ``t`` is ``value``) by
     central second differences, or one-sided second-order ones (2 f0 - 5 f1 + 4 f2 - f3)/h^2
-    for branches too close to zero; all points in one batch of likelihoods."""
+    for branches too close to zero; all points in one batch of likelihoods (at the free
+    model parameters ``phi``, when the posterior has any; ``value`` then includes their
+    prior's density, which does not change along a branch)."""
     t = np.asarray(t, dtype=np.float64)
     dim = t.shape[0]
     h = rel_step * t
@@ -212,9 +265,14 @@ def diagonal_curvature(
             rows.append(r)
         where.append(len(rows))
     T = np.array(rows)
-    f = posterior.log_likelihood_batch(T)
-    if with_prior:
-        f = f + posterior.prior.log_pdf_rows(T)
+    if posterior.n_params:
+        f = posterior.log_likelihood_batch(T, phi)
+        if with_prior:
+            f = f + posterior.prior.log_pdf_rows(T) + posterior.params.log_density(phi)
+    else:
+        f = posterior.log_likelihood_batch(T)
+        if with_prior:
+            f = f + posterior.prior.log_pdf_rows(T)
     out = np.empty(dim)
     start = 0
     for i in range(dim):
@@ -323,21 +381,42 @@ def maximise(
     max_iterations: int = 2000,
 ) -> Optimum:
     """Maximise ``log L(t) + log p(t)`` (``with_prior``) or ``log L(t)`` over ``t >= 0`` by
-    projected L-BFGS, then compute the curvature there."""
+    projected L-BFGS, then compute the curvature there.  With free model parameters the
+    maximum is over ``(t, phi)`` (see the module docstring); ``start`` is then the whole
+    vector ``(t, phi)``."""
     n0 = posterior.n_evaluations
+    B = posterior.n_branches
+    m = posterior.n_params
     if start is None:
         start = distance_start(posterior)
-    x0 = np.clip(np.asarray(start, dtype=np.float64), 0.0, UPPER)
+        if m:
+            start = np.concatenate([start, posterior.start_params])
+    z0 = np.asarray(start, dtype=np.float64)
+    lo = np.concatenate([np.zeros(B), np.full(m, -PHI_BOUND)])
+    hi = np.concatenate([np.full(B, UPPER), np.full(m, PHI_BOUND)])
+    z0 = np.clip(z0, lo, hi)
     f = _objective(posterior, with_prior)
-    t, _, _, nit, ok, message = minimize_bounded(
-        f, x0, 0.0, UPPER, gtol=gtol, max_iterations=max_iterations
+    z, _, _, nit, ok, message = minimize_bounded(
+        f, z0, lo, hi, gtol=gtol, max_iterations=max_iterations
     )
-    ll, g = posterior.log_likelihood_and_gradient(t)
+    t, phi = z[:B], z[B:]
+    lpp = 0.0
+    gphi = np.zeros(0)
+    if m:
+        ll, g, gphi = posterior.joint_gradient(t, phi)
+        lpp = posterior.params.log_density(phi)
+        if with_prior:
+            gphi = gphi + posterior.params.grad_log_density(phi)
+    else:
+        ll, g = posterior.log_likelihood_and_gradient(t)
     lp = posterior.prior.log_pdf(t)
     if with_prior:
         g = g + posterior.prior.grad_log_pdf(t)
-    value = float(ll + lp) if with_prior else float(ll)
-    c = diagonal_curvature(posterior, t, value, with_prior=with_prior)
+    value = float(ll + lp + lpp) if with_prior else float(ll)
+    c = diagonal_curvature(posterior, t, value, with_prior=with_prior, phi=phi if m else None)
+    precision = np.zeros((0, 0))
+    if m:
+        precision = phi_precision(posterior, t, phi, c, with_prior)
     return Optimum(
         kind="map" if with_prior else "ml",
         t=t,
@@ -352,7 +431,42 @@ def maximise(
         converged=bool(ok),
         message=message,
         posterior=posterior,
+        phi=phi.copy(),
+        phi_gradient=gphi,
+        phi_precision=precision,
+        log_prior_params=float(lpp),
     )
+
+
+def phi_precision(posterior, t, phi, curvature, with_prior: bool = True) -> np.ndarray:
+    """The precision of the free model parameters at ``(t, phi)``: the Schur complement
+    of the Hessian (see the module docstring), from central differences of the analytic
+    gradient in each coordinate of ``phi``; made positive definite (eigenvalues at least
+    1e-8 of the largest) if rounding left it otherwise."""
+    B = posterior.n_branches
+    m = posterior.n_params
+    rows = np.empty((m, B + m))
+    for j in range(m):
+        grads = []
+        for sign in (1.0, -1.0):
+            p = phi.copy()
+            p[j] += sign * PHI_STEP
+            _, g, gp = posterior.joint_gradient(t, p)
+            if with_prior:
+                g = g + posterior.prior.grad_log_pdf(t)
+                gp = gp + posterior.params.grad_log_density(p)
+            grads.append(np.concatenate([g, gp]))
+        rows[j] = (grads[0] - grads[1]) / (2.0 * PHI_STEP)
+    H_pp = 0.5 * (rows[:, B:] + rows[:, B:].T)
+    H_pb = rows[:, :B]
+    inner = (t > BOUNDARY) & (curvature < 0)
+    S = -(H_pp - (H_pb[:, inner] / curvature[inner]) @ H_pb[:, inner].T)
+    S = 0.5 * (S + S.T)
+    w, U = np.linalg.eigh(S)
+    floor = 1e-8 * max(float(np.max(np.abs(w))), 1e-300)
+    if np.any(w < floor):
+        S = (U * np.maximum(w, floor)) @ U.T
+    return S
 
 
 def _cached(posterior, kind: str, with_prior: bool, cache: bool) -> Optimum:

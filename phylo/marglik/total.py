@@ -1050,21 +1050,20 @@ class TaskContext:
             self._family = load_family(self.family_path)
         return self._family
 
-    def posterior(self, key: str):
-        from ..likelihood import parse_model
-        from ..trees import Tree
-        from .posterior import Posterior, parse_prior
+    def model_prior(self):
+        """The model with priors on the parameters its spec does not fix, and the
+        branch-length prior (:func:`phylo.marglik.parameters.model_prior`)."""
+        from .parameters import model_prior
 
-        spec = dict(self.model_spec)
-        model = parse_model(spec.pop("model", "JC69"), **spec)
-        tree = Tree(self.taxa, key_parent(key), None, False)
-        return Posterior(
-            self.alignment,
-            tree,
-            model,
-            parse_prior(self.prior_spec),
-            batch_threads=self.batch_threads,
-        )
+        return model_prior(self.model_spec, self.prior_spec)
+
+    def posterior(self, key: str, tree=None):
+        from ..trees import Tree
+        from .posterior import Posterior
+
+        if tree is None:
+            tree = Tree(self.taxa, key_parent(key), None, False)
+        return Posterior(self.alignment, tree, self.model_prior(), batch_threads=self.batch_threads)
 
 
 def setup(*args) -> TaskContext:
@@ -1150,7 +1149,6 @@ def vi_importance_sampling(ctx: TaskContext, topo: str, rng: np.random.Generator
     """
     from ..trees import Taxa, Tree
     from .estimators import Estimate, run
-    from .posterior import Posterior, parse_prior
 
     family = ctx.family()
     names = Tree(ctx.taxa, key_parent(topo), None, False).to_newick(lengths=False)
@@ -1161,16 +1159,10 @@ def vi_importance_sampling(ctx: TaskContext, topo: str, rng: np.random.Generator
         est.diagnostics["vi_fallback"] = "outside_support"
         return est
     g = family.branch_distribution(names)
-    tree = Tree(Taxa(list(family.taxa)), parents[0], None, False)
-    from ..likelihood import model_from_spec
-
-    post = Posterior(
-        ctx.alignment,
-        tree,
-        model_from_spec(ctx.model_spec),
-        parse_prior(ctx.prior_spec),
-        batch_threads=ctx.batch_threads,
-    )
+    post = ctx.posterior(topo, Tree(Taxa(list(family.taxa)), parents[0], None, False))
+    if post.n_params:
+        raise InputError(f"{VI_METHOD} integrates over branch lengths only: fix every model "
+                         "parameter (e.g. --kappa, or --prior kappa=fixed:2)")  # fmt: skip
     draws = int(ctx.settings.get("draws", VI_DRAWS))
     t0 = time.perf_counter()
     lw = []
@@ -1392,6 +1384,7 @@ def results_identity(
     import json
 
     from ..provenance import file_digest
+    from .compare import prior_identity
 
     def text(d):
         return json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
@@ -1399,7 +1392,7 @@ def results_identity(
     return [
         f"alignment={file_digest(alignment_path)[:16]}",
         f"model={text(model_spec)}",
-        f"prior={prior}",
+        f"prior={prior if prior is None or isinstance(prior, str) else prior_identity(prior)}",
         f"method={method}",
         f"settings={text(settings)}",
         f"seed={seed}",
@@ -1768,7 +1761,6 @@ def run_total(
     from ..provenance import record, tsv_header
     from ..sbn.topologies import topology_arrays
     from . import compare as C
-    from .posterior import parse_prior
 
     t_start = time.perf_counter()
     run = dict(run or {})
@@ -1790,9 +1782,15 @@ def run_total(
         name = names[0]
         opts = C.parse_settings(settings, [name])[name]
     spec = dict(model) if model is not None else make_model_spec("JC69")
-    parse_prior(prior)
     aln = read_alignment(alignment)
-    taxa = TaskContext(aln, spec, prior, name, opts, 0).taxa
+    ctx = TaskContext(aln, spec, prior, name, opts, 0)
+    free = ctx.model_prior().n  # checks the priors before any work
+    if free and joint_draws:
+        raise InputError("--joint draws branch lengths only: fix every model parameter")
+    if free and method == VI_METHOD:
+        raise InputError(f"{VI_METHOD} integrates over branch lengths only: fix every model "
+                         "parameter (e.g. --kappa, or --prior kappa=fixed:2)")  # fmt: skip
+    taxa = ctx.taxa
     sample = read_sample(tree_files, taxa, burnin, thin)
     if sbn_path:
         from ..sbn import load_model
@@ -1826,7 +1824,7 @@ def run_total(
             "method": name,
             "settings": text(opts),
             "model": text(spec),
-            "prior": prior,
+            "prior": prior if prior is None or isinstance(prior, str) else list(prior),
             "tolerance": tolerance,
             "k": k,
             "top_mass": top_mass,

@@ -212,3 +212,120 @@ def unrooted_topologies(names):
         return t if isinstance(t, str) else "(" + ",".join(text(s) for s in t) + ")"
 
     return [text(t) + ";" for t in trees]
+
+
+# -- one model parameter integrated too: K80's kappa, or the Gamma shape of JC69+G ----------
+#
+# Written out here, independently of phylo.likelihood: K80 (Kimura 1980) with kappa the
+# transition/transversion rate ratio and one expected substitution per unit of branch
+# length, c = 1 / (kappa + 2):
+#     P_same(t)         = 1/4 + 1/4 e^{-4ct} + 1/2 e^{-2(kappa+1)ct}
+#     P_transition(t)   = 1/4 + 1/4 e^{-4ct} - 1/2 e^{-2(kappa+1)ct}
+#     P_transversion(t) = 1/4 - 1/4 e^{-4ct}        (each of the two)
+# and JC69 with K equally probable discrete Gamma(alpha, alpha) rates, each the mean of its
+# category, from scipy.stats (Yang 1994).  The parameter is integrated over its log with a
+# Gauss-Legendre rule, and for each of its nodes the branch lengths as in _log_integrand.
+
+TRANSITIONS = {(0, 2), (2, 0), (1, 3), (3, 1)}  # A-G, C-T
+
+
+def k80_matrices(t: np.ndarray, kappa: float) -> np.ndarray:
+    c = 1.0 / (kappa + 2.0)
+    e1 = np.exp(-4.0 * c * t)
+    e2 = np.exp(-2.0 * (kappa + 1.0) * c * t)
+    P = np.empty(t.shape + (4, 4))
+    for i in range(4):
+        for j in range(4):
+            if i == j:
+                P[..., i, j] = 0.25 + 0.25 * e1 + 0.5 * e2
+            elif (i, j) in TRANSITIONS:
+                P[..., i, j] = 0.25 + 0.25 * e1 - 0.5 * e2
+            else:
+                P[..., i, j] = 0.25 - 0.25 * e1
+    return P
+
+
+def jc_matrices(t: np.ndarray) -> np.ndarray:
+    same, diff = _p(t)
+    P = np.empty(t.shape + (4, 4))
+    P[:] = diff[..., None, None]
+    for i in range(4):
+        P[..., i, i] = same
+    return P
+
+
+def gamma_means(alpha: float, k: int) -> np.ndarray:
+    """Category means of Gamma(alpha, rate alpha) cut at its k-quantiles."""
+    from scipy import stats
+
+    d = stats.gamma(a=alpha, scale=1.0 / alpha)
+    edges = d.ppf(np.arange(k + 1) / k)
+    upper = stats.gamma(a=alpha + 1.0, scale=1.0 / alpha)  # x f(x) / E[x] for the means
+    return k * np.diff(upper.cdf(edges))
+
+
+def _log_z_given(seqs, log_prior, matrices, lo, hi, nodes):
+    """log int L(t) prod p(t_k) dt for a model given as the list of (weight, P(t)) pairs
+    of its rate categories (``matrices(t)`` -> that list), three taxa."""
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    s = 0.5 * (hi - lo) * x + 0.5 * (hi + lo)
+    t = np.exp(s)
+    lw = np.log(0.5 * (hi - lo) * w) + log_prior(t) + s
+    cats = matrices(t)
+    total = np.zeros((nodes, nodes, nodes))
+    for (a, b, c), n in site_patterns(seqs).items():
+        lik = 0.0
+        for weight, P in cats:
+            lik = lik + weight * 0.25 * np.einsum(
+                "ir,jr,kr->ijk", P[:, :, a], P[:, :, b], P[:, :, c]
+            )
+        total += n * np.log(lik)
+    total += lw[:, None, None] + lw[None, :, None] + lw[None, None, :]
+    return float(logsumexp(total))
+
+
+def exact_log_ml_with_parameter(
+    seqs: list[str],
+    model: str,
+    log_prior,
+    log_param_prior,
+    box: tuple[float, float],
+    nodes: int = 60,
+    param_nodes: int = 48,
+    lo: float = -14.0,
+    hi: float = 2.5,
+) -> float:
+    """log p(D) = log int p(theta) int L(t, theta) prod p(t_k) dt dtheta for three sequences,
+    ``model`` ``"K80"`` (theta = kappa) or ``"JC69+G4"`` (theta = the Gamma shape), with
+    ``theta = e^u`` integrated over u in ``box`` by ``param_nodes`` Gauss-Legendre points
+    (``log_param_prior(theta)`` vectorised)."""
+    x, w = np.polynomial.legendre.leggauss(param_nodes)
+    u = 0.5 * (box[1] - box[0]) * x + 0.5 * (box[1] + box[0])
+    theta = np.exp(u)
+    terms = []
+    for th in theta:
+        if model == "K80":
+            mats = lambda t, th=th: [(1.0, k80_matrices(t, th))]  # noqa: E731
+        elif model == "JC69+G4":
+            rates = gamma_means(th, 4)
+            mats = lambda t, r=rates: [(0.25, jc_matrices(r_k * t)) for r_k in r]  # noqa: E731
+        else:
+            raise ValueError(model)
+        terms.append(_log_z_given(seqs, log_prior, mats, lo, hi, nodes))
+    logw = np.log(0.5 * (box[1] - box[0]) * w) + log_param_prior(theta) + u
+    return float(logsumexp(np.array(terms) + logw))
+
+
+#: 48 sites simulated with phylo.likelihood.simulate_alignment (numpy seed 2026) on the star
+#: tree of three taxa with branch lengths 0.1, 0.2, 0.3: under K80 (kappa 4, Gamma shape 0.5)
+KAPPA_EXAMPLE = [
+    "CCAGCCATTGCGGTTCGCCGACGAGGGCCCCGGCATGCCAATACGCGC",
+    "CCAGCCATTGCTCCTCGCCGACGGGGGCCCCAGCATGCCATGACGCAC",
+    "CCAGCCATTGGCGGTCACCGACCAGGGACCCGGCATGCCACTACGCGC",
+]
+#: and then, from the same generator, under JC69 with Gamma shape 0.5
+SHAPE_EXAMPLE = [
+    "TTTCAACAAATAATGGATTGTGCTGAGGTGATTACGAAACTAAGTTGT",
+    "TTTTAACAAATAATCGCTTGTGCAGAGATGATTACGAACCTAATGTGT",
+    "TTTTAGGAAATAAGCGTATGTCCGGAGGTGATTGCGAACCTAAGTTGT",
+]

@@ -41,6 +41,21 @@ gives KL(golden || gl) about 0.058 over the 42 credible-set trees, against 0.006
 default ``boundary="expansion"`` (the paper's code: 0.043).
 
 ``glis`` is importance sampling with the product of the ``gl`` gammas as proposal.
+
+**Free model parameters.**  When the posterior integrates over the substitution model's
+parameters too (:mod:`phylo.marglik.parameters`), the MAP is over the branch lengths and
+the parameters' unconstrained vector ``phi`` together, and ``phi`` gets one multivariate
+normal centred at its MAP, whose precision is the Schur complement of the Hessian
+(:attr:`phylo.marglik.optimize.Optimum.phi_precision`: the curvature in ``phi`` once the
+branches off the boundary are integrated out, their own block kept to its diagonal).  The
+Laplus estimates then subtract its log density at its mean,
+``-m/2 log(2 pi) + 1/2 log det S``, besides the branches'; ``glis`` draws ``phi`` from it,
+independently of the branch lengths, mixed with a tenth of draws from the parameters'
+prior (defensive importance sampling, :func:`defensive_params`: a normal alone has lighter
+tails than the posterior of, say, a poorly identified Gamma shape, and its weights would
+have infinite variance).  The normal lives in the unconstrained space: a
+positive parameter is lognormal, a proportion logit-normal, a simplex normal in isometric
+log-ratios.
 """
 
 from __future__ import annotations
@@ -89,14 +104,22 @@ def betaprime_logpdf(t, a, b):
 # ------------------------------------------------------------------ profiles
 def _profiles(posterior, opt, branches, grids):
     """Conditional log posterior of each branch in ``branches`` at its grid points (the other
-    branches at the mode), minus its value at the mode; one batch."""
+    branches, and the model parameters, at the mode), minus its value at the mode; one
+    batch."""
     rows = []
     for i, grid in zip(branches, grids):
         T = np.repeat(opt.t[None, :], len(grid), axis=0)
         T[:, i] = grid
         rows.append(T)
     T = np.concatenate(rows)
-    val = posterior.log_likelihood_batch(T) + posterior.prior.log_pdf_rows(T)
+    if posterior.n_params:
+        val = (
+            posterior.log_likelihood_batch(T, opt.phi)
+            + posterior.prior.log_pdf_rows(T)
+            + opt.log_prior_params
+        )
+    else:
+        val = posterior.log_likelihood_batch(T) + posterior.prior.log_pdf_rows(T)
     out, k = [], 0
     for grid in grids:
         out.append(val[k : k + len(grid)] - opt.value)
@@ -224,6 +247,26 @@ def betaprime_laplus(posterior, opt, boundary: str = "expansion"):
     return a, b, kind
 
 
+def params_log_normaliser(opt) -> float:
+    """``-log N(phi^; phi^, S^-1) = m/2 log(2 pi) - 1/2 log det S``: what the normal on the
+    free model parameters takes off a Laplus estimate (0 without free parameters)."""
+    m = opt.phi.size
+    if not m:
+        return 0.0
+    sign, logdet = np.linalg.slogdet(opt.phi_precision)
+    return float(0.5 * m * math.log(2 * math.pi) - 0.5 * logdet)
+
+
+def model_diagnostics(opt) -> dict:
+    """The free model parameters at the MAP, for the diagnostics column."""
+    out = {}
+    for k, v in opt.model_values().items():
+        out[f"map_{k}"] = (
+            float(v) if np.ndim(v) == 0 else ",".join(f"{x:.4g}" for x in np.atleast_1d(v))
+        )
+    return out
+
+
 def _laplus_estimate(opt, log_q, kinds):
     diag = {
         "log_posterior_at_map": opt.value,
@@ -231,8 +274,11 @@ def _laplus_estimate(opt, log_q, kinds):
         "map_converged": opt.converged,
         "boundary_branches": int(np.sum(kinds == "boundary")),
         "profile_fits": int(np.sum(kinds == "profile")),
+        **model_diagnostics(opt),
     }
-    return Estimate(log_ml=float(opt.value - np.sum(log_q)), diagnostics=diag)
+    return Estimate(
+        log_ml=float(opt.value - np.sum(log_q) + params_log_normaliser(opt)), diagnostics=diag
+    )
 
 
 @register(
@@ -304,16 +350,75 @@ def importance_summary(log_w: np.ndarray) -> tuple[float, float, float]:
     return log_ml, se, ess
 
 
-def gamma_proposal_log_weights(posterior, shape, rate, samples, rng, chunk=20000):
+#: share of the draws of the model's parameters that importance samplers take from their
+#: prior (defensive importance sampling, Hesterberg 1995): the weights' factor for those
+#: parameters is then at most 1 / DEFENSIVE, whatever the tails of the posterior
+DEFENSIVE = 0.1
+
+
+def defensive_params(posterior, rng, n, mean, chol, defensive=DEFENSIVE):
+    """``n`` draws of the free model parameters' vector from the mixture
+    ``(1 - defensive) N(mean, chol chol^T) + defensive prior``, and the mixture's log
+    density at each.
+
+    A normal in the unconstrained space has lighter tails than many posteriors there (the
+    Gamma shape's, with few sites, falls like its Exponential prior, e^phi, towards
+    phi = -inf); importance weights from it alone then have infinite variance and the
+    estimate falls short.  The prior's share bounds the weights."""
+    m = mean.shape[0]
+    Z = rng.standard_normal((n, m))
+    Phi = mean + Z @ chol.T
+    from_prior = rng.random(n) < defensive
+    if from_prior.any():
+        Phi[from_prior] = posterior.params.sample(rng, int(from_prior.sum()))
+    Zs = np.linalg.solve(chol, (Phi - mean).T).T
+    log_normal = (
+        -0.5 * m * math.log(2 * math.pi) - np.sum(np.log(np.diag(chol))) - 0.5 * np.sum(Zs**2, 1)
+    )
+    log_prior = posterior.params.log_density_rows(Phi)
+    log_q = np.logaddexp(math.log1p(-defensive) + log_normal, math.log(defensive) + log_prior)
+    return Phi, log_q, log_prior
+
+
+def gamma_proposal_log_weights(
+    posterior,
+    shape,
+    rate,
+    samples,
+    rng,
+    chunk=20000,
+    phi_mean=None,
+    phi_precision=None,
+    defensive=DEFENSIVE,
+):
     """Draw ``samples`` branch-length vectors from independent gammas and return their
-    log importance weights log L(t) + log p(t) - log q(t)."""
+    log importance weights log L(t) + log p(t) - log q(t).  With free model parameters
+    their vector ``phi`` is drawn too, from the normal with ``phi_mean`` and
+    ``phi_precision`` mixed with their prior (:func:`defensive_params`), and its prior
+    density and the mixture's enter the weights."""
     out = np.empty(samples)
+    m = posterior.n_params
+    if m:
+        cov = np.linalg.inv(phi_precision)
+        chol = np.linalg.cholesky(0.5 * (cov + cov.T))
     for k in range(0, samples, chunk):
         n = min(chunk, samples - k)
         T = rng.gamma(shape, 1.0 / rate, size=(n, shape.shape[0]))
         np.maximum(T, 1e-300, out=T)
         log_q = gamma_logpdf(T, shape, rate).sum(axis=1)
-        out[k : k + n] = posterior.log_likelihood_batch(T) + posterior.prior.log_pdf_rows(T) - log_q
+        if not m:
+            out[k : k + n] = (
+                posterior.log_likelihood_batch(T) + posterior.prior.log_pdf_rows(T) - log_q
+            )
+            continue
+        Phi, log_qp, log_pp = defensive_params(posterior, rng, n, phi_mean, chol, defensive)
+        out[k : k + n] = (
+            posterior.log_likelihood_batch(T, Phi)
+            + posterior.prior.log_pdf_rows(T)
+            + log_pp
+            - log_q
+            - log_qp
+        )
     return out
 
 
@@ -328,15 +433,25 @@ def gamma_proposal_log_weights(posterior, shape, rate, samples, rng, chunk=20000
 def gamma_laplus_is(posterior, rng, samples=10000, boundary="expansion"):
     opt = map_estimate(posterior)
     shape, rate, kind = gamma_laplus(posterior, opt, boundary)
-    log_w = gamma_proposal_log_weights(posterior, shape, rate, int(samples), rng)
+    log_w = gamma_proposal_log_weights(
+        posterior,
+        shape,
+        rate,
+        int(samples),
+        rng,
+        phi_mean=opt.phi,
+        phi_precision=opt.phi_precision,
+    )
     log_ml, se, ess = importance_summary(log_w)
+    gl = float(opt.value - np.sum(gamma_logpdf(opt.t, shape, rate)) + params_log_normaliser(opt))
     return Estimate(
         log_ml=log_ml,
         se=se,
         diagnostics={
             "ess": ess,
             "samples": int(samples),
-            "gl": float(opt.value - np.sum(gamma_logpdf(opt.t, shape, rate))),
+            "gl": gl,
             "boundary_branches": int(np.sum(kind == "boundary")),
+            **model_diagnostics(opt),
         },
     )

@@ -2,7 +2,9 @@
 
 Neither is an estimate of the marginal likelihood; the paper includes them as baselines,
 reporting the unnormalised log posterior density at the MAP, ``log L(t^) + log p(t^)``, and
-the maximised log-likelihood ``log L(t_ML)`` of the topology.
+the maximised log-likelihood ``log L(t_ML)`` of the topology.  With free model parameters
+both are over them too (the MAP's density is that of their unconstrained vector, with its
+Jacobian; the ML estimate maximises over the parameters as well).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ FAMILY = "point estimates"
 
 
 def _diag(opt):
+    from .laplace import model_diagnostics
+
     return {
         "log_likelihood": opt.log_likelihood,
         "log_prior": opt.log_prior,
@@ -23,6 +27,7 @@ def _diag(opt):
         "converged": opt.converged,
         "boundary_branches": int(np.sum(opt.boundary)),
         "tree_length": float(np.sum(opt.t)),
+        **model_diagnostics(opt),
     }
 
 

@@ -75,6 +75,61 @@ class IndependentGammas:
         return rng.gamma(self.shape, 1.0 / self.rate, size=shape)
 
 
+class MultivariateNormal:
+    """A normal density of the free model parameters' vector ``phi`` (the generalized
+    stepping stone's reference for them), fitted to posterior draws by their mean and
+    covariance (regularised by 1e-10 on the diagonal)."""
+
+    def __init__(self, mean, cov):
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.cov = np.atleast_2d(np.asarray(cov, dtype=np.float64))
+        self.chol = np.linalg.cholesky(self.cov)
+        self.prec = np.linalg.inv(self.cov)
+        d = self.mean.shape[0]
+        self._c = -0.5 * d * math.log(2 * math.pi) - np.sum(np.log(np.diag(self.chol)))
+
+    @classmethod
+    def fit(cls, Phi: np.ndarray) -> MultivariateNormal:
+        d = Phi.shape[1]
+        cov = np.atleast_2d(np.cov(Phi, rowvar=False)) + 1e-10 * np.eye(d)
+        return cls(Phi.mean(axis=0), cov)
+
+    def log_pdf(self, phi: np.ndarray) -> float:
+        z = phi - self.mean
+        return float(self._c - 0.5 * z @ self.prec @ z)
+
+    def log_pdf_rows(self, Phi: np.ndarray) -> np.ndarray:
+        Z = np.atleast_2d(Phi) - self.mean
+        return self._c - 0.5 * np.einsum("ij,jk,ik->i", Z, self.prec, Z)
+
+    def grad_log_pdf(self, phi: np.ndarray) -> np.ndarray:
+        return -self.prec @ (phi - self.mean)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.mean + rng.standard_normal((n, self.mean.shape[0])) @ self.chol.T
+
+
+class Reference(IndependentGammas):
+    """The generalized stepping stone's reference with free model parameters: independent
+    gammas for the branch lengths and a multivariate normal (``params``) for the model's
+    unconstrained parameters, all fitted to a pilot posterior run."""
+
+    def __init__(self, gammas: IndependentGammas, params: MultivariateNormal):
+        super().__init__(gammas.shape, gammas.rate)
+        self.params = params
+
+
+def fit_reference(posterior, X: np.ndarray):
+    """The reference fitted to posterior draws ``X`` of ``x = (log t, phi)``: independent
+    gammas on the branch lengths (moments), with free model parameters a normal on
+    ``phi`` too (mean and covariance)."""
+    B = posterior.n_branches
+    gammas = IndependentGammas.fit(np.exp(X[:, :B]))
+    if not posterior.n_params:
+        return gammas
+    return Reference(gammas, MultivariateNormal.fit(X[:, B:]))
+
+
 # ------------------------------------------------------------------------------ estimators
 def _ess(entry) -> float:
     n = entry["records"].shape[0]
@@ -193,8 +248,10 @@ def gss(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog, 
 
     A pilot HMC run at ``beta = 1`` (``warmup`` tuning iterations, then ``pilot`` draws) fits
     one gamma per branch by the method of moments, as physher fits its reference to a pilot
-    posterior log; then power posteriors ``[L p]^beta r^(1 - beta)`` are run down the
-    temperatures from the pilot's last state, with exact reference draws at ``beta = 0``.
+    posterior log, and with free model parameters a multivariate normal on their
+    unconstrained vector (the draws' mean and covariance); then power posteriors
+    ``[L p]^beta r^(1 - beta)`` are run down the temperatures from the pilot's last state,
+    with exact reference draws at ``beta = 0``.
 
     Defaults: 50 temperatures at Beta(0.3, 1) quantiles, 300 draws after 100 burn-in
     iterations per temperature, 5 leapfrog steps, 1000 pilot draws after 1000 warm-up
@@ -203,7 +260,7 @@ def gss(posterior, rng, temperatures, alpha, samples, burnin, warmup, leapfrog, 
     """
     betas = beta_temperatures(temperatures, alpha)
     chain = sample_posterior(posterior, rng, samples=pilot, warmup=warmup, n_leapfrog=leapfrog)
-    reference = IndependentGammas.fit(np.exp(chain.samples))
+    reference = fit_reference(posterior, chain.samples)
     runs = power_posterior_chains(
         posterior,
         betas,

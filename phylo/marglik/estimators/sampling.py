@@ -19,7 +19,7 @@ from . import Estimate, register
     batch=10_000,
 )
 def nmc(posterior, rng, samples, batch):
-    """``log mean_i L(t_i)``, ``t_i`` i.i.d. from the branch-length prior, evaluated in
+    """``log mean_i L(t_i)``, ``t_i`` i.i.d. from the prior (free model parameters too), in
     batches of ``batch``; the standard error is the delta-method one,
     ``sd(w) / (mean(w) sqrt(n))`` with ``w = L / max L``.  Consistent, but the prior rarely
     reaches the likelihood's mass beyond a handful of taxa."""
@@ -29,8 +29,11 @@ def nmc(posterior, rng, samples, batch):
     left = samples
     while left > 0:
         m = min(batch, left)
-        T = posterior.prior.sample(rng, (m, posterior.dim))
-        parts.append(posterior.log_likelihood_batch(T))
+        T = posterior.prior.sample(rng, (m, posterior.n_branches))
+        if posterior.n_params:
+            parts.append(posterior.log_likelihood_batch(T, posterior.params.sample(rng, m)))
+        else:
+            parts.append(posterior.log_likelihood_batch(T))
         left -= m
     ll = np.concatenate(parts)
     mx = ll.max()
@@ -44,7 +47,7 @@ def nmc(posterior, rng, samples, batch):
 
 
 class _ConstrainedPrior:
-    """Random-walk Metropolis on log branch lengths for the prior restricted to
+    """Random-walk Metropolis on ``x = (log t, phi)`` for the prior restricted to
     ``log L > threshold``: Gaussian steps scaled per coordinate by the spread of the live
     points, the scale adapted towards an acceptance of about 1/2."""
 
@@ -56,20 +59,21 @@ class _ConstrainedPrior:
         self.proposed = 0
 
     def log_prior(self, x):
-        return self.post.prior.log_pdf(np.exp(x)) + float(np.sum(x))
+        return self.post.log_prior_x(x)
 
     def run(self, x, loglik, threshold, sd, length):
         lp = self.log_prior(x)
         acc = 0
+        B = self.post.n_branches
         for _ in range(length):
             y = x + self.scale * sd * self.rng.standard_normal(x.shape[0])
-            ty = np.exp(y)
+            ty = np.exp(y[:B])
             if not np.all(np.isfinite(ty) & (ty > 0)):
                 continue
-            lpy = self.post.prior.log_pdf(ty) + float(np.sum(y))
+            lpy = self.post.log_prior_x(y)
             if math.log(self.rng.random()) >= lpy - lp:
                 continue
-            lly = self.post.log_likelihood(ty)
+            lly = self.post.log_likelihood(ty, y[B:] if self.post.n_params else None)
             if lly > threshold:
                 x, lp, loglik = y, lpy, lly
                 acc += 1
@@ -106,9 +110,13 @@ def ns(posterior, rng, live, length, precision, max_steps):
     N = int(live)
     if N < 2:
         raise ValueError("nested sampling needs at least two live points")
-    d = posterior.dim
-    X = np.log(posterior.prior.sample(rng, (N, d)))
-    logL = posterior.log_likelihood_batch(np.exp(X))
+    X = posterior.sample_prior_x(rng, N)
+    T, Phi = posterior.split(X)
+    logL = (
+        posterior.log_likelihood_batch(T, Phi)
+        if posterior.n_params
+        else (posterior.log_likelihood_batch(T))
+    )
     logw = math.log(-math.expm1(-1.0 / N))
     logZ = -np.inf
     H = 0.0

@@ -5,8 +5,9 @@ Each runs one HMC chain at ``beta = 1`` (:func:`phylo.marglik.mcmc.sample_poster
 computes its estimate from the draws, as physher computes them from a posterior log:
 
 * ``bs``  - bridge sampling (Meng & Wong 1996), iterative optimal bridge, with a multivariate
-  normal on log branch lengths fitted to the first half of the sample and evaluated at the
-  second half and at as many draws from it as the first half holds;
+  normal on log branch lengths (and the free model parameters' unconstrained vector) fitted
+  to the first half of the sample and evaluated at the second half and at as many draws
+  from it as the first half holds;
 * ``hm``  - harmonic mean of the likelihood (Newton & Raftery 1994): biased upwards, with
   infinite variance in practice;
 * ``shm`` - physher's stabilized harmonic mean: Newton & Raftery's estimator for a sample
@@ -175,8 +176,10 @@ def shm(posterior, rng, samples, warmup, leapfrog, delta):
 
 def _pattern_matrix(posterior, chain, draws: int) -> np.ndarray:
     idx = np.unique(np.linspace(0, chain.samples.shape[0] - 1, draws).astype(int))
-    T = np.exp(chain.samples[idx])
-    return np.array([posterior.pattern_log_likelihoods(t) for t in T])
+    T, Phi = posterior.split(chain.samples[idx])
+    if not posterior.n_params:
+        return np.array([posterior.pattern_log_likelihoods(t) for t in T])
+    return np.array([posterior.pattern_log_likelihoods(t, phi) for t, phi in zip(T, Phi)])
 
 
 @register(

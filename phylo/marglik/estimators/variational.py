@@ -1,7 +1,10 @@
 """Mean-field variational approximation of the branch-length posterior.
 
 The family is a product of lognormals, ``log t_i ~ N(mu_i, sigma_i^2)``, i.e. a diagonal
-normal ``q`` on ``x = log t``.  Its evidence lower bound
+normal ``q`` on ``x = log t`` (with free model parameters, on ``x = (log t, phi)``: each of
+the model's unconstrained coordinates a normal too, started at the MAP with the marginal
+standard deviation of the Laplace normal of :mod:`phylo.marglik.estimators.laplace`).  Its
+evidence lower bound
 
     ELBO(mu, sigma) = E_q[ log L(e^x) + log p(e^x) + sum_i x_i ] + sum_i log sigma_i
                       + d/2 (1 + log 2 pi)
@@ -20,11 +23,12 @@ gradient evaluations than stochastic ascent.
 
 ``elbo`` reports the ELBO at the fitted ``q`` estimated with fresh draws (a lower bound of the
 log marginal likelihood, so not consistent); ``vbis`` is importance sampling with the fitted
-``q`` as proposal (physher's "vbis" with ``normalize`` false).  Mean-field ``q`` is narrower
-than the posterior along correlated directions, so the importance weights are heavy-tailed:
-now and then one draw dominates and ``vbis`` lands a log unit or more too high.  Its
-diagnostics carry the effective sample size (a few, in those cases) and its standard error
-is then large; both are worth checking.
+``q`` as proposal (physher's "vbis" with ``normalize`` false; free model parameters drawn
+from ``q``'s normal mixed with a tenth of prior draws, as ``glis`` draws them).  Mean-field
+``q`` is narrower than the posterior along correlated directions, so the importance weights
+are heavy-tailed: now and then one draw dominates and ``vbis`` lands a log unit or more too
+high.  Its diagnostics carry the effective sample size (a few, in those cases) and its
+standard error is then large; both are worth checking.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from scipy.stats import qmc
 
 from ..optimize import map_estimate, minimize_bounded
 from . import Estimate, register
-from .laplace import gamma_laplus, importance_summary
+from .laplace import defensive_params, gamma_laplus, importance_summary
 
 FAMILY = "Laplace and variational"
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -45,6 +49,15 @@ HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 def _log_density_and_grad_rows(posterior, X):
     """log q_1(x) (log space, with Jacobian) and its gradient for each row of X."""
+    if posterior.n_params:  # one joint gradient (branches and model parameters) per row
+        val = np.empty(X.shape[0])
+        grad = np.empty_like(X)
+        for i, x in enumerate(X):
+            val[i], grad[i], _ = posterior.log_density_and_gradient(x)
+        bad = ~np.isfinite(val)
+        val[bad] = -np.inf
+        grad[bad] = 0.0
+        return val, grad
     with np.errstate(over="ignore"):
         T = np.exp(X)
     bad = ~np.all(np.isfinite(T), axis=1)
@@ -76,6 +89,9 @@ def laplus_start(posterior):
         shape, rate, _ = gamma_laplus(posterior, opt)
         mu[bad] = -np.log(rate[bad]) - np.euler_gamma
         sigma[bad] = math.pi / math.sqrt(6.0)
+    if posterior.n_params:  # the model's coordinates: the MAP and the marginal sds
+        mu = np.concatenate([mu, opt.phi])
+        sigma = np.concatenate([sigma, np.sqrt(np.diag(opt.phi_covariance))])
     return mu, np.log(sigma)
 
 
@@ -138,12 +154,21 @@ def _sample(mu, sigma, n, rng):
     return X, log_q
 
 
-def _log_weights(posterior, mu, sigma, n, rng, chunk=20000):
+def _log_weights(posterior, mu, sigma, n, rng, chunk=20000, defensive=True):
+    """Log importance weights of ``n`` draws from the fitted ``q``; with free model
+    parameters and ``defensive``, their coordinates are drawn from ``q``'s normal mixed
+    with their prior (:func:`phylo.marglik.estimators.laplace.defensive_params`)."""
     out = np.empty(n)
+    B = posterior.n_branches
     for k in range(0, n, chunk):
         m = min(chunk, n - k)
-        X, log_q = _sample(mu, sigma, m, rng)
-        out[k : k + m] = posterior.log_density_batch(X) - log_q
+        if not (posterior.n_params and defensive):
+            X, log_q = _sample(mu, sigma, m, rng)
+            out[k : k + m] = posterior.log_density_batch(X) - log_q
+            continue
+        X, log_q = _sample(mu[:B], sigma[:B], m, rng)
+        Phi, log_qp, _ = defensive_params(posterior, rng, m, mu[B:], np.diag(sigma[B:]))
+        out[k : k + m] = posterior.log_density_batch(np.hstack([X, Phi])) - log_q - log_qp
     return out
 
 
@@ -169,7 +194,7 @@ def elbo_estimate(posterior, rng, draws="8,32", elbo_samples=1000):
     mu, sigma, info = fit_meanfield(
         posterior, rng, _draws(draws), max_iterations=(200,) * len(_draws(draws))
     )
-    log_w = _log_weights(posterior, mu, sigma, int(elbo_samples), rng)
+    log_w = _log_weights(posterior, mu, sigma, int(elbo_samples), rng, defensive=False)
     ok = np.isfinite(log_w)
     value = float(np.mean(log_w[ok]))
     se = float(np.std(log_w[ok], ddof=1) / math.sqrt(ok.sum())) if ok.sum() > 1 else math.nan
