@@ -149,6 +149,9 @@ class FileTrees:
     beast: bool = False  # tree names as BEAST writes them (STATE_n)
     ultrametric: bool = False  # the first tree is rooted and ultrametric
     format: str = "newick"  # "nexus", "newick" or "revbayes"
+    # (n_trees, 2) positions of each Newick string and its ';' in the (decompressed) file,
+    # when asked (to read branch lengths again without scanning the file)
+    where: np.ndarray | None = None
 
     @property
     def n_trees(self) -> int:
@@ -694,12 +697,14 @@ def read_file(
     chunk_size: int = CHUNK,
     progress: Callable[[int], None] | None = None,
     name: str | None = None,
+    where: bool = False,
 ) -> FileTrees:
     """Read every tree of one file into ``state`` (taxa are fixed by the first file);
-    ``name`` is the file's name in messages (default: ``path``)."""
+    ``name`` is the file's name in messages (default: ``path``); with ``where``, also the
+    position of every tree in the file (``FileTrees.where``, for :func:`stream_lengths`)."""
     src = _Statements(path, chunk_size, name)
     try:
-        return _read(src, state, lengths, progress)
+        return _read(src, state, lengths, progress, where)
     except InputError as exc:
         if "tab" in src.notes and exc.line in (None, 1) and "expected '('" in exc.message:
             raise InputError(
@@ -713,9 +718,10 @@ def read_file(
         src.close()
 
 
-def _read(src: _Statements, state: ReadState, lengths: bool, progress) -> FileTrees:
+def _read(src: _Statements, state: ReadState, lengths: bool, progress, where) -> FileTrees:
     name = src.name
     ids_parts: list[np.ndarray] = []
+    where_parts: list[np.ndarray] = []
     w_parts: list[np.ndarray] = []
     len_parts: list[np.ndarray] = []
     weighted = None
@@ -777,6 +783,9 @@ def _read(src: _Statements, state: ReadState, lengths: bool, progress) -> FileTr
             iters_last = int(chunk.iters[-1])
         if lengths:
             len_parts.append(bl)
+        if where:
+            offset = src.reader.offset
+            where_parts.append(np.stack([chunk.newick + offset, chunk.end + offset], axis=1))
         if progress is not None:
             progress(n)
         first = False
@@ -807,56 +816,66 @@ def _read(src: _Statements, state: ReadState, lengths: bool, progress) -> FileTr
         beast,
         ultrametric,
         src.format,
+        np.concatenate(where_parts) if where else None,
     )
 
 
 def stream_lengths(
     path: str,
     state: ReadState,
-    kept: tuple[int, int],
+    where: np.ndarray,
     trace: np.ndarray,
     parents: np.ndarray,
     chunk_size: int = CHUNK,
     name: str | None = None,
 ):
-    """Read a file again for the branch lengths of its kept trees, chunk by chunk.
+    """Read a file again for the branch lengths of chosen trees, chunk by chunk.
 
-    ``kept = (burnin, thin)`` selects trees ``burnin, burnin + thin, ...`` (0-based, in file
-    order); ``trace`` is their topology indices into ``parents`` (as read before).  Yields
+    ``where`` holds, for each chosen tree in file order, the positions of its Newick string
+    and of its ';' in the (decompressed) file (``FileTrees.where``, recorded as the file was
+    first read), so that only those trees are parsed and nothing is scanned again;
+    ``trace`` is their topology indices into ``parents`` (as read before).  Yields
     ``(ids, lengths, first)`` per chunk: the topology indices, the ``(k, N)`` branch lengths
-    and the position of the first of them among the kept trees.  A tree whose topology is
-    not the one read before means the file changed: an error.
+    and the position of the first of them among the chosen trees.  A tree whose topology
+    is not the one read before means the file changed: an error.
     """
-    burnin, thin = kept
+    where = np.asarray(where, dtype=np.int64).reshape(-1, 2)
+    total = where.shape[0]
+    if trace.shape[0] != total:
+        raise ValueError("one position per tree of the trace")
+    starts, ends = where[:, 0], where[:, 1]
     src = _Statements(path, chunk_size, name)
+    reader = src.reader
     try:
         table = None
-        g = 0  # statements so far
-        done = 0  # kept trees so far
-        for chunk in src.chunks():
-            if table is None:
-                table = _setup(src, chunk, state)
-            n = chunk.newick.shape[0]
-            idx = np.arange(g, g + n)
-            sel = np.nonzero((idx >= burnin) & ((idx - burnin) % thin == 0))[0]
-            g += n
-            if sel.size == 0:
+        done = 0  # chosen trees so far
+        while done < total:
+            base = reader.offset
+            filled = reader.filled
+            # the chosen trees whose ';' is in the buffer
+            stop = int(np.searchsorted(ends, base + filled, side="left"))
+            stop = min(stop, done + _STATEMENTS_PER_SCAN)
+            if stop > done and starts[done] >= base:
+                newick = starts[done:stop] - base
+                end = ends[done:stop] - base
+                chunk = _Chunk(reader.data, newick, newick, end, None, None)
+                if table is None:
+                    table = _setup(src, chunk, state)
+                rows, _, haslen, bl = _parse(src, chunk, slice(None), state, True, table)
+                ids = trace[done:stop]
+                if not np.array_equal(rows, parents[ids]):
+                    bad = int(np.nonzero((rows != parents[ids]).any(axis=1))[0][0])
+                    raise src.error(
+                        "the file changed after it was read (this tree differs); read it again",
+                        int(newick[bad]),
+                    )
+                yield ids, bl, done
+                done = stop
                 continue
-            rows, _, haslen, bl = _parse(src, chunk, sel, state, True, table)
-            ids = trace[done : done + sel.size]
-            if ids.shape[0] != sel.size or not np.array_equal(rows, parents[ids]):
-                bad = (
-                    0
-                    if ids.shape[0] != sel.size
-                    else int(np.nonzero((rows != parents[ids]).any(axis=1))[0][0])
-                )
-                raise src.error(
-                    "the file changed after it was read (this tree differs); read it again",
-                    int(chunk.stmt[sel[bad]]),
-                )
-            yield ids, bl, done
-            done += sel.size
-        if done != trace.shape[0]:
-            raise InputError("the file changed after it was read (fewer trees)", src.name)
+            if reader.at_eof or starts[done] < base:
+                raise InputError("the file changed after it was read (fewer trees)", src.name)
+            # drop what comes before the next chosen tree and read on
+            reader.consume(int(min(starts[done] - base, filled)))
+            reader.fill()
     finally:
         src.close()
