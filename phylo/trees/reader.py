@@ -171,6 +171,7 @@ class _Chunk:
     end: np.ndarray  # its ';'
     flags: np.ndarray | None  # NEXUS/Newick: (rooted flag, weight span, name span)
     iters: np.ndarray | None  # RevBayes: the iteration of each row
+    parsed: tuple | None = None  # (rows, hashes, with-lengths flags) when already parsed
 
 
 class _Statements:
@@ -188,6 +189,9 @@ class _Statements:
         self.declared_what = "taxa"
         self.ended = False
         self.notes: list[str] = []
+        # (n_taxa, label table, rooted): parse topologies while scanning (set once the taxa
+        # are known; see chunks)
+        self.parse_with = None
         try:
             self._open()
         except BaseException:
@@ -329,9 +333,12 @@ class _Statements:
         else:
             iters = None
             flags = np.empty((cap, 5), np.int64)
+        rows = hashes = haslen = None
+        again = False
         while True:
             arr = reader.data
             at_eof = reader.at_eof
+            parsed = None
             if self.format == "revbayes":
                 n, resume, status, epos = K.scan_rows(
                     arr,
@@ -346,6 +353,33 @@ class _Statements:
                     ends,
                     iters,
                 )
+            elif self.parse_with is not None and not again:
+                nt, table, rooted = self.parse_with
+                if rows is None:
+                    # at most one tree per 4 n bytes (labels, commas and parentheses); pages
+                    # are touched only for the trees found
+                    m = min(cap, reader.buf.shape[0] // (4 * nt) + 1)
+                    rows = np.empty((m, 2 * nt - 1 if rooted else 2 * nt - 2), np.int32)
+                    hashes = np.empty(m, np.uint64)
+                    haslen = np.empty(m, np.int8)
+                n, resume, status, epos = K.scan_parse_trees(
+                    arr, pos, len(arr), self.format == "nexus", at_eof, stmt, nw, ends, flags,
+                    nt, table[0], table[1], rooted, rows, hashes, haslen,
+                )  # fmt: skip
+                parsed = (rows[:n], hashes[:n], haslen[:n])
+                if status == K.AGAIN:
+                    # from this statement on, the buffer is read the usual way (errors, or
+                    # a statement that the buffer ends in)
+                    again = True
+                    if n > 0:
+                        yield _Chunk(arr, stmt[:n], nw[:n], ends[:n], flags[:n], None, parsed)
+                    pos = resume
+                    continue
+                if status == 0 and n == rows.shape[0] and n < cap:
+                    # the rows are full: go on in the same buffer
+                    yield _Chunk(arr, stmt[:n], nw[:n], ends[:n], flags[:n], None, parsed)
+                    pos = resume
+                    continue
             else:
                 n, resume, status, epos = K.scan_statements(
                     arr, pos, len(arr), self.format == "nexus", at_eof, stmt, nw, ends, flags
@@ -363,6 +397,7 @@ class _Statements:
                     ends[:n],
                     flags[:n] if flags is not None else None,
                     iters[:n] if iters is not None else None,
+                    parsed,
                 )
             if status == 1:
                 self.ended = True
@@ -374,6 +409,7 @@ class _Statements:
                 return
             reader.consume(resume)
             pos = 0
+            again = False
             reader.fill()
 
 
@@ -743,7 +779,13 @@ def _read(src: _Statements, state: ReadState, lengths: bool, progress, where) ->
         n = chunk.newick.shape[0]
         if first and not state.rooted and state.reduce is None:
             ultrametric = _ultrametric(src, chunk, state.taxa, table)
-        rows, hashes, haslen, bl = _parse(src, chunk, slice(None), state, lengths, table)
+        if chunk.parsed is not None:
+            (rows, hashes, haslen), bl = chunk.parsed, None
+        else:
+            rows, hashes, haslen, bl = _parse(src, chunk, slice(None), state, lengths, table)
+        if first and not lengths and not state.reducing and src.format != "revbayes":
+            # the taxa are known: parse the topologies of the next chunks while scanning
+            src.parse_with = (len(state.taxa), table, state.rooted)
         ids_parts.append(state.index.add(rows, hashes).astype(np.int32))
         with_lengths += int(np.count_nonzero(haslen == 1))
         w = _weights(src, chunk)
