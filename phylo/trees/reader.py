@@ -916,8 +916,8 @@ def stream_lengths(
                 continue
             if reader.at_eof or starts[done] < base:
                 raise InputError("the file changed after it was read (fewer trees)", src.name)
-            # drop what comes before the next chosen tree and read on
-            reader.consume(int(min(starts[done] - base, filled)))
-            reader.fill()
+            # drop what comes before the next chosen tree and read on (a plain file seeks
+            # past the trees not chosen)
+            reader.skip_to(int(starts[done]))
     finally:
         src.close()

@@ -324,3 +324,17 @@ def test_an_error_after_the_first_chunk_is_found_where_one_big_chunk_finds_it(tm
             read_file(str(p), ReadState(rooted=False), chunk_size=size)
         errors.append((err.value.message, err.value.line, err.value.column))
     assert errors[0] == errors[1] and errors[0][1] == k + 1
+
+
+def test_lengths_read_again_past_skipped_trees_with_a_byte_order_mark(tmp_path):
+    """Reading lengths again seeks past the trees not kept (burn-in, thinning): the offsets
+    count from after a byte-order mark, so a file that starts with one gives the lengths of
+    the same trees (a seek that forgot the mark would land three bytes early)."""
+    p = tmp_path / "bom.t"
+    p.write_bytes(b"\xef\xbb\xbf" + open(RUN1, "rb").read())
+    big = read_trees(RUN1, burnin=0.5, thin=3, lengths=True)
+    small = read_trees(str(p), burnin=0.5, thin=3, lengths="stream", chunk_size=300)
+    L = np.concatenate([b[3] for b in small.iter_lengths()])
+    assert np.array_equal(L, big.lengths[0], equal_nan=True)
+    last = small.runs[0].n_used - 1
+    assert np.array_equal(small.tree_lengths(0, last), big.lengths[0][last])
