@@ -406,8 +406,10 @@ def read_trees(
         ``True``: keep the branch lengths of every kept tree in memory (``sample.lengths``;
         for small files and per-tree access).  ``"stream"``: keep none, and read them again
         from the files when a summary needs them (:meth:`TreeSample.iter_lengths`), so that
-        memory does not grow with the number of trees (standard input is copied to a
-        temporary file).  ``False``: topologies only.
+        memory does not grow with the trees' lengths (standard input is copied to a
+        temporary file); what is kept per tree is its topology index and where its
+        statement is in the file (20 bytes), so that reading again parses only the kept
+        trees and scans nothing.  ``False``: topologies only.
     taxa
         Fix the taxon order (default: the order of the first file's translate table, taxa
         block, or first tree).
