@@ -220,6 +220,7 @@ extra = dict(trees=s.n_trees, unique=s.n_topologies)
 WARM_READ = """
 from phylo.trees import read_trees
 read_trees({warm!r}, burnin=0, lengths="stream")   # load compiled kernels (cached)
+read_trees({warm!r}, burnin=0, chunk_size=4096)   # and those of every chunk after the first
 """
 
 CLI = """
@@ -274,6 +275,7 @@ extra = dict(trees=n, base_mb=base, splits=len(lengths))
 WARM_PLAIN = """
 from phylo.trees import read_trees
 read_trees({warm!r}, burnin=0)   # load compiled kernels (cached)
+read_trees({warm!r}, burnin=0, chunk_size=4096)   # and those of every chunk after the first
 """
 
 

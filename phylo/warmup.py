@@ -134,6 +134,11 @@ def _trees() -> None:
         summarise(sample, top=10)
         read_trees(str(nwk), burnin=0, lengths=True)
         read_trees(str(nwk), burnin=0, lengths=True, taxa=sample.taxa)
+        # in small chunks: topologies parsed while scanning (every chunk after the first),
+        # lengths read again from recorded positions
+        chunked = read_trees(runs, burnin=None, lengths="stream", chunk_size=512)
+        for _ in chunked.iter_lengths():
+            pass
     # the hash tables of topologies and splits grow only on samples larger than these
     from .trees import _kernels_index as KI
 

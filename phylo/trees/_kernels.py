@@ -734,6 +734,88 @@ def _hash_row(row):
 
 
 @nb.njit(cache=True, nogil=True)
+def _parse_scratch(n_taxa, n_nodes):
+    """Work arrays of :func:`_parse_one`."""
+    cap = 2 * n_taxa + 1
+    return (
+        np.empty(cap, np.int64),  # rparent
+        np.empty(cap, np.int64),  # rnchild
+        np.empty((cap, 2), np.int64),  # rlen
+        np.empty(n_taxa, np.bool_),  # seen
+        np.empty((cap, 3), np.int64),  # adj
+        np.empty((cap, 3), np.int64),  # edge_a
+        np.empty((cap, 3), np.int64),  # edge_b
+        np.empty(cap, np.int64),  # deg
+        np.empty(cap, np.int64),  # opar
+        np.empty(cap, np.int64),  # order
+        np.empty(cap, np.int64),  # minleaf
+        np.empty(cap, np.int64),  # newid
+        np.empty(cap, np.int64),  # size
+        np.empty((n_nodes, 2), np.int64),  # out_edge
+    )
+
+
+@nb.njit(cache=True, nogil=True)
+def _parse_one(
+    buf, start, end, n_taxa, th, tt, shift, rooted, want_lengths, parent, out_hash, out_len,
+    out_haslen, k, scratch,
+):  # fmt: skip
+    """Parse the Newick string at ``buf[start:end]`` (it ends at its first ';') into tree
+    ``k`` of the outputs of :func:`parse_trees`.  Returns ``(error, position, aux)``; the
+    position of the ';' when the error is :data:`OK`."""
+    (
+        rparent, rnchild, rlen, seen, adj, edge_a, edge_b, deg, opar, order, minleaf, newid,
+        size, out_edge,
+    ) = scratch  # fmt: skip
+    n_nodes = parent.shape[0]
+    err, pos, aux, m = _parse_raw(
+        buf, start, end, n_taxa, th, tt, shift, rparent, rnchild, rlen, seen
+    )
+    if err != OK:
+        return err, pos, aux
+    nroot = rnchild[n_taxa]
+    if rooted and nroot == 3:
+        return E_ROOT3, start, 0
+    expected = 2 * n_taxa - 1 if (rooted or nroot == 2) else 2 * n_taxa - 2
+    if m != expected:
+        # a multifurcation somewhere below the root
+        return E_POLYTOMY, start, 0
+    have = 0
+    zero = 0
+    for v in range(m):
+        if v != n_taxa:
+            if rlen[v, 0] >= 0:
+                have += 1
+            elif rlen[v, 0] == ZERO_LENGTH:
+                zero += 1
+    out_haslen[k] = 0 if have == 0 else (1 if have + zero == m - 1 else 2)
+    err = canonicalise(
+        rparent, m, n_taxa, rooted, adj, edge_a, edge_b, deg, opar, order, minleaf, newid,
+        size, parent, out_edge,
+    )  # fmt: skip
+    if err != OK:
+        return err, start, 0
+    out_hash[k] = _hash_row(parent)
+    if want_lengths:
+        for v in range(n_nodes):
+            a = out_edge[v, 0]
+            b = out_edge[v, 1]
+            if a >= 0:
+                out_len[k, v, 0] = rlen[a, 0]
+                out_len[k, v, 1] = rlen[a, 1]
+            else:
+                out_len[k, v, 0] = -1
+                out_len[k, v, 1] = -1
+            if b >= 0:
+                out_len[k, v, 2] = rlen[b, 0]
+                out_len[k, v, 3] = rlen[b, 1]
+            else:
+                out_len[k, v, 2] = -1
+                out_len[k, v, 3] = -1
+    return OK, pos, 0
+
+
+@nb.njit(cache=True, nogil=True)
 def parse_trees(
     buf,
     starts,
@@ -762,25 +844,10 @@ def parse_trees(
     when all are good) and its error.
     """
     n_trees = starts.shape[0]
-    cap = 2 * n_taxa + 1
-    n_nodes = out_parent.shape[1]
     th, tt, shift = label_table(key_hashes, key_taxa)
-    rparent = np.empty(cap, np.int64)
-    rnchild = np.empty(cap, np.int64)
-    rlen = np.empty((cap, 2), np.int64)
-    seen = np.empty(n_taxa, np.bool_)
-    adj = np.empty((cap, 3), np.int64)
-    edge_a = np.empty((cap, 3), np.int64)
-    edge_b = np.empty((cap, 3), np.int64)
-    deg = np.empty(cap, np.int64)
-    opar = np.empty(cap, np.int64)
-    order = np.empty(cap, np.int64)
-    minleaf = np.empty(cap, np.int64)
-    newid = np.empty(cap, np.int64)
-    size = np.empty(cap, np.int64)
-    out_edge = np.empty((n_nodes, 2), np.int64)
+    scratch = _parse_scratch(n_taxa, out_parent.shape[1])
     for k in range(n_trees):
-        err, pos, aux, m = _parse_raw(
+        err, pos, aux = _parse_one(
             buf,
             starts[k],
             ends[k] + 1,
@@ -788,65 +855,17 @@ def parse_trees(
             th,
             tt,
             shift,
-            rparent,
-            rnchild,
-            rlen,
-            seen,
+            rooted,
+            want_lengths,
+            out_parent[k],
+            out_hash,
+            out_len,
+            out_haslen,
+            k,
+            scratch,
         )
         if err != OK:
             return k, err, pos, aux
-        nroot = rnchild[n_taxa]
-        if rooted and nroot == 3:
-            return k, E_ROOT3, starts[k], 0
-        expected = 2 * n_taxa - 1 if (rooted or nroot == 2) else 2 * n_taxa - 2
-        if m != expected:
-            # a multifurcation somewhere below the root
-            return k, E_POLYTOMY, starts[k], 0
-        have = 0
-        zero = 0
-        for v in range(m):
-            if v != n_taxa:
-                if rlen[v, 0] >= 0:
-                    have += 1
-                elif rlen[v, 0] == ZERO_LENGTH:
-                    zero += 1
-        out_haslen[k] = 0 if have == 0 else (1 if have + zero == m - 1 else 2)
-        err = canonicalise(
-            rparent,
-            m,
-            n_taxa,
-            rooted,
-            adj,
-            edge_a,
-            edge_b,
-            deg,
-            opar,
-            order,
-            minleaf,
-            newid,
-            size,
-            out_parent[k],
-            out_edge,
-        )
-        if err != OK:
-            return k, err, starts[k], 0
-        out_hash[k] = _hash_row(out_parent[k])
-        if want_lengths:
-            for v in range(n_nodes):
-                a = out_edge[v, 0]
-                b = out_edge[v, 1]
-                if a >= 0:
-                    out_len[k, v, 0] = rlen[a, 0]
-                    out_len[k, v, 1] = rlen[a, 1]
-                else:
-                    out_len[k, v, 0] = -1
-                    out_len[k, v, 1] = -1
-                if b >= 0:
-                    out_len[k, v, 2] = rlen[b, 0]
-                    out_len[k, v, 3] = rlen[b, 1]
-                else:
-                    out_len[k, v, 2] = -1
-                    out_len[k, v, 3] = -1
     return n_trees, OK, 0, 0
 
 
@@ -1165,7 +1184,7 @@ def _statement_prefix(buf, i, end, flags, k):
 
 
 @nb.njit(cache=True, nogil=True)
-def scan_statements(buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end, flags):
+def scan_statements(buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end, flags, head=False):
     """Find the tree statements in ``buf[pos:end]``.
 
     NEXUS mode reads ``tree NAME = [...] NEWICK;`` commands until ``end;``; Newick mode reads
@@ -1176,7 +1195,9 @@ def scan_statements(buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end,
 
     Returns ``(count, resume, status, error_position)``.  ``resume`` is where an incomplete
     statement starts (to be read again with more data); status is 0 (buffer used up), 1
-    (``end;`` of the trees block reached), or an error code.
+    (``end;`` of the trees block reached), or an error code.  With ``head``, stop at the
+    start of the first statement's Newick string (its ';' is not looked for: ``out_end``
+    -1, ``resume`` the start of the statement).
     """
     cap = out_stmt.shape[0]
     n = 0
@@ -1299,6 +1320,11 @@ def scan_statements(buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end,
             if at_eof:
                 return n, stmt, E_NO_SEMICOLON, stmt
             return n, stmt, 0, 0
+        if head:
+            out_stmt[n] = stmt
+            out_newick[n] = j
+            out_end[n] = -1
+            return n + 1, stmt, 0, 0
         semi = _find_semicolon(buf, j, end)
         if semi < 0:
             if at_eof:
@@ -1309,6 +1335,50 @@ def scan_statements(buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end,
         out_end[n] = semi
         n += 1
         i = semi + 1
+
+
+#: :func:`scan_parse_trees`: a statement it does not read (an error, or the buffer ends in
+#: it); the caller reads it with :func:`scan_statements` and :func:`parse_trees`
+AGAIN = -1
+
+
+@nb.njit(cache=True, nogil=True)
+def scan_parse_trees(
+    buf, pos, end, nexus, at_eof, out_stmt, out_newick, out_end, flags, n_taxa, key_hashes,
+    key_taxa, rooted, out_parent, out_hash, out_haslen,
+):  # fmt: skip
+    """:func:`scan_statements` and :func:`parse_trees` (topologies only) in one pass over
+    the bytes: each statement's Newick string is parsed as it is found, up to its ';'.
+
+    Returns ``(count, resume, status, error_position)`` as :func:`scan_statements`, where
+    ``count`` trees were read into the outputs, with status :data:`AGAIN` when the
+    statement at ``resume`` was not read: it has an error, or the buffer ends inside it;
+    the caller reads from there with :func:`scan_statements` and :func:`parse_trees`,
+    which give the same results and the errors with their messages.
+    """
+    cap = min(out_stmt.shape[0], out_parent.shape[0])
+    th, tt, shift = label_table(key_hashes, key_taxa)
+    scratch = _parse_scratch(n_taxa, out_parent.shape[1])
+    no_len = np.empty((1, 1, 4), np.int64)
+    n = 0
+    i = pos
+    while n < cap:
+        k, resume, status, epos = scan_statements(
+            buf, i, end, nexus, at_eof, out_stmt[n:], out_newick[n:], out_end[n:], flags[n:],
+            True,
+        )  # fmt: skip
+        if k == 0:
+            return n, resume, status, epos
+        err, semi, _ = _parse_one(
+            buf, out_newick[n], end, n_taxa, th, tt, shift, rooted, False, out_parent[n],
+            out_hash, no_len, out_haslen, n, scratch,
+        )  # fmt: skip
+        if err != OK:
+            return n, out_stmt[n], AGAIN, 0
+        out_end[n] = semi
+        n += 1
+        i = semi + 1
+    return n, i, 0, 0
 
 
 @nb.njit(cache=True, nogil=True)

@@ -239,10 +239,11 @@ def tree_from_splits(
     for v in range(M - 1):
         c = allc[v]
         # the smallest larger clade containing c: clades are sorted by size after the leaves
-        for u in range(max(v + 1, n), M):
-            if size[u] > size[v] and ((allc[u] & c) == c).all():
-                parent[v] = u
-                break
+        lo = max(v + 1, n)
+        fits = (size[lo:] > size[v]) & ((allc[lo:] & c) == c).all(axis=1)
+        hit = np.flatnonzero(fits)
+        if hit.size:
+            parent[v] = lo + hit[0]
     return parent, allc
 
 

@@ -101,6 +101,7 @@ class ChunkReader:
         self.chars_before = 0  # characters of the current line in the consumed bytes
         self.offset = 0  # bytes consumed (after a byte-order mark)
         self._started = False
+        self._bom = 0  # length of the byte-order mark dropped
 
     def fill(self) -> None:
         """Read until the buffer is full or the file ends (grow a full buffer first)."""
@@ -129,6 +130,7 @@ class ChunkReader:
                 if bytes(self.buf[:3]) == BOM:
                     self.buf[: self.filled - 3] = self.buf[3 : self.filled].copy()
                     self.filled -= 3
+                    self._bom = 3
         if not self._started and self.at_eof:
             self._started = True
             if bytes(self.buf[: self.filled]) == BOM:
@@ -147,6 +149,24 @@ class ChunkReader:
         if rest:
             self.buf[:rest] = self.buf[n : self.filled].copy()
         self.filled = rest
+
+    def skip_to(self, offset: int) -> None:
+        """Drop everything before byte ``offset`` of the file (counted as :attr:`offset`,
+        after a byte-order mark) and fill the buffer from there: a plain file seeks, a
+        compressed one or standard input reads on."""
+        if offset <= self.offset + self.filled:
+            self.consume(offset - self.offset)
+        elif self.path != "-" and isinstance(self._stream, io.BufferedReader):
+            self._stream.seek(offset + self._bom)
+            self.offset = offset
+            self.filled = 0
+            self.at_eof = False
+        else:
+            while self.offset + self.filled < offset and not self.at_eof:
+                self.consume(self.filled)
+                self.fill()
+            self.consume(min(offset - self.offset, self.filled))
+        self.fill()
 
     def locate(self, pos: int) -> tuple[int, int]:
         """1-based ``(line, column)`` of byte ``pos`` of the buffer.

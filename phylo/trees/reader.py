@@ -149,6 +149,9 @@ class FileTrees:
     beast: bool = False  # tree names as BEAST writes them (STATE_n)
     ultrametric: bool = False  # the first tree is rooted and ultrametric
     format: str = "newick"  # "nexus", "newick" or "revbayes"
+    # (n_trees, 2) positions of each Newick string and its ';' in the (decompressed) file,
+    # when asked (to read branch lengths again without scanning the file)
+    where: np.ndarray | None = None
 
     @property
     def n_trees(self) -> int:
@@ -168,6 +171,7 @@ class _Chunk:
     end: np.ndarray  # its ';'
     flags: np.ndarray | None  # NEXUS/Newick: (rooted flag, weight span, name span)
     iters: np.ndarray | None  # RevBayes: the iteration of each row
+    parsed: tuple | None = None  # (rows, hashes, with-lengths flags) when already parsed
 
 
 class _Statements:
@@ -185,6 +189,9 @@ class _Statements:
         self.declared_what = "taxa"
         self.ended = False
         self.notes: list[str] = []
+        # (n_taxa, label table, rooted): parse topologies while scanning (set once the taxa
+        # are known; see chunks)
+        self.parse_with = None
         try:
             self._open()
         except BaseException:
@@ -326,9 +333,12 @@ class _Statements:
         else:
             iters = None
             flags = np.empty((cap, 5), np.int64)
+        rows = hashes = haslen = None
+        again = False
         while True:
             arr = reader.data
             at_eof = reader.at_eof
+            parsed = None
             if self.format == "revbayes":
                 n, resume, status, epos = K.scan_rows(
                     arr,
@@ -343,6 +353,33 @@ class _Statements:
                     ends,
                     iters,
                 )
+            elif self.parse_with is not None and not again:
+                nt, table, rooted = self.parse_with
+                if rows is None:
+                    # at most one tree per 4 n bytes (labels, commas and parentheses); pages
+                    # are touched only for the trees found
+                    m = min(cap, reader.buf.shape[0] // (4 * nt) + 1)
+                    rows = np.empty((m, 2 * nt - 1 if rooted else 2 * nt - 2), np.int32)
+                    hashes = np.empty(m, np.uint64)
+                    haslen = np.empty(m, np.int8)
+                n, resume, status, epos = K.scan_parse_trees(
+                    arr, pos, len(arr), self.format == "nexus", at_eof, stmt, nw, ends, flags,
+                    nt, table[0], table[1], rooted, rows, hashes, haslen,
+                )  # fmt: skip
+                parsed = (rows[:n], hashes[:n], haslen[:n])
+                if status == K.AGAIN:
+                    # from this statement on, the buffer is read the usual way (errors, or
+                    # a statement that the buffer ends in)
+                    again = True
+                    if n > 0:
+                        yield _Chunk(arr, stmt[:n], nw[:n], ends[:n], flags[:n], None, parsed)
+                    pos = resume
+                    continue
+                if status == 0 and n == rows.shape[0] and n < cap:
+                    # the rows are full: go on in the same buffer
+                    yield _Chunk(arr, stmt[:n], nw[:n], ends[:n], flags[:n], None, parsed)
+                    pos = resume
+                    continue
             else:
                 n, resume, status, epos = K.scan_statements(
                     arr, pos, len(arr), self.format == "nexus", at_eof, stmt, nw, ends, flags
@@ -360,6 +397,7 @@ class _Statements:
                     ends[:n],
                     flags[:n] if flags is not None else None,
                     iters[:n] if iters is not None else None,
+                    parsed,
                 )
             if status == 1:
                 self.ended = True
@@ -371,6 +409,7 @@ class _Statements:
                 return
             reader.consume(resume)
             pos = 0
+            again = False
             reader.fill()
 
 
@@ -694,12 +733,14 @@ def read_file(
     chunk_size: int = CHUNK,
     progress: Callable[[int], None] | None = None,
     name: str | None = None,
+    where: bool = False,
 ) -> FileTrees:
     """Read every tree of one file into ``state`` (taxa are fixed by the first file);
-    ``name`` is the file's name in messages (default: ``path``)."""
+    ``name`` is the file's name in messages (default: ``path``); with ``where``, also the
+    position of every tree in the file (``FileTrees.where``, for :func:`stream_lengths`)."""
     src = _Statements(path, chunk_size, name)
     try:
-        return _read(src, state, lengths, progress)
+        return _read(src, state, lengths, progress, where)
     except InputError as exc:
         if "tab" in src.notes and exc.line in (None, 1) and "expected '('" in exc.message:
             raise InputError(
@@ -713,9 +754,10 @@ def read_file(
         src.close()
 
 
-def _read(src: _Statements, state: ReadState, lengths: bool, progress) -> FileTrees:
+def _read(src: _Statements, state: ReadState, lengths: bool, progress, where) -> FileTrees:
     name = src.name
     ids_parts: list[np.ndarray] = []
+    where_parts: list[np.ndarray] = []
     w_parts: list[np.ndarray] = []
     len_parts: list[np.ndarray] = []
     weighted = None
@@ -737,7 +779,13 @@ def _read(src: _Statements, state: ReadState, lengths: bool, progress) -> FileTr
         n = chunk.newick.shape[0]
         if first and not state.rooted and state.reduce is None:
             ultrametric = _ultrametric(src, chunk, state.taxa, table)
-        rows, hashes, haslen, bl = _parse(src, chunk, slice(None), state, lengths, table)
+        if chunk.parsed is not None:
+            (rows, hashes, haslen), bl = chunk.parsed, None
+        else:
+            rows, hashes, haslen, bl = _parse(src, chunk, slice(None), state, lengths, table)
+        if first and not lengths and not state.reducing and src.format != "revbayes":
+            # the taxa are known: parse the topologies of the next chunks while scanning
+            src.parse_with = (len(state.taxa), table, state.rooted)
         ids_parts.append(state.index.add(rows, hashes).astype(np.int32))
         with_lengths += int(np.count_nonzero(haslen == 1))
         w = _weights(src, chunk)
@@ -777,6 +825,9 @@ def _read(src: _Statements, state: ReadState, lengths: bool, progress) -> FileTr
             iters_last = int(chunk.iters[-1])
         if lengths:
             len_parts.append(bl)
+        if where:
+            offset = src.reader.offset
+            where_parts.append(np.stack([chunk.newick + offset, chunk.end + offset], axis=1))
         if progress is not None:
             progress(n)
         first = False
@@ -807,56 +858,66 @@ def _read(src: _Statements, state: ReadState, lengths: bool, progress) -> FileTr
         beast,
         ultrametric,
         src.format,
+        np.concatenate(where_parts) if where else None,
     )
 
 
 def stream_lengths(
     path: str,
     state: ReadState,
-    kept: tuple[int, int],
+    where: np.ndarray,
     trace: np.ndarray,
     parents: np.ndarray,
     chunk_size: int = CHUNK,
     name: str | None = None,
 ):
-    """Read a file again for the branch lengths of its kept trees, chunk by chunk.
+    """Read a file again for the branch lengths of chosen trees, chunk by chunk.
 
-    ``kept = (burnin, thin)`` selects trees ``burnin, burnin + thin, ...`` (0-based, in file
-    order); ``trace`` is their topology indices into ``parents`` (as read before).  Yields
+    ``where`` holds, for each chosen tree in file order, the positions of its Newick string
+    and of its ';' in the (decompressed) file (``FileTrees.where``, recorded as the file was
+    first read), so that only those trees are parsed and nothing is scanned again;
+    ``trace`` is their topology indices into ``parents`` (as read before).  Yields
     ``(ids, lengths, first)`` per chunk: the topology indices, the ``(k, N)`` branch lengths
-    and the position of the first of them among the kept trees.  A tree whose topology is
-    not the one read before means the file changed: an error.
+    and the position of the first of them among the chosen trees.  A tree whose topology
+    is not the one read before means the file changed: an error.
     """
-    burnin, thin = kept
+    where = np.asarray(where, dtype=np.int64).reshape(-1, 2)
+    total = where.shape[0]
+    if trace.shape[0] != total:
+        raise ValueError("one position per tree of the trace")
+    starts, ends = where[:, 0], where[:, 1]
     src = _Statements(path, chunk_size, name)
+    reader = src.reader
     try:
         table = None
-        g = 0  # statements so far
-        done = 0  # kept trees so far
-        for chunk in src.chunks():
-            if table is None:
-                table = _setup(src, chunk, state)
-            n = chunk.newick.shape[0]
-            idx = np.arange(g, g + n)
-            sel = np.nonzero((idx >= burnin) & ((idx - burnin) % thin == 0))[0]
-            g += n
-            if sel.size == 0:
+        done = 0  # chosen trees so far
+        while done < total:
+            base = reader.offset
+            filled = reader.filled
+            # the chosen trees whose ';' is in the buffer
+            stop = int(np.searchsorted(ends, base + filled, side="left"))
+            stop = min(stop, done + _STATEMENTS_PER_SCAN)
+            if stop > done and starts[done] >= base:
+                newick = starts[done:stop] - base
+                end = ends[done:stop] - base
+                chunk = _Chunk(reader.data, newick, newick, end, None, None)
+                if table is None:
+                    table = _setup(src, chunk, state)
+                rows, _, haslen, bl = _parse(src, chunk, slice(None), state, True, table)
+                ids = trace[done:stop]
+                if not np.array_equal(rows, parents[ids]):
+                    bad = int(np.nonzero((rows != parents[ids]).any(axis=1))[0][0])
+                    raise src.error(
+                        "the file changed after it was read (this tree differs); read it again",
+                        int(newick[bad]),
+                    )
+                yield ids, bl, done
+                done = stop
                 continue
-            rows, _, haslen, bl = _parse(src, chunk, sel, state, True, table)
-            ids = trace[done : done + sel.size]
-            if ids.shape[0] != sel.size or not np.array_equal(rows, parents[ids]):
-                bad = (
-                    0
-                    if ids.shape[0] != sel.size
-                    else int(np.nonzero((rows != parents[ids]).any(axis=1))[0][0])
-                )
-                raise src.error(
-                    "the file changed after it was read (this tree differs); read it again",
-                    int(chunk.stmt[sel[bad]]),
-                )
-            yield ids, bl, done
-            done += sel.size
-        if done != trace.shape[0]:
-            raise InputError("the file changed after it was read (fewer trees)", src.name)
+            if reader.at_eof or starts[done] < base:
+                raise InputError("the file changed after it was read (fewer trees)", src.name)
+            # drop what comes before the next chosen tree and read on (a plain file seeks
+            # past the trees not chosen)
+            reader.skip_to(int(starts[done]))
     finally:
         src.close()

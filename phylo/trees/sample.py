@@ -239,10 +239,13 @@ class TreeSample:
         """The branch lengths of one kept tree (``position`` among run ``run``'s)."""
         if self.lengths is not None:
             return self.lengths[run][position]
-        for r, a, ids, L in self.iter_lengths():
-            if r == run and a <= position < a + ids.shape[0]:
-                return L[position - a].copy()
-        raise IndexError(f"no kept tree {position} in run {run}")
+        if not 0 <= position < self.runs[run].n_used:
+            raise IndexError(f"no kept tree {position} in run {run}")
+        if self.source is None:
+            raise InputError("the trees were read without their branch lengths")
+        for _, _, _, L in self.source.blocks(self, run, (position, position + 1)):
+            return L[0].copy()
+        raise IndexError(f"no kept tree {position} in run {run}")  # pragma: no cover
 
     def clades(self) -> np.ndarray:
         """``(T, N, W)`` clade bitsets of every topology (cached; ``T N W`` words: for many
@@ -297,10 +300,14 @@ class TreeSample:
 class LengthSource:
     """Where a sample read with ``lengths="stream"`` reads its branch lengths again: the
     files (standard input was copied to a temporary file, removed with the sample), the
-    reading state, and whether every tree has its lengths."""
+    reading state, whether every tree has its lengths, and the position of every kept tree
+    in its file (16 bytes per kept tree), so that the files are not scanned again."""
 
-    def __init__(self, paths, names, state: ReadState, all_lengths: bool, chunk: int, spool=None):
+    def __init__(
+        self, paths, names, state: ReadState, all_lengths: bool, chunk: int, spool=None, where=()
+    ):
         self.paths = list(paths)
+        self.where = list(where)  # per run: (n_used, 2) positions of the kept trees
         self.names = list(names)
         self.state = state
         self.all_lengths = all_lengths
@@ -311,20 +318,19 @@ class LengthSource:
 
             weakref.finalize(self, _remove, spool)
 
-    def blocks(self, sample):
-        for r, (path, name, run, trace) in enumerate(
-            zip(self.paths, self.names, sample.runs, sample.traces)
+    def blocks(self, sample, run: int | None = None, span: tuple[int, int] | None = None):
+        """``(run, position, ids, lengths)`` blocks of every kept tree (or of kept trees
+        ``span = (a, b)`` of run ``run``), reading only those trees' statements."""
+        for r, (path, name, trace, where) in enumerate(
+            zip(self.paths, self.names, sample.traces, self.where)
         ):
+            a, b = (0, trace.shape[0]) if span is None else span
+            if run is not None and r != run:
+                continue
             for ids, L, first in stream_lengths(
-                path,
-                self.state,
-                (run.burnin, run.thin),
-                trace,
-                sample.parents,
-                self.chunk,
-                name,
+                path, self.state, where[a:b], trace[a:b], sample.parents, self.chunk, name
             ):
-                yield r, first, ids, L
+                yield r, a + first, ids, L
 
 
 def _remove(path: str) -> None:
@@ -400,8 +406,10 @@ def read_trees(
         ``True``: keep the branch lengths of every kept tree in memory (``sample.lengths``;
         for small files and per-tree access).  ``"stream"``: keep none, and read them again
         from the files when a summary needs them (:meth:`TreeSample.iter_lengths`), so that
-        memory does not grow with the number of trees (standard input is copied to a
-        temporary file).  ``False``: topologies only.
+        memory does not grow with the trees' lengths (standard input is copied to a
+        temporary file); what is kept per tree is its topology index and where its
+        statement is in the file (20 bytes), so that reading again parses only the kept
+        trees and scans nothing.  ``False``: topologies only.
     taxa
         Fix the taxon order (default: the order of the first file's translate table, taxa
         block, or first tree).
@@ -454,7 +462,7 @@ def read_trees(
     try:
         files = [
             read_file(p, state, lengths=lengths is True, progress=progress, name=nm,
-                      chunk_size=chunk_size)
+                      chunk_size=chunk_size, where=stream)
             for p, nm in zip(read_paths, names)
         ]  # fmt: skip
     except BaseException:
@@ -467,7 +475,7 @@ def read_trees(
             "some files are weighted summaries ([&W], e.g. .trprobs) and others "
             "raw samples; give one kind"
         )
-    runs, kept_ids, kept_w, kept_len = [], [], [], []
+    runs, kept_ids, kept_w, kept_len, kept_where = [], [], [], [], []
     for ft in files:
         b = _burnin_count(burnin, ft)
         sel = slice(b, None, thin)
@@ -490,6 +498,9 @@ def read_trees(
         kept_w.append(ft.weights[sel] if ft.weights is not None else None)
         if lengths is True:
             kept_len.append(ft.lengths[sel])
+        if stream:
+            kept_where.append(np.ascontiguousarray(ft.where[sel]))
+            ft.where = None
     index = state.index
     n_all = index.count
     R = len(files)
@@ -526,7 +537,7 @@ def read_trees(
     source = None
     if stream:
         all_lengths = all(ft.with_lengths == ft.n_trees for ft in files)
-        source = LengthSource(read_paths, names, state, all_lengths, chunk_size, spool)
+        source = LengthSource(read_paths, names, state, all_lengths, chunk_size, spool, kept_where)
     return TreeSample(
         state.taxa,
         rooted,

@@ -12,7 +12,7 @@ import pytest
 from phylo.errors import InputError
 from phylo.trees import parse_burnin, parse_newick, read_trees
 
-from ..conftest import DATA
+from ..conftest import DATA, ROOT
 from .randomtrees import random_rooted, to_newick
 
 RUN1 = str(DATA / "example.run1.t")
@@ -279,3 +279,62 @@ def test_a_run_whose_weights_are_all_zero_is_an_error(tmp_path):
     with pytest.raises(InputError, match="weight 0") as err:
         read_trees(str(path))
     assert err.value.path == str(path)
+
+
+@pytest.mark.parametrize(
+    "paths, rooted",
+    [([RUN1, RUN2], False), ([str(ROOT / "tests/data/beast2/small.trees.gz")] * 2, True)],
+)
+def test_chunks_parsed_while_scanning_give_the_same_sample_and_lengths(paths, rooted):
+    """After the first chunk, topologies are parsed while the statements are found; chunks
+    of a few hundred bytes (many trees parsed that way, and trees cut by the end of a chunk)
+    give the topologies, traces and branch lengths of one big chunk."""
+    big = read_trees(paths, rooted=rooted, lengths=True)
+    for size in (300, 777, 5000):
+        small = read_trees(paths, rooted=rooted, lengths="stream", chunk_size=size)
+        assert np.array_equal(small.parents, big.parents)
+        assert np.array_equal(small.counts, big.counts)
+        for a, b in zip(small.traces, big.traces):
+            assert np.array_equal(a, b)
+        got = [(r, pos, ids, L) for r, pos, ids, L in small.iter_lengths(chunk=50)]
+        for r in range(2):
+            mine = [b for b in got if b[0] == r]
+            assert [b[1] for b in mine] == list(np.cumsum([0] + [len(b[2]) for b in mine])[:-1])
+            ids = np.concatenate([b[2] for b in mine])
+            L = np.concatenate([b[3] for b in mine])
+            assert np.array_equal(ids, big.traces[r])
+            assert np.array_equal(L, big.lengths[r], equal_nan=True)
+        assert np.array_equal(small.tree_lengths(1, 7), big.tree_lengths(1, 7))
+
+
+def test_an_error_after_the_first_chunk_is_found_where_one_big_chunk_finds_it(tmp_path):
+    """A bad tree read by the kernel that parses while scanning is read again the usual
+    way: the same message, line and column as with one chunk."""
+    from phylo.trees.reader import ReadState, read_file
+
+    lines = open(RUN1).read().splitlines()
+    k = len(lines) - 5  # a late tree
+    assert lines[k].strip().startswith("tree")
+    lines[k] = lines[k].replace(",", ",,", 1)
+    p = tmp_path / "bad.t"
+    p.write_text("\n".join(lines) + "\n")
+    errors = []
+    for size in (400, 1 << 25):
+        with pytest.raises(InputError) as err:
+            read_file(str(p), ReadState(rooted=False), chunk_size=size)
+        errors.append((err.value.message, err.value.line, err.value.column))
+    assert errors[0] == errors[1] and errors[0][1] == k + 1
+
+
+def test_lengths_read_again_past_skipped_trees_with_a_byte_order_mark(tmp_path):
+    """Reading lengths again seeks past the trees not kept (burn-in, thinning): the offsets
+    count from after a byte-order mark, so a file that starts with one gives the lengths of
+    the same trees (a seek that forgot the mark would land three bytes early)."""
+    p = tmp_path / "bom.t"
+    p.write_bytes(b"\xef\xbb\xbf" + open(RUN1, "rb").read())
+    big = read_trees(RUN1, burnin=0.5, thin=3, lengths=True)
+    small = read_trees(str(p), burnin=0.5, thin=3, lengths="stream", chunk_size=300)
+    L = np.concatenate([b[3] for b in small.iter_lengths()])
+    assert np.array_equal(L, big.lengths[0], equal_nan=True)
+    last = small.runs[0].n_used - 1
+    assert np.array_equal(small.tree_lengths(0, last), big.lengths[0][last])
