@@ -369,7 +369,14 @@ def compare(
 
 @main.command("compare-models")
 @click.argument("alignment")
-@click.argument("trees")
+@click.argument("trees", nargs=-1, required=True)
+@click.option(
+    "--over-topologies",
+    is_flag=True,
+    help="Integrate over topologies too: TREES is a tree sample of the posterior (one file "
+    "per run), and each model's log Z is that of `marglik total` (its defaults; --method, "
+    "--set and --seed apply).",
+)
 @click.option(
     "--model",
     "models",
@@ -412,25 +419,57 @@ def compare(
 @seed_option
 @run_options
 def compare_models(
-    alignment, trees, models, method, replicates, max_trees, output, threads, settings, prior,
-    seed, run, quiet,
+    alignment, trees, over_topologies, models, method, replicates, max_trees, output, threads,
+    settings, prior, seed, run, quiet,
 ):  # fmt: skip
-    """Bayes factors between substitution models on fixed topologies.
+    """Bayes factors between substitution models, on fixed topologies or over all of them.
 
     For every tree in TREES and every --model, estimates log p(ALIGNMENT | tree, model) with
     the model's parameters integrated out, then prints log Z per model with its standard
     error and the log Bayes factor log Z_a - log Z_b of every pair with its standard error
-    (positive: the first model is favoured).  Priors: MrBayes's defaults, or --prior.
+    (positive: the first model is favoured).  Priors: MrBayes's defaults, or --prior.  With
+    --over-topologies, TREES is a posterior tree sample and log Z = log p(ALIGNMENT | model)
+    integrates over topologies as `marglik total` does.
 
     \b
-    Example:
+    Examples:
       marglik compare-models DS1.nex tree.nwk --model JC69 --model HKY+G4 \\
           --model GTR+G4 --method gss --seed 1 -o models.tsv
+      marglik compare-models DS1.nex run1.t run2.t --over-topologies \\
+          --model JC69 --model K80 --seed 1 -o models.tsv
     """
+    from phylo.errors import InputError
     from phylo.execution import run_comparison
     from phylo.marglik import bayes_factors as BF
     from phylo.marglik.compare import default_batch_threads
 
+    if over_topologies:
+        if replicates != 1 or max_trees is not None:
+            raise InputError("--replicates and --max-trees are for fixed topologies")
+
+        def bar(description):
+            return Progress(f"estimating topologies ({description})", unit="topologies",
+                            quiet=quiet)  # fmt: skip
+
+        res = BF.compare_models_total(
+            alignment, list(trees), models, prior=prior, seed=seed, output=output,
+            progress=bar, method=method, settings=settings, threads=threads, run=run,
+        )  # fmt: skip
+        if output:
+            from phylo.provenance import record
+            from phylo.tables import write_table
+
+            prov = record(inputs=[alignment, *trees], seed=res["seed"],
+                          parameters={"method": method, "over_topologies": True})  # fmt: skip
+            write_table(output, BF.COLUMNS, res["rows"], prov)
+        for row, r in zip(res["rows"], res["runs"]):
+            for w in r.warnings():
+                click.echo(f"warning: {row['model']}: {w}", err=True)
+        click.echo(BF.format_summary(res), nl=False, err=output == "-")
+        return
+    if len(trees) != 1:
+        raise InputError("give one TREES file (or --over-topologies for a tree sample)")
+    trees = trees[0]
     if threads is None:
         threads = default_batch_threads(run["jobs"]) if run["executor"] == "local" else 1
     comp = BF.comparison(

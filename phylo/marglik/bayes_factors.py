@@ -313,6 +313,66 @@ def comparison(
     )
 
 
+def compare_models_total(
+    alignment: str,
+    tree_files: Sequence[str],
+    models: Sequence[str | dict],
+    *,
+    prior: Sequence[str] | str | None = (),
+    seed: int | None = None,
+    output: str | None = None,
+    progress=None,
+    **total_options,
+) -> dict:
+    r"""Bayes factors between models over all topologies: ``log Z_a = log p(D | M_a)`` of
+    each model by :func:`phylo.marglik.total.run_total` on the same tree sample (the
+    model's free parameters integrated out in every topology's posterior), then
+    :func:`summarise`.
+
+    Every model's run uses the same seed, so the same topologies are drawn for each (common
+    random numbers; the standard error of a Bayes factor, :math:`\sqrt{s_a^2 + s_b^2}`, is
+    then conservative).  With ``output``, each model's per-topology results go to
+    ``OUTPUT.MODEL.topologies.tsv``, so that a killed comparison resumes.  ``total_options``
+    are :func:`~phylo.marglik.total.run_total`'s (``method``, ``settings``, ``tolerance``,
+    ``run``, ...).  Returns ``{"rows", "models", "pairs", "runs"}``, ``runs`` the
+    :class:`~phylo.marglik.total.TotalRun` of each model.
+    """
+    from ..execution import choose_seed
+    from .estimators import Estimate
+    from .parameters import model_prior, prior_texts
+    from .total import run_total
+
+    specs = model_specs(models)
+    prior = prior_texts(prior)
+    check_priors(specs, prior)
+    base = None
+    if output and output != "-":
+        base = output[:-4] if output.endswith(".tsv") else output
+    seed = choose_seed(seed, None if base is None else f"{base}.{specs[0]['model']}.topologies.tsv")
+    rows, runs = [], []
+    for spec in specs:
+        name = spec["model"]
+        mine = priors_for(spec, prior)
+        results = None if base is None else f"{base}.{name}.topologies.tsv"
+        bar = None if progress is None else (lambda d, name=name: progress(f"{name}, {d}"))
+        run = run_total(alignment, tree_files, model=spec, prior=mine, seed=seed,
+                        results=results, progress=bar, **total_options)  # fmt: skip
+        if not run.complete:
+            raise InputError("compare-models over topologies does not run in shards (--shard)")
+        est = run.estimate
+        diagnostics = {"k": est.stage.k if est.stage else 0, "topologies": est.topologies,
+                       "khat": est.stage.khat if est.stage else math.nan}  # fmt: skip
+        one = Estimate(est.log_z, est.se, est.seconds, est.evaluations, diagnostics)
+        rows.append(estimate_row("total", name, 1, one, model_prior(spec, mine).free))
+        runs.append(run)
+    return {
+        "rows": rows,
+        **summarise(rows, [s["model"] for s in specs]),
+        "runs": runs,
+        "seed": seed,
+    }
+
+
 # -- summary -------------------------------------------------------------------------------
 
 

@@ -472,3 +472,35 @@ def test_vi_branch_proposal_estimates_each_topology_and_the_total(tmp_path):
     assert est.complete and abs(est.estimate.log_z - on_support) < 3 * est.estimate.se + 1e-4
     with pytest.raises(InputError, match="give it with --sbn"):
         T.run_total(aln, [trees], method=T.VI_METHOD, seed=2)
+
+
+def test_models_compared_over_topologies(tmp_path):
+    # K80 with kappa fixed at 1 is JC69: over all 15 topologies both must land on the
+    # quadrature's log p(D) within their errors, their Bayes factor on 0, and each model's
+    # number must be marglik total's for that model with the same seed
+    from click.testing import CliRunner
+
+    from phylo.cli.marglik import main as marglik
+    from phylo.tables import read_table
+
+    *_, truth = exact(5)
+    aln, trees = write_problem(tmp_path, 5, 200, np.random.default_rng(11))
+    out = tmp_path / "models.tsv"
+    args = ["compare-models", aln, trees, "--over-topologies", "--model", "JC69", "--model",
+            "K80", "--prior", "kappa=fixed:1", "--seed", "4", "-o", str(out), "-q"]  # fmt: skip
+    r = CliRunner().invoke(marglik, args)
+    assert r.exit_code == 0, r.output
+    rows = {row["model"]: row for row in read_table(str(out))[2]}
+    z = {m: (float(rows[m]["log_ml"]), float(rows[m]["se"])) for m in ("JC69", "K80")}
+    for m, (lz, se) in z.items():
+        assert rows[m]["tree"] == "total" and 0 < se < 0.1
+        assert abs(lz - truth) < 3 * se + 1e-4, (m, lz, truth, se)
+    bf, se = z["JC69"][0] - z["K80"][0], math.hypot(z["JC69"][1], z["K80"][1])
+    assert abs(bf) < 3 * se
+    assert "JC69\tK80\t" in r.output
+    direct = T.run_total(aln, [trees], seed=4)
+    assert direct.estimate.log_z == pytest.approx(z["JC69"][0], rel=1e-14)  # 15 digits
+    # without --over-topologies TREES is one file of fixed topologies
+    r = CliRunner().invoke(marglik, ["compare-models", aln, trees, trees, "--model", "JC69",
+                                     "--model", "K80"])  # fmt: skip
+    assert r.exit_code == 2 and "give one TREES file" in r.output
