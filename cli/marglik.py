@@ -164,7 +164,7 @@ def loglik(alignment, trees, model, output):
     from phylo.warmup import ensure, likelihood_group
 
     model_ = model_from_spec(model)
-    ensure(["trees", likelihood_group(model_)])
+    ensure(["trees", "trees-lengths", likelihood_group(model_)])
     rows = tree_log_likelihoods(alignment, trees, model_)
     prov = record(inputs=[alignment, trees], parameters={"model": model["model"]})
     write_table(output, ["tree", "log_likelihood"], rows, prov)
@@ -222,7 +222,7 @@ def estimate(alignment, trees, method, settings, prior, model, seed, output):
     from phylo.tables import write_table
     from phylo.warmup import ensure, likelihood_group
 
-    ensure(["trees", likelihood_group(model_from_spec(model))])
+    ensure(["trees", "trees-lengths", likelihood_group(model_from_spec(model))])
     seed, rows = C.estimate(alignment, trees, method, settings, model, prior, seed)
     prov = record(inputs=[alignment, trees], seed=seed, parameters={"method": method})
     notes = C.start_notes(trees, rows)
@@ -350,7 +350,7 @@ def compare(
 
     if plot and output is None and run["shard"] is not None:
         raise InputError("--plot of a shard: plot the merged table with `marglik merge`")
-    ensure(["trees", likelihood_group(model_from_spec(model))], quiet=quiet)
+    ensure(["trees", "trees-lengths", likelihood_group(model_from_spec(model))], quiet=quiet)
     if threads is None:
         threads = C.default_batch_threads(run["jobs"]) if run["executor"] == "local" else 1
     comp = C.comparison(

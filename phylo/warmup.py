@@ -115,35 +115,49 @@ def _parents(n: int, seed: int, count: int) -> np.ndarray:
     return out
 
 
-@_group("trees", "reading tree files, summarising tree samples", 5.0)
+def _example_runs(tmp: str) -> list[str]:
+    runs = []
+    for i in range(2):
+        path = Path(tmp, f"run{i}.t")
+        path.write_text(_mrbayes_run(_NEWICK[i:] + _NEWICK[:i]))
+        runs.append(str(path))
+    return runs
+
+
+@_group("trees", "reading tree files (topologies), summarising tree samples", 8.0)
 def _trees() -> None:
     from .trees import read_trees
     from .trees.diagnostics import pooling_warning
     from .trees.summary import summarise
 
     with tempfile.TemporaryDirectory() as tmp:
-        runs = []
-        for i in range(2):
-            path = Path(tmp, f"run{i}.t")
-            path.write_text(_mrbayes_run(_NEWICK[i:] + _NEWICK[:i]))
-            runs.append(str(path))
-        nwk = Path(tmp, "trees.nwk")
-        nwk.write_text("\n".join(_NEWICK) + "\n")
-        sample = read_trees(runs, burnin=None, thin=1, rooted=False, progress=lambda n: None)
+        sample = read_trees(
+            _example_runs(tmp), burnin=None, thin=1, rooted=False, progress=lambda n: None
+        )
         pooling_warning(sample)
         summarise(sample, top=10)
-        read_trees(str(nwk), burnin=0, lengths=True)
-        read_trees(str(nwk), burnin=0, lengths=True, taxa=sample.taxa)
-        # in small chunks: topologies parsed while scanning (every chunk after the first),
-        # lengths read again from recorded positions
-        chunked = read_trees(runs, burnin=None, lengths="stream", chunk_size=512)
-        for _ in chunked.iter_lengths():
-            pass
     # the hash tables of topologies and splits grow only on samples larger than these
     from .trees import _kernels_index as KI
 
     KI.rehash(np.zeros(4, np.uint64), np.full(4, -1, np.int64), np.zeros(8, np.uint64),
               np.full(8, -1, np.int64))  # fmt: skip
+
+
+@_group("trees-lengths", "branch lengths of tree files, files read in many chunks", 4.0)
+def _trees_lengths() -> None:
+    from .trees import read_trees
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = _example_runs(tmp)
+        nwk = Path(tmp, "trees.nwk")
+        nwk.write_text("\n".join(_NEWICK) + "\n")
+        taxa = read_trees(str(nwk), burnin=0, lengths=True).taxa
+        read_trees(str(nwk), burnin=0, lengths=True, taxa=taxa)
+        # in small chunks: topologies parsed while scanning (every chunk after the first),
+        # lengths read again from recorded positions
+        chunked = read_trees(runs, burnin=None, lengths="stream", chunk_size=512)
+        for _ in chunked.iter_lengths():
+            pass
 
 
 @_group("sbn-fit", "fitting subsplit Bayesian networks (SBN-SA, SBN-EM)", 4.0)
