@@ -311,6 +311,10 @@ def compile_groups(names: Sequence[str], jobs: int | None = None) -> None:
     children = [
         subprocess.Popen(
             [sys.executable, "-m", "phylo.warmup", "--parent", str(os.getpid()), *group],
+            # -m puts the working directory first on the path: run where this copy of
+            # phylo is found, not where the user stands (a source tree has another phylo,
+            # whose kernels go to another cache)
+            cwd=str(Path(__file__).resolve().parents[1]),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

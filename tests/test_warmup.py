@@ -72,9 +72,10 @@ import_module("phylo.cli." + tool).main()
 )
 
 
-def run(tmp_path: Path, cache: Path, tool: str, *args, jobs: int = 2, tty: bool = True):
-    """One command in a new process (standard error on a terminal when ``tty``); returns
-    (standard error, report of the driver)."""
+def run(tmp_path: Path, cache: Path, tool: str, *args, jobs: int = 2, tty: bool = True, cwd=None):
+    """One command in a new process (standard error on a terminal when ``tty``), in the
+    folder ``cwd`` (default ``tmp_path``); returns (standard error, report of the driver)."""
+    cwd = tmp_path if cwd is None else cwd
     report = tmp_path / "report.json"
     env = dict(
         os.environ,
@@ -93,7 +94,7 @@ def run(tmp_path: Path, cache: Path, tool: str, *args, jobs: int = 2, tty: bool 
                 stdout=subprocess.DEVNULL,
                 stderr=follower,
                 env=env,
-                cwd=tmp_path,
+                cwd=cwd,
             )
             os.close(follower)
             follower = -1
@@ -119,7 +120,7 @@ def run(tmp_path: Path, cache: Path, tool: str, *args, jobs: int = 2, tty: bool 
             capture_output=True,
             text=True,
             env=env,
-            cwd=tmp_path,
+            cwd=cwd,
             timeout=600,
         )
         rc, err = res.returncode, res.stderr
@@ -184,6 +185,19 @@ def test_same_model_with_and_without_precompilation(fits):
     assert fits["parallel"][2] == ref
     assert fits["again"][2] == ref
     assert ref["params"]  # a model was fitted
+
+
+def test_children_compile_for_the_copy_of_phylo_the_command_runs(tmp_path):
+    """Run from a folder holding another ``phylo`` (a user in a source tree beside an
+    installed copy): the compiling children must import the command's copy, whose cache the
+    command reads, not the folder's; the command then compiles nothing after ensure()."""
+    decoy = tmp_path / "elsewhere"
+    (decoy / "phylo").mkdir(parents=True)
+    (decoy / "phylo" / "__init__.py").write_text("raise ImportError('not this phylo')\n")
+    err, rep = run(tmp_path, tmp_path / "cache", "sbn", "fit", *RUNS, "-o",
+                   tmp_path / "m.json", jobs=2, cwd=decoy)  # fmt: skip
+    assert isinstance(rep["ensure"][0], float), rep["ensure"]
+    assert rep["compiled"]["after"] == [], rep["compiled"]["after"]
 
 
 def test_warmup_entry_point_covers_the_commands(tmp_path):

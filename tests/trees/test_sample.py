@@ -338,3 +338,15 @@ def test_lengths_read_again_past_skipped_trees_with_a_byte_order_mark(tmp_path):
     assert np.array_equal(L, big.lengths[0], equal_nan=True)
     last = small.runs[0].n_used - 1
     assert np.array_equal(small.tree_lengths(0, last), big.lengths[0][last])
+
+
+def test_rows_permuted_in_place_equal_fancy_indexing():
+    from phylo.trees import _kernels_index as KI
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 7, 100):
+        rows = rng.integers(0, 1000, size=(n, 9)).astype(np.int32)
+        order = rng.permutation(n).astype(np.int64)
+        want = rows[order]
+        KI.permute_rows(rows, order)
+        assert np.array_equal(rows, want)
