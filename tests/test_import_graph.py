@@ -182,6 +182,14 @@ def test_no_loop_in_the_whole_package_passes_through_sbn():
     )
 
 
+def test_the_whole_package_is_a_dag():
+    # function-level imports included: a loop hidden in a function today is an import-time
+    # loop the day someone moves the import to the top
+    graph = import_graph()
+    found = cycles(graph)
+    assert not found, "import loops: " + "; ".join(" -> ".join(a_loop(graph, g)) for g in found)
+
+
 def test_the_package_docstring_lists_sbn_modules_in_import_order():
     """phylo/sbn/__init__.py lists every module, each after those it imports."""
     files = module_files()

@@ -391,7 +391,7 @@ def _simplex(key: str, dist: str, args: str, text: str, size: int):
 
 def branch_prior(dist: str, args: str, text: str):
     """The i.i.d. branch-length prior of ``--prior [brlens=]exp:RATE|gamma:SHAPE,RATE``."""
-    from .posterior import ExponentialPrior, GammaPrior
+    from .priors import ExponentialPrior, GammaPrior
 
     vals = _numbers(args, text)
     if dist == "exp" and len(vals) <= 1:
