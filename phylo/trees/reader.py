@@ -523,23 +523,7 @@ def _reduce(src: _Statements, chunk: _Chunk, state: ReadState, full: Taxa, table
         raise InputError(f"taxa to drop that the trees do not have: {shown}", src.name)
     kept = np.array([k not in drop for k in full.keys])
     if state.extant_only:
-        rows = np.empty((1, 2 * nt - 1), np.int32)
-        spans = np.empty((1, 2 * nt - 1, 4), np.int64)
-        haslen = np.empty(1, np.int8)
-        k, err, epos, aux = K.parse_trees(
-            chunk.arr,
-            chunk.newick[:1],
-            chunk.end[:1],
-            nt,
-            table[0],
-            table[1],
-            True,
-            True,
-            rows,
-            np.empty(1, np.uint64),
-            spans,
-            haslen,
-        )
+        k, err, epos, aux, rows, spans, haslen = _parse_first(chunk, nt, table)
         if err != K.OK:
             if err == K.E_ROOT3:
                 raise src.error(_NOT_TIME_TREE, int(chunk.newick[0]))
@@ -586,28 +570,25 @@ def _tip_heights(parent: np.ndarray, lengths: np.ndarray, n: int) -> np.ndarray:
         return dist[:n].max() - dist[:n]
 
 
+def _parse_first(chunk: _Chunk, nt: int, table):
+    """The first tree of a chunk parsed as written (rooted, with its length spans):
+    ``(k, error, position, aux, rows, spans, haslen)`` of :func:`K.parse_trees`."""
+    rows = np.empty((1, 2 * nt - 1), np.int32)
+    spans = np.empty((1, 2 * nt - 1, 4), np.int64)
+    haslen = np.empty(1, np.int8)
+    k, err, epos, aux = K.parse_trees(
+        chunk.arr, chunk.newick[:1], chunk.end[:1], nt, table[0], table[1], True, True, rows,
+        np.empty(1, np.uint64), spans, haslen,
+    )  # fmt: skip
+    return k, err, epos, aux, rows, spans, haslen
+
+
 def _ultrametric(src: _Statements, chunk: _Chunk, taxa: Taxa, table) -> bool:
     """Whether the first tree of a chunk is rooted (bifurcating root), has every branch
     length and is ultrametric: every tip's height within :data:`HEIGHT_TOLERANCE` of the
     root's height of the youngest tip."""
     nt = len(taxa)
-    rows = np.empty((1, 2 * nt - 1), np.int32)
-    spans = np.empty((1, 2 * nt - 1, 4), np.int64)
-    haslen = np.empty(1, np.int8)
-    k, err, _, _ = K.parse_trees(
-        chunk.arr,
-        chunk.newick[:1],
-        chunk.end[:1],
-        nt,
-        table[0],
-        table[1],
-        True,
-        True,
-        rows,
-        np.empty(1, np.uint64),
-        spans,
-        haslen,
-    )
+    k, err, _, _, rows, spans, haslen = _parse_first(chunk, nt, table)
     if err != K.OK or haslen[0] != 1:
         return False
     try:
