@@ -1381,13 +1381,10 @@ def results_identity(
     """The ``name=value`` entries that define a run's topology results: a topology's estimate
     depends on these and on the topology only (not on ``q``, ``K`` or the tolerance), so a
     results table serves every run that shares them."""
-    import json
 
     from ..provenance import file_digest
+    from .compare import _settings_text as text
     from .compare import prior_identity
-
-    def text(d):
-        return json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
 
     return [
         f"alignment={file_digest(alignment_path)[:16]}",
@@ -1753,7 +1750,6 @@ def run_total(
         after each stage.
     """
     import glob
-    import json
 
     from ..execution import choose_seed
     from ..likelihood import model_spec as make_model_spec
@@ -1761,6 +1757,7 @@ def run_total(
     from ..provenance import record, tsv_header
     from ..sbn.topologies import topology_arrays
     from . import compare as C
+    from .compare import _settings_text as text
 
     t_start = time.perf_counter()
     run = dict(run or {})
@@ -1813,9 +1810,6 @@ def run_total(
         if missing:
             raise InputError("no such file", missing[0])
         merged = read_results(paths, identity)
-
-    def text(d):
-        return json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
 
     prov = record(
         inputs=[alignment, *tree_files] + ([sbn_path] if sbn_path else []),
