@@ -68,7 +68,9 @@ MODELS = {
 }
 
 
-def write_inputs(folder: Path, model: str, topology: str, ngen: int, runs: int, seed: int):
+def write_inputs(
+    folder: Path, model: str, topology: str, ngen: int, runs: int, seed: int, mcmc: bool = False
+):
     from phylo.likelihood import read_alignment
     from phylo.marglik.compare import read_topologies
 
@@ -95,8 +97,17 @@ def write_inputs(folder: Path, model: str, topology: str, ngen: int, runs: int, 
     (folder / "ds1.nex").write_text("\n".join(lines) + "\n")
     steps = 50
     per_step = ngen // (steps + 1)
+    if mcmc:  # a tree sample of the posterior, for marglik total's SBN
+        analysis = f"""mcmcp ngen={ngen} samplefreq={max(ngen // 5000, 10)} nruns={runs}
+        printfreq={ngen // 10} nchains=1 diagnfreq={ngen // 10} filename=mcmc;
+  mcmc;"""
+    else:
+        analysis = f"""mcmcp ngen={per_step * (steps + 1)} samplefreq={max(per_step // 1000, 10)}
+        printfreq={per_step} nruns={runs} nchains=1 diagnfreq={per_step} filename=ss;
+  ss alpha=0.4 nsteps={steps} burninss=-1;"""
+    kind = "MCMC sample" if mcmc else "stepping-stone run"
     command = f"""#NEXUS
-[MrBayes stepping-stone run written by benchmarks/mrbayes_ss.py: DS1, {model}, MrBayes's
+[MrBayes {kind} written by benchmarks/mrbayes_ss.py: DS1, {model}, MrBayes's
  default priors on the model's parameters, Exponential(10) branch lengths, topology
  {"fixed to tree " + topology + " of the DS1 credible set" if fixed else "free"}.]
 begin mrbayes;
@@ -104,9 +115,7 @@ begin mrbayes;
   execute ds1.nex;
   {MODELS[model]}
   prset brlenspr=unconstrained:exp(10.0){fixed};
-  mcmcp ngen={per_step * (steps + 1)} samplefreq={max(per_step // 1000, 10)}
-        printfreq={per_step} nruns={runs} nchains=1 diagnfreq={per_step} filename=ss;
-  ss alpha=0.4 nsteps={steps} burninss=-1;
+  {analysis}
 end;
 """
     (folder / "run.nex").write_text(command)
@@ -140,7 +149,13 @@ def read_ours(text: str) -> tuple[float, float]:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--folder", required=True, type=Path)
+    ap.add_argument(
+        "--folder",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="where MrBayes runs (--run: one folder); read: the runs of all folders pooled",
+    )
     ap.add_argument("--model", default="GTR+G4", choices=sorted(MODELS))
     ap.add_argument("--topology", default="0", help="a tree of the credible set, or 'free'")
     ap.add_argument("--ngen", type=int, default=5_100_000)
@@ -148,20 +163,31 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--run", action="store_true", help="run MrBayes (else read its output)")
     ap.add_argument("--ours", default=None, help="marglik's table, or VALUE,SE")
+    ap.add_argument(
+        "--mcmc",
+        action="store_true",
+        help="with --run: a plain MCMC sample (mcmc.run*.t, 5000 trees a run) under the"
+        " same model and priors, for marglik total's SBN, instead of stepping stones",
+    )
     args = ap.parse_args(argv)
     if args.run:
         if shutil.which("mb") is None:
             sys.exit("MrBayes (mb) is not installed")
-        write_inputs(args.folder, args.model, args.topology, args.ngen, args.runs, args.seed)
-        with open(args.folder / "mb.log", "w") as out:
+        if len(args.folder) != 1:
+            sys.exit("--run takes one --folder")
+        folder = args.folder[0]
+        write_inputs(folder, args.model, args.topology, args.ngen, args.runs, args.seed, args.mcmc)
+        with open(folder / "mb.log", "w") as out:
             subprocess.run(
                 ["mb", "run.nex"],
-                cwd=args.folder,
+                cwd=folder,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 check=True,
             )
-    values = read_results(args.folder)
+        if args.mcmc:
+            return
+    values = np.concatenate([read_results(f) for f in args.folder])
     mean = float(np.log(np.mean(np.exp(values - values.max()))) + values.max())
     se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
     print(

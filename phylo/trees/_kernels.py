@@ -216,7 +216,9 @@ _S_AFTER_LEN = 5  # after a length: ',', ')' or ';'
 ZERO_LENGTH = -2  # span start of a branch whose length is zero by construction
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+# a call, not inlined into the parser in numba's IR: that inlining cost half a second of
+# a first run's compiling and measured no faster (LLVM still inlines what pays)
+@nb.njit(cache=True, nogil=True)
 def _parse_raw(buf, start, end, n_taxa, th, tt, shift, rparent, rnchild, rlen, seen):
     """Parse one Newick string into a parent array that :func:`canonicalise` accepts.
 
