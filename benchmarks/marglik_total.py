@@ -19,8 +19,9 @@ estimated once): the difference measures the posterior mass outside the plain SB
 With ``--joint-replicates J --joint-draws N``, the plain joint importance sampler over
 (topology, branch lengths) with N draws runs on the first J replicates, for comparison.
 
-Rows are written to ``--out`` as replicates finish, and a rerun skips what is there (a
-replicate cut short resumes from its topology table in ``--work``).  The summary prints our
+Rows are added to ``--out`` as replicates finish (under a lock, so several runs, say one per
+group of data sets, may share it), and a rerun skips what is there (a replicate cut short
+resumes from its topology table in ``--work``; its minutes are then those of the rest only).  The summary prints our
 mean and standard deviation over replicates and minutes per replicate beside the MrBayes
 stepping-stone, VBPI and ARTree values, and checks the goals: within 0.3 nats of VBPI and
 ARTree, sd at most 0.05 (DS1, DS2, DS7) or 0.2 (DS5, DS6, DS8), at most 10 minutes.
@@ -234,6 +235,23 @@ def load(out: Path) -> list[dict]:
     return read_table(str(out))[2]
 
 
+def _key(row: dict) -> tuple:
+    return row["dataset"], int(row["replicate"]), row["variant"]
+
+
+def save(out: Path, row: dict, work: Path) -> list[dict]:
+    """Add ``row`` to the table ``out`` as it is on disk now, under a lock: several runs of
+    this script (for instance one per group of data sets) may share one table, and each
+    keeps the rows the others wrote since it started.  Returns the table's rows."""
+    import fcntl
+
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = [r for r in load(out) if _key(r) != _key(row)] + [row]
+        write_table(str(out), COLUMNS, rows, notes=[f"work folder: {work}"])
+    return rows
+
+
 def num(x) -> float:
     try:
         return float(x)
@@ -330,7 +348,7 @@ def main(argv=None) -> None:
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     rows = load(out)
     if not args.summary_only:
-        done = {(r["dataset"], int(r["replicate"]), r["variant"]) for r in rows}
+        done = {_key(r) for r in rows}
         if args.samples_only:
             make_samples(datasets, args.replicates, work)
             return
@@ -346,15 +364,14 @@ def main(argv=None) -> None:
                 for ds in order:
                     plan.append((ds, rep, variant))
         for ds, rep, variant in plan:
-            if (ds, rep, variant) in done:
+            if (ds, rep, variant) in done or (ds, rep, variant) in {_key(r) for r in load(out)}:
                 continue
             trees = sample_path(ds, rep, work, make=not args.no_mrbayes)
             if trees is None:
                 print(f"{ds} replicate {rep}: no tree sample, skipped", flush=True)
                 continue
             row = run_replicate(ds, rep, variant, trees, work, args.jobs, args.joint_draws)
-            rows.append(row)
-            write_table(str(out), COLUMNS, rows, notes=[f"work folder: {work}"])
+            rows = save(out, row, work)
             print(
                 f"{ds} replicate {rep} ({variant}): log Z {num(row['log_z']):.3f} +- "
                 f"{num(row['se']):.3f}, {row['topologies']} topologies, "
