@@ -27,6 +27,18 @@ Usage::
     python benchmarks/mrbayes_ss.py --folder ss-ds1-fixed --ours ours.tsv  # compare
     python benchmarks/mrbayes_ss.py --folder ss-ds1-free --topology free --run
 
+Over topologies, as measured for the README (about 5-10 minutes of MrBayes per run): a
+posterior sample under the same model for ``marglik total``'s SBN, ``marglik total`` itself,
+single-run stepping-stone analyses with their own seeds, then the comparison::
+
+    python benchmarks/mrbayes_ss.py --folder mcmc --topology free --run --mcmc \
+        --ngen 500000 --runs 2 --seed 7
+    marglik total DS1.nex --trees mcmc/mcmc.run1.t mcmc/mcmc.run2.t --model GTR+G4 \
+        --k 64 --draws 384 --seed 1 --jobs 2 -o total.tsv
+    for s in 2026 3026 4026; do python benchmarks/mrbayes_ss.py --folder free-$s \
+        --topology free --ngen 765000 --runs 1 --seed $s --run; done
+    python benchmarks/mrbayes_ss.py --folder free-* --topology free --ours total.tsv
+
 The command file and data are written to ``--folder`` (MrBayes cannot read the TreeBASE
 NEXUS file as it is); ``--run`` runs ``mb`` there (its runs interleaved in one process);
 otherwise the results already in the folder are read.
@@ -144,7 +156,8 @@ def read_ours(text: str) -> tuple[float, float]:
 
     df = pd.read_csv(text, sep="\t", comment="#")
     row = df.iloc[0]
-    return float(row["log_ml"]), float(row["se"])
+    value = row["log_z"] if "log_z" in df.columns else row["log_ml"]  # marglik total's
+    return float(value), float(row["se"])
 
 
 def main(argv=None):
