@@ -342,7 +342,8 @@ class HMC:
         h0 = lp - 0.5 * np.sum(self.inv_mass * p * p)
         x1, p1, g1, lp1, rec1 = self._leapfrog(x, p, g, eps, self.n_leapfrog)
         if np.isfinite(lp1):
-            h1 = lp1 - 0.5 * np.sum(self.inv_mass * p1 * p1)
+            with np.errstate(over="ignore"):  # a momentum that overflows: a divergence
+                h1 = lp1 - 0.5 * np.sum(self.inv_mass * p1 * p1)
             delta = h1 - h0
             if not np.isfinite(delta) or delta < -1000.0:
                 self.divergences += 1
