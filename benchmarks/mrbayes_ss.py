@@ -191,13 +191,14 @@ def main(argv=None):
         folder = args.folder[0]
         write_inputs(folder, args.model, args.topology, args.ngen, args.runs, args.seed, args.mcmc)
         with open(folder / "mb.log", "w") as out:
-            subprocess.run(
-                ["mb", "run.nex"],
-                cwd=folder,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                check=True,
-            )
+            code = subprocess.run(
+                ["mb", "run.nex"], cwd=folder, stdout=out, stderr=subprocess.STDOUT
+            ).returncode
+        if code != 0:
+            lines = [ln.strip() for ln in (folder / "mb.log").read_text().splitlines()]
+            why = next((ln for ln in lines if "ERROR" in ln or ln.startswith("Error")), "")
+            sys.exit(f"MrBayes stopped with status {code} in {folder} ({why}); see its mb.log,"
+                     " and repeat the run with another --seed")  # fmt: skip
         if args.mcmc:
             return
     values = np.concatenate([read_results(f) for f in args.folder])
