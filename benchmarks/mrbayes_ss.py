@@ -34,9 +34,9 @@ single-run stepping-stone analyses with their own seeds, then the comparison::
     python benchmarks/mrbayes_ss.py --folder mcmc --topology free --run --mcmc \
         --ngen 500000 --runs 2 --seed 7
     marglik total DS1.nex --trees mcmc/mcmc.run1.t mcmc/mcmc.run2.t --model GTR+G4 \
-        --k 64 --draws 384 --seed 1 --jobs 2 -o total.tsv
-    for s in 2026 3026 4026; do python benchmarks/mrbayes_ss.py --folder free-$s \
-        --topology free --ngen 765000 --runs 1 --seed $s --run; done
+        --k 64 --draws 768 --seed 1 --jobs 2 -o total.tsv
+    for s in 5026 6026 8026 9026; do python benchmarks/mrbayes_ss.py --folder free-$s \
+        --topology free --ngen 1530000 --runs 1 --seed $s --run; done
     python benchmarks/mrbayes_ss.py --folder free-* --topology free --ours total.tsv
 
 The command file and data are written to ``--folder`` (MrBayes cannot read the TreeBASE
