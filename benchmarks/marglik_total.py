@@ -358,7 +358,6 @@ def main(argv=None) -> None:
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     rows = load(out)
     if not args.summary_only:
-        done = {_key(r) for r in rows}
         if args.samples_only:
             make_samples(datasets, args.replicates, work)
             return
@@ -374,7 +373,8 @@ def main(argv=None) -> None:
                 for ds in order:
                     plan.append((ds, rep, variant))
         for ds, rep, variant in plan:
-            if (ds, rep, variant) in done or (ds, rep, variant) in {_key(r) for r in load(out)}:
+            # the table as it is now: another run sharing it may have added the row
+            if (ds, rep, variant) in {_key(r) for r in load(out)}:
                 continue
             trees = sample_path(ds, rep, work, make=not args.no_mrbayes)
             if trees is None:
