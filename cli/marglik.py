@@ -642,7 +642,8 @@ def total(alignment, more_trees, trees, output, json_path, quiet, run, **options
 
     Z = sum over topologies of p(tau) Z_tau with a uniform prior on unrooted topologies and
     each Z_tau estimated by --method.  An SBN q fitted to the tree sample (or --sbn) splits
-    the sum: the K sampled topologies most probable under q are estimated one by one, the
+    the sum: the K sampled topologies most probable under q (with --sbn and no trees, q's
+    own K most probable topologies) are estimated one by one, the
     rest by importance sampling of topologies drawn from q outside them.  K grows in stages
     until the remainder's share of Z and the standard error of log Z are below --tolerance,
     or, the standard error met, until the share falls too slowly to reach it within

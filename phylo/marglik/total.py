@@ -1721,10 +1721,14 @@ def run_total(
     Parameters
     ----------
     alignment, tree_files
-        Paths of the alignment and of the tree sample (one file per run).
+        Paths of the alignment and of the tree sample (one file per run; may be empty
+        with ``sbn_path``).
     sbn_path
-        A fitted unrooted SBN (``sbn fit`` JSON) used as ``q`` instead of fitting one
-        (with ``sbn_method``, widened by ``widen``) to the trees.
+        A fitted unrooted SBN (``sbn fit`` or ``sbn vi`` JSON) used as ``q`` instead of
+        fitting one (with ``sbn_method``, widened by ``widen``) to the trees.  Without a
+        tree sample the candidates for one-by-one estimation are the SBN's own most probable
+        topologies (:meth:`~phylo.sbn.SBNModel.top`, as many as ``max_topologies``, or
+        ``k``), not the sampled ones.
     method, settings
         The fixed-topology estimator and ``[METHOD.]KEY=VALUE`` settings.
     model, prior
@@ -1764,8 +1768,8 @@ def run_total(
     shard = run.pop("shard", None)
     run.setdefault("jobs", 1)
     run.setdefault("executor", "local")
-    if not tree_files:
-        raise InputError("give the tree sample: --trees FILE [FILE...]")
+    if not tree_files and not sbn_path:
+        raise InputError("give the tree sample (--trees FILE [FILE...]) or a fitted SBN (--sbn)")
     if sbn_path and widen:
         raise InputError("--widen applies to an SBN fitted here, not to --sbn")
     if k is not None and top_mass is not None:
@@ -1788,7 +1792,7 @@ def run_total(
         raise InputError(f"{VI_METHOD} integrates over branch lengths only: fix every model "
                          "parameter (e.g. --kappa, or --prior kappa=fixed:2)")  # fmt: skip
     taxa = ctx.taxa
-    sample = read_sample(tree_files, taxa, burnin, thin)
+    sample = read_sample(tree_files, taxa, burnin, thin) if tree_files else None
     if sbn_path:
         from ..sbn import load_model
 
@@ -1798,7 +1802,13 @@ def run_total(
     else:
         q = fit_proposal(sample, sbn_method, widen)
     orders = TaxonOrders(q.taxa, taxa)
-    cands = candidates(q, topology_arrays(sample, taxa, False), orders)
+    if sample is not None:
+        cands = candidates(q, topology_arrays(sample, taxa, False), orders)
+    else:
+        # no sample: the candidates are the SBN's own most probable topologies, as many as
+        # the budget can estimate
+        budget = max_topologies if k is None else max(k, 1)
+        cands = candidates(q, orders.alignment(q.top(budget).parents), orders)
     table = results_path_for(output, results)
     seed = choose_seed(seed, table)
     identity = results_identity(alignment, spec, prior, name, opts, seed)

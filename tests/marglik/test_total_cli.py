@@ -272,3 +272,34 @@ def test_sbn_given_with_its_own_taxon_order(problem, tmp_path):
     *_, truth = exact(5)
     assert abs(float(row["log_z"]) - truth) < 3 * float(row["se"]) + 1e-5
     assert row["remainder_draws"] == "60"
+
+
+def test_sbn_alone_supplies_its_own_top_topologies(problem, tmp_path):
+    # without --trees the one-by-one candidates are the SBN's own most probable topologies:
+    # with --k 3 the exact part is q's top 3, and the estimate lands within its error of the
+    # quadrature; with --k 15 (all of them exact) it is the exact sum over topologies
+    from phylo.cli.sbn import main as sbn_main
+    from phylo.sbn import load_model
+
+    aln, trees = problem
+    model = tmp_path / "q.json"
+    r = CliRunner().invoke(sbn_main, ["fit", str(trees), "--burnin", "0", "-o", str(model)])
+    assert r.exit_code == 0, r.output
+    q = load_model(str(model))
+    out = tmp_path / "alone.tsv"
+    r = invoke("total", aln, "--sbn", model, "--seed", 3, "--k", 3, "--draws", 60, "-o", out)
+    assert r.exit_code == 0, r.output
+    exact_keys = {row[0] for row in topology_rows(str(out).replace(".tsv", ".topologies.tsv"))
+                  if row[1] == "z"}  # fmt: skip
+    order = T.TaxonOrders(q.taxa, q.taxa)
+    top3 = {T.topology_key(p) for p in order.alignment(q.top(3).parents)}
+    assert top3 <= exact_keys
+    *_, truth = exact(5)
+    row = summary(str(out))[1][0]
+    assert abs(float(row["log_z"]) - truth) < 3 * float(row["se"]) + 1e-5
+    every = tmp_path / "every.tsv"
+    assert invoke("total", aln, "--sbn", model, "--seed", 3, "--k", 15, "-o", every,
+                  "-q").exit_code == 0  # fmt: skip
+    row = summary(str(every))[1][0]
+    assert row["remainder_draws"] == "0" or float(row["exact_share"]) == 1.0
+    assert abs(float(row["log_z"]) - truth) < 3 * float(row["se"]) + 1e-4
