@@ -22,13 +22,16 @@ of the squared norm of its expectation (the estimators follow different objectiv
 the gradient of L^10, RWS the wake-phase direction, the other two that of the ELBO), and
 the time per estimate.  ``race`` trains from the same start with each estimator and reports
 when each first reaches a given ELBO (iterations, likelihood evaluations, seconds), as
-ratios to VIMCO.
+ratios to VIMCO.  ``floor`` splits KL(golden || q) into its parts for SBN-EM-alpha, for SBNs
+fitted by EM to the golden trees themselves (how low an SBN can go on that support) and for
+given models.
 
 Usage::
 
     python benchmarks/vbpi.py run DS1 [--iterations N] [--estimator vimco] [--out DIR]
     python benchmarks/vbpi.py variance DS1 --model DIR/DS1.vimco.json [--repeats 200]
     python benchmarks/vbpi.py race DS1 [--iterations N] [--threshold -7111]
+    python benchmarks/vbpi.py floor DS1 [MODEL.json ...]
 
 Results are appended to ``DIR/vbpi.tsv`` (default ``benchmarks/results``) as they come, with
 each run's trace and model beside it.
@@ -372,10 +375,59 @@ def race(args):
                 )
 
 
+def _restricted(r, top: int) -> float:
+    """KL(golden || q) over golden's ``top`` most probable topologies, both renormalised
+    there: how well q's shape fits where the mass is."""
+    o = np.argsort(-r.p)[:top]
+    lp = np.log(r.p[o]) - np.log(r.p[o].sum())
+    lq = np.log(np.maximum(r.q[o], r.floor)) - np.log(np.maximum(r.q[o], r.floor).sum())
+    return float(np.exp(lp) @ (lp - lq))
+
+
+def floor(args):
+    """How low KL(golden || q) can go for an SBN on the sample's support, beside given
+    models: the KL's parts (golden topologies the support cannot produce; the shape over
+    golden's 10, 40 and 100 most probable topologies), for SBN-EM-alpha of the sample, for an
+    SBN fitted by EM to the golden trees themselves (all of them: the family's floor on
+    golden's own support; those the sample's support can produce: its floor on that
+    support), and for each model file given."""
+    ref, per_run = golden(args.dataset)
+    support = SHORT / args.dataset / f"rep_{args.replicate}" / f"{args.dataset}.trprobs"
+    if ref is None or not support.exists():
+        sys.exit(f"benchmark data not found under {SHARED} (set PHYLO_SHARED_DATA)")
+    sample = read_trees([str(support)])
+    em_alpha = fit(sample, "em-alpha")
+    r = kl_to_reference(em_alpha, ref, per_run)
+    ok = np.flatnonzero(r.q > 0)
+    sub = TreeSample(ref.taxa, False, ref.parents[ok], ref.counts[ok], ref.runs,
+                     [np.arange(len(ok))] * len(ref.runs))  # fmt: skip
+    rows = [
+        ("SBN-EM-alpha of the sample", em_alpha),
+        ("EM on golden (its support)", fit(ref, "em")),
+        ("EM on golden (sample's support)", fit(sub, "em")),
+    ]
+    for path in args.models:
+        rows.append((Path(path).name, load_family(path).sbn))
+    print(
+        f"{args.dataset}, support of short-run replicate {args.replicate} "
+        f"({sample.n_topologies} topologies); golden: {len(r.p)} topologies; golden mass "
+        f"outside the support {r.p[r.q <= 0].sum():.2e}"
+    )
+    print(f"{'':34s}{'KL':>9s}{'outside':>9s}{'top 10':>9s}{'top 40':>9s}{'top 100':>9s}")
+    for name, model in rows:
+        k = kl_to_reference(model, ref, per_run)
+        out = k.q <= 0
+        part = float((k.p[out] * (np.log(k.p[out]) - np.log(k.floor))).sum())
+        print(
+            f"{name:34s}{k.value:9.5f}{part:9.5f}"
+            + "".join(f"{_restricted(k, t):9.4f}" for t in (10, 40, 100))
+        )
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="mode", required=True)
-    for name in ("run", "variance", "race"):
+    for name in ("run", "variance", "race", "floor"):
         s = sub.add_parser(name)
         s.add_argument("dataset", choices=["DS1", "DS2", "DS7", "DS8"])
         s.add_argument("--replicate", type=int, default=1)
@@ -398,8 +450,9 @@ def main():
     sub.choices["race"].add_argument("--threshold", type=float, default=-7115.0)
     sub.choices["race"].add_argument("--init", default="uniform")
     sub.choices["race"].add_argument("--test-particles", type=int, default=1000)
+    sub.choices["floor"].add_argument("models", nargs="*", help="sbn vi model files")
     args = p.parse_args()
-    {"run": run, "variance": variance, "race": race}[args.mode](args)
+    {"run": run, "variance": variance, "race": race, "floor": floor}[args.mode](args)
 
 
 if __name__ == "__main__":
