@@ -195,3 +195,10 @@ def expand_patterns(values):
         else:
             out.append(v)
     return out
+
+
+def expand_callback(ctx, param, value):
+    """A click callback: the argument's quoted shell patterns expanded
+    (:func:`expand_patterns`), so that ``-r 'golden/rep_*/DS1.trprobs'`` works in every
+    command, as on a cluster where the pattern is passed through a job script."""
+    return tuple(expand_patterns(value)) if value else value

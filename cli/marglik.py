@@ -11,6 +11,7 @@ from phylo.progress import Progress
 from .common import (
     Group,
     burnin_option,
+    expand_callback,
     expand_patterns,
     output_option,
     run_options,
@@ -369,7 +370,7 @@ def compare(
 
 @main.command("compare-models")
 @click.argument("alignment")
-@click.argument("trees", nargs=-1, required=True)
+@click.argument("trees", nargs=-1, required=True, callback=expand_callback)
 @click.option(
     "--over-topologies",
     is_flag=True,
@@ -523,11 +524,18 @@ def merge(tables, output, reference, trees_path, plot, per_tree):
 
 @main.command("total")
 @click.argument("alignment", type=click.Path(dir_okay=False))
-@click.argument("more_trees", nargs=-1, type=click.Path(dir_okay=False), metavar="[TREES]...")
+@click.argument(
+    "more_trees",
+    nargs=-1,
+    type=click.Path(dir_okay=False),
+    metavar="[TREES]...",
+    callback=expand_callback,
+)
 @click.option(
     "--trees",
     "trees",
     multiple=True,
+    callback=expand_callback,
     type=click.Path(dir_okay=False),
     help="A tree sample of the posterior (MrBayes .t or .trprobs, BEAST, Newick; each file a "
     "run): the SBN is fitted to it and its topologies are the candidates of the exact part.  "

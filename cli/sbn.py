@@ -13,6 +13,7 @@ from phylo.sbn.methods import ALPHA_FORMS, DEFAULT_ALPHA, METHODS, SBN_METHODS
 from .common import (
     Group,
     burnin_option,
+    expand_callback,
     expand_patterns,
     extant_option,
     rooted_option,
@@ -67,7 +68,7 @@ def _echo_notes(sample, quiet):
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.argument("files", nargs=-1, required=True, metavar="FILES...", callback=expand_callback)
 @burnin_option
 @thin_option
 @rooted_option
@@ -174,7 +175,7 @@ def _load_model(path):
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.argument("files", nargs=-1, required=True, metavar="FILES...", callback=expand_callback)
 @click.option(
     "--method",
     "-m",
@@ -313,7 +314,7 @@ def _fit_summary(model, sample) -> str:
 
 @main.command()
 @click.argument("model_path", metavar="MODEL")
-@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.argument("files", nargs=-1, required=True, metavar="FILES...", callback=expand_callback)
 @click.option(
     "--burnin",
     "-b",
@@ -394,11 +395,12 @@ def _credible_columns(model, sample):
     "-r",
     "references",
     multiple=True,
+    callback=expand_callback,
     required=True,
     metavar="FILE",
     help="A reference run (repeat, or give a glob's files); runs are pooled.",
 )
-@click.argument("more", nargs=-1, metavar="[FILES...]")
+@click.argument("more", nargs=-1, metavar="[FILES...]", callback=expand_callback)
 @burnin_option
 @thin_option
 @click.option(
@@ -479,6 +481,7 @@ def kl(model_path, references, more, burnin, thin, trees_per_run, floor, output,
     "--lengths-from",
     "lengths_from",
     multiple=True,
+    callback=expand_callback,
     metavar="FILE",
     help="Give the trees branch lengths: each split's mean length in these tree files "
     "(repeat for several runs; the default burn-in applies).",
@@ -542,6 +545,7 @@ def sample(model_path, count, seed, with_logp, lengths_from, output):
     "--lengths-from",
     "lengths_from",
     multiple=True,
+    callback=expand_callback,
     metavar="FILE",
     help="Give the trees branch lengths: each split's mean length in these tree files "
     "(repeat for several runs; the default burn-in applies).",
@@ -589,12 +593,15 @@ def top(model_path, k, with_entropy, seed, max_derivations, lengths_from, output
 
 
 @main.command()
-@click.argument("training", nargs=-1, required=True, metavar="TRAINING...")
+@click.argument(
+    "training", nargs=-1, required=True, metavar="TRAINING...", callback=expand_callback
+)
 @click.option(
     "--reference",
     "-r",
     "references",
     multiple=True,
+    callback=expand_callback,
     required=True,
     help="Reference runs (e.g. golden runs' .trprobs), pooled: repeat the option, "
     "or give a quoted pattern such as 'golden/rep_*/DS1.trprobs'.",
@@ -667,7 +674,7 @@ def _echo_kl_summary(summary, err=False):
 
 
 @main.command()
-@click.argument("tables", nargs=-1, required=True, metavar="TABLES...")
+@click.argument("tables", nargs=-1, required=True, metavar="TABLES...", callback=expand_callback)
 @click.option("--output", "-o", default="-", show_default=True, help="The merged table.")
 def merge(tables, output):
     """Join the tables of the shards of one `sbn compare` run (--shard i/n).
@@ -716,7 +723,7 @@ def _read_lengths(files, burnin, thin, rooted, quiet, what="", extant_only=False
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.argument("files", nargs=-1, required=True, metavar="FILES...", callback=expand_callback)
 @click.option(
     "--type",
     "kind",
@@ -804,7 +811,7 @@ def tree(
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.argument("files", nargs=-1, required=True, metavar="FILES...", callback=expand_callback)
 @click.option(
     "--min-freq",
     default=0.1,
@@ -877,7 +884,9 @@ def splits(files, min_freq, trivial, burnin, thin, rooted, fmt, output, extant_o
 
 
 @main.command()
-@click.argument("sources", nargs=-1, required=True, metavar="MODEL | FILES...")
+@click.argument(
+    "sources", nargs=-1, required=True, metavar="MODEL | FILES...", callback=expand_callback
+)
 @click.option(
     "--level",
     default=0.95,
@@ -936,12 +945,13 @@ def credible(sources, level, burnin, thin, rooted, max_derivations, output):
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, metavar="FILES...")
+@click.argument("files", nargs=-1, required=True, metavar="FILES...", callback=expand_callback)
 @click.option(
     "--p",
     "--params",
     "params",
     multiple=True,
+    callback=expand_callback,
     metavar="FILE",
     help="The parameter file (MrBayes .p, BEAST .log) of each run, in the order of FILES: "
     "repeat the option or give a quoted pattern.  Adds PSRF and ESS of every column and "
@@ -1133,6 +1143,7 @@ def _is_model(path: str) -> bool:
     "--trees",
     "tree_files",
     multiple=True,
+    callback=expand_callback,
     required=True,
     metavar="FILE",
     help="Tree sample(s) whose topologies give the SBN support: MCMC runs, bootstrap or "

@@ -52,6 +52,35 @@ def test_file_names_with_pattern_characters_are_taken_literally(tmp_path):
     one_line_error(r, "no file matches")
 
 
+def test_quoted_patterns_are_expanded_by_every_tree_reading_command(tmp_path):
+    """``sbn kl model -r 'golden/rep_*/DS1.trprobs'`` (as the README writes it) once failed
+    with 'no such file': only some commands expanded quoted patterns.  A pattern gives the
+    same numbers as the files it matches, listed; one that matches nothing is one line."""
+    import json
+
+    for i in (1, 2):
+        shutil.copy(DATA / f"example.run{i}.t", tmp_path / f"run{i}.t")
+    model = tmp_path / "m.json"
+    runs = [str(tmp_path / "run1.t"), str(tmp_path / "run2.t")]
+    pattern = str(tmp_path / "run*.t")
+    assert CliRunner().invoke(sbn, ["fit", *runs, "-o", str(model), "-q"]).exit_code == 0
+    for cmd in (["kl", str(model), "-r"], ["summary", "--format", "json"], ["prob", str(model)]):
+        listed = CliRunner().invoke(sbn, [*cmd, *runs, "-q"])
+        globbed = CliRunner().invoke(sbn, [*cmd, pattern, "-q"])
+        assert listed.exit_code == 0 and globbed.exit_code == 0, (cmd, globbed.output)
+        if cmd[0] == "summary":  # the provenance differs in the paths only
+            assert json.loads(listed.stdout)["runs"] == json.loads(globbed.stdout)["runs"]
+        else:
+            body = [ln for ln in listed.stdout.splitlines() if not ln.startswith("#")]
+            assert body and body == [
+                ln for ln in globbed.stdout.splitlines() if not ln.startswith("#")
+            ]
+    r = CliRunner().invoke(sbn, ["kl", str(model), "-r", str(tmp_path / "none*.t"), "-q"])
+    one_line_error(r, "no file matches")
+    r = CliRunner().invoke(marglik, ["total", NEX, "--trees", str(tmp_path / "none*.t"), "-q"])
+    one_line_error(r, "no file matches")
+
+
 def test_zero_and_negative_starting_lengths_are_replaced_with_a_note_naming_file_and_tree(
     tmp_path,
 ):
