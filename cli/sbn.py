@@ -1171,11 +1171,17 @@ def _is_model(path: str) -> bool:
     "--iterations",
     "-n",
     type=click.IntRange(1),
-    default=200_000,
+    default=60_000,
     show_default=True,
     help="Iterations in all (a finished run given more resumes from its checkpoint).",
 )
-@click.option("--lr", type=float, default=0.001, show_default=True, help="Adam learning rate.")
+@click.option(
+    "--lr",
+    type=float,
+    default=0.0001,
+    show_default=True,
+    help="Adam learning rate of the SBN's logits (VBPI: 0.001).",
+)
 @click.option(
     "--lr-branch",
     type=float,
@@ -1190,7 +1196,7 @@ def _is_model(path: str) -> bool:
     show_default=True,
     help="Learning rates are multiplied by this every --lr-decay-every iterations.",
 )
-@click.option("--lr-decay-every", type=click.IntRange(1), default=20_000, show_default=True)
+@click.option("--lr-decay-every", type=click.IntRange(1), default=10_000, show_default=True)
 @click.option(
     "--anneal-start",
     type=float,
@@ -1201,7 +1207,7 @@ def _is_model(path: str) -> bool:
 @click.option(
     "--anneal-iterations",
     type=click.IntRange(0),
-    default=50_000,
+    default=20_000,
     show_default=True,
     help="Iterations over which the power rises linearly to 1 (0: no annealing).",
 )
@@ -1228,9 +1234,9 @@ def _is_model(path: str) -> bool:
 @click.option(
     "--branch-objective",
     type=click.Choice(["bound", "elbo"]),
-    default="bound",
+    default="elbo",
     show_default=True,
-    help="Fit the branch lengths on the K-sample bound (VBPI) or on the ELBO.",
+    help="Fit the branch lengths on the ELBO, or on the K-sample bound (VBPI).",
 )
 @click.option(
     "--threads",

@@ -46,7 +46,7 @@ def test_schedules():
     assert s.learning_rates(11) == (0.005, 0.005) and s.learning_rates(21)[0] == 0.0025
     assert math.isclose(s.beta(1), 0.011) and s.beta(100) == 1.0 and s.beta(500) == 1.0
     assert Settings(anneal_iterations=0).beta(1) == 1.0
-    assert Settings(lr_branch=0.1).learning_rates(1) == (0.001, 0.1)
+    assert Settings(lr_branch=0.1).learning_rates(1) == (0.0001, 0.1)
     assert Settings(init="em-alpha", anneal_iterations=50).topology_hold == 50
     assert Settings(init="uniform", anneal_iterations=50).topology_hold == 0
     assert Settings(hold_topology=7).topology_hold == 7
