@@ -445,7 +445,7 @@ def main():
         s.add_argument("--test-every", type=int, default=5000)
     sub.choices["run"].add_argument("--estimator", default="vimco")
     sub.choices["run"].add_argument("--init", default="em-alpha")
-    sub.choices["run"].add_argument("--branch-objective", default="elbo")
+    sub.choices["run"].add_argument("--branch-objective", default="bound")
     # sbn vi's defaults (race keeps VBPI's rates: it measures early progress from a uniform start)
     sub.choices["run"].set_defaults(
         iterations=60_000, lr=1e-4, lr_decay_every=10_000, anneal_iterations=20_000
