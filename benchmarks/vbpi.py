@@ -34,6 +34,7 @@ Usage::
     python benchmarks/vbpi.py variance DS1 --model DIR/DS1.vimco.json [--repeats 200]
     python benchmarks/vbpi.py race DS1 [--iterations N] [--threshold -7111]
     python benchmarks/vbpi.py floor DS1 [MODEL.json ...]
+    python benchmarks/vbpi.py summary DS1 [--out DIR]     # KL over the replicates run
 
 Results are appended to ``DIR/vbpi.tsv`` (default ``benchmarks/results``) as they come, with
 each run's trace and model beside it.
@@ -377,6 +378,37 @@ def race(args):
                 )
 
 
+def summary(args):
+    """KL(golden || q) of the learnt SBNs beside SBN-EM-alpha's, over the replicates in the
+    results table, one line per data set, estimator and settings: means, the paired
+    difference with its standard error, and in how many replicates the learnt SBN is lower."""
+    path = Path(args.out) / "vbpi.tsv"
+    if not path.exists():
+        sys.exit(f"no results table: {path}")
+    _, _, rows = read_table(str(path))
+    groups: dict = {}
+    for r in rows:
+        if r["dataset"] != args.dataset or r["kl_vi"] in (None, "", "NA"):
+            continue
+        key = (r["estimator"], r["settings"])
+        groups.setdefault(key, {})[r["replicate"]] = (float(r["kl_vi"]), float(r["kl_em_alpha"]))
+    if not groups:
+        sys.exit(f"no {args.dataset} rows with a KL in {path}")
+    a = ANCHORS.get(args.dataset, {})
+    for (est, settings), reps in groups.items():
+        vi, em = np.array(list(reps.values())).T
+        d = vi - em
+        se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+        done = ", ".join(sorted(reps, key=int))
+        print(f"{args.dataset} {est}, {len(d)} replicate(s) ({done}); {settings}")
+        print(
+            f"  KL(golden || q) {vi.mean():.5f} (sd {vi.std(ddof=1) if len(d) > 1 else 0:.5f}); "
+            f"SBN-EM-alpha {em.mean():.5f} (sd {em.std(ddof=1) if len(d) > 1 else 0:.5f}); paper "
+            f"{a.get('em_alpha_kl', 'NA')}; difference {d.mean():+.5f} (se {se:.5f}); lower in "
+            f"{int((d < 0).sum())} of {len(d)}"
+        )
+
+
 def _restricted(r, top: int) -> float:
     """KL(golden || q) over golden's ``top`` most probable topologies, both renormalised
     there: how well q's shape fits where the mass is."""
@@ -429,7 +461,7 @@ def floor(args):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="mode", required=True)
-    for name in ("run", "variance", "race", "floor"):
+    for name in ("run", "variance", "race", "floor", "summary"):
         s = sub.add_parser(name)
         s.add_argument("dataset", choices=["DS1", "DS2", "DS7", "DS8"])
         s.add_argument("--replicate", type=int, default=1)
@@ -458,7 +490,8 @@ def main():
     sub.choices["race"].add_argument("--test-particles", type=int, default=1000)
     sub.choices["floor"].add_argument("models", nargs="*", help="sbn vi model files")
     args = p.parse_args()
-    {"run": run, "variance": variance, "race": race, "floor": floor}[args.mode](args)
+    modes = {"run": run, "variance": variance, "race": race, "floor": floor, "summary": summary}
+    modes[args.mode](args)
 
 
 if __name__ == "__main__":
