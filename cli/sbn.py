@@ -145,6 +145,27 @@ def summary(files, burnin, thin, rooted, top, min_freq, fmt, plot, output, quiet
         fh.write(text)
 
 
+class _LearntLengths:
+    """Branch lengths from an ``sbn vi`` model's lognormals, in the interface of
+    :class:`phylo.trees.splits.SplitLengths`: their medians, or one draw per tree."""
+
+    def __init__(self, family, rng=None):
+        self.family, self.rng = family, rng
+
+    def lengths(self, parents):
+        return self.family.branch_lengths(parents, self.rng)
+
+
+def _lengths_for(model, model_path, files, rng=None):
+    """--lengths-from's per-split means; else, for an ``sbn vi`` model, its learnt branch
+    lengths (medians, or draws with ``rng``); else None."""
+    if files or getattr(model, "method", None) != "vi":
+        return _split_lengths(model, files)
+    from phylo.vi import load_family
+
+    return _LearntLengths(load_family(model_path), rng)
+
+
 def _split_lengths(model, files):
     """Per-split mean lengths from tree files, for --lengths-from (None without files)."""
     if not files:
@@ -492,7 +513,9 @@ def sample(model_path, count, seed, with_logp, lengths_from, output):
 
     The same --seed gives the same trees; without one a seed is drawn and printed on
     standard error.  With --lengths-from each branch gets the mean length of its split in
-    those tree files (splits they never show: their mean branch length).  With --log-prob
+    those tree files (splits they never show: their mean branch length).  A model written by
+    `sbn vi` gives each tree branch lengths drawn from its learnt lognormals: exact draws from
+    the variational posterior over topologies and branch lengths.  With --log-prob
     the output is a table (columns log_prob and newick, with provenance) that `marglik
     compare --trees` and `marglik loglik` read.  Trees are drawn and written in blocks, so
     any number of them fits in memory.
@@ -501,6 +524,8 @@ def sample(model_path, count, seed, with_logp, lengths_from, output):
     Example:
       sbn sample model.json -n 1000 --seed 42 > draws.nwk
     """
+    import numpy as np
+
     from phylo.execution import fresh_seed
     from phylo.provenance import record
     from phylo.sbn.sampling import draw_newick
@@ -510,7 +535,10 @@ def sample(model_path, count, seed, with_logp, lengths_from, output):
     if seed is None:
         seed = fresh_seed()
         click.echo(f"seed: {seed}", err=True)
-    draws = draw_newick(model, count, seed, lengths=_split_lengths(model, lengths_from))
+    # an sbn vi model's branch lengths are drawn from their own stream, so that the topologies
+    # are those drawn with the same seed from the SBN alone
+    lengths = _lengths_for(model, model_path, lengths_from, np.random.default_rng((seed, 1)))
+    draws = draw_newick(model, count, seed, lengths=lengths)
     with atomic_open(output) as fh:
         if with_logp:
             prov = record(inputs=[model_path], seed=seed, parameters={"n": count})
@@ -556,7 +584,8 @@ def top(model_path, k, with_entropy, seed, max_derivations, lengths_from, output
 
     Found exactly by dynamic programming over the subsplit graph (for an unrooted SBN:
     rooted trees in order of probability, added up per unrooted topology until a bound
-    proves the answer), not by sampling.
+    proves the answer), not by sampling.  The trees of a model written by `sbn vi` carry
+    the medians of its learnt branch lengths (--lengths-from overrides them).
 
     \b
     Example:
@@ -583,7 +612,7 @@ def top(model_path, k, with_entropy, seed, max_derivations, lengths_from, output
     header = record(inputs=[model_path], seed=seed, parameters=params)
     probs = [math.exp(x) for x in best.log_prob]
     cumulative = list(itertools.accumulate(probs))
-    split_lengths = _split_lengths(model, lengths_from)
+    split_lengths = _lengths_for(model, model_path, lengths_from)
     bl = split_lengths.lengths(best.parents) if split_lengths else [None] * len(best)
     rows = [
         [i + 1, probs[i], cumulative[i], best.log_prob[i], best.newick(i, bl[i])]

@@ -251,6 +251,19 @@ class VariationalFamily:
             raise InputError("branch_distribution takes one topology")
         return self.branches.distribution(table[0])
 
+    def branch_lengths(self, trees, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Branch lengths for topologies from the learnt distribution: ``(T, N)`` per node of
+        each canonical parent array (the root's entry 0), the lognormals' medians
+        :math:`e^{\\mu}` or, with ``rng``, one draw from :math:`Q_\\psi(t \\mid \\tau)` each (so
+        that topologies drawn from the SBN and lengths drawn here are exact draws from the
+        joint :math:`Q(\\tau, t)`)."""
+        parents, table = self.sbn.param_table(trees)
+        mu, log_sigma = self.branches.moments(self.branches.index(table))
+        x = mu if rng is None else mu + np.exp(log_sigma) * rng.standard_normal(mu.shape)
+        out = np.zeros(parents.shape)
+        out[:, : mu.shape[1]] = np.exp(x)
+        return out
+
     # -- files ------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """An SBN model file's content with ``"branch_lengths"`` beside it."""

@@ -149,3 +149,48 @@ def test_support_from_iqtree_ufboot_trees(tmp_path):
     distinct = {line for line in boot.read_text().split()}
     family = load_family(str(out))
     assert np.all(np.isfinite(family.sbn.log_prob(sorted(distinct))))
+
+
+def test_top_and_sample_carry_the_learnt_branch_lengths(model, tmp_path):
+    """``sbn top`` writes each topology with the medians of its learnt lognormals: the
+    likelihood of the written tree is that of the topology at exp(mu) in the order
+    branch_distribution gives (lengths on the wrong branches would change it).  ``sbn
+    sample`` draws the same topologies as the SBN alone with that seed, each with lengths
+    drawn from its lognormals: sum_i log t_i has mean sum_i mu_i and variance
+    sum_i sigma_i^2 (medians would give variance 0)."""
+    import math
+
+    from phylo.likelihood import JC69, TreeLikelihood, read_alignment
+    from phylo.trees import Tree, parse_newick
+
+    out, _ = model
+    family = load_family(str(out))
+    aln = read_alignment(FASTA)
+    top = run("top", out, "-k", "3")
+    assert top.exit_code == 0, top.output
+    newicks = [x.split("\t")[-1] for x in top.output.splitlines() if x.endswith(";")]
+    assert len(newicks) == 3
+    for newick in newicks:
+        written = TreeLikelihood(aln, parse_newick(newick, taxa=family.taxa), JC69())
+        q = family.branch_distribution(newick)
+        parents, _ = family.sbn.param_table(newick)
+        canonical = Tree(family.taxa, parents[0], None, False)
+        at_median = TreeLikelihood(aln, canonical, JC69()).log_likelihood(np.exp(q.mean_log))
+        assert math.isclose(written.log_likelihood(), at_median, rel_tol=0, abs_tol=1e-6)
+    drawn = run("sample", out, "-n", 3000, "--seed", 5)
+    assert drawn.exit_code == 0
+    trees = drawn.output.strip().splitlines()
+    expected, _ = family.sbn.sample(3000, np.random.default_rng(5))
+    keys = [Tree(family.taxa, p, None, False).topology_key() for p in expected]
+    parsed = [parse_newick(t, taxa=family.taxa) for t in trees]
+    assert [t.unrooted().topology_key() for t in parsed] == keys
+    first = keys[0]
+    sums = np.array(
+        [np.log(t.branch_lengths[t.branch_lengths > 0]).sum()
+         for t, k in zip(parsed, keys) if k == first]
+    )  # fmt: skip
+    q = family.branch_distribution(trees[0])
+    assert len(sums) > 100
+    se = math.sqrt((q.sd_log**2).sum() / len(sums))
+    assert abs(sums.mean() - q.mean_log.sum()) < 4 * se
+    assert abs(sums.std(ddof=1) / math.sqrt((q.sd_log**2).sum()) - 1) < 0.15
