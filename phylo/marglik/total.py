@@ -1493,6 +1493,8 @@ class TableEvaluator:
         self.ran = 0
         self.dropped = 0
         self.batches = 0
+        #: Pareto k-hat of each topology estimate that reports one (vi-is), by topology key
+        self.khats: dict[str, float] = {}
         if path is not None and shard is None and self.merged:
             # a run that joins shards keeps every row in its own table
             store = self._store()
@@ -1543,6 +1545,14 @@ class TableEvaluator:
 
     def __call__(self, keys: list[str]) -> dict[str, TopologyEstimate]:
         rows = self._run([(k, "z") for k in keys])
+        for (k, _), r in rows.items():
+            for item in str(r.get("diagnostics") or "").split(";"):
+                name, _, value = item.partition("=")
+                if name == "khat":
+                    try:
+                        self.khats[k] = float(value)
+                    except ValueError:
+                        pass
         return {k: parse_row(r) for (k, _), r in rows.items()}
 
     def joint(self, asked: list[tuple[str, int]], n_draws: int) -> dict[str, JointTask]:
@@ -1869,6 +1879,14 @@ def run_total(
                 "elbo): such lognormals are narrow importance proposals, and vi-is was biased "
                 "low by up to 0.12 nats with standard errors of 0.03-0.07 on DS1 with one; "
                 "train with --branch-objective bound, or use --method glis"
+            )
+        heavy = [v for v in evaluator.khats.values() if v > KHAT_LIMIT]
+        if heavy:
+            est.warnings.append(
+                f"{len(heavy)} of {len(evaluator.khats)} topologies' {VI_METHOD} estimates have "
+                f"heavy-tailed importance weights (Pareto k-hat above {KHAT_LIMIT}, up to "
+                f"{max(heavy):.2f}): their standard errors understate the error; --method glis, "
+                f"or more draws (--set draws=N)"
             )
     joint = None
     if est.status == "complete" and joint_draws:

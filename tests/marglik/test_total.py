@@ -523,6 +523,18 @@ def test_vi_is_warns_about_a_model_fitted_on_the_elbo(tmp_path):
         )  # fmt: skip
         path = str(tmp_path / f"{objective}.json")
         res.family.save(path)
-        est = T.run_total(aln, [trees], sbn_path=path, method=T.VI_METHOD, seed=2, k=2, draws=0)
+        out = str(tmp_path / f"{objective}.tsv")
+        est = T.run_total(aln, [trees], sbn_path=path, method=T.VI_METHOD, seed=2, k=4, draws=0,
+                          output=out)  # fmt: skip
         said[objective] = any("fitted on the ELBO" in w for w in est.warnings())
+        # and whichever the objective: a warning when some topology's weights are heavy-tailed
+        lines = open(out.replace(".tsv", ".topologies.tsv")).read().splitlines()
+        body = [ln.split("\t") for ln in lines if ln and not ln.startswith("#")]
+        col = body[0].index("diagnostics")
+        khats = [float(r[col].split("khat=")[1].split(";")[0]) for r in body[1:]]
+        heavy = sum(k > T.KHAT_LIMIT for k in khats)
+        noted = [w for w in est.warnings() if "heavy-tailed importance weights" in w]
+        assert len(khats) == 4 and len(noted) == (heavy > 0)
+        if heavy:
+            assert noted[0].startswith(f"{heavy} of 4 topologies")
     assert said == {"bound": False, "elbo": True}
