@@ -107,11 +107,19 @@ def test_a_full_disk_inside_the_library_is_an_output_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def _sigint_as_at_a_terminal():
+    # a job started in the background of a non-interactive shell (nohup, `&`) inherits SIGINT
+    # ignored, and Python then leaves it ignored: give the child the disposition an
+    # interactive shell gives a foreground command
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_with_130(model):
     proc = subprocess.Popen(
         cli_command("sbn", "sample", model, "-n", "100000000", "--seed", "1", "-o", os.devnull),
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_as_at_a_terminal,
     )
     time.sleep(3.0)  # past start-up, into the drawing
     proc.send_signal(signal.SIGINT)
