@@ -121,9 +121,14 @@ def test_ctrl_c_exits_with_130(model):
         text=True,
         preexec_fn=_sigint_as_at_a_terminal,
     )
-    time.sleep(3.0)  # past start-up, into the drawing
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        time.sleep(3.0)  # past start-up, into the drawing
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failed test leaves no process drawing trees
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
 
