@@ -155,6 +155,8 @@ def taxa_from(data: dict) -> Taxa:
         raise ValueError("'taxa' must be a list of names")
     if len(names) < 3:
         raise ValueError("a model needs at least 3 taxa")
+    if any(not x.strip() for x in names):
+        raise ValueError("a taxon name in 'taxa' is empty")
     return Taxa(names)
 
 

@@ -75,8 +75,13 @@ def test_damaged_model_documents(kind, pick, value, action):
     except InputError as err:
         assert "fuzz.json" in str(err)
         return
-    # accepted: then it must be a distribution over the sample's topologies
-    p = np.exp(model.log_prob(SAMPLE))
+    # accepted: then it must be a distribution over the sample's topologies, or a model of
+    # other taxa (a renamed taxon), which says so when asked about these trees
+    try:
+        p = np.exp(model.log_prob(SAMPLE))
+    except InputError as err:
+        assert "taxa differ" in str(err)
+        return
     assert np.all(p >= 0) and p.sum() <= 1 + 1e-9
 
 
@@ -91,3 +96,16 @@ def test_damaged_model_files(tmp_path_factory, cut, junk):
         load_model(str(path))
     except InputError as err:
         assert str(path) in str(err)
+
+
+def test_an_empty_taxon_name_is_refused():
+    # found by the fuzzing above: a model whose first taxon was renamed '' was accepted
+    for kind, data in MODELS.items():
+        doc = copy.deepcopy(data)
+        doc["taxa"][0] = " "
+        try:
+            model_from_dict(doc, "m.json")
+        except InputError as err:
+            assert "m.json" in str(err) and "empty" in str(err), kind
+        else:
+            raise AssertionError(f"{kind}: an empty taxon name was accepted")
