@@ -14,7 +14,6 @@ from .common import (
     Group,
     burnin_option,
     expand_callback,
-    expand_patterns,
     extant_option,
     rooted_option,
     run_options,
@@ -685,7 +684,7 @@ def compare(
     from phylo.sbn import compare as C
 
     comp = C.comparison(
-        training, expand_patterns(references), methods, alpha, trees_per_run, floor, burnin,
+        training, references, methods, alpha, trees_per_run, floor, burnin,
         thin, rooted,
     )  # fmt: skip
     with Progress("fitting", unit="tasks", quiet=quiet) as bar:
@@ -714,7 +713,7 @@ def merge(tables, output):
     from phylo.execution import merge_tables, write_table
     from phylo.sbn import compare as C
 
-    header, columns, rows = merge_tables(expand_patterns(tables), C.N_KEY, ignore=["seconds"])
+    header, columns, rows = merge_tables(tables, C.N_KEY, ignore=["seconds"])
     write_table(output, header, columns, rows)
     methods = list(dict.fromkeys(r["method"] for r in rows))
     _echo_kl_summary(C.summarise(rows, methods), err=output == "-")
@@ -1085,7 +1084,7 @@ def diagnose(
     from phylo.trees.traces import read_parameters
 
     files = list(files)
-    param_files = expand_patterns(params) if params else []
+    param_files = list(params)
     if param_files and len(param_files) != len(files):
         raise InputError(
             f"give one parameter file per tree file: {len(files)} tree files, "
@@ -1362,7 +1361,7 @@ def vi(
             f"{free} (with --kappa, --rates, --frequencies or +F, --gamma-shape, --pinv, or "
             "--prior NAME=fixed:VALUE)"
         )
-    tree_files = expand_patterns(tree_files)
+    tree_files = list(tree_files)
     if seed is None:
         seed = fresh_seed()
         click.echo(f"seed: {seed} (give it with --seed to resume this run)", err=True)

@@ -1182,6 +1182,18 @@ def vi_importance_sampling(ctx: TaskContext, topo: str, rng: np.random.Generator
     )
 
 
+def _diagnostic(row: dict, name: str) -> float | None:
+    """A number from a row's ``diagnostics`` text (``key=value;...``), or None."""
+    for item in str(row.get("diagnostics") or "").split(";"):
+        key, _, value = item.partition("=")
+        if key == name:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
 def parse_row(row: dict) -> TopologyEstimate | JointTask:
     """A task's row (as written to a results table, or as returned) back as numbers."""
     from ..tables import parse_float
@@ -1546,13 +1558,9 @@ class TableEvaluator:
     def __call__(self, keys: list[str]) -> dict[str, TopologyEstimate]:
         rows = self._run([(k, "z") for k in keys])
         for (k, _), r in rows.items():
-            for item in str(r.get("diagnostics") or "").split(";"):
-                name, _, value = item.partition("=")
-                if name == "khat":
-                    try:
-                        self.khats[k] = float(value)
-                    except ValueError:
-                        pass
+            khat = _diagnostic(r, "khat")
+            if khat is not None:
+                self.khats[k] = khat
         return {k: parse_row(r) for (k, _), r in rows.items()}
 
     def joint(self, asked: list[tuple[str, int]], n_draws: int) -> dict[str, JointTask]:
@@ -1870,9 +1878,7 @@ def run_total(
     )  # fmt: skip
     est.method = name
     if name == VI_METHOD:
-        from ..vi import load_family
-
-        fitted = (load_family(sbn_path).sbn.fit_info or {}).get("settings", {})
+        fitted = (getattr(q, "fit_info", None) or {}).get("settings", {})
         if fitted.get("branch_objective") == "elbo":
             est.warnings.append(
                 "the model's branch lengths were fitted on the ELBO (sbn vi --branch-objective "
